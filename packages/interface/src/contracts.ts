@@ -1,0 +1,186 @@
+/**
+ * Contracts between kos-mesh packages. Implementations live in other packages; this file holds
+ * only types so that any package (or a third party) can implement them without pulling code in.
+ */
+import type { KLPMessage, KLPMessageType, ProcessingResult, TrustRequirements } from './model.js'
+
+/** Options for any cancellable async call. */
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** A component with a lifecycle. No I/O may happen before `start()`. */
+export interface Startable {
+  start(): void | Promise<void>
+  stop(): void | Promise<void>
+  isStarted?(): boolean
+}
+
+/** Injected clock; tests and the simulator replace it. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number
+}
+
+/** Injected structured logger. Every method must be cheap when the level is disabled. */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+}
+
+// ---------------------------------------------------------------- signatures
+
+export type SignatureAlgorithm = 'Ed25519'
+
+/** Produces signatures for one identity. */
+export interface Signer {
+  readonly algorithm: SignatureAlgorithm
+  /** Key id put in `KLPMessage.signer`: a DID URL such as `did:key:z6Mk...#z6Mk...`, or a DID. */
+  readonly keyId: string
+  /** Raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array
+  sign(data: Uint8Array): Uint8Array | Promise<Uint8Array>
+}
+
+/** Verifies raw signatures under one rule (see did-security for the rule). */
+export interface Verifier {
+  readonly algorithm: SignatureAlgorithm
+  verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean | Promise<boolean>
+}
+
+/** Resolves a key id (DID URL or DID) to the raw public key that may sign for it. */
+export interface KeyResolver {
+  resolveKey(keyId: string, options?: AbortOptions): Promise<Uint8Array>
+}
+
+/** Signature checking as the codec and router use it: a key resolver and a verifier together. */
+export interface SignatureVerifier {
+  /** Returns true only when `signature` is valid for `data` under the key named by `keyId`. */
+  verifySignature(keyId: string, data: Uint8Array, signature: Uint8Array, options?: AbortOptions): Promise<boolean>
+}
+
+/** A minimal DID document view: what the mesh needs from resolution. */
+export interface DidDocumentView {
+  id: string
+  /** Ed25519 verification keys by key id. */
+  verificationKeys: ReadonlyArray<{ id: string; publicKey: Uint8Array }>
+  /** X25519 key agreement keys by key id. */
+  keyAgreementKeys: ReadonlyArray<{ id: string; publicKey: Uint8Array }>
+}
+
+export interface DidResolver {
+  resolveDid(did: string, options?: AbortOptions): Promise<DidDocumentView>
+}
+
+// ---------------------------------------------------------------- transports
+
+/**
+ * A transport address, as a URL-like string: `tcp://127.0.0.1:4001`, `memory://node-a`.
+ * A peer address may append the expected DID: `tcp://127.0.0.1:4001/did:key:z6Mk...`.
+ */
+export type TransportAddress = string
+
+export type ConnectionDirection = 'inbound' | 'outbound'
+export type ConnectionStatus = 'open' | 'closing' | 'closed'
+
+/**
+ * A message-oriented, authenticated, ordered connection to one peer. Frames are opaque byte
+ * arrays (KLP frames); the transport keeps their boundaries.
+ *
+ * Inbound frames are read with `for await (const frame of connection)`; the transport buffers
+ * at most a bounded number of bytes and applies backpressure (or closes the connection) beyond.
+ */
+export interface Connection extends AsyncIterable<Uint8Array> {
+  readonly id: string
+  /** The DID the transport authenticated for the remote side. */
+  readonly remotePeer: string
+  readonly remoteAddr: TransportAddress
+  readonly direction: ConnectionDirection
+  readonly status: ConnectionStatus
+  /** Resolves once the frame is accepted by the transport's bounded send buffer. */
+  send(frame: Uint8Array, options?: AbortOptions): Promise<void>
+  /** Graceful close: pending frames are flushed. */
+  close(options?: AbortOptions): Promise<void>
+  /** Immediate close with an error; pending frames are dropped. */
+  abort(err: Error): void
+  /** Resolves when the connection is fully closed (for any reason). */
+  readonly closed: Promise<void>
+}
+
+export interface DialOptions extends AbortOptions {
+  /** Expected remote DID; a transport that authenticates must refuse a different peer. */
+  remotePeer?: string
+}
+
+export interface Listener {
+  /** The addresses actually bound (with the real port when 0 was asked). */
+  addrs(): TransportAddress[]
+  close(): Promise<void>
+}
+
+export type ConnectionHandler = (connection: Connection) => void
+
+export interface Transport {
+  /** Short name: `memory`, `tcp`. */
+  readonly name: string
+  /** True when this transport can dial the address. */
+  canDial(addr: TransportAddress): boolean
+  dial(addr: TransportAddress, options?: DialOptions): Promise<Connection>
+  listen(addr: TransportAddress, onConnection: ConnectionHandler, options?: AbortOptions): Promise<Listener>
+  /** Closes every listener and connection. */
+  close(): Promise<void>
+}
+
+// ---------------------------------------------------------------- trust
+
+export interface TrustCheck {
+  passed: boolean
+  /** 0..10 */
+  score: number
+  endorsements: number
+  reason?: string
+}
+
+/** Decides whether a sender meets a message's trust requirements. */
+export interface TrustEngine {
+  check(subject: string, requirements: TrustRequirements, options?: AbortOptions): TrustCheck | Promise<TrustCheck>
+}
+
+// ---------------------------------------------------------------- handlers
+
+export interface MessageContext {
+  /** The DID authenticated by the connection the message arrived on. */
+  readonly fromPeer: string
+  /** The DID that signed the message (from its key id). */
+  readonly signerDid: string
+  readonly receivedAt: number
+  readonly signal?: AbortSignal
+}
+
+export type MessageHandler = (message: KLPMessage, context: MessageContext) => ProcessingResult | Promise<ProcessingResult>
+
+export interface HandlerRegistry {
+  handle(type: KLPMessageType, handler: MessageHandler): void
+  unhandle(type: KLPMessageType): void
+}
+
+// ---------------------------------------------------------------- storage
+
+/** A byte-keyed ordered store (LevelDB-like). Keys are `/`-separated strings. */
+export interface KeyValueStore {
+  get(key: string, options?: AbortOptions): Promise<Uint8Array | undefined>
+  put(key: string, value: Uint8Array, options?: AbortOptions): Promise<void>
+  delete(key: string, options?: AbortOptions): Promise<void>
+  has(key: string, options?: AbortOptions): Promise<boolean>
+  /** Entries whose key starts with `prefix`, in key order. */
+  query(prefix: string, options?: AbortOptions & { limit?: number }): AsyncIterable<{ key: string; value: Uint8Array }>
+}
+
+/** Remembers message ids for replay suppression within a window. */
+export interface ReplayCache {
+  /** Returns true when the id was not seen (and records it until `expiresAt`), false when it is a replay. */
+  checkAndRecord(id: string, expiresAt: number): boolean
+  readonly size: number
+}

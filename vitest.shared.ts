@@ -1,0 +1,25 @@
+/**
+ * Shared vitest settings. Workspace packages resolve to their `src/` in tests, so a package's
+ * tests never depend on another package's build output (and can run while it is being rebuilt).
+ */
+import { readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+const root = dirname(fileURLToPath(import.meta.url))
+const alias = readdirSync(join(root, 'packages')).map((dir) => ({
+  find: new RegExp(`^@kos-mesh/${dir}$`),
+  replacement: join(root, 'packages', dir, 'src', 'index.ts'),
+}))
+
+export function config(overrides: { testTimeout?: number; include?: string[] } = {}) {
+  return defineConfig({
+    resolve: { alias },
+    test: {
+      include: overrides.include ?? ['test/**/*.test.ts'],
+      testTimeout: overrides.testTimeout ?? 30_000,
+      hookTimeout: 30_000,
+    },
+  })
+}
