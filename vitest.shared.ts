@@ -20,6 +20,8 @@ export function config(overrides: { testTimeout?: number; include?: string[] } =
       include: overrides.include ?? ['test/**/*.test.ts'],
       testTimeout: overrides.testTimeout ?? 30_000,
       hookTimeout: 30_000,
+      // The JSON report feeds scripts/test-summary.mjs, which prints the suite's closing line.
+      reporters: ['default', ['json', { outputFile: '.test-results/vitest.json' }]],
     },
   })
 }

@@ -1,1 +1,37 @@
-export {}
+/**
+ * @kos-mesh/transport-tcp: KLP over node:net. Every socket runs the did-security handshake, so
+ * `connection.remotePeer` is the DID the remote proved; after it, each frame is one encrypted record
+ * inside one length-prefixed frame. Bounded buffers with real backpressure, keep-alive pings,
+ * handshake/dial timeouts, connection limits and a graceful, authenticated close.
+ *
+ * @example
+ * ```ts
+ * const transport = tcp()({ identity })
+ * const listener = await transport.listen('tcp://127.0.0.1:0', (conn) => { ... })
+ * const conn = await transport.dial(listener.addrs()[0], { remotePeer: otherDid })
+ * ```
+ *
+ * @packageDocumentation
+ */
+import type { Identity } from '@kos-mesh/did-security'
+import type { Transport } from '@kos-mesh/interface'
+import { TcpTransport, type TcpComponents, type TcpInit } from './transport.js'
+
+export * from './errors.js'
+export { DEFAULTS, type TcpInit, type TcpComponents } from './transport.js'
+export { parseTcpAddress, formatTcpAddress, type TcpAddress } from './address.js'
+export type { HandshakeFn, HandshakeIo, HandshakeOptions, SecureSession } from './security.js'
+export type { Framer, StreamFrameDecoder } from './framing.js'
+
+/** The TCP transport with a few extras over the `Transport` contract. */
+export interface TcpTransportApi extends Transport {
+  /** Connections handshaking or open. */
+  readonly connectionCount: number
+}
+
+/**
+ * `tcp(init)(components)` returns a Transport (js-libp2p module shape).
+ */
+export function tcp(init: TcpInit<Identity> = {}): (components: TcpComponents<Identity>) => TcpTransportApi {
+  return (components) => new TcpTransport<Identity>(init, components)
+}

@@ -1,0 +1,233 @@
+/**
+ * Crypto backends. `native` uses node:crypto (OpenSSL) with KeyObjects cached per key; `noble` uses
+ * @noble/ed25519, @noble/curves, @noble/ciphers and @noble/hashes (pure JS, portable). Both compute
+ * the same functions; the rule-level checks (canonical encodings, small order, all-zero secrets,
+ * 12-byte nonces) live in shared code in front of them.
+ */
+import * as nodeCrypto from 'node:crypto'
+import * as ed from '@noble/ed25519'
+import { ed25519 as nobleEd25519, x25519 as nobleX25519 } from '@noble/curves/ed25519.js'
+import { gcm } from '@noble/ciphers/aes.js'
+import { sha512, sha256 } from '@noble/hashes/sha2.js'
+import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js'
+import { DecryptionError } from '@kos-mesh/interface'
+import { LruCache, concatBytes, toBase64Url } from './bytes.js'
+
+ed.hashes.sha512 = sha512
+
+export type BackendName = 'native' | 'noble'
+
+/** A cached AES-256-GCM key. Nonces are 12 bytes; output is ciphertext || 16-byte tag. */
+export interface AeadKey {
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array
+  /** Throws DecryptionError when the tag does not verify. */
+  open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array
+}
+
+export interface CryptoBackend {
+  readonly name: BackendName
+  /** Ed25519 public key of a 32-byte seed. */
+  ed25519PublicKey(seed: Uint8Array): Uint8Array
+  /** A signing function bound to one seed (keys prepared once). */
+  ed25519Signer(seed: Uint8Array): (message: Uint8Array) => Uint8Array
+  /** Rule step 5 only: the cofactorless equation. Callers must apply the rule checks first. */
+  ed25519Equation(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array
+  /** Raw X25519 (RFC 7748); may return all zeros: callers must reject that. */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array
+  aead(key: Uint8Array): AeadKey
+  sha256(data: Uint8Array): Uint8Array
+}
+
+const ED_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+const X_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+
+function u8(b: Buffer | ArrayBuffer): Uint8Array {
+  return b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+}
+
+// ------------------------------------------------------------------ native
+
+class NativeAead implements AeadKey {
+  private readonly key: nodeCrypto.KeyObject
+  constructor(key: Uint8Array) { this.key = nodeCrypto.createSecretKey(key) }
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    const c = nodeCrypto.createCipheriv('aes-256-gcm', this.key, nonce)
+    if (aad !== undefined) c.setAAD(aad)
+    const out = new Uint8Array(plaintext.length + 16)
+    const body = c.update(plaintext)
+    out.set(body, 0)
+    const fin = c.final()
+    if (fin.length > 0) out.set(fin, body.length)
+    out.set(c.getAuthTag(), plaintext.length)
+    return out
+  }
+  open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
+    if (sealed.length < 16) throw new DecryptionError(`expected at least 16 bytes of ciphertext and tag, got ${sealed.length}`)
+    const n = sealed.length - 16
+    const d = nodeCrypto.createDecipheriv('aes-256-gcm', this.key, nonce, { authTagLength: 16 })
+    if (aad !== undefined) d.setAAD(aad)
+    d.setAuthTag(sealed.subarray(n))
+    const out = new Uint8Array(n)
+    const body = d.update(sealed.subarray(0, n))
+    out.set(body, 0)
+    try {
+      const fin = d.final()
+      if (fin.length > 0) out.set(fin, body.length)
+    } catch (err) {
+      throw new DecryptionError('AES-256-GCM authentication failed', { cause: err })
+    }
+    return out
+  }
+}
+
+class NativeBackend implements CryptoBackend {
+  readonly name = 'native' as const
+  private readonly edKeys = new LruCache<string, nodeCrypto.KeyObject>(4096)
+
+  private edPublicKeyObject(publicKey: Uint8Array): nodeCrypto.KeyObject {
+    const x = toBase64Url(publicKey)
+    let k = this.edKeys.get(x)
+    if (k === undefined) {
+      k = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
+      this.edKeys.set(x, k)
+    }
+    return k
+  }
+
+  ed25519PublicKey(seed: Uint8Array): Uint8Array {
+    const priv = nodeCrypto.createPrivateKey({ key: Buffer.concat([ED_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+    const jwk = nodeCrypto.createPublicKey(priv).export({ format: 'jwk' })
+    return u8(Buffer.from(jwk.x as string, 'base64url'))
+  }
+
+  ed25519Signer(seed: Uint8Array): (message: Uint8Array) => Uint8Array {
+    const priv = nodeCrypto.createPrivateKey({ key: Buffer.concat([ED_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+    return (message) => u8(nodeCrypto.sign(null, message, priv))
+  }
+
+  ed25519Equation(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    let key: nodeCrypto.KeyObject
+    try { key = this.edPublicKeyObject(publicKey) } catch { return false }
+    return nodeCrypto.verify(null, message, key, signature)
+  }
+
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+    const priv = nodeCrypto.createPrivateKey({ key: Buffer.concat([X_PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' })
+    return u8(Buffer.from(nodeCrypto.createPublicKey(priv).export({ format: 'jwk' }).x as string, 'base64url'))
+  }
+
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+    const priv = nodeCrypto.createPrivateKey({ key: Buffer.concat([X_PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' })
+    const pub = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: toBase64Url(publicKey) }, format: 'jwk' })
+    try {
+      return u8(nodeCrypto.diffieHellman({ privateKey: priv, publicKey: pub }))
+    } catch {
+      // OpenSSL refuses an all-zero result itself; report it the same way as noble does
+      return new Uint8Array(32)
+    }
+  }
+
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+    return u8(nodeCrypto.hkdfSync('sha256', ikm, salt, info, length))
+  }
+
+  aead(key: Uint8Array): AeadKey { return new NativeAead(key) }
+
+  sha256(data: Uint8Array): Uint8Array { return u8(nodeCrypto.createHash('sha256').update(data).digest()) }
+}
+
+// ------------------------------------------------------------------ noble
+
+const G = ed.Point.BASE
+const L = ed.Point.CURVE().n
+
+function leToBigInt(b: Uint8Array): bigint {
+  let r = 0n
+  for (let i = b.length - 1; i >= 0; i--) r = (r << 8n) | BigInt(b[i] as number)
+  return r
+}
+
+class NobleAead implements AeadKey {
+  constructor(private readonly key: Uint8Array) {}
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    return gcm(this.key, nonce, aad).encrypt(plaintext)
+  }
+  open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
+    try {
+      return gcm(this.key, nonce, aad).decrypt(sealed)
+    } catch (err) {
+      throw new DecryptionError('AES-256-GCM authentication failed', { cause: err })
+    }
+  }
+}
+
+class NobleBackend implements CryptoBackend {
+  readonly name = 'noble' as const
+  private readonly points = new LruCache<string, ed.Point>(4096)
+
+  ed25519PublicKey(seed: Uint8Array): Uint8Array { return ed.getPublicKey(seed) }
+
+  ed25519Signer(seed: Uint8Array): (message: Uint8Array) => Uint8Array {
+    const s = seed.slice()
+    return (message) => ed.sign(message, s)
+  }
+
+  ed25519Equation(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    try {
+      const hex = Buffer.from(publicKey).toString('hex')
+      let A = this.points.get(hex)
+      if (A === undefined) {
+        A = ed.Point.fromBytes(publicKey, false)
+        this.points.set(hex, A)
+      }
+      const rBytes = signature.subarray(0, 32)
+      const R = ed.Point.fromBytes(rBytes, false)
+      const S = leToBigInt(signature.subarray(32, 64))
+      if (S >= L) return false
+      const k = leToBigInt(sha512(concatBytes(rBytes, publicKey, message))) % L
+      const SB = G.multiply(S, false)
+      return SB.equals(R.add(A.multiply(k, false)))
+    } catch {
+      return false
+    }
+  }
+
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array { return nobleX25519.getPublicKey(privateKey) }
+
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+    try {
+      return nobleX25519.getSharedSecret(privateKey, publicKey)
+    } catch {
+      // noble throws on an all-zero result; report it as zeros so the shared check sees it
+      return new Uint8Array(32)
+    }
+  }
+
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+    return nobleHkdf(sha256, ikm, salt, info, length)
+  }
+
+  aead(key: Uint8Array): AeadKey { return new NobleAead(key.slice()) }
+
+  sha256(data: Uint8Array): Uint8Array { return sha256(data) }
+}
+
+export const nativeBackend: CryptoBackend = new NativeBackend()
+export const nobleBackend: CryptoBackend = new NobleBackend()
+
+/** The default backend: native (node:crypto). */
+export function getBackend(name: BackendName = 'native'): CryptoBackend {
+  return name === 'noble' ? nobleBackend : nativeBackend
+}
+
+/** X25519 secret key of an Ed25519 seed (clamped SHA-512 prefix, as did:key and libsodium derive it). */
+export function x25519SecretFromEd25519Seed(seed: Uint8Array): Uint8Array {
+  return nobleEd25519.utils.toMontgomerySecret(seed)
+}
+
+/** X25519 public key of an Ed25519 public key (birational map u = (1 + y) / (1 - y)). */
+export function x25519PublicFromEd25519Public(publicKey: Uint8Array): Uint8Array {
+  return nobleEd25519.utils.toMontgomery(publicKey)
+}

@@ -1,0 +1,82 @@
+/**
+ * Errors thrown by the router. Assert on `name` / `code`, never on message text.
+ */
+import {
+  InvalidParametersError,
+  KosMeshError,
+  NotStartedError,
+  QueueFullError,
+  TimeoutError,
+  UnreachableError,
+  type KosMeshErrorOptions,
+} from '@kos-mesh/interface'
+
+/** No connection and no learned next hop leads to the target authority. */
+export class NoRouteError extends UnreachableError {
+  static override readonly code: string = 'ERR_NO_ROUTE'
+  override name = 'NoRouteError'
+  override readonly code: string = 'ERR_NO_ROUTE'
+}
+
+/** No configured transport can dial the address. */
+export class NoTransportError extends UnreachableError {
+  static override readonly code: string = 'ERR_NO_TRANSPORT'
+  override name = 'NoTransportError'
+  override readonly code: string = 'ERR_NO_TRANSPORT'
+}
+
+/** A request got no response before its deadline (after all retries). */
+export class RequestTimeoutError extends TimeoutError {
+  static override readonly code: string = 'ERR_REQUEST_TIMEOUT'
+  override name = 'RequestTimeoutError'
+  override readonly code: string = 'ERR_REQUEST_TIMEOUT'
+}
+
+/**
+ * The remote router (or a forwarder on the way) rejected the request. `reason` is the stable
+ * wire code (`insufficient_trust`, `no_route`, `no_eligible_agents`, ...).
+ */
+export class RemoteRejectedError extends KosMeshError {
+  static override readonly code: string = 'ERR_REMOTE_REJECTED'
+  override name = 'RemoteRejectedError'
+  override readonly code: string = 'ERR_REMOTE_REJECTED'
+  readonly reason: string
+  /** The error response itself. */
+  readonly response: unknown
+
+  constructor(message: string, reason: string, response?: unknown, options?: KosMeshErrorOptions) {
+    super(message, options)
+    this.reason = reason
+    this.response = response
+  }
+}
+
+/** The remote side deferred the request and its `retry_after` did not fit before the deadline. */
+export class RequestDeferredError extends RemoteRejectedError {
+  static override readonly code: string = 'ERR_REQUEST_DEFERRED'
+  override name = 'RequestDeferredError'
+  override readonly code: string = 'ERR_REQUEST_DEFERRED'
+  /** Seconds the remote asked to wait. */
+  retryAfter = 0
+}
+
+/** `handle()` was called twice for one message type. */
+export class DuplicateHandlerError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_DUPLICATE_HANDLER'
+  override name = 'DuplicateHandlerError'
+  override readonly code: string = 'ERR_DUPLICATE_HANDLER'
+}
+
+/** Too many requests are pending (see `maxPendingRequests`). */
+export class TooManyRequestsError extends QueueFullError {
+  static override readonly code: string = 'ERR_TOO_MANY_REQUESTS'
+  override name = 'TooManyRequestsError'
+  override readonly code: string = 'ERR_TOO_MANY_REQUESTS'
+}
+
+/** The router was used before `start()` or after `stop()`. */
+export class RouterNotStartedError extends NotStartedError {
+  static override readonly code: string = 'ERR_ROUTER_NOT_STARTED'
+  override name = 'RouterNotStartedError'
+  override readonly code: string = 'ERR_ROUTER_NOT_STARTED'
+}

@@ -1,0 +1,51 @@
+/** A snapshot of the router's counters and gauges. */
+export interface RouterMetrics {
+  messagesIn: number
+  bytesIn: number
+  messagesOut: number
+  bytesOut: number
+  /** Messages that passed the pipeline and were dispatched to a handler (status processed). */
+  processed: number
+  /** Handler results with status deferred. */
+  deferred: number
+  /** Messages relayed to another node. */
+  forwarded: number
+  /** Broadcasts delivered locally. */
+  broadcastsDelivered: number
+  /** Rejected messages by reason code. */
+  rejects: Record<string, number>
+  /** Duplicate requests answered from the response cache. */
+  cachedResponses: number
+  /** Responses matched to a pending request. */
+  responsesMatched: number
+  /** Request retransmissions. */
+  retries: number
+  /** Inbound queue depth: total and per class. */
+  queueDepth: { total: number; critical: number; high: number; normal: number; low: number }
+  pendingRequests: number
+  replayCacheSize: number
+  replayEvictions: number
+  responseCacheSize: number
+  peers: number
+  routes: number
+}
+
+/** Mutable counters; `snapshot()` adds the gauges. */
+export class Counters {
+  messagesIn = 0
+  bytesIn = 0
+  messagesOut = 0
+  bytesOut = 0
+  processed = 0
+  deferred = 0
+  forwarded = 0
+  broadcastsDelivered = 0
+  cachedResponses = 0
+  responsesMatched = 0
+  retries = 0
+  readonly rejects: Record<string, number> = Object.create(null) as Record<string, number>
+
+  reject(reason: string): void {
+    this.rejects[reason] = (this.rejects[reason] ?? 0) + 1
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Stable reason codes of the router's processing results. They cross the wire in error
+ * responses (`payload.data.error.code`) and key the `rejects` metrics, so they never change.
+ * Handlers may return their own codes (`no_eligible_agents`, ...); those pass through unchanged.
+ */
+export const RejectReason = {
+  /** The frame is larger than `maxFrameBytes`. */
+  FRAME_TOO_LARGE: 'frame_too_large',
+  /** The envelope or the message could not be decoded (or failed a codec limit). */
+  MALFORMED: 'malformed',
+  /** The message is past `timestamp + ttl`, or too far in the future. */
+  EXPIRED: 'expired',
+  /** The message asks for a ttl longer than `maxTtlSeconds`. */
+  TTL_TOO_LONG: 'ttl_too_long',
+  /** The message id was already seen within the replay window. */
+  REPLAY: 'replay',
+  /** The signature does not verify. */
+  INVALID_SIGNATURE: 'invalid_signature',
+  /** The signer's key could not be resolved. */
+  UNKNOWN_KEY: 'unknown_key',
+  /** The source authority is bound (by a signed hello) to another DID than the signer. */
+  SOURCE_MISMATCH: 'source_mismatch',
+  /** The signer does not meet the message's trust requirements. */
+  INSUFFICIENT_TRUST: 'insufficient_trust',
+  /** No handler is registered for the message type. */
+  UNSUPPORTED_MESSAGE_TYPE: 'unsupported_message_type',
+  /** The sending peer exceeded its token bucket. */
+  RATE_LIMITED: 'rate_limited',
+  /** The peer's (or the router's) inbound queue is full. */
+  QUEUE_FULL: 'queue_full',
+  /** The handler threw. */
+  HANDLER_ERROR: 'handler_error',
+  /** No route to the target authority. */
+  NO_ROUTE: 'no_route',
+  /** Forwarding would exceed the hop limit. */
+  HOP_LIMIT: 'hop_limit',
+  /** A response arrived for no pending request. */
+  UNSOLICITED_RESPONSE: 'unsolicited_response',
+  /** The router is stopping. */
+  SHUTTING_DOWN: 'shutting_down',
+} as const
+export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason]
+
+/** Every built-in reason code. */
+export const REJECT_REASONS: readonly RejectReason[] = Object.freeze(Object.values(RejectReason))

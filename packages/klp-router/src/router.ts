@@ -1,0 +1,1136 @@
+import {
+  AbortError,
+  ConnectionClosedError,
+  InvalidParametersError,
+  KLPMessageType,
+  MessagePriority,
+  ProcessingStatus,
+  TimeoutError,
+  VerificationLevel,
+  type AbortOptions,
+  type Clock,
+  type Connection,
+  type KLPAddress,
+  type KLPMessage,
+  type KLPMessageType as KLPMessageTypeT,
+  type KLPValue,
+  type Listener,
+  type Logger,
+  type MessageContext,
+  type MessageHandler,
+  type ProcessingResult,
+  type RoutingHint,
+  type SignatureVerifier,
+  type Signer,
+  type Transport,
+  type TransportAddress,
+  type TrustEngine,
+  type TrustRequirements,
+  type UnsignedKLPMessage,
+  type HandlerRegistry,
+  type Startable,
+} from '@kos-mesh/interface'
+import { checkExpiry, decodeMessage, encodeMessage, parseAddress, signMessage, verifyMessage } from '@kos-mesh/klp-codec'
+import type { CodecLimits } from '@kos-mesh/klp-codec'
+import {
+  DuplicateHandlerError,
+  NoRouteError,
+  NoTransportError,
+  RemoteRejectedError,
+  RequestDeferredError,
+  RequestTimeoutError,
+  RouterNotStartedError,
+  TooManyRequestsError,
+} from './errors.js'
+import { EnvelopeKind, FLAG_VIA_REACHED, decodeEnvelope, encodeEnvelope, rewrapEnvelope, type Envelope } from './envelope.js'
+import { Counters, type RouterMetrics } from './metrics.js'
+import { RejectReason } from './reasons.js'
+import { ReplayWindow } from './replay-cache.js'
+import { ResponseCache } from './response-cache.js'
+import { RoutingTable, type AdvertisedRoute, type Route } from './routing-table.js'
+import { FairScheduler } from './scheduler.js'
+import { TokenBucket } from './token-bucket.js'
+import { localTrustStore } from './trust.js'
+
+// ------------------------------------------------------------------ public types
+
+export interface RateLimitInit {
+  /** Messages per second per peer. */
+  ratePerSec: number
+  /** Burst size per peer. */
+  burst: number
+}
+
+export interface RouterInit {
+  /** This node's KLP authority, e.g. `node-a.mesh.kai` (required). */
+  authority: string
+  /** Transport addresses to listen on at `start()`. Default: none. */
+  listen?: TransportAddress[]
+  /** Largest number of hops a message may travel. Default 8. */
+  hopLimit?: number
+  /** Largest accepted frame (envelope + message), bytes. Default 1 MiB + 5. */
+  maxFrameBytes?: number
+  /** Limits passed to the codec's decoder. Default: the codec's DEFAULT_LIMITS. */
+  codecLimits?: Partial<CodecLimits>
+  /** Accepted clock skew when checking expiry, ms. Default 30,000. */
+  clockSkewMs?: number
+  /** Longest accepted ttl (it bounds the replay window), seconds. Default 86,400. */
+  maxTtlSeconds?: number
+  /** ttl of messages this router creates, seconds. Default 60. */
+  defaultTtlSeconds?: number
+  /** Message ids remembered for replay suppression. Default 100,000. */
+  replayCacheSize?: number
+  /** Responses kept for duplicate requests (count). Default 10,000. */
+  responseCacheSize?: number
+  /** Responses kept for duplicate requests (bytes). Default 16 MiB. */
+  responseCacheBytes?: number
+  /** Inbound queue bound per peer. Default 256. */
+  maxQueuePerPeer?: number
+  /** Inbound queue bound for all peers. Default 8,192. */
+  maxQueueTotal?: number
+  /** Weighted round-robin weights for CRITICAL, HIGH, NORMAL, LOW. Default [8, 4, 2, 1]. */
+  priorityWeights?: readonly [number, number, number, number]
+  /** Messages in the pipeline at once (verification and handlers overlap). Default 32. */
+  concurrency?: number
+  /** Per-peer token bucket, or `false` for none. Default `{ ratePerSec: 2000, burst: 4000 }`. */
+  rateLimit?: RateLimitInit | false
+  /** Total time a `request()` may take, ms. Default 10,000. */
+  requestTimeoutMs?: number
+  /** Retransmissions of a request within its timeout. Default 3. */
+  requestRetries?: number
+  /** Requests pending at once. Default 10,000. */
+  maxPendingRequests?: number
+  /** Time a handler may take before the router answers `handler_error`, ms. Default 30,000. */
+  handlerTimeoutMs?: number
+  /** Time `dial()` waits for the remote hello, ms. Default 10,000. */
+  helloTimeoutMs?: number
+  /** Delay before a route change is advertised to neighbours (coalesces changes), ms. Default 20. */
+  routeUpdateDelayMs?: number
+  /** Routes per advertisement and per neighbour. Default 4,096. */
+  maxRoutes?: number
+}
+
+export interface RouterComponents {
+  /** Signs every message this router creates. Its key id's DID is this node's identity. */
+  signer: Signer
+  /** Checks signatures of inbound messages. */
+  signatureVerifier: SignatureVerifier
+  /** Decides trust requirements. Default: an empty `localTrustStore()` (zero trust). */
+  trustEngine?: TrustEngine
+  transports: Transport[]
+  /** Default: `Date.now`. */
+  clock?: Clock
+  /** Default: silent. */
+  logger?: Logger
+}
+
+/** What `send`, `request` and `broadcast` accept instead of a ready message. */
+export interface MessageInit {
+  type: KLPMessageTypeT
+  /** `klp://authority/path` or a parsed address. For broadcasts, default `klp://<self>/broadcast`. */
+  target?: string | KLPAddress
+  /** Source path of this node. Default `/`. */
+  sourcePath?: string
+  data: KLPValue
+  /** Default `application/cbor`. */
+  contentType?: string
+  /** Default NORMAL. */
+  priority?: MessagePriority
+  /** Seconds. Default `defaultTtlSeconds`. */
+  ttl?: number
+  correlationId?: string
+  routingHints?: RoutingHint[]
+  /** Default: nothing required (score 0, 0 endorsements, level none). */
+  trustRequirements?: TrustRequirements
+}
+
+export interface RequestOptions extends AbortOptions {
+  /** Total time, ms. Default `requestTimeoutMs`. */
+  timeoutMs?: number
+  /** Retransmissions of the same signed request within the timeout. Default `requestRetries`. */
+  retries?: number
+}
+
+export interface PeerInfo {
+  did: string
+  /** Known once the peer's hello arrived. */
+  authority?: string
+  connectionId: string
+}
+
+export interface RejectInfo {
+  reason: string
+  messageId?: string
+  fromPeer: string
+}
+
+export interface RouterEvents {
+  'peer:connect': CustomEvent<PeerInfo>
+  'peer:disconnect': CustomEvent<PeerInfo>
+  /** The peer's signed hello was accepted (authority <-> DID known). */
+  'peer:identify': CustomEvent<PeerInfo>
+  'message:rejected': CustomEvent<RejectInfo>
+}
+
+/** Read-only view of the routing table. */
+export interface RoutingTableView {
+  lookup(authority: string): Route | undefined
+  routes(): Route[]
+  didOf(authority: string): string | undefined
+  authorityOf(did: string): string | undefined
+}
+
+export interface Router extends HandlerRegistry, Startable {
+  readonly authority: string
+  /** The DID of this node (from the signer's key id). */
+  readonly did: string
+  readonly routingTable: RoutingTableView
+  isStarted(): boolean
+  /** Addresses this router listens on. */
+  addrs(): TransportAddress[]
+  handle(type: KLPMessageTypeT, handler: MessageHandler): void
+  unhandle(type: KLPMessageTypeT): void
+  /** Connects to a peer and resolves after its signed hello arrived. */
+  dial(addr: TransportAddress, options?: AbortOptions & { remotePeer?: string }): Promise<PeerInfo>
+  /** Signs (when given an init) and routes one message; resolves when handed to the next hop. */
+  send(message: MessageInit | KLPMessage, options?: AbortOptions): Promise<KLPMessage>
+  /** Sends a request and resolves with its response (matched by correlation id). */
+  request(init: MessageInit, options?: RequestOptions): Promise<KLPMessage>
+  /** Floods a BROADCAST_ANNOUNCE to every reachable node (de-duplicated by message id). */
+  broadcast(init: Omit<MessageInit, 'type'> & { type?: KLPMessageTypeT }, options?: AbortOptions): Promise<KLPMessage>
+  /** Builds the signed response to `request` (correlation id, target = request source). */
+  createResponse(request: KLPMessage, data: KLPValue, options?: { type?: KLPMessageTypeT; priority?: MessagePriority }): Promise<KLPMessage>
+  /** Connected peers. */
+  peers(): PeerInfo[]
+  metrics(): RouterMetrics
+  addEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void, options?: AddEventListenerOptions | boolean): void
+  removeEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void, options?: EventListenerOptions | boolean): void
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** Response type for a request type: TASK_REQUEST -> TASK_RESPONSE, others answer in their own family. */
+export function responseTypeFor(type: KLPMessageTypeT): KLPMessageTypeT {
+  return type === KLPMessageType.TASK_REQUEST ? KLPMessageType.TASK_RESPONSE : type
+}
+
+/** The DID part of a key id (`did:key:z6Mk...#z6Mk...` -> `did:key:z6Mk...`). */
+export function didOfKeyId(keyId: string): string {
+  const i = keyId.indexOf('#')
+  return i < 0 ? keyId : keyId.slice(0, i)
+}
+
+/** The error object of an error response, if `message` is one. */
+export function errorOf(message: KLPMessage): { code: string; message: string; status?: string; retry_after?: number } | undefined {
+  const data = message.payload.data
+  if (data === null || typeof data !== 'object' || data instanceof Uint8Array || Array.isArray(data)) return undefined
+  const err = (data as Record<string, KLPValue>).error
+  if (err === null || typeof err !== 'object' || err instanceof Uint8Array || Array.isArray(err)) return undefined
+  const e = err as Record<string, KLPValue>
+  if (typeof e.code !== 'string') return undefined
+  const d = data as Record<string, KLPValue>
+  return {
+    code: e.code,
+    message: typeof e.message === 'string' ? e.message : '',
+    ...(typeof d.status === 'string' ? { status: d.status } : {}),
+    ...(typeof d.retry_after === 'number' ? { retry_after: d.retry_after } : {}),
+  }
+}
+
+const NO_TRUST: TrustRequirements = { minimum_trust_score: 0, required_endorsements: 0, verification_level: VerificationLevel.NONE }
+const HELLO_CONTENT_TYPE = 'application/vnd.kos-mesh.router-hello+cbor'
+const HELLO_PATH = '/.router/hello'
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+
+interface QueueItem {
+  conn: Connection | undefined
+  fromPeer: string
+  env: Envelope
+  frame: Uint8Array
+  msg: KLPMessage
+  receivedAt: number
+}
+
+interface Pending {
+  resolve: (m: KLPMessage) => void
+  reject: (e: Error) => void
+}
+
+interface Outcome {
+  reason: string
+  message: string
+}
+
+function errName(err: unknown): string {
+  return err instanceof Error ? err.name : ''
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) return reject(new AbortError(undefined, { cause: signal.reason }))
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(new AbortError(undefined, { cause: signal?.reason }))
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+// ------------------------------------------------------------------ the router
+
+class KLPRouter extends EventTarget implements Router {
+  readonly authority: string
+  readonly did: string
+  private readonly signer: Signer
+  private readonly verifier: SignatureVerifier
+  private readonly trust: TrustEngine
+  private readonly transports: Transport[]
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly init: RouterInit
+
+  private readonly hopLimit: number
+  private readonly maxFrameBytes: number
+  private readonly clockSkewMs: number
+  private readonly maxTtl: number
+  private readonly defaultTtl: number
+  private readonly concurrency: number
+  private readonly rateLimit: RateLimitInit | false
+  private readonly requestTimeoutMs: number
+  private readonly requestRetries: number
+  private readonly maxPending: number
+  private readonly handlerTimeoutMs: number
+  private readonly helloTimeoutMs: number
+  private readonly routeUpdateDelayMs: number
+  private readonly decodeOptions: { limits?: Partial<CodecLimits> }
+
+  private readonly handlers = new Map<string, MessageHandler>()
+  private readonly counters = new Counters()
+  private readonly replay: ReplayWindow
+  private readonly responses: ResponseCache
+  private readonly table: RoutingTable
+  private readonly queue: FairScheduler<QueueItem>
+  private readonly buckets = new Map<string, TokenBucket>()
+  private readonly pending = new Map<string, Pending>()
+  private readonly lastHello = new Map<string, number>()
+  private readonly helloWaiters = new Map<string, Array<() => void>>()
+  private readonly connections = new Set<Connection>()
+  private listeners: Listener[] = []
+  private active = 0
+  private started = false
+  private routeTimer: ReturnType<typeof setTimeout> | undefined
+  private stopController = new AbortController()
+
+  readonly routingTable: RoutingTableView
+
+  constructor(init: RouterInit, components: RouterComponents) {
+    super()
+    if (typeof init.authority !== 'string' || init.authority.length === 0) {
+      throw new InvalidParametersError(`expected authority to be a non-empty string, got ${String(init.authority)}`)
+    }
+    this.authority = parseAddress(`klp://${init.authority}/`).authority
+    this.init = init
+    this.signer = components.signer
+    this.did = didOfKeyId(components.signer.keyId)
+    this.verifier = components.signatureVerifier
+    this.trust = components.trustEngine ?? localTrustStore()
+    this.transports = components.transports
+    this.clock = components.clock ?? { now: Date.now }
+    this.log = components.logger ?? silentLogger
+    this.hopLimit = init.hopLimit ?? 8
+    if (!Number.isInteger(this.hopLimit) || this.hopLimit < 1 || this.hopLimit > 255) {
+      throw new InvalidParametersError(`expected hopLimit in 1..255, got ${init.hopLimit}`)
+    }
+    this.maxFrameBytes = init.maxFrameBytes ?? 1024 * 1024 + 5
+    this.clockSkewMs = init.clockSkewMs ?? 30_000
+    this.maxTtl = init.maxTtlSeconds ?? 86_400
+    this.defaultTtl = init.defaultTtlSeconds ?? 60
+    this.concurrency = init.concurrency ?? 32
+    this.rateLimit = init.rateLimit ?? { ratePerSec: 2000, burst: 4000 }
+    this.requestTimeoutMs = init.requestTimeoutMs ?? 10_000
+    this.requestRetries = init.requestRetries ?? 3
+    this.maxPending = init.maxPendingRequests ?? 10_000
+    this.handlerTimeoutMs = init.handlerTimeoutMs ?? 30_000
+    this.helloTimeoutMs = init.helloTimeoutMs ?? 10_000
+    this.routeUpdateDelayMs = init.routeUpdateDelayMs ?? 20
+    this.decodeOptions = init.codecLimits === undefined ? {} : { limits: init.codecLimits }
+    const now = (): number => this.clock.now()
+    this.replay = new ReplayWindow({ maxEntries: init.replayCacheSize ?? 100_000, now })
+    this.responses = new ResponseCache({ maxEntries: init.responseCacheSize, maxBytes: init.responseCacheBytes, now })
+    this.table = new RoutingTable({ now, maxHops: this.hopLimit, maxRoutes: init.maxRoutes })
+    this.queue = new FairScheduler<QueueItem>({
+      maxPerPeer: init.maxQueuePerPeer,
+      maxTotal: init.maxQueueTotal,
+      weights: init.priorityWeights,
+    })
+    const table = this.table
+    this.routingTable = {
+      lookup: (a) => table.lookup(a),
+      routes: () => table.routes(),
+      didOf: (a) => (a === this.authority ? this.did : table.didOf(a)),
+      authorityOf: (d) => (d === this.did ? this.authority : table.authorityOf(d)),
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.stopController = new AbortController()
+    try {
+      for (const addr of this.init.listen ?? []) {
+        const t = this.transportFor(addr)
+        this.listeners.push(await t.listen(addr, (conn) => this.onConnection(conn)))
+      }
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.stopController.abort(new RouterNotStartedError('router stopped'))
+    if (this.routeTimer !== undefined) clearTimeout(this.routeTimer)
+    this.routeTimer = undefined
+    for (const p of this.pending.values()) p.reject(new RouterNotStartedError('router stopped'))
+    this.pending.clear()
+    this.queue.clear()
+    const listeners = this.listeners
+    this.listeners = []
+    await Promise.allSettled(listeners.map((l) => l.close()))
+    await Promise.allSettled([...this.connections].map((c) => c.close().catch(() => c.abort(new ConnectionClosedError('router stopped')))))
+    this.connections.clear()
+    this.table.clear()
+    this.buckets.clear()
+    this.lastHello.clear()
+  }
+
+  addrs(): TransportAddress[] {
+    return this.listeners.flatMap((l) => l.addrs())
+  }
+
+  private assertStarted(): void {
+    if (!this.started) throw new RouterNotStartedError('expected a started router, got a stopped one')
+  }
+
+  private transportFor(addr: TransportAddress): Transport {
+    const t = this.transports.find((x) => x.canDial(addr))
+    if (t === undefined) throw new NoTransportError(`expected a transport for ${addr}, got none of [${this.transports.map((x) => x.name).join(', ')}]`)
+    return t
+  }
+
+  // ---------------------------------------------------------------- handlers
+
+  handle(type: KLPMessageTypeT, handler: MessageHandler): void {
+    if (this.handlers.has(type)) throw new DuplicateHandlerError(`expected no handler for ${type}, got one already registered`)
+    this.handlers.set(type, handler)
+  }
+
+  unhandle(type: KLPMessageTypeT): void {
+    this.handlers.delete(type)
+  }
+
+  // ---------------------------------------------------------------- connections
+
+  async dial(addr: TransportAddress, options: AbortOptions & { remotePeer?: string } = {}): Promise<PeerInfo> {
+    this.assertStarted()
+    const t = this.transportFor(addr)
+    const conn = await t.dial(addr, options)
+    const identified = this.waitForHello(conn, options.signal)
+    this.onConnection(conn)
+    await identified
+    return this.peerInfo(conn)
+  }
+
+  private waitForHello(conn: Connection, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        const list = this.helloWaiters.get(conn.id)
+        if (list !== undefined) {
+          const i = list.indexOf(ok)
+          if (i >= 0) list.splice(i, 1)
+          if (list.length === 0) this.helloWaiters.delete(conn.id)
+        }
+        if (err === undefined) resolve()
+        else {
+          conn.abort(err)
+          reject(err)
+        }
+      }
+      const ok = (): void => done()
+      const onAbort = (): void => done(new AbortError(undefined, { cause: signal?.reason }))
+      const timer = setTimeout(() => done(new TimeoutError(`expected a hello within ${this.helloTimeoutMs} ms, got none`)), this.helloTimeoutMs)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const list = this.helloWaiters.get(conn.id) ?? []
+      list.push(ok)
+      this.helloWaiters.set(conn.id, list)
+      conn.closed.then(() => {
+        if (this.helloWaiters.get(conn.id)?.includes(ok) === true) done(new ConnectionClosedError('connection closed before the hello'))
+      }, () => {})
+    })
+  }
+
+  private peerInfo(conn: Connection): PeerInfo {
+    const authority = this.table.authorityOf(conn.remotePeer)
+    return { did: conn.remotePeer, connectionId: conn.id, ...(authority === undefined ? {} : { authority }) }
+  }
+
+  peers(): PeerInfo[] {
+    const out: PeerInfo[] = []
+    for (const did of this.table.peers()) {
+      const c = this.table.connection(did)
+      if (c !== undefined) out.push(this.peerInfo(c))
+    }
+    return out
+  }
+
+  private onConnection(conn: Connection): void {
+    if (!this.started) {
+      conn.abort(new RouterNotStartedError('router stopped'))
+      return
+    }
+    this.connections.add(conn)
+    const first = this.table.addConnection(conn)
+    if (first) this.emit('peer:connect', this.peerInfo(conn))
+    void this.sendHello(conn)
+    void this.readLoop(conn)
+  }
+
+  private async readLoop(conn: Connection): Promise<void> {
+    try {
+      for await (const frame of conn) {
+        if (!this.started) break
+        this.onFrame(conn, frame)
+      }
+    } catch (err) {
+      this.log.debug('connection read failed', { peer: conn.remotePeer, err: errName(err) })
+    } finally {
+      this.connections.delete(conn)
+      const info = this.peerInfo(conn)
+      if (this.table.removeConnection(conn)) {
+        this.buckets.delete(conn.remotePeer)
+        this.lastHello.delete(conn.remotePeer)
+        if (this.started) {
+          this.emit('peer:disconnect', info)
+          this.scheduleRouteUpdate()
+        }
+      }
+      if (conn.status === 'open') conn.abort(new ConnectionClosedError('read loop ended'))
+    }
+  }
+
+  // ---------------------------------------------------------------- hello & route updates
+
+  private async sendHello(conn: Connection): Promise<void> {
+    try {
+      const routes = this.table.advertisement(this.authority, conn.remotePeer)
+      const msg = await this.build({
+        type: KLPMessageType.PEER_DISCOVERY,
+        target: { scheme: 'klp', authority: this.authority, path: HELLO_PATH },
+        sourcePath: HELLO_PATH,
+        contentType: HELLO_CONTENT_TYPE,
+        priority: MessagePriority.CRITICAL,
+        data: { authority: this.authority, routes: routes.map((r) => ({ authority: r.authority, hops: r.hops })) },
+      })
+      await this.sendFrame(conn, encodeEnvelope(EnvelopeKind.HELLO, 0, 0, encodeMessage(msg)))
+    } catch (err) {
+      this.log.debug('hello not sent', { peer: conn.remotePeer, err: errName(err) })
+    }
+  }
+
+  private scheduleRouteUpdate(): void {
+    if (this.routeTimer !== undefined || !this.started) return
+    this.routeTimer = setTimeout(() => {
+      this.routeTimer = undefined
+      for (const did of this.table.peers()) {
+        const c = this.table.connection(did)
+        if (c !== undefined) void this.sendHello(c)
+      }
+    }, this.routeUpdateDelayMs)
+    this.routeTimer.unref?.()
+  }
+
+  private async onHello(conn: Connection, env: Envelope): Promise<void> {
+    let msg: KLPMessage
+    try {
+      msg = decodeMessage(env.body, this.decodeOptions)
+    } catch {
+      return this.reject(RejectReason.MALFORMED, conn.remotePeer)
+    }
+    const id = msg.metadata.message_id
+    try {
+      checkExpiry(msg, { now: this.clock.now(), clockSkewMs: this.clockSkewMs })
+    } catch {
+      return this.reject(RejectReason.EXPIRED, conn.remotePeer, id)
+    }
+    if (didOfKeyId(msg.signer) !== conn.remotePeer) return this.reject(RejectReason.SOURCE_MISMATCH, conn.remotePeer, id)
+    const last = this.lastHello.get(conn.remotePeer)
+    if (last !== undefined && msg.timestamp < last) return this.reject(RejectReason.REPLAY, conn.remotePeer, id)
+    const bad = await this.verify(msg)
+    if (bad !== undefined) return this.reject(bad, conn.remotePeer, id)
+    const data = msg.payload.data as Record<string, KLPValue> | null
+    const authority = data?.authority
+    const routesIn = data?.routes
+    if (typeof authority !== 'string' || authority !== msg.source.authority || !Array.isArray(routesIn)) {
+      return this.reject(RejectReason.MALFORMED, conn.remotePeer, id)
+    }
+    const routes: AdvertisedRoute[] = []
+    for (const r of routesIn as KLPValue[]) {
+      const o = r as Record<string, KLPValue> | null
+      if (o !== null && typeof o === 'object' && typeof o.authority === 'string' && typeof o.hops === 'number' && Number.isInteger(o.hops) && o.hops >= 0) {
+        if (o.authority !== this.authority) routes.push({ authority: o.authority, hops: o.hops })
+      }
+    }
+    this.lastHello.set(conn.remotePeer, msg.timestamp)
+    const before = this.table.authorityOf(conn.remotePeer)
+    const displaced = this.table.bind(authority, conn.remotePeer)
+    if (displaced !== undefined) this.log.warn('authority re-bound to another DID', { authority, from: displaced, to: conn.remotePeer })
+    const changed = this.table.setAdvertised(conn.remotePeer, routes)
+    if (before !== authority) {
+      this.emit('peer:identify', this.peerInfo(conn))
+      this.scheduleRouteUpdate()
+    } else if (changed) {
+      this.scheduleRouteUpdate()
+    }
+    const waiters = this.helloWaiters.get(conn.id)
+    if (waiters !== undefined) for (const w of [...waiters]) w()
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  private onFrame(conn: Connection, frame: Uint8Array): void {
+    const c = this.counters
+    c.messagesIn++
+    c.bytesIn += frame.byteLength
+    const from = conn.remotePeer
+    if (frame.byteLength > this.maxFrameBytes) return this.reject(RejectReason.FRAME_TOO_LARGE, from)
+    const now = this.clock.now()
+    if (this.rateLimit !== false) {
+      let b = this.buckets.get(from)
+      if (b === undefined) {
+        b = new TokenBucket(this.rateLimit, now)
+        this.buckets.set(from, b)
+      }
+      if (!b.take(now)) return this.reject(RejectReason.RATE_LIMITED, from)
+    }
+    let env: Envelope
+    try {
+      env = decodeEnvelope(frame)
+    } catch {
+      return this.reject(RejectReason.MALFORMED, from)
+    }
+    if (env.kind === EnvelopeKind.HELLO) {
+      void this.onHello(conn, env)
+      return
+    }
+    let msg: KLPMessage
+    try {
+      msg = decodeMessage(env.body, this.decodeOptions)
+    } catch {
+      return this.reject(RejectReason.MALFORMED, from)
+    }
+    const r = this.queue.push(from, msg.metadata.priority, { conn, fromPeer: from, env, frame, msg, receivedAt: now })
+    if (r !== 'ok') return this.reject(RejectReason.QUEUE_FULL, from, msg.metadata.message_id)
+    this.pump()
+  }
+
+  private pump(): void {
+    while (this.active < this.concurrency && this.queue.size > 0) {
+      const item = this.queue.shift()
+      if (item === undefined) break
+      this.active++
+      this.process(item).then(
+        () => this.done(),
+        (err: unknown) => {
+          this.log.error('pipeline failure', { err: errName(err) })
+          this.done()
+        },
+      )
+    }
+  }
+
+  private done(): void {
+    this.active--
+    if (this.queue.size > 0) this.pump()
+  }
+
+  private reject(reason: string, fromPeer: string, messageId?: string): void {
+    this.counters.reject(reason)
+    this.emit('message:rejected', messageId === undefined ? { reason, fromPeer } : { reason, fromPeer, messageId })
+  }
+
+  private async verify(msg: KLPMessage): Promise<string | undefined> {
+    try {
+      await verifyMessage(msg, this.verifier, { signal: this.stopController.signal })
+      return undefined
+    } catch (err) {
+      return errName(err) === 'UnknownKeyError' ? RejectReason.UNKNOWN_KEY : RejectReason.INVALID_SIGNATURE
+    }
+  }
+
+  /** The pipeline for one queued message: expiry, replay, signature, routing, trust, dispatch. */
+  private async process(item: QueueItem): Promise<void> {
+    const { msg, fromPeer } = item
+    const id = msg.metadata.message_id
+    const now = this.clock.now()
+    if (msg.metadata.ttl > this.maxTtl) return this.reject(RejectReason.TTL_TOO_LONG, fromPeer, id)
+    try {
+      checkExpiry(msg, { now, clockSkewMs: this.clockSkewMs })
+    } catch {
+      return this.reject(RejectReason.EXPIRED, fromPeer, id)
+    }
+    const isBroadcast = msg.type === KLPMessageType.BROADCAST_ANNOUNCE
+    const isLocal = msg.target.authority === this.authority
+    if (!isBroadcast && !isLocal) {
+      // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache
+      const bad = item.conn === undefined ? undefined : await this.verify(msg)
+      if (bad !== undefined) return this.reject(bad, fromPeer, id)
+      return this.forward(item)
+    }
+    if (this.replay.has(id)) {
+      const cached = this.responses.get(id)
+      if (cached !== undefined) {
+        this.counters.cachedResponses++
+        void this.routeFrame(cached.target, cached.frame).catch(() => {})
+      }
+      return this.reject(RejectReason.REPLAY, fromPeer, id)
+    }
+    if (item.conn !== undefined) {
+      const bad = await this.verify(msg)
+      if (bad !== undefined) return this.reject(bad, fromPeer, id)
+    }
+    const expiresAt = msg.timestamp + msg.metadata.ttl * 1000 + this.clockSkewMs
+    if (!this.replay.checkAndRecord(id, expiresAt)) return this.reject(RejectReason.REPLAY, fromPeer, id)
+    const signerDid = didOfKeyId(msg.signer)
+    const bound = msg.source.authority === this.authority ? this.did : this.table.didOf(msg.source.authority)
+    if (bound !== undefined && bound !== signerDid) return this.reject(RejectReason.SOURCE_MISMATCH, fromPeer, id)
+    if (item.conn !== undefined && msg.source.authority !== this.authority) {
+      this.table.learn(msg.source.authority, fromPeer, item.env.hops + 1)
+    }
+    if (isBroadcast) {
+      this.flood(item)
+      if (msg.source.authority === this.authority) return
+    }
+    // trust requirements of the message, checked against its signer
+    let trustOk: boolean
+    try {
+      const check = await this.trust.check(signerDid, msg.metadata.trust_requirements, { signal: this.stopController.signal })
+      trustOk = check.passed
+    } catch (err) {
+      this.log.warn('trust engine failed', { err: errName(err) })
+      trustOk = false
+    }
+    if (!trustOk) return this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.INSUFFICIENT_TRUST, message: 'sender does not meet the trust requirements' })
+    const corr = msg.metadata.correlation_id
+    if (corr !== undefined) {
+      const p = this.pending.get(corr)
+      if (p !== undefined) {
+        this.pending.delete(corr)
+        this.counters.responsesMatched++
+        p.resolve(msg)
+        return
+      }
+    }
+    const handler = this.handlers.get(msg.type)
+    if (handler === undefined) {
+      if (corr !== undefined) return this.reject(RejectReason.UNSOLICITED_RESPONSE, fromPeer, id)
+      return this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.UNSUPPORTED_MESSAGE_TYPE, message: `expected a handled message type, got ${msg.type}` })
+    }
+    if (isBroadcast) this.counters.broadcastsDelivered++
+    const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: this.stopController.signal }
+    let result: ProcessingResult
+    try {
+      result = await this.runHandler(handler, msg, ctx)
+    } catch (err) {
+      this.log.warn('handler failed', { type: msg.type, err: errName(err) })
+      return this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.HANDLER_ERROR, message: 'the handler failed' })
+    }
+    if (result.status === ProcessingStatus.PROCESSED) {
+      this.counters.processed++
+      if (result.response !== undefined) await this.respond(msg, result.response, expiresAt)
+    } else if (result.status === ProcessingStatus.DEFERRED) {
+      this.counters.deferred++
+      const reason = result.reason ?? 'deferred'
+      const response = result.response ?? (await this.errorResponse(msg, reason, 'try again later', 'deferred', result.retry_after))
+      if (response !== undefined) await this.respond(msg, response, expiresAt)
+    } else {
+      const reason = result.reason ?? 'rejected'
+      this.counters.reject(reason)
+      this.emit('message:rejected', { reason, fromPeer, messageId: id })
+      const response = result.response ?? (await this.errorResponse(msg, reason, `rejected: ${reason}`, 'rejected'))
+      if (response !== undefined) await this.respond(msg, response, expiresAt)
+    }
+  }
+
+  private runHandler(handler: MessageHandler, msg: KLPMessage, ctx: MessageContext): Promise<ProcessingResult> {
+    return new Promise<ProcessingResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(`expected the handler to finish within ${this.handlerTimeoutMs} ms`)), this.handlerTimeoutMs)
+      Promise.resolve()
+        .then(() => handler(msg, ctx))
+        .then(
+          (r) => {
+            clearTimeout(timer)
+            resolve(r)
+          },
+          (e: unknown) => {
+            clearTimeout(timer)
+            reject(e instanceof Error ? e : new Error(String(e)))
+          },
+        )
+    })
+  }
+
+  /** Rejects a verified message and answers it with an error response when it is a request. */
+  private async fail(msg: KLPMessage, fromPeer: string, expiresAt: number, o: Outcome): Promise<void> {
+    this.reject(o.reason, fromPeer, msg.metadata.message_id)
+    const response = await this.errorResponse(msg, o.reason, o.message, 'rejected')
+    if (response !== undefined) await this.respond(msg, response, expiresAt)
+  }
+
+  /** An error response, or undefined when the message must not be answered (responses, broadcasts, own messages). */
+  private async errorResponse(msg: KLPMessage, code: string, message: string, status: 'rejected' | 'deferred', retryAfter?: number): Promise<KLPMessage | undefined> {
+    if (msg.metadata.correlation_id !== undefined || msg.type === KLPMessageType.BROADCAST_ANNOUNCE) return undefined
+    if (!this.started) return undefined
+    const data: Record<string, KLPValue> = { status, error: { code, message } }
+    if (retryAfter !== undefined) data.retry_after = retryAfter
+    try {
+      return await this.createResponse(msg, data, { priority: MessagePriority.HIGH })
+    } catch (err) {
+      this.log.warn('error response not signed', { err: errName(err) })
+      return undefined
+    }
+  }
+
+  private async respond(request: KLPMessage, response: KLPMessage, expiresAt: number): Promise<void> {
+    const frame = encodeEnvelope(EnvelopeKind.MESSAGE, 0, 0, encodeMessage(response))
+    this.responses.set(request.metadata.message_id, frame, response.target.authority, expiresAt)
+    try {
+      if (response.target.authority === this.authority) await this.dispatchOutbound(response)
+      else await this.routeFrame(response.target.authority, frame)
+    } catch (err) {
+      this.log.debug('response not delivered', { err: errName(err) })
+    }
+  }
+
+  // ---------------------------------------------------------------- forwarding
+
+  private async forward(item: QueueItem): Promise<void> {
+    const { msg, env, fromPeer } = item
+    const hops = env.hops + 1
+    if (hops > this.hopLimit) {
+      return this.fail(msg, fromPeer, this.expiryOf(msg), { reason: RejectReason.HOP_LIMIT, message: `expected at most ${this.hopLimit} hops` })
+    }
+    let flags = env.flags
+    const via = this.viaHint(msg, flags)
+    if (via === this.authority) flags |= FLAG_VIA_REACHED
+    const target = via !== undefined && via !== this.authority ? via : msg.target.authority
+    const route = this.table.lookup(target, fromPeer) ?? this.table.lookup(msg.target.authority, fromPeer)
+    const conn = route === undefined ? undefined : this.table.connection(route.nextHop)
+    if (conn === undefined) {
+      return this.fail(msg, fromPeer, this.expiryOf(msg), { reason: RejectReason.NO_ROUTE, message: `expected a route to ${msg.target.authority}` })
+    }
+    this.counters.forwarded++
+    try {
+      await this.sendFrame(conn, rewrapEnvelope(item.frame, hops, flags))
+    } catch (err) {
+      this.log.debug('forward failed', { err: errName(err) })
+    }
+  }
+
+  private viaHint(msg: KLPMessage, flags: number): string | undefined {
+    if ((flags & FLAG_VIA_REACHED) !== 0) return undefined
+    for (const h of msg.metadata.routing_hints) if (h.kind === 'via') return h.value
+    return undefined
+  }
+
+  private expiryOf(msg: KLPMessage): number {
+    return msg.timestamp + msg.metadata.ttl * 1000 + this.clockSkewMs
+  }
+
+  private flood(item: QueueItem): void {
+    const hops = item.env.hops + 1
+    if (hops > this.hopLimit && item.conn !== undefined) return
+    const frame = item.conn === undefined ? item.frame : rewrapEnvelope(item.frame, hops, item.env.flags)
+    for (const did of this.table.peers()) {
+      if (did === item.fromPeer) continue
+      const c = this.table.connection(did)
+      if (c === undefined) continue
+      this.counters.forwarded += item.conn === undefined ? 0 : 1
+      void this.sendFrame(c, frame).catch(() => {})
+    }
+  }
+
+  private async sendFrame(conn: Connection, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await conn.send(frame, signal === undefined ? undefined : { signal })
+    this.counters.messagesOut++
+    this.counters.bytesOut += frame.byteLength
+  }
+
+  /** Routes an already enveloped frame (hop 0) toward an authority. */
+  private async routeFrame(authority: string, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const route = this.table.lookup(authority)
+    const conn = route === undefined ? undefined : this.table.connection(route.nextHop)
+    if (conn === undefined) throw new NoRouteError(`expected a route to ${authority}, got none`)
+    await this.sendFrame(conn, frame, signal)
+  }
+
+  // ---------------------------------------------------------------- outbound
+
+  private address(a: string | KLPAddress): KLPAddress {
+    return typeof a === 'string' ? parseAddress(a) : a
+  }
+
+  private async build(init: MessageInit): Promise<KLPMessage> {
+    if (init.target === undefined) throw new InvalidParametersError('expected a target address, got undefined')
+    const unsigned: UnsignedKLPMessage = {
+      version: '1.0',
+      type: init.type,
+      source: { scheme: 'klp', authority: this.authority, path: init.sourcePath ?? '/' },
+      target: this.address(init.target),
+      payload: {
+        content_type: init.contentType ?? 'application/cbor',
+        data: init.data,
+        encryption: { enabled: false },
+        compression: { enabled: false },
+      },
+      metadata: {
+        priority: init.priority ?? MessagePriority.NORMAL,
+        ttl: init.ttl ?? this.defaultTtl,
+        routing_hints: init.routingHints ?? [],
+        trust_requirements: init.trustRequirements ?? NO_TRUST,
+        ...(init.correlationId === undefined ? {} : { correlation_id: init.correlationId }),
+      },
+      timestamp: this.clock.now(),
+    }
+    return signMessage(unsigned, this.signer)
+  }
+
+  private async toMessage(m: MessageInit | KLPMessage): Promise<KLPMessage> {
+    return 'signature' in m && m.signature instanceof Uint8Array ? m : this.build(m as MessageInit)
+  }
+
+  async createResponse(request: KLPMessage, data: KLPValue, options: { type?: KLPMessageTypeT; priority?: MessagePriority } = {}): Promise<KLPMessage> {
+    return this.build({
+      type: options.type ?? responseTypeFor(request.type),
+      target: request.source,
+      sourcePath: request.target.path,
+      data,
+      priority: options.priority ?? request.metadata.priority,
+      correlationId: request.metadata.message_id,
+    })
+  }
+
+  async send(m: MessageInit | KLPMessage, options: AbortOptions = {}): Promise<KLPMessage> {
+    this.assertStarted()
+    const msg = await this.toMessage(m)
+    await this.dispatchOutbound(msg, options.signal)
+    return msg
+  }
+
+  private async dispatchOutbound(msg: KLPMessage, signal?: AbortSignal): Promise<void> {
+    const frame = encodeEnvelope(EnvelopeKind.MESSAGE, 0, 0, encodeMessage(msg))
+    if (msg.type === KLPMessageType.BROADCAST_ANNOUNCE) {
+      const r = this.queue.push(this.did, msg.metadata.priority, {
+        conn: undefined, fromPeer: this.did, env: { kind: EnvelopeKind.MESSAGE, hops: 0, flags: 0, body: frame.subarray(5) }, frame, msg, receivedAt: this.clock.now(),
+      })
+      if (r !== 'ok') throw new TooManyRequestsError('expected room in the local queue, got a full queue')
+      this.pump()
+      return
+    }
+    if (msg.target.authority === this.authority) {
+      const r = this.queue.push(this.did, msg.metadata.priority, {
+        conn: undefined, fromPeer: this.did, env: { kind: EnvelopeKind.MESSAGE, hops: 0, flags: 0, body: frame.subarray(5) }, frame, msg, receivedAt: this.clock.now(),
+      })
+      if (r !== 'ok') throw new TooManyRequestsError('expected room in the local queue, got a full queue')
+      this.pump()
+      return
+    }
+    const via = this.viaHint(msg, 0)
+    const route = (via === undefined ? undefined : this.table.lookup(via)) ?? this.table.lookup(msg.target.authority)
+    const conn = route === undefined ? undefined : this.table.connection(route.nextHop)
+    if (conn === undefined) throw new NoRouteError(`expected a route to ${msg.target.authority}, got none`)
+    await this.sendFrame(conn, frame, signal)
+  }
+
+  async broadcast(init: Omit<MessageInit, 'type'> & { type?: KLPMessageTypeT }, options: AbortOptions = {}): Promise<KLPMessage> {
+    this.assertStarted()
+    const msg = await this.build({
+      ...init,
+      type: KLPMessageType.BROADCAST_ANNOUNCE,
+      target: init.target ?? { scheme: 'klp', authority: this.authority, path: '/broadcast' },
+    })
+    await this.dispatchOutbound(msg, options.signal)
+    return msg
+  }
+
+  async request(init: MessageInit, options: RequestOptions = {}): Promise<KLPMessage> {
+    this.assertStarted()
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs
+    const retries = options.retries ?? this.requestRetries
+    if (!(timeoutMs > 0)) throw new InvalidParametersError(`expected timeoutMs > 0, got ${timeoutMs}`)
+    if (!Number.isInteger(retries) || retries < 0) throw new InvalidParametersError(`expected retries to be an integer >= 0, got ${retries}`)
+    const signal = options.signal
+    if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
+    const deadline = Date.now() + timeoutMs
+    const interval = timeoutMs / (retries + 1)
+    let lastNoRoute: Error | undefined
+    for (;;) {
+      const msg = await this.build(init)
+      const id = msg.metadata.message_id
+      if (this.pending.size >= this.maxPending) throw new TooManyRequestsError(`expected fewer than ${this.maxPending} pending requests`)
+      let resolveP!: (m: KLPMessage) => void
+      let rejectP!: (e: Error) => void
+      const responded = new Promise<KLPMessage>((res, rej) => {
+        resolveP = res
+        rejectP = rej
+      })
+      responded.catch(() => {})
+      this.pending.set(id, { resolve: resolveP, reject: rejectP })
+      let response: KLPMessage | undefined
+      try {
+        for (let attempt = 0; attempt <= retries && response === undefined; attempt++) {
+          const left = deadline - Date.now()
+          if (left <= 0) break
+          if (attempt > 0) this.counters.retries++
+          try {
+            await this.dispatchOutbound(msg, signal)
+            lastNoRoute = undefined
+          } catch (err) {
+            if (errName(err) === 'NoRouteError') lastNoRoute = err as Error
+            else throw err
+          }
+          const wait = attempt === retries ? left : Math.min(left, interval)
+          response = await this.race(responded, wait, signal)
+        }
+      } finally {
+        this.pending.delete(id)
+      }
+      if (response === undefined) {
+        if (lastNoRoute !== undefined) throw lastNoRoute
+        throw new RequestTimeoutError(`expected a response within ${timeoutMs} ms, got none after ${retries + 1} attempts`)
+      }
+      const err = errorOf(response)
+      if (err === undefined) return response
+      if (err.status === 'deferred' && err.retry_after !== undefined) {
+        const waitMs = err.retry_after * 1000
+        if (Date.now() + waitMs < deadline) {
+          await sleep(waitMs, signal)
+          continue
+        }
+        const e = new RequestDeferredError(`deferred by the remote (${err.code}), retry after ${err.retry_after} s`, err.code, response)
+        e.retryAfter = err.retry_after
+        throw e
+      }
+      throw new RemoteRejectedError(`rejected by the remote: ${err.code}`, err.code, response)
+    }
+  }
+
+  /** Resolves with the response, or undefined after `ms`; rejects on abort or stop. */
+  private race(p: Promise<KLPMessage>, ms: number, signal?: AbortSignal): Promise<KLPMessage | undefined> {
+    return new Promise((resolve, reject) => {
+      const cleanup = (): void => {
+        clearTimeout(t)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        cleanup()
+        reject(new AbortError(undefined, { cause: signal?.reason }))
+      }
+      const t = setTimeout(() => {
+        cleanup()
+        resolve(undefined)
+      }, Math.max(0, ms))
+      signal?.addEventListener('abort', onAbort, { once: true })
+      p.then(
+        (m) => {
+          cleanup()
+          resolve(m)
+        },
+        (e: unknown) => {
+          cleanup()
+          reject(e instanceof Error ? e : new Error(String(e)))
+        },
+      )
+    })
+  }
+
+  // ---------------------------------------------------------------- observability
+
+  metrics(): RouterMetrics {
+    const c = this.counters
+    const [critical, high, normal, low] = this.queue.depths()
+    return {
+      messagesIn: c.messagesIn,
+      bytesIn: c.bytesIn,
+      messagesOut: c.messagesOut,
+      bytesOut: c.bytesOut,
+      processed: c.processed,
+      deferred: c.deferred,
+      forwarded: c.forwarded,
+      broadcastsDelivered: c.broadcastsDelivered,
+      rejects: { ...c.rejects },
+      cachedResponses: c.cachedResponses,
+      responsesMatched: c.responsesMatched,
+      retries: c.retries,
+      queueDepth: { total: this.queue.size, critical, high, normal, low },
+      pendingRequests: this.pending.size,
+      replayCacheSize: this.replay.size,
+      replayEvictions: this.replay.evictions,
+      responseCacheSize: this.responses.size,
+      peers: this.table.peers().length,
+      routes: this.table.routes().length,
+    }
+  }
+
+  private emit<K extends keyof RouterEvents>(type: K, detail: RouterEvents[K]['detail']): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }))
+  }
+}
+
+// ------------------------------------------------------------------ factories
+
+/** js-libp2p style factory: `klpRouter(init)(components)`. No I/O happens before `start()`. */
+export function klpRouter(init: RouterInit): (components: RouterComponents) => Router {
+  return (components) => new KLPRouter(init, components)
+}
+
+export interface CreateRouterOptions extends RouterInit {
+  /** The node identity: anything with a `signer` (a did-security Identity fits). */
+  identity: { signer: Signer }
+  signatureVerifier: SignatureVerifier
+  transports: Transport[]
+  trustEngine?: TrustEngine
+  clock?: Clock
+  logger?: Logger
+  /** Start the router before returning. Default true. */
+  start?: boolean
+}
+
+/** Convenience: builds (and by default starts) a router. */
+export async function createRouter(options: CreateRouterOptions): Promise<Router> {
+  const { identity, signatureVerifier, transports, trustEngine, clock, logger, start, ...init } = options
+  const router = klpRouter(init)({
+    signer: identity.signer,
+    signatureVerifier,
+    transports,
+    ...(trustEngine === undefined ? {} : { trustEngine }),
+    ...(clock === undefined ? {} : { clock }),
+    ...(logger === undefined ? {} : { logger }),
+  })
+  if (start !== false) await router.start()
+  return router
+}

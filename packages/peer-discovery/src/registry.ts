@@ -1,0 +1,493 @@
+/**
+ * PeerRegistry: the sans-I/O core of peer discovery. It merges signed node records from any
+ * source, verifies each one, de-duplicates by peer id (DID), keeps the newest record, ranks peers
+ * by trust, measured latency and capabilities, tracks liveness, and stays bounded.
+ *
+ * No sockets, no timers: time comes from the injected clock and `prune()` is called by the owner.
+ */
+import { DiscoveryMethod, isKosMeshError, throwIfAborted } from '@kos-mesh/interface'
+import type { AbortOptions, Clock, DiscoveredPeer } from '@kos-mesh/interface'
+import { InvalidParametersError } from '@kos-mesh/interface'
+import { CAPABILITY_FLAGS, hasCapabilities } from './validate.js'
+import type { DiscoverySource, NodeRecord, PeerQuery, RecordPeek, RecordVerifier } from './types.js'
+
+export interface RankingWeights {
+  /** Weight of the trust score (0..10 mapped to 0..1). Default 0.5. */
+  trust: number
+  /** Weight of measured latency (`ref / (ref + latency)`, 0.5 when never measured). Default 0.3. */
+  latency: number
+  /** Weight of capability richness (share of `preferredCapabilities` the peer has). Default 0.2. */
+  capabilities: number
+}
+
+export const DEFAULT_RANKING_WEIGHTS: Readonly<RankingWeights> = Object.freeze({ trust: 0.5, latency: 0.3, capabilities: 0.2 })
+
+export interface PeerRegistryInit {
+  /** Decodes and verifies record bytes (see `createRecordVerifier`). Required. */
+  verifyRecord: RecordVerifier
+  /** Optional cheap peek used to skip verifying records that cannot replace the stored one. */
+  peekRecord?: RecordPeek
+  /** The local node's DID: its own record is never stored. */
+  localPeerId?: string
+  clock?: Clock
+  /** Max peers kept; at the bound the worst-ranked peer is evicted for a better one. Default 1000. */
+  maxPeers?: number
+  /** A peer not heard of (no newer record, no `touch`) for this long is marked stale. Default 5 min. */
+  staleAfterMs?: number
+  /** A peer not heard of for this long is removed. Default 30 min. */
+  removeAfterMs?: number
+  /** Ranking weights. Default `DEFAULT_RANKING_WEIGHTS`. */
+  weights?: Partial<RankingWeights>
+  /** Latency (ms) that scores 0.5. Default 100. */
+  latencyReferenceMs?: number
+  /** Capabilities that count for the capability score. Default: every boolean capability. */
+  preferredCapabilities?: readonly string[]
+  /**
+   * Trust a peer gets from its own (self-asserted) record is capped at this (0..10). A trust engine
+   * sets real scores through `setTrust`. Default 5.
+   */
+  maxSelfAssertedTrust?: number
+  /** Per-source budget of records considered: burst size. Default 256. */
+  sourceBurst?: number
+  /** Per-source budget refill, records per second. Default 64. */
+  sourceRatePerSecond?: number
+  /** Max sources whose budgets are tracked (least recently used are forgotten). Default 1024. */
+  maxTrackedSources?: number
+}
+
+export interface PeerEntry {
+  readonly peerId: string
+  record: NodeRecord
+  discoveryMethod: DiscoveryMethod
+  /** Local time the peer was first added. */
+  discoveredAt: number
+  /** Local time of the last sign of life (newer record or `touch`). */
+  lastSeen: number
+  stale: boolean
+  /** Measured round-trip latency (ms), if any. */
+  latencyMs?: number
+  /** Trust score from a trust engine (0..10), if any; overrides the self-asserted one. */
+  trustOverride?: number
+  /** Who introduced the current record. */
+  source: string
+}
+
+export interface RankedPeer {
+  entry: PeerEntry
+  score: number
+  trustScore: number
+}
+
+export type RejectReason =
+  | 'invalid'
+  | 'limit'
+  | 'forged'
+  | 'signer_mismatch'
+  | 'expired'
+  | 'future'
+  | 'rate_limited'
+  | 'table_full'
+  | 'self'
+
+export interface MergeResult {
+  added: number
+  updated: number
+  /** Records that were valid but not newer than the stored one (or peeked as such). */
+  unchanged: number
+  rejected: number
+  /** Rejections by reason. */
+  reasons: Partial<Record<RejectReason, number>>
+}
+
+export interface MergeOptions extends AbortOptions {
+  /** Who sent the records (a peer DID or a source name): budgets are per source. */
+  source: string
+  method: DiscoveryMethod
+}
+
+export type RemoveReason = 'expired' | 'timeout' | 'evicted' | 'manual'
+
+export interface PeerRegistryEvents {
+  'peer:add': CustomEvent<PeerEntry>
+  'peer:update': CustomEvent<PeerEntry>
+  'peer:stale': CustomEvent<PeerEntry>
+  'peer:remove': CustomEvent<{ entry: PeerEntry; reason: RemoveReason }>
+}
+
+export interface RegistryStats {
+  peers: number
+  added: number
+  updated: number
+  unchanged: number
+  removed: number
+  rejected: Record<RejectReason, number>
+}
+
+interface Bucket {
+  tokens: number
+  at: number
+}
+
+function errorReason(err: unknown): RejectReason {
+  if (!isKosMeshError(err)) return 'invalid'
+  switch (err.code) {
+    case 'ERR_INVALID_RECORD_SIGNATURE':
+    case 'ERR_INVALID_SIGNATURE':
+    case 'ERR_UNKNOWN_KEY':
+      return 'forged'
+    case 'ERR_RECORD_SIGNER_MISMATCH':
+      return 'signer_mismatch'
+    case 'ERR_RECORD_EXPIRED':
+      return 'expired'
+    case 'ERR_RECORD_FROM_FUTURE':
+      return 'future'
+    case 'ERR_RECORD_LIMIT_EXCEEDED':
+    case 'ERR_LIMIT_EXCEEDED':
+      return 'limit'
+    default:
+      return 'invalid'
+  }
+}
+
+function positive(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidParametersError(`${name}: expected a positive number, got ${String(v)}`)
+  }
+  return v
+}
+
+const systemClock: Clock = { now: () => Date.now() }
+
+export class PeerRegistry extends EventTarget {
+  readonly #verify: RecordVerifier
+  readonly #peek?: RecordPeek
+  readonly #local?: string
+  readonly #clock: Clock
+  readonly #maxPeers: number
+  readonly #staleAfter: number
+  readonly #removeAfter: number
+  readonly #weights: RankingWeights
+  readonly #latencyRef: number
+  readonly #preferred: readonly string[]
+  readonly #maxSelfTrust: number
+  readonly #burst: number
+  readonly #rate: number
+  readonly #maxSources: number
+  readonly #peers = new Map<string, PeerEntry>()
+  readonly #buckets = new Map<string, Bucket>()
+  readonly #stats: RegistryStats = {
+    peers: 0,
+    added: 0,
+    updated: 0,
+    unchanged: 0,
+    removed: 0,
+    rejected: { invalid: 0, limit: 0, forged: 0, signer_mismatch: 0, expired: 0, future: 0, rate_limited: 0, table_full: 0, self: 0 },
+  }
+
+  constructor(init: PeerRegistryInit) {
+    super()
+    if (typeof init?.verifyRecord !== 'function') throw new InvalidParametersError(`verifyRecord: expected a function, got ${typeof init?.verifyRecord}`)
+    this.#verify = init.verifyRecord
+    this.#peek = init.peekRecord
+    this.#local = init.localPeerId
+    this.#clock = init.clock ?? systemClock
+    this.#maxPeers = Math.floor(positive('maxPeers', init.maxPeers, 1000))
+    this.#staleAfter = positive('staleAfterMs', init.staleAfterMs, 5 * 60_000)
+    this.#removeAfter = positive('removeAfterMs', init.removeAfterMs, 30 * 60_000)
+    if (this.#removeAfter < this.#staleAfter) {
+      throw new InvalidParametersError(`removeAfterMs: expected >= staleAfterMs (${this.#staleAfter}), got ${this.#removeAfter}`)
+    }
+    this.#weights = { ...DEFAULT_RANKING_WEIGHTS, ...init.weights }
+    for (const [k, w] of Object.entries(this.#weights)) {
+      if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new InvalidParametersError(`weights.${k}: expected a number >= 0, got ${String(w)}`)
+    }
+    this.#latencyRef = positive('latencyReferenceMs', init.latencyReferenceMs, 100)
+    this.#preferred = init.preferredCapabilities ?? CAPABILITY_FLAGS
+    this.#maxSelfTrust = init.maxSelfAssertedTrust ?? 5
+    this.#burst = positive('sourceBurst', init.sourceBurst, 256)
+    this.#rate = positive('sourceRatePerSecond', init.sourceRatePerSecond, 64)
+    this.#maxSources = Math.floor(positive('maxTrackedSources', init.maxTrackedSources, 1024))
+  }
+
+  get size(): number {
+    return this.#peers.size
+  }
+
+  get maxPeers(): number {
+    return this.#maxPeers
+  }
+
+  /** Counters (a copy). */
+  stats(): RegistryStats {
+    return { ...this.#stats, peers: this.#peers.size, rejected: { ...this.#stats.rejected } }
+  }
+
+  get(peerId: string): PeerEntry | undefined {
+    return this.#peers.get(peerId)
+  }
+
+  has(peerId: string): boolean {
+    return this.#peers.has(peerId)
+  }
+
+  entries(): IterableIterator<PeerEntry> {
+    return this.#peers.values()
+  }
+
+  /**
+   * Verifies and merges encoded records. Never throws for bad records: each is dropped and
+   * counted by reason. Records over the source's budget are dropped before verification.
+   */
+  async merge(records: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: MergeOptions): Promise<MergeResult> {
+    const result: MergeResult = { added: 0, updated: 0, unchanged: 0, rejected: 0, reasons: {} }
+    const reject = (reason: RejectReason): void => {
+      result.rejected++
+      result.reasons[reason] = (result.reasons[reason] ?? 0) + 1
+      this.#stats.rejected[reason]++
+    }
+    for await (const bytes of records) {
+      throwIfAborted(options.signal)
+      const peeked = this.#peek?.(bytes)
+      if (peeked !== undefined) {
+        if (peeked.peerId === this.#local) {
+          reject('self')
+          continue
+        }
+        const have = this.#peers.get(peeked.peerId)
+        if (have !== undefined && have.record.timestamp >= peeked.timestamp) {
+          result.unchanged++
+          this.#stats.unchanged++
+          continue
+        }
+      }
+      if (!this.#take(options.source)) {
+        reject('rate_limited')
+        continue
+      }
+      let record: NodeRecord
+      try {
+        record = await this.#verify(bytes, { signal: options.signal })
+      } catch (err) {
+        throwIfAborted(options.signal)
+        reject(errorReason(err))
+        continue
+      }
+      const outcome = this.upsert(record, options)
+      if (outcome === 'added') result.added++
+      else if (outcome === 'updated') result.updated++
+      else if (outcome === 'unchanged') result.unchanged++
+      else reject(outcome)
+    }
+    return result
+  }
+
+  /** Merges everything one discovery source yields for `query`. */
+  async mergeFrom(source: DiscoverySource, query: PeerQuery = {}, options: AbortOptions = {}): Promise<MergeResult> {
+    const records = await source.findPeers(query, options)
+    return this.merge(records, { source: source.name, method: source.method, signal: options.signal })
+  }
+
+  /**
+   * Inserts an already-verified record. Returns what happened; 'table_full' when the table is at
+   * its bound and the record ranks no better than the worst stored peer.
+   */
+  upsert(record: NodeRecord, options: { source: string; method: DiscoveryMethod }): 'added' | 'updated' | 'unchanged' | 'table_full' | 'self' | 'expired' {
+    if (record.peerId === this.#local) return 'self'
+    const now = this.#clock.now()
+    if (record.expiresAt <= now) return 'expired'
+    const have = this.#peers.get(record.peerId)
+    if (have !== undefined) {
+      if (have.record.timestamp >= record.timestamp) {
+        this.#stats.unchanged++
+        return 'unchanged'
+      }
+      have.record = record
+      have.source = options.source
+      have.lastSeen = Math.max(have.lastSeen, now)
+      have.stale = false
+      this.#stats.updated++
+      this.dispatchEvent(new CustomEvent('peer:update', { detail: have }))
+      return 'updated'
+    }
+    const entry: PeerEntry = {
+      peerId: record.peerId,
+      record,
+      discoveryMethod: options.method,
+      discoveredAt: now,
+      lastSeen: now,
+      stale: false,
+      source: options.source,
+    }
+    if (this.#peers.size >= this.#maxPeers) {
+      const worst = this.#worst()
+      if (worst === undefined || this.#score(worst, now) >= this.#score(entry, now)) {
+        this.#stats.rejected.table_full++
+        return 'table_full'
+      }
+      this.#remove(worst, 'evicted')
+    }
+    this.#peers.set(entry.peerId, entry)
+    this.#stats.added++
+    this.dispatchEvent(new CustomEvent('peer:add', { detail: entry }))
+    return 'added'
+  }
+
+  /** Records a sign of life from a peer (a message or a connection). */
+  touch(peerId: string): void {
+    const e = this.#peers.get(peerId)
+    if (e === undefined) return
+    e.lastSeen = Math.max(e.lastSeen, this.#clock.now())
+    e.stale = false
+  }
+
+  /** Sets a measured round-trip latency (ms). */
+  setLatency(peerId: string, latencyMs: number): void {
+    if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new InvalidParametersError(`latencyMs: expected a number >= 0, got ${latencyMs}`)
+    const e = this.#peers.get(peerId)
+    if (e !== undefined) e.latencyMs = latencyMs
+  }
+
+  /** Sets a trust score (0..10) from a trust engine; `undefined` clears it. */
+  setTrust(peerId: string, score: number | undefined): void {
+    if (score !== undefined && (!Number.isFinite(score) || score < 0 || score > 10)) {
+      throw new InvalidParametersError(`score: expected a number in [0, 10], got ${score}`)
+    }
+    const e = this.#peers.get(peerId)
+    if (e !== undefined) e.trustOverride = score
+  }
+
+  remove(peerId: string): boolean {
+    const e = this.#peers.get(peerId)
+    if (e === undefined) return false
+    this.#remove(e, 'manual')
+    return true
+  }
+
+  /**
+   * Applies time: removes expired records and peers silent for `removeAfterMs`, marks peers
+   * silent for `staleAfterMs` as stale. Returns how many were marked and removed.
+   */
+  prune(): { stale: number; removed: number } {
+    const now = this.#clock.now()
+    let stale = 0
+    let removed = 0
+    for (const e of [...this.#peers.values()]) {
+      if (e.record.expiresAt <= now) {
+        this.#remove(e, 'expired')
+        removed++
+      } else if (now - e.lastSeen >= this.#removeAfter) {
+        this.#remove(e, 'timeout')
+        removed++
+      } else if (!e.stale && now - e.lastSeen >= this.#staleAfter) {
+        e.stale = true
+        stale++
+        this.dispatchEvent(new CustomEvent('peer:stale', { detail: e }))
+      }
+    }
+    return { stale, removed }
+  }
+
+  /** The trust score used for ranking (0..10). */
+  trustOf(entry: PeerEntry): number {
+    return entry.trustOverride ?? Math.min(entry.record.node.trust_profile.trust_score, this.#maxSelfTrust)
+  }
+
+  /**
+   * Peers that have every required capability, best first (ties broken by peer id), at most
+   * `maxPeers`. Stale peers rank at half their score.
+   */
+  rank(query: PeerQuery & { exclude?: ReadonlySet<string> } = {}): RankedPeer[] {
+    const now = this.#clock.now()
+    const required = query.requiredCapabilities ?? []
+    const out: RankedPeer[] = []
+    for (const e of this.#peers.values()) {
+      if (e.record.expiresAt <= now) continue
+      if (query.exclude?.has(e.peerId) === true) continue
+      if (!hasCapabilities(e.record.node.capabilities, required)) continue
+      out.push({ entry: e, score: this.#score(e, now), trustScore: this.trustOf(e) })
+    }
+    out.sort((a, b) => b.score - a.score || (a.entry.peerId < b.entry.peerId ? -1 : a.entry.peerId > b.entry.peerId ? 1 : 0))
+    const max = query.maxPeers
+    return max === undefined ? out : out.slice(0, Math.max(0, max))
+  }
+
+  /** `rank()` as the spec's DiscoveredPeer records. */
+  discoveredPeers(query: PeerQuery = {}): DiscoveredPeer[] {
+    return this.rank(query).map((r) => toDiscoveredPeer(r.entry, r.trustScore))
+  }
+
+  /** Original signed bytes of the best peers matching `query` (for a `peers` response). */
+  recordBytes(query: PeerQuery & { exclude?: ReadonlySet<string> } = {}): Uint8Array[] {
+    return this.rank(query).map((r) => r.entry.record.bytes)
+  }
+
+  #score(e: PeerEntry, now: number): number {
+    const w = this.#weights
+    const trust = this.trustOf(e) / 10
+    const latency = e.latencyMs === undefined ? 0.5 : this.#latencyRef / (this.#latencyRef + e.latencyMs)
+    let caps = 1
+    if (this.#preferred.length > 0) {
+      let have = 0
+      const c = e.record.node.capabilities as unknown as Record<string, unknown>
+      for (const name of this.#preferred) if (c[name] === true) have++
+      caps = have / this.#preferred.length
+    }
+    const score = w.trust * trust + w.latency * latency + w.capabilities * caps
+    const stale = e.stale || now - e.lastSeen >= this.#staleAfter
+    return stale ? score / 2 : score
+  }
+
+  #worst(): PeerEntry | undefined {
+    const now = this.#clock.now()
+    let worst: PeerEntry | undefined
+    let worstScore = Infinity
+    for (const e of this.#peers.values()) {
+      const s = this.#score(e, now)
+      if (s < worstScore || (s === worstScore && worst !== undefined && e.peerId > worst.peerId)) {
+        worst = e
+        worstScore = s
+      }
+    }
+    return worst
+  }
+
+  #remove(e: PeerEntry, reason: RemoveReason): void {
+    this.#peers.delete(e.peerId)
+    this.#stats.removed++
+    this.dispatchEvent(new CustomEvent('peer:remove', { detail: { entry: e, reason } }))
+  }
+
+  /** Token bucket per source; LRU-bounded map. */
+  #take(source: string): boolean {
+    const now = this.#clock.now()
+    let b = this.#buckets.get(source)
+    if (b === undefined) {
+      b = { tokens: this.#burst, at: now }
+      if (this.#buckets.size >= this.#maxSources) {
+        const oldest = this.#buckets.keys().next()
+        if (oldest.done !== true) this.#buckets.delete(oldest.value)
+      }
+    } else {
+      this.#buckets.delete(source)
+      b.tokens = Math.min(this.#burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.#rate)
+      b.at = now
+    }
+    this.#buckets.set(source, b)
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
+}
+
+export function toDiscoveredPeer(e: PeerEntry, trustScore: number): DiscoveredPeer {
+  const node = e.record.node
+  return {
+    peer_id: e.peerId,
+    addresses: node.network_info.addresses.map((a) => ({ ...a })),
+    capabilities: { ...node.capabilities },
+    trust_score: trustScore,
+    discovery_method: e.discoveryMethod,
+    discovery_timestamp: e.discoveredAt,
+  }
+}

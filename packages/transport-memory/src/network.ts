@@ -1,0 +1,507 @@
+/**
+ * The network simulator shared by the memory transports of one process: listener registry, link
+ * conditions (defaults + per directed link), partitions, crashes, metrics, and the clock.
+ */
+import { InvalidParametersError, PeerMismatchError, UnreachableError } from '@kos-mesh/interface'
+import { formatMemoryAddress } from './address.js'
+import { MemoryConnection, type ConnectionLimits, type Wire } from './connection.js'
+import { AddressInUseError, ConnectionResetError } from './errors.js'
+import { seededRandom, type Random } from './prng.js'
+import { Scheduler, type SimClock, type TimeMode } from './scheduler.js'
+
+/** How frames travel on one directed link. */
+export interface LinkConditions {
+  /** One-way base delay in ms. Default 0. */
+  latencyMs: number
+  /** Extra delay drawn uniformly in [0, jitterMs) per frame. Jitter never reorders frames (see `reorder`). Default 0. */
+  jitterMs: number
+  /** Serialization rate of the link, shared by all connections from one node to another. Default Infinity (no limit). */
+  bandwidthBytesPerSec: number
+  /** Probability (0..1) that a frame is lost. Default 0. */
+  loss: number
+  /** Probability (0..1) that a frame is delivered twice. Default 0. */
+  duplicate: number
+  /** Probability (0..1) that a frame is held back and overtaken by later frames. Default 0. */
+  reorder: number
+}
+
+export const PERFECT_LINK: Readonly<LinkConditions> = Object.freeze({
+  latencyMs: 0,
+  jitterMs: 0,
+  bandwidthBytesPerSec: Infinity,
+  loss: 0,
+  duplicate: 0,
+  reorder: 0,
+})
+
+export interface NetworkMetrics {
+  /** Frames admitted by `send` (before loss and duplication). */
+  framesSent: number
+  bytesSent: number
+  /** Frames put in a receiver's queue (duplicates included). */
+  framesDelivered: number
+  bytesDelivered: number
+  /** Frames not delivered, for any reason. */
+  framesDropped: number
+  bytesDropped: number
+  /** Frames dropped, by reason: link loss, partition or crash, receiver closed. */
+  droppedByReason: { loss: number; partition: number; closed: number }
+  /** Extra copies created by `duplicate`. */
+  framesDuplicated: number
+  bytesDuplicated: number
+  /** Frames held back by `reorder`. */
+  framesReordered: number
+  dials: number
+  dialFailures: number
+  /** Connection ends currently not closed (two per connection). */
+  openConnectionEnds: number
+}
+
+/** One observable network event, for traces (`onTrace`). */
+export interface TraceEvent {
+  type: 'deliver' | 'drop' | 'duplicate'
+  /** Network time (ms). */
+  at: number
+  from: string
+  to: string
+  connectionId: string
+  bytes: number
+  reason?: 'loss' | 'partition' | 'closed'
+}
+
+export interface MemoryNetworkInit {
+  /** Seed of every link's PRNG. Default 0. */
+  seed?: number | string
+  /** Conditions of every link without an override. Default: a perfect link (no loss, no delay). */
+  defaults?: Partial<LinkConditions>
+  /** `real` (wall clock, timers) or `virtual` (discrete events, advanced by `runFor`/`advance`). Default `real`. */
+  time?: TimeMode
+  /** Virtual time at start, ms since the epoch. Default 1767225600000 (2026-01-01T00:00:00Z). */
+  startTime?: number
+}
+
+export interface MemoryNetwork {
+  readonly seed: string
+  readonly time: TimeMode
+  /** Network time and timers (virtual in virtual mode). */
+  readonly clock: SimClock
+  /** A snapshot of the counters. */
+  readonly metrics: NetworkMetrics
+  /** Scheduled events (deliveries, timers) not yet run. */
+  readonly pendingEvents: number
+  /** Replaces the default conditions (missing fields keep the perfect-link values). */
+  setDefaults(conditions: Partial<LinkConditions>): void
+  /** Overrides the conditions of the directed link `from` -> `to` (peer ids). Missing fields come from the defaults. */
+  setLink(from: string, to: string, conditions: Partial<LinkConditions>): void
+  /** Removes the override of `from` -> `to`. */
+  clearLink(from: string, to: string): void
+  /** The effective conditions of `from` -> `to`. */
+  getLink(from: string, to: string): LinkConditions
+  /** Cuts every link between a member of `groupA` and a member of `groupB`, both ways, until `heal()`. */
+  partition(groupA: Iterable<string>, groupB: Iterable<string>): void
+  /** Cuts every link of `peer`, both ways, until `heal()`. */
+  isolate(peer: string): void
+  /** Removes every partition and isolation. */
+  heal(): void
+  isReachable(from: string, to: string): boolean
+  /** Crashes a node: every transport with this peer id loses its listeners and connections (the remotes see a reset) and is closed. */
+  crash(peer: string): void
+  /** Virtual time: advance `ms`, yielding to the event loop between event times. */
+  runFor(ms: number, options?: { signal?: AbortSignal }): Promise<number>
+  /** Virtual time: advance `ms` synchronously (promise callbacks do not run in between). */
+  advance(ms: number): number
+  /** Virtual time: run until no event is pending (at most `maxMs`, default 1 h). Returns virtual ms elapsed. */
+  runUntilIdle(options?: { maxMs?: number; signal?: AbortSignal }): Promise<number>
+  /** Subscribes to deliveries, drops and duplicates. Returns an unsubscribe function. */
+  onTrace(listener: (event: TraceEvent) => void): () => void
+  resetMetrics(): void
+}
+
+/** What the network needs from a transport. */
+export interface NetworkNode {
+  readonly peerId: string
+  readonly limits: ConnectionLimits
+  adopt(conn: MemoryConnection): void
+  crashed(): void
+}
+
+interface ListenerEntry {
+  node: NetworkNode
+  onConnection: (conn: MemoryConnection) => void
+}
+
+interface LinkState {
+  random: Random
+  busyUntil: number
+  override: LinkConditions | undefined
+}
+
+function checkConditions(c: Partial<LinkConditions>): void {
+  if (c === null || typeof c !== 'object') throw new InvalidParametersError(`expected link conditions object, got ${c === null ? 'null' : typeof c}`)
+  const nonNeg = (k: keyof LinkConditions): void => {
+    const v = c[k]
+    if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v) || v < 0)) throw new InvalidParametersError(`expected ${k} >= 0, got ${String(v)}`)
+  }
+  const prob = (k: keyof LinkConditions): void => {
+    const v = c[k]
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 1))) throw new InvalidParametersError(`expected ${k} in [0, 1], got ${String(v)}`)
+  }
+  nonNeg('latencyMs')
+  nonNeg('jitterMs')
+  prob('loss')
+  prob('duplicate')
+  prob('reorder')
+  const bw = c.bandwidthBytesPerSec
+  if (bw !== undefined && (typeof bw !== 'number' || !(bw > 0))) throw new InvalidParametersError(`expected bandwidthBytesPerSec > 0 (Infinity for no limit), got ${String(bw)}`)
+  if (c.latencyMs !== undefined && !Number.isFinite(c.latencyMs)) throw new InvalidParametersError(`expected a finite latencyMs, got ${c.latencyMs}`)
+  if (c.jitterMs !== undefined && !Number.isFinite(c.jitterMs)) throw new InvalidParametersError(`expected a finite jitterMs, got ${c.jitterMs}`)
+}
+
+function zeroMetrics(): NetworkMetrics {
+  return {
+    framesSent: 0, bytesSent: 0, framesDelivered: 0, bytesDelivered: 0, framesDropped: 0, bytesDropped: 0,
+    droppedByReason: { loss: 0, partition: 0, closed: 0 }, framesDuplicated: 0, bytesDuplicated: 0,
+    framesReordered: 0, dials: 0, dialFailures: 0, openConnectionEnds: 0,
+  }
+}
+
+const SEP = '\u0000'
+
+export class MemoryNetworkImpl implements MemoryNetwork, Wire {
+  readonly seed: string
+  readonly time: TimeMode
+  readonly clock: Scheduler
+  private defaults: LinkConditions
+  private readonly links = new Map<string, LinkState>()
+  private readonly listeners = new Map<string, ListenerEntry>()
+  private readonly nodes = new Map<string, Set<NetworkNode>>()
+  private readonly cuts: Array<{ a: Set<string>; b: Set<string> }> = []
+  private readonly isolated = new Set<string>()
+  private m = zeroMetrics()
+  private readonly tracers = new Set<(e: TraceEvent) => void>()
+  private nextConnId = 0
+  private nextName = 0
+
+  constructor(init: MemoryNetworkInit = {}) {
+    this.seed = String(init.seed ?? 0)
+    this.time = init.time ?? 'real'
+    if (this.time !== 'real' && this.time !== 'virtual') throw new InvalidParametersError(`expected time 'real' or 'virtual', got ${String(this.time)}`)
+    const startTime = init.startTime ?? Date.UTC(2026, 0, 1)
+    this.clock = new Scheduler(this.time, startTime)
+    checkConditions(init.defaults ?? {})
+    this.defaults = { ...PERFECT_LINK, ...init.defaults }
+  }
+
+  get metrics(): NetworkMetrics {
+    return { ...this.m, droppedByReason: { ...this.m.droppedByReason } }
+  }
+
+  get pendingEvents(): number {
+    return this.clock.pending
+  }
+
+  resetMetrics(): void {
+    const open = this.m.openConnectionEnds
+    this.m = zeroMetrics()
+    this.m.openConnectionEnds = open
+  }
+
+  onTrace(listener: (event: TraceEvent) => void): () => void {
+    this.tracers.add(listener)
+    return () => { this.tracers.delete(listener) }
+  }
+
+  private trace(e: TraceEvent): void {
+    for (const t of this.tracers) t(e)
+  }
+
+  // ---------------------------------------------------------------- conditions
+
+  setDefaults(conditions: Partial<LinkConditions>): void {
+    checkConditions(conditions)
+    this.defaults = { ...PERFECT_LINK, ...conditions }
+  }
+
+  private link(from: string, to: string): LinkState {
+    const key = from + SEP + to
+    let state = this.links.get(key)
+    if (state === undefined) {
+      state = { random: seededRandom(`${this.seed}|${from}|${to}`), busyUntil: 0, override: undefined }
+      this.links.set(key, state)
+    }
+    return state
+  }
+
+  setLink(from: string, to: string, conditions: Partial<LinkConditions>): void {
+    checkConditions(conditions)
+    this.link(from, to).override = { ...this.defaults, ...conditions }
+  }
+
+  clearLink(from: string, to: string): void {
+    const state = this.links.get(from + SEP + to)
+    if (state !== undefined) state.override = undefined
+  }
+
+  getLink(from: string, to: string): LinkConditions {
+    return { ...(this.links.get(from + SEP + to)?.override ?? this.defaults) }
+  }
+
+  partition(groupA: Iterable<string>, groupB: Iterable<string>): void {
+    this.cuts.push({ a: new Set(groupA), b: new Set(groupB) })
+  }
+
+  isolate(peer: string): void {
+    this.isolated.add(peer)
+  }
+
+  heal(): void {
+    this.cuts.length = 0
+    this.isolated.clear()
+  }
+
+  isReachable(from: string, to: string): boolean {
+    if (from === to) return true
+    if (this.isolated.size > 0 && (this.isolated.has(from) || this.isolated.has(to))) return false
+    for (const { a, b } of this.cuts) {
+      if ((a.has(from) && b.has(to)) || (b.has(from) && a.has(to))) return false
+    }
+    return true
+  }
+
+  crash(peer: string): void {
+    const nodes = this.nodes.get(peer)
+    if (nodes === undefined) return
+    for (const node of [...nodes]) node.crashed()
+  }
+
+  // ---------------------------------------------------------------- virtual time
+
+  runFor(ms: number, options?: { signal?: AbortSignal }): Promise<number> {
+    return this.clock.runFor(ms, options)
+  }
+
+  advance(ms: number): number {
+    return this.clock.advance(ms)
+  }
+
+  runUntilIdle(options?: { maxMs?: number; signal?: AbortSignal }): Promise<number> {
+    return this.clock.runUntilIdle(options)
+  }
+
+  // ---------------------------------------------------------------- registry (used by transports)
+
+  register(node: NetworkNode): void {
+    let set = this.nodes.get(node.peerId)
+    if (set === undefined) {
+      set = new Set()
+      this.nodes.set(node.peerId, set)
+    }
+    set.add(node)
+  }
+
+  unregister(node: NetworkNode): void {
+    const set = this.nodes.get(node.peerId)
+    set?.delete(node)
+    if (set?.size === 0) this.nodes.delete(node.peerId)
+  }
+
+  listen(name: string, node: NetworkNode, onConnection: (conn: MemoryConnection) => void): string {
+    if (name === '') {
+      do name = `auto-${++this.nextName}`
+      while (this.listeners.has(name))
+    }
+    if (this.listeners.has(name)) throw new AddressInUseError(`expected a free name, got "${name}" already listening`)
+    this.listeners.set(name, { node, onConnection })
+    return name
+  }
+
+  unlisten(name: string, node: NetworkNode): void {
+    if (this.listeners.get(name)?.node === node) this.listeners.delete(name)
+  }
+
+  async dial(dialer: NetworkNode, name: string, expectedPeer: string | undefined, signal: AbortSignal | undefined): Promise<MemoryConnection> {
+    this.m.dials++
+    try {
+      let entry = this.reachableListener(dialer, name)
+      // The connection request travels one way, the answer the other way (one round trip).
+      await this.clock.sleep(this.link(dialer.peerId, entry.node.peerId).override?.latencyMs ?? this.defaults.latencyMs, { signal })
+      entry = this.reachableListener(dialer, name)
+      const listenerPeer = entry.node.peerId
+      if (expectedPeer !== undefined && expectedPeer !== listenerPeer) {
+        throw new PeerMismatchError(`expected remote peer ${expectedPeer}, got ${listenerPeer}`)
+      }
+      const n = ++this.nextConnId
+      const dialerAddr = formatMemoryAddress(`~${n}`)
+      const listenAddr = formatMemoryAddress(name)
+      const outbound = new MemoryConnection({
+        id: `mem-${n}-out`, localPeer: dialer.peerId, remotePeer: listenerPeer, localAddr: dialerAddr, remoteAddr: listenAddr,
+        direction: 'outbound', wire: this, limits: dialer.limits,
+      })
+      const inbound = new MemoryConnection({
+        id: `mem-${n}-in`, localPeer: listenerPeer, remotePeer: dialer.peerId, localAddr: listenAddr, remoteAddr: dialerAddr,
+        direction: 'inbound', wire: this, limits: entry.node.limits,
+      })
+      outbound.peer = inbound
+      inbound.peer = outbound
+      this.m.openConnectionEnds += 2
+      entry.node.adopt(inbound)
+      try {
+        entry.onConnection(inbound)
+      } catch (err) {
+        inbound.abort(err instanceof Error ? err : new Error(String(err)))
+      }
+      try {
+        await this.clock.sleep(this.link(listenerPeer, dialer.peerId).override?.latencyMs ?? this.defaults.latencyMs, { signal })
+      } catch (err) {
+        outbound.abort(err as Error)
+        throw err
+      }
+      dialer.adopt(outbound)
+      return outbound
+    } catch (err) {
+      this.m.dialFailures++
+      throw err
+    }
+  }
+
+  private reachableListener(dialer: NetworkNode, name: string): ListenerEntry {
+    const entry = this.listeners.get(name)
+    if (entry === undefined) throw new UnreachableError(`expected a listener at ${formatMemoryAddress(name)}, got none`)
+    if (!this.isReachable(dialer.peerId, entry.node.peerId)) {
+      throw new UnreachableError(`expected a route from ${dialer.peerId} to ${formatMemoryAddress(name)}, got a partition`)
+    }
+    return entry
+  }
+
+  // ---------------------------------------------------------------- wire
+
+  private drop(src: MemoryConnection, bytes: number, reason: 'loss' | 'partition' | 'closed'): void {
+    this.m.framesDropped++
+    this.m.bytesDropped += bytes
+    this.m.droppedByReason[reason]++
+    if (this.tracers.size > 0) {
+      this.trace({ type: 'drop', at: this.clock.now(), from: src.localPeer, to: src.remotePeer, connectionId: src.id, bytes, reason })
+    }
+  }
+
+  private arrive(src: MemoryConnection, frame: Uint8Array, accounted: number, ordered: boolean): void {
+    const dst = src.peer
+    src.out.pending--
+    if (!this.isReachable(src.localPeer, src.remotePeer)) {
+      dst.release(accounted)
+      this.drop(src, frame.byteLength, 'partition')
+      return
+    }
+    if (!dst.deliver(frame, accounted)) {
+      this.drop(src, frame.byteLength, 'closed')
+      return
+    }
+    this.m.framesDelivered++
+    this.m.bytesDelivered += frame.byteLength
+    if (this.tracers.size > 0) {
+      this.trace({ type: 'deliver', at: this.clock.now(), from: src.localPeer, to: src.remotePeer, connectionId: src.id, bytes: frame.byteLength })
+    }
+    void ordered
+  }
+
+  transmit(src: MemoryConnection, frame: Uint8Array): void {
+    const link = this.link(src.localPeer, src.remotePeer)
+    const c = link.override ?? this.defaults
+    const r = link.random
+    // Always five draws per frame, so one frame's fate never shifts the stream of the next ones.
+    const uLoss = r()
+    const uDup = r()
+    const uReorder = r()
+    const uJitter = r()
+    const uExtra = r()
+    const bytes = frame.byteLength
+    this.m.framesSent++
+    this.m.bytesSent += bytes
+    const now = this.clock.now()
+    let sent = now
+    if (c.bandwidthBytesPerSec !== Infinity) {
+      sent = Math.max(now, link.busyUntil) + (bytes * 1000) / c.bandwidthBytesPerSec
+      link.busyUntil = sent
+    }
+    if (!this.isReachable(src.localPeer, src.remotePeer)) {
+      this.drop(src, bytes, 'partition')
+      return
+    }
+    if (uLoss < c.loss) {
+      this.drop(src, bytes, 'loss')
+      return
+    }
+    const dst = src.peer
+    const ch = src.out
+    dst.inboundBytes += bytes
+    const arrival = sent + c.latencyMs + uJitter * c.jitterMs
+    const holdBack = Math.max(1, c.latencyMs + c.jitterMs)
+    let at: number
+    if (uReorder < c.reorder) {
+      this.m.framesReordered++
+      at = arrival + holdBack * (1 + uExtra)
+      ch.pending++
+      this.clock.at(at, () => this.arrive(src, frame, bytes, false))
+    } else {
+      at = Math.max(arrival, ch.lastOrderedAt)
+      ch.lastOrderedAt = at
+      if (at <= now && ch.pending === 0) {
+        ch.pending++
+        this.arrive(src, frame, bytes, true)
+      } else {
+        ch.pending++
+        this.clock.at(at, () => this.arrive(src, frame, bytes, true))
+      }
+    }
+    if (at > ch.maxScheduledAt) ch.maxScheduledAt = at
+    if (uDup < c.duplicate) {
+      this.m.framesDuplicated++
+      this.m.bytesDuplicated += bytes
+      const copy = frame.slice()
+      const dupAt = at + holdBack * uExtra
+      if (dupAt > ch.maxScheduledAt) ch.maxScheduledAt = dupAt
+      ch.pending++
+      if (this.tracers.size > 0) {
+        this.trace({ type: 'duplicate', at: now, from: src.localPeer, to: src.remotePeer, connectionId: src.id, bytes })
+      }
+      this.clock.at(dupAt, () => this.arrive(src, copy, 0, false))
+    }
+  }
+
+  control(src: MemoryConnection, kind: 'fin' | 'rst'): void {
+    const c = this.link(src.localPeer, src.remotePeer).override ?? this.defaults
+    const now = this.clock.now()
+    const dst = src.peer
+    if (kind === 'rst') {
+      if (c.latencyMs <= 0) dst.reset(new ConnectionResetError(`expected an open connection, got reset by the remote (${dst.id})`))
+      else this.clock.at(now + c.latencyMs, () => dst.reset(new ConnectionResetError(`expected an open connection, got reset by the remote (${dst.id})`)))
+      return
+    }
+    const ch = src.out
+    const at = Math.max(now + c.latencyMs, ch.maxScheduledAt, ch.lastOrderedAt)
+    if (at <= now && ch.pending === 0) dst.remoteClosed()
+    else this.clock.at(at, () => dst.remoteClosed())
+  }
+
+  ended(_conn: MemoryConnection): void {
+    this.m.openConnectionEnds--
+  }
+
+  /** Stops the wall-clock timer of a real-time network. */
+  dispose(): void {
+    this.clock.dispose()
+  }
+}
+
+/** Creates a network simulator. Transports given the same network can reach each other. */
+export function createMemoryNetwork(init: MemoryNetworkInit = {}): MemoryNetwork {
+  return new MemoryNetworkImpl(init)
+}
+
+let globalNetwork: MemoryNetworkImpl | undefined
+
+/** The process-wide real-time network used by transports created without `network`. */
+export function defaultMemoryNetwork(): MemoryNetwork {
+  globalNetwork ??= new MemoryNetworkImpl()
+  return globalNetwork
+}

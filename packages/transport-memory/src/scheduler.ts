@@ -1,0 +1,267 @@
+/**
+ * The network's clock and event queue. One min-heap of timed events ordered by (time, insertion),
+ * used in both modes:
+ * - `real`: time is wall-clock; one `setTimeout` is armed for the earliest event.
+ * - `virtual`: time only moves when the caller advances it (`advance`, `runFor`); a discrete-event
+ *   simulation that runs as fast as the CPU allows and is fully deterministic.
+ */
+import { AbortError, type Clock } from '@kos-mesh/interface'
+import { VirtualTimeError } from './errors.js'
+
+export type TimeMode = 'real' | 'virtual'
+
+/** An opaque handle of a scheduled callback. */
+export interface TimerHandle {
+  readonly at: number
+}
+
+/** The simulator's clock: `now()` plus timers that follow the network's time mode. */
+export interface SimClock extends Clock {
+  /** Milliseconds since the Unix epoch (virtual in virtual mode). */
+  now(): number
+  /** Runs `fn` after `ms` of network time. */
+  setTimeout(fn: () => void, ms: number): TimerHandle
+  clearTimeout(handle: TimerHandle): void
+  /** Resolves after `ms` of network time; rejects with AbortError when the signal fires. */
+  sleep(ms: number, options?: { signal?: AbortSignal }): Promise<void>
+}
+
+interface Event extends TimerHandle {
+  at: number
+  seq: number
+  fn: (() => void) | null
+}
+
+function before(a: Event, b: Event): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+}
+
+/** A binary min-heap of events. */
+class EventHeap {
+  private readonly items: Event[] = []
+  get size(): number { return this.items.length }
+  peek(): Event | undefined { return this.items[0] }
+  push(ev: Event): void {
+    const items = this.items
+    items.push(ev)
+    let i = items.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      const parent = items[p] as Event
+      if (!before(ev, parent)) break
+      items[i] = parent
+      i = p
+    }
+    items[i] = ev
+  }
+  pop(): Event | undefined {
+    const items = this.items
+    const top = items[0]
+    const last = items.pop()
+    if (top === undefined || last === undefined || items.length === 0) return top
+    let i = 0
+    const n = items.length
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) break
+      const r = l + 1
+      let c = l
+      if (r < n && before(items[r] as Event, items[l] as Event)) c = r
+      if (!before(items[c] as Event, last)) break
+      items[i] = items[c] as Event
+      i = c
+    }
+    items[i] = last
+    return top
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+export class Scheduler implements SimClock {
+  readonly mode: TimeMode
+  private readonly heap = new EventHeap()
+  private seq = 0
+  private live = 0
+  private virtualNow: number
+  private readonly epoch: number
+  private readonly perfStart: number
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private timerAt = Infinity
+  private running = false
+
+  constructor(mode: TimeMode, startTime: number) {
+    this.mode = mode
+    this.virtualNow = startTime
+    this.epoch = Date.now()
+    this.perfStart = performance.now()
+  }
+
+  now(): number {
+    return this.mode === 'virtual' ? this.virtualNow : this.epoch + (performance.now() - this.perfStart)
+  }
+
+  /** Number of scheduled callbacks not yet run. */
+  get pending(): number { return this.live }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const delay = Number.isFinite(ms) && ms > 0 ? ms : 0
+    const ev: Event = { at: this.now() + delay, seq: this.seq++, fn }
+    this.heap.push(ev)
+    this.live++
+    if (this.mode === 'real') this.arm()
+    return ev
+  }
+
+  /** Schedules at an absolute network time (never before now). */
+  at(time: number, fn: () => void): TimerHandle {
+    return this.setTimeout(fn, time - this.now())
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    const ev = handle as Event
+    if (ev.fn !== null) {
+      ev.fn = null
+      this.live--
+    }
+  }
+
+  sleep(ms: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(new AbortError(undefined, { cause: signal.reason }))
+        return
+      }
+      const onAbort = (): void => {
+        this.clearTimeout(handle)
+        reject(new AbortError(undefined, { cause: signal?.reason }))
+      }
+      const handle = this.setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** Runs every event due at or before `until` (in time order). Returns how many ran. */
+  private runDue(until: number, sameTimeOnly: boolean): number {
+    let ran = 0
+    let first: number | undefined
+    for (;;) {
+      const top = this.heap.peek()
+      if (top === undefined || top.at > until) break
+      if (sameTimeOnly && first !== undefined && top.at !== first) break
+      this.heap.pop()
+      const fn = top.fn
+      if (fn === null) continue
+      top.fn = null
+      this.live--
+      first ??= top.at
+      if (this.mode === 'virtual' && top.at > this.virtualNow) this.virtualNow = top.at
+      ran++
+      fn()
+    }
+    return ran
+  }
+
+  // ------------------------------------------------------------------ real time
+
+  private arm(): void {
+    let top = this.heap.peek()
+    while (top !== undefined && top.fn === null) {
+      this.heap.pop()
+      top = this.heap.peek()
+    }
+    if (top === undefined) {
+      if (this.timer !== undefined) clearTimeout(this.timer)
+      this.timer = undefined
+      this.timerAt = Infinity
+      return
+    }
+    if (this.timer !== undefined && this.timerAt <= top.at) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timerAt = top.at
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.timerAt = Infinity
+      this.runDue(this.now(), false)
+      this.arm()
+    }, Math.max(0, top.at - this.now()))
+  }
+
+  /** Cancels the wall-clock timer (network disposal). Pending events stay queued. */
+  dispose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.timerAt = Infinity
+  }
+
+  // ------------------------------------------------------------------ virtual time
+
+  private assertVirtual(what: string): void {
+    if (this.mode !== 'virtual') throw new VirtualTimeError(`${what} needs a virtual-time network, got time: '${this.mode}'`)
+  }
+
+  /**
+   * Advances virtual time by `ms`, running due events synchronously (no promise callbacks run in
+   * between). Returns the number of events run.
+   */
+  advance(ms: number): number {
+    this.assertVirtual('advance()')
+    if (this.running) throw new VirtualTimeError('expected no runFor() in progress, got advance() during runFor()')
+    const target = this.virtualNow + Math.max(0, ms)
+    const ran = this.runDue(target, false)
+    this.virtualNow = target
+    return ran
+  }
+
+  /**
+   * Advances virtual time by `ms`. Between distinct event times it yields to the event loop so that
+   * promise-based code (readers, handlers, protocol loops) reacts before time moves on.
+   */
+  async runFor(ms: number, options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.assertVirtual('runFor()')
+    if (this.running) throw new VirtualTimeError('expected one runFor() at a time, got a second concurrent call')
+    this.running = true
+    const target = this.virtualNow + Math.max(0, ms)
+    let ran = 0
+    try {
+      await yieldToEventLoop()
+      for (;;) {
+        if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
+        const n = this.runDue(target, true)
+        if (n === 0) break
+        ran += n
+        await yieldToEventLoop()
+      }
+      this.virtualNow = target
+      await yieldToEventLoop()
+    } finally {
+      this.running = false
+    }
+    return ran
+  }
+
+  /**
+   * Runs virtual time until no event is pending (or `maxMs` of virtual time passed, default
+   * 1 hour). Returns the virtual milliseconds elapsed.
+   */
+  async runUntilIdle(options: { maxMs?: number; signal?: AbortSignal } = {}): Promise<number> {
+    this.assertVirtual('runUntilIdle()')
+    const start = this.virtualNow
+    const limit = start + (options.maxMs ?? 3_600_000)
+    await yieldToEventLoop()
+    for (;;) {
+      let top = this.heap.peek()
+      while (top !== undefined && top.fn === null) {
+        this.heap.pop()
+        top = this.heap.peek()
+      }
+      if (top === undefined || top.at > limit) break
+      await this.runFor(top.at - this.virtualNow, options)
+    }
+    return this.virtualNow - start
+  }
+}

@@ -1,0 +1,45 @@
+import { isIP } from 'node:net'
+import { InvalidAddressError } from '@kos-mesh/interface'
+
+/** Longest address string accepted (host + port + DID). */
+export const MAX_ADDRESS_LENGTH = 1024
+
+export interface TcpAddress {
+  host: string
+  port: number
+  /** The DID appended to the address (`tcp://host:port/did:key:...`), when present. */
+  peer?: string
+}
+
+const RE = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^/:[\]\s]+):(\d{1,5})(?:\/(did:[a-z0-9]+:[^\s/]+))?\/?$/
+
+/** Parses `tcp://host:port` or `tcp://host:port/<did>`; IPv6 hosts go in brackets. */
+export function parseTcpAddress(addr: string): TcpAddress {
+  if (typeof addr !== 'string') {
+    throw new InvalidAddressError(`expected a tcp:// address string, got ${typeof addr}`)
+  }
+  if (addr.length > MAX_ADDRESS_LENGTH) {
+    throw new InvalidAddressError(`expected an address of at most ${MAX_ADDRESS_LENGTH} chars, got ${addr.length}`)
+  }
+  const m = RE.exec(addr)
+  if (m === null) {
+    throw new InvalidAddressError(`expected tcp://host:port[/did], got ${JSON.stringify(addr.slice(0, 80))}`)
+  }
+  let host = m[1] ?? ''
+  if (host.startsWith('[')) {
+    host = host.slice(1, -1)
+    if (isIP(host) !== 6) throw new InvalidAddressError(`expected an IPv6 address in brackets, got [${host}]`)
+  }
+  const port = Number(m[2])
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidAddressError(`expected a port in 0..65535, got ${m[2] ?? ''}`)
+  }
+  const out: TcpAddress = { host, port }
+  if (m[3] !== undefined) out.peer = m[3]
+  return out
+}
+
+/** Formats a host and port as `tcp://host:port` (brackets around IPv6). */
+export function formatTcpAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`
+}

@@ -1,0 +1,556 @@
+/**
+ * One TCP connection: handshake I/O over length-prefixed frames, then one encrypted record per
+ * frame. Inbound records go to a bounded queue (socket paused when full, resumed when drained);
+ * `send()` waits for 'drain' in FIFO order so the socket's write buffer never grows past one frame
+ * over its high-water mark.
+ */
+import type { Socket } from 'node:net'
+import {
+  AbortError,
+  ConnectionClosedError,
+  InvalidParametersError,
+  type AbortOptions,
+  type Connection,
+  type ConnectionDirection,
+  type ConnectionStatus,
+  type Logger,
+} from '@kos-mesh/interface'
+import {
+  BadRecordError,
+  ConnectionResetError,
+  FrameTooLargeError,
+  HandshakeFailedError,
+  InvalidFrameError,
+  KeepAliveTimeoutError,
+  ReplayedRecordError,
+  TruncatedFrameError,
+} from './errors.js'
+import type { Framer, StreamFrameDecoder } from './framing.js'
+import type { HandshakeIo, SecureSession } from './security.js'
+
+/** Record kinds: first plaintext byte of every encrypted record. */
+const KIND_DATA = 0
+const KIND_PING = 1
+const KIND_PONG = 2
+const KIND_CLOSE = 3
+
+/** Extra bytes a record may carry over its plaintext (session overhead: nonce/seq, tag...). */
+export const RECORD_OVERHEAD_ALLOWANCE = 256
+/** Handshake messages queued before the handshake reads them. */
+const MAX_QUEUED_HANDSHAKE_FRAMES = 4
+
+export interface ConnectionLimits {
+  maxFrameSize: number
+  maxInboundBufferBytes: number
+  keepAliveIntervalMs: number
+  maxMissedPongs: number
+  closeTimeoutMs: number
+}
+
+interface Waiter {
+  resolve(): void
+  reject(err: Error): void
+}
+
+export interface TcpConnectionInit {
+  id: string
+  socket: Socket
+  framer: Framer
+  direction: ConnectionDirection
+  remoteAddr: string
+  maxHandshakeFrameSize: number
+  limits: ConnectionLimits
+  logger?: Logger
+}
+
+export class TcpConnection implements Connection {
+  readonly id: string
+  readonly direction: ConnectionDirection
+  readonly remoteAddr: string
+  readonly closed: Promise<void>
+
+  private readonly socket: Socket
+  private readonly framer: Framer
+  private readonly decoder: StreamFrameDecoder
+  private readonly limits: ConnectionLimits
+  private readonly log: Logger | undefined
+  private session: SecureSession | undefined
+  private state: 'handshake' | ConnectionStatus = 'handshake'
+  private error: Error | undefined
+
+  // handshake phase
+  private readonly hsFrames: Uint8Array[] = []
+  private hsReader: { resolve(f: Uint8Array): void; reject(e: Error): void } | undefined
+
+  // inbound records
+  private readonly queue: Uint8Array[] = []
+  private queueHead = 0
+  private queuedBytes = 0
+  private pausedForBackpressure = false
+  private remoteClosed = false
+  private reader: { resolve(r: IteratorResult<Uint8Array>): void; reject(e: Error): void } | undefined
+
+  // outbound
+  private readonly writers: Waiter[] = []
+  private writerRunning = false
+
+  // keep-alive
+  private keepAliveTimer: ReturnType<typeof setInterval> | undefined
+  private receivedSinceTick = false
+  private awaitingPong = false
+  private missedPongs = 0
+
+  private closePromise: Promise<void> | undefined
+  private resolveClosed!: () => void
+
+  constructor(init: TcpConnectionInit) {
+    this.id = init.id
+    this.socket = init.socket
+    this.framer = init.framer
+    this.direction = init.direction
+    this.remoteAddr = init.remoteAddr
+    this.limits = init.limits
+    this.log = init.logger
+    this.decoder = init.framer.createDecoder(init.maxHandshakeFrameSize)
+    this.closed = new Promise((resolve) => { this.resolveClosed = resolve })
+
+    const s = this.socket
+    s.setNoDelay(true)
+    s.on('data', (chunk: Buffer) => { this.onData(chunk) })
+    s.on('end', () => { this.onEnd() })
+    s.on('error', (err) => { this.fail(new ConnectionClosedError(`socket error: ${err.message}`, { cause: err })) })
+    s.on('close', () => { this.onSocketClose() })
+    s.on('drain', () => { this.pumpWriters() })
+    if (s.destroyed) queueMicrotask(() => { this.onSocketClose() })
+  }
+
+  get remotePeer(): string {
+    return this.session?.remoteDid ?? ''
+  }
+
+  get localPeer(): string {
+    return this.session?.localDid ?? ''
+  }
+
+  get status(): ConnectionStatus {
+    return this.state === 'handshake' ? 'open' : this.state
+  }
+
+  /** Bytes of decoded records waiting for the consumer. */
+  get inboundBufferedBytes(): number {
+    return this.queuedBytes
+  }
+
+  /** I/O for the handshake: each `write` sends one frame, each `read` returns one frame. */
+  handshakeIo(): HandshakeIo {
+    return {
+      write: (msg: Uint8Array) => {
+        if (this.error !== undefined) throw this.error
+        if (msg.byteLength > this.decoder.maxFrameSize) {
+          throw new FrameTooLargeError(`expected a handshake message of at most ${this.decoder.maxFrameSize} bytes, got ${msg.byteLength}`)
+        }
+        this.socket.write(this.framer.encode(msg))
+      },
+      read: (options?: AbortOptions) => {
+        if (this.error !== undefined) return Promise.reject(this.error)
+        const f = this.hsFrames.shift()
+        if (f !== undefined) return Promise.resolve(f)
+        if (this.hsReader !== undefined) return Promise.reject(new InvalidParametersError('expected one pending handshake read, got two'))
+        return new Promise<Uint8Array>((resolve, reject) => {
+          const signal = options?.signal
+          const onAbort = (): void => {
+            this.hsReader = undefined
+            reject(new AbortError(undefined, { cause: signal?.reason }))
+          }
+          if (signal?.aborted === true) { onAbort(); return }
+          signal?.addEventListener('abort', onAbort, { once: true })
+          this.hsReader = {
+            resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v) },
+            reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e) },
+          }
+        })
+      },
+    }
+  }
+
+  /** Switches from the handshake to encrypted records. Frames already received become records. */
+  establish(session: SecureSession): void {
+    if (this.error !== undefined) throw this.error
+    this.session = session
+    this.state = 'open'
+    this.decoder.maxFrameSize = this.limits.maxFrameSize + 1 + RECORD_OVERHEAD_ALLOWANCE
+    const early = this.hsFrames.splice(0)
+    try {
+      for (const f of early) this.onRecord(f)
+      this.drainDecoder()
+    } catch (err) {
+      this.fail(err as Error)
+      throw err
+    }
+    if (this.limits.keepAliveIntervalMs > 0 && this.limits.keepAliveIntervalMs < Infinity) {
+      this.keepAliveTimer = setInterval(() => { this.keepAliveTick() }, this.limits.keepAliveIntervalMs)
+      this.keepAliveTimer.unref()
+    }
+    if (session.expiresAt !== undefined && Number.isFinite(session.expiresAt)) {
+      const ms = Math.max(0, session.expiresAt - Date.now())
+      if (ms < 2 ** 31 - 1) {
+        const t = setTimeout(() => { void this.close().catch(() => {}) }, ms)
+        t.unref()
+        void this.closed.then(() => { clearTimeout(t) })
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  private onData(chunk: Uint8Array): void {
+    if (this.error !== undefined) return
+    this.receivedSinceTick = true
+    try {
+      this.decoder.push(chunk)
+      this.drainDecoder()
+    } catch (err) {
+      this.fail(err as Error)
+    }
+  }
+
+  private drainDecoder(): void {
+    for (;;) {
+      if (this.error !== undefined) return
+      const frame = this.decoder.read()
+      if (frame === undefined) return
+      if (this.state === 'handshake') {
+        if (this.hsReader !== undefined) {
+          const r = this.hsReader
+          this.hsReader = undefined
+          r.resolve(frame)
+        } else if (this.hsFrames.length >= MAX_QUEUED_HANDSHAKE_FRAMES) {
+          throw new InvalidFrameError(`expected at most ${MAX_QUEUED_HANDSHAKE_FRAMES} unread handshake frames, got more`)
+        } else {
+          // copy: the decoder may hand out views of socket chunks
+          this.hsFrames.push(frame.slice())
+        }
+      } else {
+        this.onRecord(frame)
+      }
+    }
+  }
+
+  private onRecord(record: Uint8Array): void {
+    const session = this.session as SecureSession
+    let plain: Uint8Array
+    try {
+      plain = session.decrypt(record)
+    } catch (err) {
+      throw mapRecordError(err)
+    }
+    if (plain.byteLength < 1) throw new InvalidFrameError('expected a record with a kind byte, got an empty record')
+    if (plain.byteLength > this.limits.maxFrameSize + 1) {
+      throw new FrameTooLargeError(`expected a record of at most ${this.limits.maxFrameSize} bytes, got ${plain.byteLength - 1}`)
+    }
+    const kind = plain[0]
+    if (this.remoteClosed) throw new InvalidFrameError(`expected no record after the close record, got kind ${kind ?? -1}`)
+    switch (kind) {
+      case KIND_DATA: {
+        const data = plain.subarray(1)
+        if (this.reader !== undefined) {
+          const r = this.reader
+          this.reader = undefined
+          r.resolve({ done: false, value: data })
+          return
+        }
+        if (this.state === 'closing' && this.queuedBytes >= this.limits.maxInboundBufferBytes) {
+          return // closing and the consumer is not reading: drop rather than grow
+        }
+        this.queue.push(data)
+        this.queuedBytes += data.byteLength
+        if (this.queuedBytes >= this.limits.maxInboundBufferBytes && !this.pausedForBackpressure) {
+          this.pausedForBackpressure = true
+          this.socket.pause()
+        }
+        return
+      }
+      case KIND_PING: {
+        if (plain.byteLength > 65) throw new InvalidFrameError(`expected a ping of at most 64 bytes, got ${plain.byteLength - 1}`)
+        // a peer that floods pings without reading pongs must not grow our write buffer
+        if (!this.socket.writableNeedDrain && this.state === 'open') this.writeRecord(KIND_PONG, plain.subarray(1))
+        return
+      }
+      case KIND_PONG:
+        this.awaitingPong = false
+        this.missedPongs = 0
+        return
+      case KIND_CLOSE:
+        this.remoteClosed = true
+        this.endReader()
+        void this.close().catch(() => {})
+        return
+      default:
+        throw new InvalidFrameError(`expected a record kind in 0..3, got ${kind ?? -1}`)
+    }
+  }
+
+  private onEnd(): void {
+    if (this.error !== undefined) return
+    if (this.state === 'handshake') {
+      this.fail(this.decoder.bufferedBytes > 0
+        ? new TruncatedFrameError(`expected ${this.decoder.bufferedBytes} buffered bytes to complete a frame, got end of stream`)
+        : new HandshakeFailedError('expected a handshake message, got end of stream'))
+      return
+    }
+    if (this.decoder.bufferedBytes > 0) {
+      this.fail(new TruncatedFrameError(`expected the rest of a frame (${this.decoder.bufferedBytes} bytes buffered), got end of stream`))
+      return
+    }
+    if (!this.remoteClosed) {
+      this.fail(new ConnectionResetError('expected a close record before end of stream, got end of stream'))
+    }
+  }
+
+  private onSocketClose(): void {
+    if (this.error === undefined && !this.remoteClosed && this.state !== 'closing') {
+      this.fail(new ConnectionResetError('the socket closed without a close record'))
+    }
+    this.finish()
+  }
+
+  private endReader(): void {
+    if (this.reader !== undefined && this.queueHead >= this.queue.length) {
+      const r = this.reader
+      this.reader = undefined
+      r.resolve({ done: true, value: undefined })
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: () => this.next(),
+      return: async () => ({ done: true, value: undefined }),
+    }
+  }
+
+  private next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.queueHead < this.queue.length) {
+      const value = this.queue[this.queueHead] as Uint8Array
+      this.queue[this.queueHead++] = EMPTY
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead)
+        this.queueHead = 0
+      }
+      this.queuedBytes -= value.byteLength
+      if (this.pausedForBackpressure && this.queuedBytes <= this.limits.maxInboundBufferBytes / 2) {
+        this.pausedForBackpressure = false
+        if (this.error === undefined) this.socket.resume()
+      }
+      return Promise.resolve({ done: false, value })
+    }
+    if (this.error !== undefined) {
+      if (this.error instanceof LocalClose) return Promise.resolve({ done: true, value: undefined })
+      return Promise.reject(this.error)
+    }
+    if (this.remoteClosed || this.state === 'closed') return Promise.resolve({ done: true, value: undefined })
+    if (this.reader !== undefined) return Promise.reject(new InvalidParametersError('expected one pending read, got two'))
+    return new Promise((resolve, reject) => { this.reader = { resolve, reject } })
+  }
+
+  // ------------------------------------------------------------------ outbound
+
+  async send(frame: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    if (!(frame instanceof Uint8Array)) {
+      throw new InvalidParametersError(`expected frame to be a Uint8Array, got ${frame === null ? 'null' : typeof frame}`)
+    }
+    if (frame.byteLength > this.limits.maxFrameSize) {
+      throw new FrameTooLargeError(`expected a frame of at most ${this.limits.maxFrameSize} bytes, got ${frame.byteLength}`)
+    }
+    if (this.state !== 'open') throw this.closedError()
+    if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
+    if (this.writerRunning || this.writers.length > 0 || this.socket.writableNeedDrain) {
+      await this.waitTurn(options.signal)
+      try {
+        if (this.error !== undefined) throw this.closedError()
+        this.writeRecord(KIND_DATA, frame)
+      } finally {
+        this.releaseTurn()
+      }
+      return
+    }
+    this.writeRecord(KIND_DATA, frame)
+  }
+
+  private closedError(): Error {
+    if (this.error !== undefined && !(this.error instanceof LocalClose)) {
+      return new ConnectionClosedError(`connection is closed: ${this.error.message}`, { cause: this.error })
+    }
+    return new ConnectionClosedError(`expected an open connection, got status ${this.status}`)
+  }
+
+  private writeRecord(kind: number, payload: Uint8Array): void {
+    const session = this.session as SecureSession
+    const plain = new Uint8Array(payload.byteLength + 1)
+    plain[0] = kind
+    plain.set(payload, 1)
+    this.socket.write(this.framer.encode(session.encrypt(plain)))
+  }
+
+  /** Waits for this caller's turn to write: FIFO, and only while the socket buffer is below its mark. */
+  private waitTurn(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.writers.indexOf(waiter)
+        if (i >= 0) this.writers.splice(i, 1)
+        reject(new AbortError(undefined, { cause: signal?.reason }))
+      }
+      const waiter: Waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort)
+          this.writerRunning = true
+          resolve()
+        },
+        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e) },
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.writers.push(waiter)
+      this.pumpWriters()
+    })
+  }
+
+  /** Called by the writer that got its turn, once it has written (or given up). */
+  private releaseTurn(): void {
+    this.writerRunning = false
+    this.pumpWriters()
+  }
+
+  private pumpWriters(): void {
+    if (this.writerRunning || this.socket.writableNeedDrain) return
+    const w = this.writers.shift()
+    w?.resolve()
+  }
+
+  // ------------------------------------------------------------------ keep-alive
+
+  private keepAliveTick(): void {
+    if (this.state !== 'open') return
+    if (this.receivedSinceTick) {
+      this.receivedSinceTick = false
+      this.awaitingPong = false
+      this.missedPongs = 0
+      return
+    }
+    // when we stopped reading (backpressure) or cannot write, silence is not the peer's fault
+    const blocked = this.pausedForBackpressure || this.socket.writableNeedDrain
+    if (this.awaitingPong && !blocked) {
+      this.missedPongs++
+      if (this.missedPongs >= this.limits.maxMissedPongs) {
+        this.fail(new KeepAliveTimeoutError(`expected a pong within ${this.limits.maxMissedPongs} keep-alive intervals, got none`))
+        return
+      }
+    }
+    if (!blocked) {
+      this.awaitingPong = true
+      this.writeRecord(KIND_PING, PING_BODY)
+    }
+  }
+
+  // ------------------------------------------------------------------ close
+
+  close(options: AbortOptions = {}): Promise<void> {
+    if (this.closePromise !== undefined) return this.closePromise
+    if (this.state === 'handshake' || this.state === 'closed') {
+      this.fail(new LocalClose('closed locally'))
+      return this.closed
+    }
+    this.state = 'closing'
+    this.closePromise = (async () => {
+      const signal = options.signal
+      const timer = setTimeout(() => { this.fail(new ConnectionClosedError(`graceful close did not finish within ${this.limits.closeTimeoutMs} ms`)) }, this.limits.closeTimeoutMs)
+      timer.unref()
+      const onAbort = (): void => { this.fail(new AbortError('close aborted', { cause: signal?.reason })) }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      try {
+        if (signal?.aborted === true) onAbort()
+        // pending senders go first, then the close record, then FIN
+        let turn = false
+        if (this.writerRunning || this.writers.length > 0 || this.socket.writableNeedDrain) {
+          turn = await this.waitTurn().then(() => true, () => false)
+        }
+        try {
+          if (this.error === undefined) {
+            this.writeRecord(KIND_CLOSE, EMPTY)
+            this.socket.end()
+            // the local side may stop reading: do not keep the socket paused on our account
+            if (this.pausedForBackpressure) { this.pausedForBackpressure = false; this.socket.resume() }
+          }
+        } finally {
+          if (turn) this.releaseTurn()
+        }
+        await this.closed
+      } finally {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+    })()
+    return this.closePromise
+  }
+
+  abort(err: Error): void {
+    this.fail(err instanceof Error ? err : new ConnectionClosedError(String(err)))
+  }
+
+  /** Tears the connection down with `err`: queues dropped, waiters rejected, socket destroyed. */
+  private fail(err: Error): void {
+    if (this.error !== undefined) return
+    this.error = err
+    if (!(err instanceof LocalClose)) this.log?.debug('tcp connection aborted', { id: this.id, error: err.name, message: err.message })
+    this.state = 'closed'
+    this.queue.length = 0
+    this.queueHead = 0
+    this.queuedBytes = 0
+    if (this.hsReader !== undefined) {
+      const r = this.hsReader
+      this.hsReader = undefined
+      r.reject(err)
+    }
+    if (this.reader !== undefined) {
+      const r = this.reader
+      this.reader = undefined
+      if (err instanceof LocalClose) r.resolve({ done: true, value: undefined })
+      else r.reject(err)
+    }
+    const closedErr = this.closedError()
+    for (const w of this.writers.splice(0)) w.reject(closedErr)
+    if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
+    this.socket.destroy()
+    if (this.socket.destroyed && this.socket.closed) this.finish()
+  }
+
+  private finish(): void {
+    if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
+    if (this.error === undefined) {
+      this.error = new LocalClose('closed')
+      this.endReader()
+    }
+    this.state = 'closed'
+    for (const w of this.writers.splice(0)) w.reject(this.closedError())
+    this.resolveClosed()
+  }
+
+  /** The error that ended the connection, if it ended with one. */
+  get closeError(): Error | undefined {
+    return this.error instanceof LocalClose ? undefined : this.error
+  }
+}
+
+/** Marker for a clean end (not surfaced to callers as an error). */
+class LocalClose extends Error {}
+
+const EMPTY = new Uint8Array(0)
+const PING_BODY = new Uint8Array(8)
+
+function mapRecordError(err: unknown): Error {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown }
+  const msg = typeof e?.message === 'string' ? e.message : String(err)
+  if (e?.name === 'ReplayError' || e?.code === 'ERR_REPLAY' || e?.name === 'ReplayedRecordError') {
+    return new ReplayedRecordError(`record replayed: ${msg}`, { cause: err })
+  }
+  return new BadRecordError(`record rejected: ${msg}`, { cause: err })
+}

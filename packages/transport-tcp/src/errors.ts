@@ -1,0 +1,99 @@
+/**
+ * Errors of @kos-mesh/transport-tcp. One class per condition, each extending the matching class of
+ * `@kos-mesh/interface`, so callers can test either the specific `name`/`code` or the family
+ * (`instanceof TimeoutError`, `instanceof DecodeError`, ...). Assert on `name`/`code`, never on text.
+ */
+import {
+  ConnectionClosedError,
+  DecodeError,
+  DecryptionError,
+  KosMeshError,
+  LimitExceededError,
+  QueueFullError,
+  ReplayError,
+  TimeoutError,
+} from '@kos-mesh/interface'
+
+/** The TCP connection could not be opened in time (`dialTimeoutMs`). */
+export class DialTimeoutError extends TimeoutError {
+  static override readonly code: string = 'ERR_DIAL_TIMEOUT'
+  override name = 'DialTimeoutError'
+  override readonly code: string = 'ERR_DIAL_TIMEOUT'
+}
+
+/** The secure handshake did not finish in time (`handshakeTimeoutMs`). */
+export class HandshakeTimeoutError extends TimeoutError {
+  static override readonly code: string = 'ERR_HANDSHAKE_TIMEOUT'
+  override name = 'HandshakeTimeoutError'
+  override readonly code: string = 'ERR_HANDSHAKE_TIMEOUT'
+}
+
+/** The secure handshake failed (bad message, bad signature, socket closed mid-handshake...). */
+export class HandshakeFailedError extends KosMeshError {
+  static override readonly code: string = 'ERR_HANDSHAKE_FAILED'
+  override name = 'HandshakeFailedError'
+  override readonly code: string = 'ERR_HANDSHAKE_FAILED'
+}
+
+/** A frame announced or carried more bytes than the configured maximum. */
+export class FrameTooLargeError extends LimitExceededError {
+  static override readonly code: string = 'ERR_FRAME_TOO_LARGE'
+  override name = 'FrameTooLargeError'
+  override readonly code: string = 'ERR_FRAME_TOO_LARGE'
+}
+
+/** The stream ended in the middle of a frame. */
+export class TruncatedFrameError extends DecodeError {
+  static override readonly code: string = 'ERR_TRUNCATED_FRAME'
+  override name = 'TruncatedFrameError'
+  override readonly code: string = 'ERR_TRUNCATED_FRAME'
+}
+
+/** A frame or record had a malformed header, an unknown kind, or arrived in the wrong state. */
+export class InvalidFrameError extends DecodeError {
+  static override readonly code: string = 'ERR_INVALID_FRAME'
+  override name = 'InvalidFrameError'
+  override readonly code: string = 'ERR_INVALID_FRAME'
+}
+
+/** An encrypted record did not authenticate or decrypt under the session keys. */
+export class BadRecordError extends DecryptionError {
+  static override readonly code: string = 'ERR_BAD_RECORD'
+  override name = 'BadRecordError'
+  override readonly code: string = 'ERR_BAD_RECORD'
+}
+
+/** An encrypted record was received a second time (replayed by someone on the path). */
+export class ReplayedRecordError extends ReplayError {
+  static override readonly code: string = 'ERR_REPLAYED_RECORD'
+  override name = 'ReplayedRecordError'
+  override readonly code: string = 'ERR_REPLAYED_RECORD'
+}
+
+/** The peer stopped answering keep-alive pings; the connection was closed. */
+export class KeepAliveTimeoutError extends ConnectionClosedError {
+  static override readonly code: string = 'ERR_KEEPALIVE_TIMEOUT'
+  override name = 'KeepAliveTimeoutError'
+  override readonly code: string = 'ERR_KEEPALIVE_TIMEOUT'
+}
+
+/** The remote closed the TCP stream without the authenticated close record. */
+export class ConnectionResetError extends ConnectionClosedError {
+  static override readonly code: string = 'ERR_CONNECTION_RESET'
+  override name = 'ConnectionResetError'
+  override readonly code: string = 'ERR_CONNECTION_RESET'
+}
+
+/** `maxConnections` is reached; no new connection can be opened. */
+export class TooManyConnectionsError extends QueueFullError {
+  static override readonly code: string = 'ERR_TOO_MANY_CONNECTIONS'
+  override name = 'TooManyConnectionsError'
+  override readonly code: string = 'ERR_TOO_MANY_CONNECTIONS'
+}
+
+/** The listener could not bind its address (in use, not permitted...). */
+export class ListenError extends KosMeshError {
+  static override readonly code: string = 'ERR_LISTEN'
+  override name = 'ListenError'
+  override readonly code: string = 'ERR_LISTEN'
+}

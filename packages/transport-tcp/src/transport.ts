@@ -1,0 +1,382 @@
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import {
+  AbortError,
+  ConnectionClosedError,
+  InvalidParametersError,
+  NotStartedError,
+  PeerMismatchError,
+  UnreachableError,
+  isKosMeshError,
+  type AbortOptions,
+  type Connection,
+  type ConnectionHandler,
+  type DialOptions,
+  type Listener,
+  type Logger,
+  type Transport,
+  type TransportAddress,
+} from '@kos-mesh/interface'
+import { formatTcpAddress, parseTcpAddress } from './address.js'
+import { TcpConnection, type ConnectionLimits } from './connection.js'
+import { DialTimeoutError, HandshakeFailedError, HandshakeTimeoutError, ListenError, TooManyConnectionsError } from './errors.js'
+import { lengthPrefixFramer, type Framer } from './framing.js'
+import type { HandshakeFn, SecureSession } from './security.js'
+
+export interface TcpInit<Identity = unknown> {
+  /** Largest application frame accepted by `send()` and from the wire, in bytes. Default 1 MiB. */
+  maxFrameSize?: number
+  /** Decoded inbound bytes buffered per connection before the socket is paused. Default 4 MiB. */
+  maxInboundBufferBytes?: number
+  /** Largest single handshake message. Default 16 KiB. */
+  maxHandshakeFrameSize?: number
+  /** Time allowed for the secure handshake, both directions. Default 5000 ms. */
+  handshakeTimeoutMs?: number
+  /** Time allowed for the TCP connect of a dial. Default 10000 ms. */
+  dialTimeoutMs?: number
+  /** Idle time before a ping; 0 disables keep-alive. Default 15000 ms. */
+  keepAliveIntervalMs?: number
+  /** Consecutive unanswered keep-alive intervals before the connection is closed. Default 2. */
+  maxMissedPongs?: number
+  /** Time a graceful `close()` may take before the socket is destroyed. Default 5000 ms. */
+  closeTimeoutMs?: number
+  /** Inbound handshakes running at once per listener; more sockets are dropped. Default 64. */
+  maxInboundHandshakes?: number
+  /** Open connections (both directions) per transport; more are refused. Default 1024. */
+  maxConnections?: number
+  /** Listen backlog passed to node:net. Default 511. */
+  backlog?: number
+  /** The channel handshake (default: did-security's `performHandshake`). */
+  handshake?: HandshakeFn<Identity>
+  /** Frame format (default: the klp-codec framer). */
+  framer?: Framer
+}
+
+export interface TcpComponents<Identity = unknown> {
+  /** The local identity the handshake proves. */
+  identity: Identity
+  logger?: Logger
+}
+
+export const DEFAULTS = {
+  maxFrameSize: 1024 * 1024,
+  maxInboundBufferBytes: 4 * 1024 * 1024,
+  maxHandshakeFrameSize: 16 * 1024,
+  handshakeTimeoutMs: 5_000,
+  dialTimeoutMs: 10_000,
+  keepAliveIntervalMs: 15_000,
+  maxMissedPongs: 2,
+  closeTimeoutMs: 5_000,
+  maxInboundHandshakes: 64,
+  maxConnections: 1024,
+  backlog: 511,
+} as const
+
+function positive(name: string, v: number | undefined, def: number, allowZero = false): number {
+  if (v === undefined) return def
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowZero && v === 0)) {
+    throw new InvalidParametersError(`expected ${name} to be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`)
+  }
+  return v
+}
+
+export class TcpTransport<Identity = unknown> implements Transport {
+  readonly name = 'tcp'
+  private readonly identity: Identity
+  private readonly log: Logger | undefined
+  private readonly handshake: HandshakeFn<Identity>
+  private readonly framer: Framer
+  private readonly limits: ConnectionLimits
+  private readonly maxHandshakeFrameSize: number
+  private readonly handshakeTimeoutMs: number
+  private readonly dialTimeoutMs: number
+  private readonly maxInboundHandshakes: number
+  private readonly maxConnections: number
+  private readonly backlog: number
+  private readonly idPrefix = randomBytes(4).toString('hex')
+  private nextId = 0
+  /** Connections handshaking or open (both directions); counted against maxConnections. */
+  private readonly connections = new Set<TcpConnection>()
+  private readonly listeners = new Set<TcpListener>()
+  private closing = false
+
+  constructor(init: TcpInit<Identity>, components: TcpComponents<Identity>, defaultHandshake?: HandshakeFn<Identity>) {
+    if (components?.identity === undefined) throw new InvalidParametersError('expected components.identity, got undefined')
+    this.identity = components.identity
+    this.log = components.logger
+    const hs = init.handshake ?? defaultHandshake
+    if (typeof hs !== 'function') throw new InvalidParametersError(`expected init.handshake to be a function, got ${typeof hs}`)
+    this.handshake = hs
+    this.framer = init.framer ?? lengthPrefixFramer
+    this.limits = {
+      maxFrameSize: positive('maxFrameSize', init.maxFrameSize, DEFAULTS.maxFrameSize),
+      maxInboundBufferBytes: positive('maxInboundBufferBytes', init.maxInboundBufferBytes, DEFAULTS.maxInboundBufferBytes),
+      keepAliveIntervalMs: positive('keepAliveIntervalMs', init.keepAliveIntervalMs, DEFAULTS.keepAliveIntervalMs, true),
+      maxMissedPongs: positive('maxMissedPongs', init.maxMissedPongs, DEFAULTS.maxMissedPongs),
+      closeTimeoutMs: positive('closeTimeoutMs', init.closeTimeoutMs, DEFAULTS.closeTimeoutMs),
+    }
+    if (this.limits.maxFrameSize > 0xffffffff - 1024) {
+      throw new InvalidParametersError(`expected maxFrameSize below 4 GiB, got ${this.limits.maxFrameSize}`)
+    }
+    this.maxHandshakeFrameSize = positive('maxHandshakeFrameSize', init.maxHandshakeFrameSize, DEFAULTS.maxHandshakeFrameSize)
+    this.handshakeTimeoutMs = positive('handshakeTimeoutMs', init.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs)
+    this.dialTimeoutMs = positive('dialTimeoutMs', init.dialTimeoutMs, DEFAULTS.dialTimeoutMs)
+    this.maxInboundHandshakes = positive('maxInboundHandshakes', init.maxInboundHandshakes, DEFAULTS.maxInboundHandshakes)
+    this.maxConnections = positive('maxConnections', init.maxConnections, DEFAULTS.maxConnections)
+    this.backlog = positive('backlog', init.backlog, DEFAULTS.backlog)
+  }
+
+  canDial(addr: TransportAddress): boolean {
+    try {
+      const a = parseTcpAddress(addr)
+      return a.port !== 0
+    } catch {
+      return false
+    }
+  }
+
+  /** Number of connections handshaking or open. */
+  get connectionCount(): number {
+    return this.connections.size
+  }
+
+  async dial(addr: TransportAddress, options: DialOptions = {}): Promise<Connection> {
+    if (this.closing) throw new NotStartedError('expected an open transport, got a closed one')
+    const a = parseTcpAddress(addr)
+    if (a.port === 0) throw new InvalidParametersError(`expected a non-zero port to dial, got ${addr}`)
+    if (options.remotePeer !== undefined && a.peer !== undefined && options.remotePeer !== a.peer) {
+      throw new InvalidParametersError(`expected options.remotePeer to match the address DID ${a.peer}, got ${options.remotePeer}`)
+    }
+    const expected = options.remotePeer ?? a.peer
+    const signal = options.signal
+    if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
+    if (this.connections.size >= this.maxConnections) {
+      throw new TooManyConnectionsError(`expected fewer than ${this.maxConnections} connections, got ${this.connections.size}`)
+    }
+    const socket = await this.connectSocket(a.host, a.port, signal)
+    const conn = this.track(socket, 'outbound', formatTcpAddress(a.host, a.port))
+    const session = await this.runHandshake(conn, 'initiator', expected, signal)
+    if (expected !== undefined && session.remoteDid !== expected) {
+      const err = new PeerMismatchError(`expected remote peer ${expected}, got ${session.remoteDid}`)
+      conn.abort(err)
+      throw err
+    }
+    conn.establish(session)
+    return conn
+  }
+
+  private connectSocket(host: string, port: number, signal: AbortSignal | undefined): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ host, port, noDelay: true })
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        socket.off('connect', onConnect)
+        socket.off('error', onError)
+      }
+      const onConnect = (): void => { cleanup(); resolve(socket) }
+      const onError = (err: Error): void => {
+        cleanup()
+        socket.destroy()
+        reject(new UnreachableError(`expected to connect to ${host}:${port}, got ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err }))
+      }
+      const onAbort = (): void => { cleanup(); socket.destroy(); reject(new AbortError(undefined, { cause: signal?.reason })) }
+      const timer = setTimeout(() => {
+        cleanup()
+        socket.destroy()
+        reject(new DialTimeoutError(`expected to connect to ${host}:${port} within ${this.dialTimeoutMs} ms`))
+      }, this.dialTimeoutMs)
+      socket.once('connect', onConnect)
+      socket.once('error', onError)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  private track(socket: Socket, direction: 'inbound' | 'outbound', remoteAddr: string): TcpConnection {
+    const conn = new TcpConnection({
+      id: `tcp-${this.idPrefix}-${++this.nextId}`,
+      socket,
+      framer: this.framer,
+      direction,
+      remoteAddr,
+      maxHandshakeFrameSize: this.maxHandshakeFrameSize,
+      limits: this.limits,
+      ...(this.log === undefined ? {} : { logger: this.log }),
+    })
+    this.connections.add(conn)
+    void conn.closed.then(() => { this.connections.delete(conn) })
+    return conn
+  }
+
+  /** Runs the handshake under the handshake timeout and the caller's signal; aborts `conn` on failure. */
+  async runHandshake(conn: TcpConnection, role: 'initiator' | 'responder', expected: string | undefined, signal?: AbortSignal): Promise<SecureSession> {
+    const timeout = new AbortController()
+    const timer = setTimeout(() => {
+      timeout.abort(new HandshakeTimeoutError(`expected the handshake to finish within ${this.handshakeTimeoutMs} ms`))
+    }, this.handshakeTimeoutMs)
+    const combined = signal === undefined ? timeout.signal : AbortSignal.any([timeout.signal, signal])
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = (): void => {
+        const reason: unknown = combined.reason
+        const err = reason instanceof HandshakeTimeoutError ? reason : new AbortError(undefined, { cause: reason })
+        conn.abort(err)
+        reject(err)
+      }
+      if (combined.aborted) onAbort()
+      else combined.addEventListener('abort', onAbort, { once: true })
+    })
+    aborted.catch(() => {})
+    try {
+      const session = await Promise.race([
+        this.handshake(conn.handshakeIo(), {
+          identity: this.identity,
+          role,
+          ...(expected === undefined ? {} : { expectedRemoteDid: expected }),
+          timeoutMs: this.handshakeTimeoutMs,
+          signal: combined,
+        }),
+        aborted,
+      ])
+      if (session === null || typeof session !== 'object' || typeof session.remoteDid !== 'string' ||
+        typeof session.encrypt !== 'function' || typeof session.decrypt !== 'function') {
+        throw new HandshakeFailedError('expected the handshake to return a SecureSession, got something else')
+      }
+      return session
+    } catch (err) {
+      const mapped = mapHandshakeError(err, combined)
+      conn.abort(mapped)
+      throw mapped
+    } finally {
+      clearTimeout(timer)
+      if (onAbort !== undefined) combined.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async listen(addr: TransportAddress, onConnection: ConnectionHandler, options: AbortOptions = {}): Promise<Listener> {
+    if (this.closing) throw new NotStartedError('expected an open transport, got a closed one')
+    if (typeof onConnection !== 'function') throw new InvalidParametersError(`expected onConnection to be a function, got ${typeof onConnection}`)
+    const a = parseTcpAddress(addr)
+    if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
+    const listener = new TcpListener(this, onConnection)
+    await listener.listen(a.host, a.port, this.backlog, options.signal)
+    this.listeners.add(listener)
+    void listener.closedPromise.then(() => { this.listeners.delete(listener) })
+    return listener
+  }
+
+  /** Called by a listener for each accepted socket. */
+  accept(socket: Socket, listener: TcpListener, onConnection: ConnectionHandler): void {
+    if (this.closing || listener.handshaking >= this.maxInboundHandshakes || this.connections.size >= this.maxConnections) {
+      this.log?.debug('tcp inbound socket refused by limits', { handshaking: listener.handshaking, connections: this.connections.size })
+      listener.refused++
+      socket.on('error', () => {})
+      socket.destroy()
+      return
+    }
+    const remote = formatTcpAddress(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0)
+    const conn = this.track(socket, 'inbound', remote)
+    listener.handshaking++
+    listener.pending.add(conn)
+    this.runHandshake(conn, 'responder', undefined, listener.signal)
+      .then((session) => {
+        conn.establish(session)
+        listener.accepted++
+        try {
+          onConnection(conn)
+        } catch (err) {
+          this.log?.warn('tcp onConnection handler threw', { error: (err as Error)?.message })
+        }
+      })
+      .catch((err: unknown) => {
+        listener.failed++
+        this.log?.debug('tcp inbound handshake failed', { remote, error: (err as Error)?.name })
+      })
+      .finally(() => {
+        listener.handshaking--
+        listener.pending.delete(conn)
+      })
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    await Promise.all([...this.listeners].map(async (l) => { await l.close() }))
+    await Promise.all([...this.connections].map(async (c) => { await c.close().catch(() => {}) }))
+  }
+}
+
+export class TcpListener implements Listener {
+  private server: Server | undefined
+  private bound: string[] = []
+  private readonly controller = new AbortController()
+  readonly signal: AbortSignal = this.controller.signal
+  readonly pending = new Set<TcpConnection>()
+  handshaking = 0
+  accepted = 0
+  failed = 0
+  refused = 0
+  private resolveClosed!: () => void
+  readonly closedPromise = new Promise<void>((resolve) => { this.resolveClosed = resolve })
+
+  constructor(private readonly transport: TcpTransport<any>, private readonly onConnection: ConnectionHandler) {}
+
+  listen(host: string, port: number, backlog: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const server = createServer({ noDelay: true }, (socket) => { this.transport.accept(socket, this, this.onConnection) })
+      this.server = server
+      const onAbort = (): void => { server.close(); reject(new AbortError(undefined, { cause: signal?.reason })) }
+      server.once('error', (err) => {
+        signal?.removeEventListener('abort', onAbort)
+        reject(new ListenError(`expected to listen on ${host}:${port}, got ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err }))
+      })
+      signal?.addEventListener('abort', onAbort, { once: true })
+      server.listen({ host, port, backlog }, () => {
+        signal?.removeEventListener('abort', onAbort)
+        server.on('error', () => {})
+        const addr = server.address()
+        if (addr !== null && typeof addr === 'object') this.bound = [formatTcpAddress(addr.address, addr.port)]
+        resolve()
+      })
+    })
+  }
+
+  addrs(): TransportAddress[] {
+    return [...this.bound]
+  }
+
+  /** Counters: accepted (handshake ok), failed (handshake failed), refused (limits). */
+  stats(): { handshaking: number; accepted: number; failed: number; refused: number } {
+    return { handshaking: this.handshaking, accepted: this.accepted, failed: this.failed, refused: this.refused }
+  }
+
+  /** Stops accepting; handshakes in progress are aborted. Established connections stay open. */
+  async close(): Promise<void> {
+    const server = this.server
+    if (server === undefined) return
+    this.server = undefined
+    this.controller.abort(new ConnectionClosedError('listener closed'))
+    for (const c of this.pending) c.abort(new ConnectionClosedError('listener closed'))
+    // server.close()'s callback waits for every accepted socket; established connections outlive
+    // the listener, so only wait for the listening handle itself
+    server.close()
+    await new Promise<void>((resolve) => { setImmediate(resolve) })
+    this.resolveClosed()
+  }
+}
+
+function mapHandshakeError(err: unknown, signal: AbortSignal): Error {
+  if (signal.aborted) {
+    const reason: unknown = signal.reason
+    if (reason instanceof HandshakeTimeoutError) return reason
+    if (err instanceof AbortError) return err
+    return new AbortError(undefined, { cause: reason })
+  }
+  const e = err as { name?: unknown }
+  if (e?.name === 'PeerMismatchError') {
+    return err instanceof PeerMismatchError ? err : new PeerMismatchError((err as Error).message, { cause: err })
+  }
+  if (isKosMeshError(err) && ['FrameTooLargeError', 'TruncatedFrameError', 'InvalidFrameError', 'HandshakeFailedError', 'ConnectionClosedError', 'ConnectionResetError'].includes(err.name)) {
+    return err
+  }
+  return new HandshakeFailedError(`handshake failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
