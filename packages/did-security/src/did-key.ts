@@ -4,7 +4,7 @@ import type { DidDocumentView } from '@kos-mesh/interface'
 import { InvalidDidError, InvalidKeyError } from './errors.js'
 import { checkPublicKey } from './rule.js'
 import { x25519PublicFromEd25519Public } from './backend.js'
-import { assertBytes } from './bytes.js'
+import { assertBytes, LruCache } from './bytes.js'
 
 const ED25519_PUB = [0xed, 0x01] as const
 const X25519_PUB = [0xec, 0x01] as const
@@ -75,8 +75,18 @@ export function x25519KeyFingerprint(x25519PublicKey: Uint8Array): string {
   return multibaseKey(X25519_PUB, x25519PublicKey)
 }
 
-/** The mesh's view of a did:key document: one Ed25519 verification key, one X25519 agreement key. */
+const docCache = new LruCache<string, DidDocumentView>(4096)
+
+/** The mesh's view of a did:key document: one Ed25519 verification key, one X25519 agreement key (cached). */
 export function didKeyDocument(did: string): DidDocumentView {
+  const hit = docCache.get(did)
+  if (hit !== undefined) return hit
+  const view = buildDidKeyDocument(did)
+  docCache.set(did, view)
+  return view
+}
+
+function buildDidKeyDocument(did: string): DidDocumentView {
   const publicKey = publicKeyFromDidKey(did)
   const base = did.includes('#') ? did.slice(0, did.indexOf('#')) : did
   const x = x25519FromEd25519PublicKey(publicKey)

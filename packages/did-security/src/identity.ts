@@ -1,7 +1,7 @@
 /** Node identities: an Ed25519 key pair as did:key, with the X25519 key agreement key derived from it. */
 import { randomBytes } from 'node:crypto'
 import type { Signer } from '@kos-mesh/interface'
-import { getBackend, x25519SecretFromEd25519Seed, type BackendName, type CryptoBackend } from './backend.js'
+import { getBackend, x25519SecretFromEd25519Seed, type BackendName, type CryptoBackend, type X25519KeyPair } from './backend.js'
 import { didKeyFromPublicKey, keyIdFromDid, x25519KeyFingerprint } from './did-key.js'
 import { assertBytes, isAllZero } from './bytes.js'
 import { ZeroSharedSecretError, InvalidKeyError } from './errors.js'
@@ -42,19 +42,19 @@ class IdentityImpl implements Identity {
   readonly signer: Signer
   readonly backend: BackendName
   readonly #seed: Uint8Array
-  readonly #xSecret: Uint8Array
+  readonly #xPair: X25519KeyPair
   readonly #sign: (m: Uint8Array) => Uint8Array
-  readonly #crypto: CryptoBackend
 
   constructor(seed: Uint8Array, crypto: CryptoBackend) {
     this.#seed = seed.slice()
-    this.#crypto = crypto
     this.backend = crypto.name
     this.publicKey = crypto.ed25519PublicKey(this.#seed)
     this.did = didKeyFromPublicKey(this.publicKey)
     this.keyId = keyIdFromDid(this.did)
-    this.#xSecret = x25519SecretFromEd25519Seed(this.#seed)
-    this.x25519PublicKey = crypto.x25519PublicKey(this.#xSecret)
+    const xSecret = x25519SecretFromEd25519Seed(this.#seed)
+    this.#xPair = crypto.x25519KeyPair(xSecret)
+    xSecret.fill(0)
+    this.x25519PublicKey = this.#xPair.publicKey
     this.x25519KeyId = `${this.did}#${x25519KeyFingerprint(this.x25519PublicKey)}`
     this.#sign = crypto.ed25519Signer(this.#seed)
     const sign = this.#sign
@@ -66,12 +66,22 @@ class IdentityImpl implements Identity {
   sign(data: Uint8Array): Uint8Array { return this.#sign(data) }
 
   agree(peerX25519PublicKey: Uint8Array): Uint8Array {
-    return x25519Agree(this.#crypto, this.#xSecret, peerX25519PublicKey)
+    return checkedAgree(this.#xPair, peerX25519PublicKey)
   }
 
   exportSeed(): Uint8Array { return this.#seed.slice() }
 
   toJSON(): { did: string } { return { did: this.did } }
+}
+
+/** Rejects wrong peer key sizes and the all-zero shared secret. */
+export function checkedAgree(pair: X25519KeyPair, peerPublicKey: Uint8Array): Uint8Array {
+  if (!(peerPublicKey instanceof Uint8Array) || peerPublicKey.length !== 32) {
+    throw new InvalidKeyError(`expected a 32-byte X25519 public key, got ${peerPublicKey instanceof Uint8Array ? `${peerPublicKey.length} bytes` : typeof peerPublicKey}`)
+  }
+  const shared = pair.agree(peerPublicKey)
+  if (isAllZero(shared)) throw new ZeroSharedSecretError('X25519 produced the all-zero shared secret (small-order public key)')
+  return shared
 }
 
 /** X25519 that rejects the all-zero shared secret (and wrong key sizes), on either backend. */

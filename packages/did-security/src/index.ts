@@ -13,3 +13,15 @@ export { type Identity, type IdentityOptions, generateIdentity, identityFromSeed
 export { type DidResolverInit, type MeshDidResolver, createDidResolver, toDocumentView } from './resolver.js'
 export { type VerifyOptions, type SignatureVerifierInit, type MeshSignatureVerifier, ed25519Verify, createVerifier, createSignatureVerifier } from './verifier.js'
 export { x25519, hkdfSha256, aesGcmEncrypt, aesGcmDecrypt, type PrimitiveOptions } from './primitives.js'
+export {
+  type SecureSession, type SessionOptions, type HandshakeOptions, type HandshakeRole, type Handshake, type HandshakeStep, type HandshakeIO,
+  performHandshake, createHandshake, CHANNEL_PROTOCOL, RECORD_OVERHEAD, MAX_HANDSHAKE_MESSAGE,
+} from './channel.js'
+export {
+  type SealRecipient, type SealOptions, type SealKeyMaterial, type SealedPayload, type OpenOptions,
+  seal, open, sealKey, openKey, resolveSealRecipient,
+} from './sealed.js'
+export {
+  type ScryptParams, type SaveKeystoreOptions, type LoadKeystoreOptions,
+  saveKeystore, loadKeystore, parseKeystore, KEYSTORE_FORMAT, KEYSTORE_VERSION, MAX_KEYSTORE_BYTES,
+} from './keystore.js'

@@ -1,1 +1,9 @@
-export {}
+/**
+ * @kos-mesh/interface-compliance-tests: shared vitest suites that every implementation of a
+ * kos-mesh contract runs, so that a third-party implementation can prove itself the same way.
+ *
+ * @packageDocumentation
+ */
+export { transportCompliance } from './transport.js'
+export type { TransportPair, TransportComplianceOptions } from './transport.js'
+export { bytesEqual, frameOf, seqOf, readN, collect, stalled, withTimeout, waitFor, isErrorOf, expectError } from './util.js'

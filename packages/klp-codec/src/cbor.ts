@@ -30,6 +30,7 @@ const TWO_32 = 0x1_0000_0000
 const MAX_U64 = (1n << 64n) - 1n
 const MIN_NEG64 = -(1n << 64n)
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const textEncoder = new TextEncoder()
 
 // ------------------------------------------------------------------ encoding
 
@@ -112,13 +113,14 @@ export class Writer {
 
   text(s: string): void {
     const len = s.length
-    // Fast path: short ASCII strings.
-    if (len < 64) {
+    // Fast path: ASCII strings up to 256 chars.
+    if (len < 256) {
       let ascii = true
       for (let i = 0; i < len; i++) {
         if (s.charCodeAt(i) > 0x7f) { ascii = false; break }
       }
       if (ascii) {
+        if (len > this.maxText) throw new StringTooLongError(`expected a text string of at most ${this.maxText} bytes, got ${len}`)
         this.head(3, len)
         this.ensure(len)
         const b = this.buf
@@ -135,7 +137,8 @@ export class Writer {
     if (bytes > this.maxText) throw new StringTooLongError(`expected a text string of at most ${this.maxText} bytes, got ${bytes}`)
     this.head(3, bytes)
     this.ensure(bytes)
-    Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.length).write(s, this.pos, bytes, 'utf8')
+    const written = textEncoder.encodeInto(s, this.buf.subarray(this.pos, this.pos + bytes)).written
+    if (written !== bytes) throw new InvalidParametersError(`expected ${bytes} UTF-8 bytes, got ${written}`)
     this.pos += bytes
   }
 
@@ -153,6 +156,34 @@ export class Writer {
 
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos)
+  }
+
+  reset(): void {
+    this.pos = 0
+    this.items = 0
+    this.maxText = Infinity
+    this.maxBytes = Infinity
+  }
+}
+
+const scratch = new Writer(64 * 1024)
+let scratchBusy = false
+
+/** Runs `fn` with a reusable writer (a fresh one if re-entered) and returns a copy of what it wrote. */
+export function withWriter(fn: (w: Writer) => void): Uint8Array {
+  if (scratchBusy) {
+    const w = new Writer(1024)
+    fn(w)
+    return w.finish()
+  }
+  scratchBusy = true
+  try {
+    scratch.reset()
+    fn(scratch)
+    return scratch.finish()
+  } finally {
+    scratchBusy = false
+    if (scratch.buf.length > 1024 * 1024) { scratch.buf = new Uint8Array(64 * 1024); scratch.view = new DataView(scratch.buf.buffer) }
   }
 }
 
@@ -268,11 +299,11 @@ export function checkWriterItems(w: Writer, limits: Readonly<CodecLimits>): void
  */
 export function encodeValue(value: KLPValue, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
   const limits = resolveLimits(options?.limits)
-  const w = new Writer(256)
-  limitWriter(w, limits)
-  writeValue(w, value, 0, limits.maxDepth)
-  checkWriterItems(w, limits)
-  return w.finish()
+  return withWriter((w) => {
+    limitWriter(w, limits)
+    writeValue(w, value, 0, limits.maxDepth)
+    checkWriterItems(w, limits)
+  })
 }
 
 // ------------------------------------------------------------------ decoding
@@ -307,6 +338,11 @@ export class Reader {
   major = 0
   ai = 0
   headStart = 0
+
+  /** Major type of the last head read (a method, so TS does not narrow it across reads). */
+  type(): number {
+    return this.major
+  }
 
   head(): number | bigint {
     this.need(1)
@@ -374,14 +410,11 @@ export class Reader {
     const start = this.pos
     this.pos += len
     const b = this.buf
-    if (len < 48) {
-      let s = ''
+    if (len < 64) {
       for (let i = start; i < start + len; i++) {
-        const c = b[i] as number
-        if (c > 0x7f) return this.textSlow(start, len)
-        s += String.fromCharCode(c)
+        if ((b[i] as number) > 0x7f) return this.textSlow(start, len)
       }
-      return s
+      return String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[])
     }
     return this.textSlow(start, len)
   }
@@ -443,7 +476,7 @@ export class Reader {
         for (let i = 0; i < count; i++) {
           const keyStart = this.pos
           const kn = this.head()
-          if (this.major !== 3) throw new MalformedCborError(`expected a text-string map key at offset ${keyStart}, got major type ${this.major}`)
+          if (this.type() !== 3) throw new MalformedCborError(`expected a text-string map key at offset ${keyStart}, got major type ${this.type()}`)
           const key = this.textBody(kn)
           const keyEnd = this.pos
           if (prevStart >= 0) {

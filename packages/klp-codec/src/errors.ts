@@ -155,3 +155,10 @@ export class MessageIdMismatchError extends DecodeError {
   override name = 'MessageIdMismatchError'
   override readonly code: string = 'ERR_MESSAGE_ID_MISMATCH'
 }
+
+/** Payload bytes do not deserialize under their content type (bad UTF-8, bad JSON, wrong shape). */
+export class InvalidPayloadError extends DecodeError {
+  static override readonly code: string = 'ERR_INVALID_PAYLOAD'
+  override name = 'InvalidPayloadError'
+  override readonly code: string = 'ERR_INVALID_PAYLOAD'
+}

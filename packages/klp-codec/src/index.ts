@@ -1,1 +1,56 @@
-export {}
+/**
+ * @kos-mesh/klp-codec: the Kind Link Protocol wire format. klp:// addresses, canonical CBOR,
+ * content-addressed message ids, signing and verification over canonical bytes, payload
+ * compression/encryption envelopes and framing. Pure functions; no I/O, no transports.
+ *
+ * @packageDocumentation
+ */
+export { parseAddress, formatAddress, isValidAddress, toAddress, MAX_ADDRESS_LENGTH, MAX_AUTHORITY_LENGTH } from './address.js'
+export { encodeValue, decodeValue } from './cbor.js'
+export {
+  createMessage,
+  computeMessageId,
+  messageIdFromBody,
+  parseMessageId,
+  encodeBody,
+  signingInput,
+  getSigningInput,
+  signMessage,
+  encodeMessage,
+  decodeMessage,
+  verifyMessage,
+  checkExpiry,
+  expiresAt,
+  KLP_VERSION,
+  DEFAULT_TTL,
+  DEFAULT_CLOCK_SKEW_MS,
+  SIGNING_CONTEXT,
+  SIGNATURE_LENGTH,
+  MESSAGE_ID_CODEC,
+  MESSAGE_ID_HASH,
+  MESSAGE_ID_DIGEST_LENGTH,
+  CONTENT_TYPES,
+} from './message.js'
+export type { CreateMessageInit, ExpiryOptions } from './message.js'
+export { encodeFrame, decodeFrame, FrameDecoder, FrameKind, FRAME_MAGIC, FRAME_VERSION, FRAME_HEADER_LENGTH } from './frame.js'
+export type { Frame, FrameOptions } from './frame.js'
+export { DEFAULT_LIMITS, MAX_DEPTH_CEILING, resolveLimits } from './limits.js'
+export type { CodecLimits } from './limits.js'
+export * from './errors.js'
+export {
+  encodePayloadData,
+  decodePayloadData,
+  compressPayload,
+  decompressPayload,
+  encryptPayload,
+  decryptPayload,
+  sealPayload,
+  openPayload,
+  gunzipBounded,
+  mediaType,
+  NONCE_LENGTH,
+  KEY_LENGTH,
+  TAG_LENGTH,
+  PAYLOAD_AAD_CONTEXT,
+} from './payload.js'
+export type { CompressOptions, DecompressOptions, EncryptOptions } from './payload.js'

@@ -10,7 +10,7 @@
  * The signed body travels as a byte string, so a verifier checks the signature over the bytes
  * it received, without re-encoding.
  */
-import { createHash } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
 import {
   InvalidParametersError,
   InvalidSignatureError,
@@ -38,7 +38,7 @@ import type {
 import { base32 } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
 import { formatAddress, parseAddress, toAddress } from './address.js'
-import { Reader, Writer, checkWriterItems, limitWriter, writeValue } from './cbor.js'
+import { Reader, Writer, checkWriterItems, limitWriter, withWriter, writeValue } from './cbor.js'
 import {
   InvalidFieldError,
   MalformedCborError,
@@ -315,6 +315,18 @@ function writeMetadata(w: Writer, m: UnsignedKLPMessage['metadata']): void {
   key(w, 'required_endorsements'); w.head(0, checkUint(t.required_endorsements, 'trust_requirements.required_endorsements', MAX_U32, failParam))
 }
 
+const formatted = new WeakMap<KLPAddress, string>()
+/** formatAddress, cached for frozen address objects (which cannot change). */
+function addressString(a: KLPAddress): string {
+  if (a !== null && typeof a === 'object') {
+    const hit = formatted.get(a)
+    if (hit !== undefined) return hit
+  }
+  const s = formatAddress(a)
+  if (Object.isFrozen(a)) formatted.set(a, s)
+  return s
+}
+
 function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
   if (msg === null || typeof msg !== 'object') failParam(`expected a message object, got ${describe(msg)}`)
   const version = checkString(msg.version, 'version', 1, MAX_VERSION_LENGTH, failParam, VERSION_RE)
@@ -322,8 +334,8 @@ function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
   checkUint(msg.timestamp, 'timestamp', Number.MAX_SAFE_INTEGER, failParam)
   w.head(5, 7)
   key(w, 'type'); w.text(msg.type)
-  key(w, 'source'); w.text(formatAddress(msg.source))
-  key(w, 'target'); w.text(formatAddress(msg.target))
+  key(w, 'source'); w.text(addressString(msg.source))
+  key(w, 'target'); w.text(addressString(msg.target))
   key(w, 'payload'); writePayload(w, msg.payload, maxDepth)
   key(w, 'version'); w.text(version)
   key(w, 'metadata'); writeMetadata(w, msg.metadata)
@@ -336,21 +348,26 @@ function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
  */
 export function encodeBody(msg: UnsignedKLPMessage | KLPMessage, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
   const limits = resolveLimits(options?.limits)
-  const w = new Writer(512)
-  limitWriter(w, limits)
-  writeBody(w, msg, limits.maxDepth)
-  checkWriterItems(w, limits)
-  if (w.pos > limits.maxMessageSize) throw new MessageTooLargeError(`expected a message body of at most ${limits.maxMessageSize} bytes, got ${w.pos}`)
-  return w.finish()
+  return withWriter((w) => {
+    limitWriter(w, limits)
+    writeBody(w, msg, limits.maxDepth)
+    checkWriterItems(w, limits)
+    if (w.pos > limits.maxMessageSize) throw new MessageTooLargeError(`expected a message body of at most ${limits.maxMessageSize} bytes, got ${w.pos}`)
+  })
 }
 
 // ------------------------------------------------------------------ ids
+
+type OneShotHash = (alg: string, data: Uint8Array, enc: 'buffer') => Buffer
+const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash
+const sha256 = (data: Uint8Array): Uint8Array =>
+  oneShot !== undefined ? oneShot('sha256', data, 'buffer') : nodeCrypto.createHash('sha256').update(data).digest()
 
 const ID_PREFIX = Uint8Array.of(0x01, MESSAGE_ID_CODEC, MESSAGE_ID_HASH, MESSAGE_ID_DIGEST_LENGTH)
 
 /** The message id of a canonical body: CIDv1 (dag-cbor, sha2-256 truncated to 128 bits), base32. */
 export function messageIdFromBody(body: Uint8Array): string {
-  const digest = createHash('sha256').update(body).digest()
+  const digest = sha256(body)
   const cid = new Uint8Array(4 + MESSAGE_ID_DIGEST_LENGTH)
   cid.set(ID_PREFIX, 0)
   cid.set(digest.subarray(0, MESSAGE_ID_DIGEST_LENGTH), 4)
@@ -515,10 +532,19 @@ const META_FIELDS = set('ttl', 'priority', 'routing_hints', 'correlation_id', 't
 const TRUST_FIELDS = set('verification_level', 'minimum_trust_score', 'required_endorsements')
 const HINT_FIELDS = set('kind', 'value')
 
+/** Bounded cache of frozen parsed wire addresses (routers see few distinct addresses). */
+const addressCache = new Map<string, KLPAddress>()
+const ADDRESS_CACHE_SIZE = 1024
+
 function wireAddress(v: unknown, name: string): KLPAddress {
   const s = checkString(v, name, 1, Number.MAX_SAFE_INTEGER, failField)
+  const hit = addressCache.get(s)
+  if (hit !== undefined) return hit
   try {
-    return Object.freeze(parseAddress(s, { strict: true }))
+    const a = Object.freeze(parseAddress(s, { strict: true }))
+    if (addressCache.size >= ADDRESS_CACHE_SIZE) addressCache.delete(addressCache.keys().next().value as string)
+    addressCache.set(s, a)
+    return a
   } catch (err) {
     throw new InvalidFieldError(`expected ${name} to be a canonical klp:// address, got ${describe(s)}`, { cause: err })
   }
@@ -602,13 +628,13 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
   const r = new Reader(bytes, limits)
   r.freeze = true
   const n = r.head()
-  if (r.major !== 4 || n !== 3) throw new InvalidFieldError(`expected the envelope to be a CBOR array of 3 items, got major type ${r.major} with argument ${String(n)}`)
+  if (r.type() !== 4 || n !== 3) throw new InvalidFieldError(`expected the envelope to be a CBOR array of 3 items, got major type ${r.type()} with argument ${String(n)}`)
   const sn = r.head()
-  if (r.major !== 3) throw new InvalidFieldError(`expected the signer as a text string, got major type ${r.major}`)
+  if (r.type() !== 3) throw new InvalidFieldError(`expected the signer as a text string, got major type ${r.type()}`)
   const signer = r.textBody(sn)
   checkString(signer, 'signer', 1, MAX_SIGNER_LENGTH, failField)
   const bn = r.head()
-  if (r.major !== 2) throw new InvalidFieldError(`expected the body as a byte string, got major type ${r.major}`)
+  if (r.type() !== 2) throw new InvalidFieldError(`expected the body as a byte string, got major type ${r.type()}`)
   const bodyLen = r.length(bn, 'the body')
   const bodyStart = r.pos
   const bodyEnd = bodyStart + bodyLen
@@ -619,7 +645,7 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
   if (br.pos !== bodyEnd) throw new TrailingBytesError(`expected one CBOR item in the body, got ${bodyEnd - br.pos} trailing byte(s)`)
   r.pos = bodyEnd
   const sigN = r.head()
-  if (r.major !== 2) throw new InvalidFieldError(`expected the signature as a byte string, got major type ${r.major}`)
+  if (r.type() !== 2) throw new InvalidFieldError(`expected the signature as a byte string, got major type ${r.type()}`)
   if (sigN !== SIGNATURE_LENGTH) throw new InvalidFieldError(`expected a signature of exactly ${SIGNATURE_LENGTH} bytes, got ${String(sigN)}`)
   const signature = r.bytesBody(sigN)
   if (r.pos !== r.end) throw new TrailingBytesError(`expected one message, got ${r.end - r.pos} trailing byte(s) at offset ${r.pos}`)

@@ -6,6 +6,7 @@ import {
   MessagePriority,
   ProcessingStatus,
   TimeoutError,
+  UnknownKeyError,
   VerificationLevel,
   type AbortOptions,
   type Clock,
@@ -106,6 +107,10 @@ export interface RouterInit {
   helloTimeoutMs?: number
   /** Delay before a route change is advertised to neighbours (coalesces changes), ms. Default 20. */
   routeUpdateDelayMs?: number
+  /** Hello retransmission interval until the neighbour's hello arrived (lossy links), ms. Default 250. */
+  helloRetryMs?: number
+  /** Periodic re-advertisement of routes to every neighbour, ms; 0 disables. Default 30,000. */
+  routeRefreshMs?: number
   /** Routes per advertisement and per neighbour. Default 4,096. */
   maxRoutes?: number
 }
@@ -203,8 +208,8 @@ export interface Router extends HandlerRegistry, Startable {
   /** Connected peers. */
   peers(): PeerInfo[]
   metrics(): RouterMetrics
-  addEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void, options?: AddEventListenerOptions | boolean): void
-  removeEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void, options?: EventListenerOptions | boolean): void
+  addEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void, options?: { once?: boolean; signal?: AbortSignal }): void
+  removeEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void): void
 }
 
 // ------------------------------------------------------------------ helpers
@@ -283,7 +288,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 // ------------------------------------------------------------------ the router
 
-class KLPRouter extends EventTarget implements Router {
+class KLPRouter implements Router {
+  private readonly events = new EventTarget()
   readonly authority: string
   readonly did: string
   private readonly signer: Signer
@@ -307,6 +313,11 @@ class KLPRouter extends EventTarget implements Router {
   private readonly handlerTimeoutMs: number
   private readonly helloTimeoutMs: number
   private readonly routeUpdateDelayMs: number
+  private readonly helloRetryMs: number
+  private readonly routeRefreshMs: number
+  private refreshTimer: ReturnType<typeof setInterval> | undefined
+  /** Connection ids whose remote hello was accepted. */
+  private readonly identified = new Set<string>()
   private readonly decodeOptions: { limits?: Partial<CodecLimits> }
 
   private readonly handlers = new Map<string, MessageHandler>()
@@ -325,11 +336,13 @@ class KLPRouter extends EventTarget implements Router {
   private started = false
   private routeTimer: ReturnType<typeof setTimeout> | undefined
   private stopController = new AbortController()
+  private idMs = -1
+  private readonly idsThisMs = new Set<string>()
+  private nonce = 0
 
   readonly routingTable: RoutingTableView
 
   constructor(init: RouterInit, components: RouterComponents) {
-    super()
     if (typeof init.authority !== 'string' || init.authority.length === 0) {
       throw new InvalidParametersError(`expected authority to be a non-empty string, got ${String(init.authority)}`)
     }
@@ -358,6 +371,8 @@ class KLPRouter extends EventTarget implements Router {
     this.handlerTimeoutMs = init.handlerTimeoutMs ?? 30_000
     this.helloTimeoutMs = init.helloTimeoutMs ?? 10_000
     this.routeUpdateDelayMs = init.routeUpdateDelayMs ?? 20
+    this.helloRetryMs = init.helloRetryMs ?? 250
+    this.routeRefreshMs = init.routeRefreshMs ?? 30_000
     this.decodeOptions = init.codecLimits === undefined ? {} : { limits: init.codecLimits }
     const now = (): number => this.clock.now()
     this.replay = new ReplayWindow({ maxEntries: init.replayCacheSize ?? 100_000, now })
@@ -387,9 +402,13 @@ class KLPRouter extends EventTarget implements Router {
     if (this.started) return
     this.started = true
     this.stopController = new AbortController()
+    if (this.routeRefreshMs > 0) {
+      this.refreshTimer = setInterval(() => this.advertiseAll(), this.routeRefreshMs)
+      this.refreshTimer.unref?.()
+    }
     try {
       for (const addr of this.init.listen ?? []) {
-        const t = this.transportFor(addr)
+        const t = this.transportFor(addr, true)
         this.listeners.push(await t.listen(addr, (conn) => this.onConnection(conn)))
       }
     } catch (err) {
@@ -404,6 +423,9 @@ class KLPRouter extends EventTarget implements Router {
     this.stopController.abort(new RouterNotStartedError('router stopped'))
     if (this.routeTimer !== undefined) clearTimeout(this.routeTimer)
     this.routeTimer = undefined
+    if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer)
+    this.refreshTimer = undefined
+    this.identified.clear()
     for (const p of this.pending.values()) p.reject(new RouterNotStartedError('router stopped'))
     this.pending.clear()
     this.queue.clear()
@@ -425,8 +447,9 @@ class KLPRouter extends EventTarget implements Router {
     if (!this.started) throw new RouterNotStartedError('expected a started router, got a stopped one')
   }
 
-  private transportFor(addr: TransportAddress): Transport {
-    const t = this.transports.find((x) => x.canDial(addr))
+  private transportFor(addr: TransportAddress, listen = false): Transport {
+    // a listen address (port 0...) may not be dialable: match it by scheme too
+    const t = this.transports.find((x) => x.canDial(addr)) ?? (listen ? this.transports.find((x) => addr.startsWith(`${x.name}://`)) : undefined)
     if (t === undefined) throw new NoTransportError(`expected a transport for ${addr}, got none of [${this.transports.map((x) => x.name).join(', ')}]`)
     return t
   }
@@ -507,7 +530,28 @@ class KLPRouter extends EventTarget implements Router {
     const first = this.table.addConnection(conn)
     if (first) this.emit('peer:connect', this.peerInfo(conn))
     void this.sendHello(conn)
+    this.retryHello(conn)
     void this.readLoop(conn)
+  }
+
+  /** Resends the hello until the neighbour's hello arrived (a lost hello must not strand a link). */
+  private retryHello(conn: Connection): void {
+    const deadline = Date.now() + this.helloTimeoutMs
+    const timer = setInterval(() => {
+      if (!this.started || conn.status !== 'open' || this.identified.has(conn.id) || Date.now() > deadline) {
+        clearInterval(timer)
+        return
+      }
+      void this.sendHello(conn)
+    }, this.helloRetryMs)
+    timer.unref?.()
+  }
+
+  private advertiseAll(): void {
+    for (const did of this.table.peers()) {
+      const c = this.table.connection(did)
+      if (c !== undefined) void this.sendHello(c)
+    }
   }
 
   private async readLoop(conn: Connection): Promise<void> {
@@ -520,6 +564,7 @@ class KLPRouter extends EventTarget implements Router {
       this.log.debug('connection read failed', { peer: conn.remotePeer, err: errName(err) })
     } finally {
       this.connections.delete(conn)
+      this.identified.delete(conn.id)
       const info = this.peerInfo(conn)
       if (this.table.removeConnection(conn)) {
         this.buckets.delete(conn.remotePeer)
@@ -544,7 +589,11 @@ class KLPRouter extends EventTarget implements Router {
         sourcePath: HELLO_PATH,
         contentType: HELLO_CONTENT_TYPE,
         priority: MessagePriority.CRITICAL,
-        data: { authority: this.authority, routes: routes.map((r) => ({ authority: r.authority, hops: r.hops })) },
+        data: {
+          authority: this.authority,
+          known: this.identified.has(conn.id),
+          routes: routes.map((r) => ({ authority: r.authority, hops: r.hops })),
+        },
       })
       await this.sendFrame(conn, encodeEnvelope(EnvelopeKind.HELLO, 0, 0, encodeMessage(msg)))
     } catch (err) {
@@ -556,10 +605,7 @@ class KLPRouter extends EventTarget implements Router {
     if (this.routeTimer !== undefined || !this.started) return
     this.routeTimer = setTimeout(() => {
       this.routeTimer = undefined
-      for (const did of this.table.peers()) {
-        const c = this.table.connection(did)
-        if (c !== undefined) void this.sendHello(c)
-      }
+      this.advertiseAll()
     }, this.routeUpdateDelayMs)
     this.routeTimer.unref?.()
   }
@@ -596,6 +642,8 @@ class KLPRouter extends EventTarget implements Router {
       }
     }
     this.lastHello.set(conn.remotePeer, msg.timestamp)
+    this.identified.add(conn.id)
+    if (data?.known !== true) void this.sendHello(conn)
     const before = this.table.authorityOf(conn.remotePeer)
     const displaced = this.table.bind(authority, conn.remotePeer)
     if (displaced !== undefined) this.log.warn('authority re-bound to another DID', { authority, from: displaced, to: conn.remotePeer })
@@ -678,7 +726,7 @@ class KLPRouter extends EventTarget implements Router {
       await verifyMessage(msg, this.verifier, { signal: this.stopController.signal })
       return undefined
     } catch (err) {
-      return errName(err) === 'UnknownKeyError' ? RejectReason.UNKNOWN_KEY : RejectReason.INVALID_SIGNATURE
+      return err instanceof UnknownKeyError || errName(err) === 'UnknownKeyError' ? RejectReason.UNKNOWN_KEY : RejectReason.INVALID_SIGNATURE
     }
   }
 
@@ -914,9 +962,24 @@ class KLPRouter extends EventTarget implements Router {
         trust_requirements: init.trustRequirements ?? NO_TRUST,
         ...(init.correlationId === undefined ? {} : { correlation_id: init.correlationId }),
       },
-      timestamp: this.clock.now(),
+      timestamp: Math.floor(this.clock.now()),
     }
-    return signMessage(unsigned, this.signer)
+    let msg = await signMessage(unsigned, this.signer)
+    // Ids are content addresses: the same content built twice in one millisecond would get the same
+    // id (and the second copy would be dropped as a replay). Make such a message unique with a
+    // `nonce` routing hint (only on collision, so ordinary messages carry nothing extra).
+    if (unsigned.timestamp !== this.idMs) {
+      this.idMs = unsigned.timestamp
+      this.idsThisMs.clear()
+    }
+    while (this.idsThisMs.has(msg.metadata.message_id)) {
+      const hints = unsigned.metadata.routing_hints.filter((h) => h.kind !== 'nonce')
+      hints.push({ kind: 'nonce', value: (++this.nonce).toString(36) })
+      unsigned.metadata.routing_hints = hints
+      msg = await signMessage(unsigned, this.signer)
+    }
+    this.idsThisMs.add(msg.metadata.message_id)
+    return msg
   }
 
   private async toMessage(m: MessageInit | KLPMessage): Promise<KLPMessage> {
@@ -1096,8 +1159,16 @@ class KLPRouter extends EventTarget implements Router {
     }
   }
 
+  addEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void, options?: { once?: boolean; signal?: AbortSignal }): void {
+    this.events.addEventListener(type, listener as (evt: Event) => void, options)
+  }
+
+  removeEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void): void {
+    this.events.removeEventListener(type, listener as (evt: Event) => void)
+  }
+
   private emit<K extends keyof RouterEvents>(type: K, detail: RouterEvents[K]['detail']): void {
-    this.dispatchEvent(new CustomEvent(type, { detail }))
+    this.events.dispatchEvent(new CustomEvent(type, { detail }))
   }
 }
 

@@ -31,6 +31,7 @@ export interface LocalTrustStore extends TrustEngine {
   get(did: string): NodeTrustProfile
   delete(did: string): void
   readonly size: number
+  check(subject: string, requirements: TrustRequirements): TrustCheck
 }
 
 /** Checks a profile against requirements; the `reason` names the first unmet one. */

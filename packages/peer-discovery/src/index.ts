@@ -1,1 +1,54 @@
-export {}
+/**
+ * @kos-mesh/peer-discovery: seed bootstrap, a bounded peer registry (de-duplication, ranking by
+ * trust, latency and capabilities, liveness) and peer-table exchange over signed KLP
+ * PEER_DISCOVERY records. Every record a node learns carries its own signature, so receivers
+ * verify each one themselves; nothing is trusted because of who relayed it.
+ *
+ * @packageDocumentation
+ */
+export { peerDiscovery } from './service.js'
+export type {
+  PeerDiscovery,
+  PeerDiscoveryInit,
+  PeerDiscoveryComponents,
+  PeerDiscoveryStats,
+  DiscoveryRouter,
+  DiscoveryPeerInfo,
+  DiscoveryMessageInit,
+  DiscoveryConfig,
+  BootstrapResult,
+  SeedNode,
+  LocalNodeInit,
+} from './service.js'
+export { PeerRegistry, DEFAULT_RANKING_WEIGHTS, toDiscoveredPeer } from './registry.js'
+export type {
+  PeerRegistryInit,
+  PeerEntry,
+  RankedPeer,
+  RankQuery,
+  RankingWeights,
+  MergeOptions,
+  MergeResult,
+  RejectReason,
+  RemoveReason,
+  RegistryStats,
+  PeerRegistryEvents,
+} from './registry.js'
+export {
+  createNodeRecord,
+  createRecordVerifier,
+  createRecordPeek,
+  RECORD_TARGET,
+  DEFAULT_RECORD_TTL_SECONDS,
+  DEFAULT_CLOCK_SKEW_MS,
+  DEFAULT_MAX_RECORD_BYTES,
+  DEFAULT_MAX_RECORD_TTL_SECONDS,
+} from './record.js'
+export type { CreateNodeRecordOptions, RecordVerifierInit } from './record.js'
+export { parseDiscoveryPayload, discoveryPayloadValue, DEFAULT_PROTOCOL_LIMITS, DISCOVERY_CONTENT_TYPE } from './protocol.js'
+export type { DiscoveryPayload, ProtocolLimits } from './protocol.js'
+export { parseFederatedNode, hasCapabilities, CAPABILITY_FLAGS, DEFAULT_NODE_LIMITS } from './validate.js'
+export type { NodeLimits, CapabilityFlag } from './validate.js'
+export { toNetworkAddress, toTransportAddress, splitPeerAddress } from './addresses.js'
+export type { NodeRecord, RecordVerifier, RecordPeek, DiscoverySource, PeerQuery } from './types.js'
+export * from './errors.js'

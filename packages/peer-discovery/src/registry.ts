@@ -57,6 +57,11 @@ export interface PeerRegistryInit {
 
 export interface PeerEntry {
   readonly peerId: string
+  /**
+   * Tie-breaker among equal scores: a hash of (local id, peer id), so different nodes prefer
+   * different peers among equals instead of all dialling the same ones.
+   */
+  readonly tieKey: number
   record: NodeRecord
   discoveryMethod: DiscoveryMethod
   /** Local time the peer was first added. */
@@ -70,6 +75,13 @@ export interface PeerEntry {
   trustOverride?: number
   /** Who introduced the current record. */
   source: string
+}
+
+export interface RankQuery extends PeerQuery {
+  /** Peer ids left out (e.g. the requester, connected peers). */
+  exclude?: ReadonlySet<string>
+  /** Weights for this call only (missing ones keep the registry's). */
+  weights?: Partial<RankingWeights>
 }
 
 export interface RankedPeer {
@@ -126,6 +138,22 @@ export interface RegistryStats {
 interface Bucket {
   tokens: number
   at: number
+}
+
+/** FNV-1a (32-bit) of `local` + NUL + `peer`. */
+function tieKey(local: string, peer: string): number {
+  let h = 0x811c9dc5
+  const s = `${local}\u0000${peer}`
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h
+}
+
+/** Order of equal-score peers: by tie key, then peer id. */
+function compareTie(a: PeerEntry, b: PeerEntry): number {
+  return a.tieKey - b.tieKey || (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
 }
 
 function errorReason(err: unknown): RejectReason {
@@ -312,6 +340,7 @@ export class PeerRegistry extends EventTarget {
     }
     const entry: PeerEntry = {
       peerId: record.peerId,
+      tieKey: tieKey(this.#local ?? '', record.peerId),
       record,
       discoveryMethod: options.method,
       discoveredAt: now,
@@ -394,36 +423,36 @@ export class PeerRegistry extends EventTarget {
   }
 
   /**
-   * Peers that have every required capability, best first (ties broken by peer id), at most
+   * Peers that have every required capability, best first (ties broken by a per-node hash), at most
    * `maxPeers`. Stale peers rank at half their score.
    */
-  rank(query: PeerQuery & { exclude?: ReadonlySet<string> } = {}): RankedPeer[] {
+  rank(query: RankQuery = {}): RankedPeer[] {
     const now = this.#clock.now()
+    const weights = query.weights === undefined ? this.#weights : { ...this.#weights, ...query.weights }
     const required = query.requiredCapabilities ?? []
     const out: RankedPeer[] = []
     for (const e of this.#peers.values()) {
       if (e.record.expiresAt <= now) continue
       if (query.exclude?.has(e.peerId) === true) continue
       if (!hasCapabilities(e.record.node.capabilities, required)) continue
-      out.push({ entry: e, score: this.#score(e, now), trustScore: this.trustOf(e) })
+      out.push({ entry: e, score: this.#score(e, now, weights), trustScore: this.trustOf(e) })
     }
-    out.sort((a, b) => b.score - a.score || (a.entry.peerId < b.entry.peerId ? -1 : a.entry.peerId > b.entry.peerId ? 1 : 0))
+    out.sort((a, b) => b.score - a.score || compareTie(a.entry, b.entry))
     const max = query.maxPeers
     return max === undefined ? out : out.slice(0, Math.max(0, max))
   }
 
   /** `rank()` as the spec's DiscoveredPeer records. */
-  discoveredPeers(query: PeerQuery = {}): DiscoveredPeer[] {
+  discoveredPeers(query: RankQuery = {}): DiscoveredPeer[] {
     return this.rank(query).map((r) => toDiscoveredPeer(r.entry, r.trustScore))
   }
 
   /** Original signed bytes of the best peers matching `query` (for a `peers` response). */
-  recordBytes(query: PeerQuery & { exclude?: ReadonlySet<string> } = {}): Uint8Array[] {
+  recordBytes(query: RankQuery = {}): Uint8Array[] {
     return this.rank(query).map((r) => r.entry.record.bytes)
   }
 
-  #score(e: PeerEntry, now: number): number {
-    const w = this.#weights
+  #score(e: PeerEntry, now: number, w: RankingWeights = this.#weights): number {
     const trust = this.trustOf(e) / 10
     const latency = e.latencyMs === undefined ? 0.5 : this.#latencyRef / (this.#latencyRef + e.latencyMs)
     let caps = 1
@@ -444,7 +473,7 @@ export class PeerRegistry extends EventTarget {
     let worstScore = Infinity
     for (const e of this.#peers.values()) {
       const s = this.#score(e, now)
-      if (s < worstScore || (s === worstScore && worst !== undefined && e.peerId > worst.peerId)) {
+      if (s < worstScore || (s === worstScore && worst !== undefined && compareTie(e, worst) > 0)) {
         worst = e
         worstScore = s
       }

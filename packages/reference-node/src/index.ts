@@ -1,1 +1,41 @@
-export {}
+/**
+ * @kos-mesh/reference-node: a thin reference node that wires the kos-mesh packages together
+ * (identity from a keystore, transports, LevelDB or in-memory storage, the KLP router, a persisted
+ * trust store, peer discovery and local agents answering TASK_REQUEST), plus the `kos-mesh` CLI
+ * and its loopback control API.
+ *
+ * @packageDocumentation
+ */
+export {
+  createNode,
+  memory,
+  discoveryService,
+  defaultAuthority,
+  type KosMeshNode,
+  type NodeInit,
+  type NodePeer,
+  type NodeStatus,
+  type TransportFactory,
+} from './node.js'
+export { defineService, BUILTIN_COMPONENTS, type NodeComponents, type NodeService, type NodeInfo } from './components.js'
+export { keystoreIdentity, type IdentitySource, type KeystoreIdentityInit } from './identity.js'
+export { memoryStore, type MemoryStoreInit, type NodeStore } from './storage/memory.js'
+export { levelStore, type LevelStoreInit } from './storage/level.js'
+export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from './storage/keys.js'
+export { persistentTrustStore, TRUST_PREFIX, type PersistentTrustStore, type TrustEntry } from './trust.js'
+export { AgentRegistry, MAX_AGENTS } from './agents/registry.js'
+export type { Agent, AgentContext, AgentInit, TaskRequest, TaskResult } from './agents/types.js'
+export { echoAgent, textStatsAgent, mathAgent, BUILTIN_AGENTS } from './agents/builtin.js'
+export { evaluateExpression, MAX_EXPRESSION_LENGTH, MAX_EXPRESSION_DEPTH } from './agents/math.js'
+export { textStats, MAX_TEXT_LENGTH, type TextStats } from './agents/text.js'
+export {
+  taskService,
+  parseTaskRequest,
+  agentNameOfPath,
+  TaskRejectReason,
+  type TaskService,
+  type TaskServiceInit,
+  type SendTaskOptions,
+} from './services/tasks.js'
+export { jsonLogger, silentLogger, LOG_LEVELS, type LogLevel } from './logger.js'
+export * from './errors.js'

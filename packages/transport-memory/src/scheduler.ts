@@ -106,16 +106,19 @@ export class Scheduler implements SimClock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const delay = Number.isFinite(ms) && ms > 0 ? ms : 0
-    const ev: Event = { at: this.now() + delay, seq: this.seq++, fn }
+    return this.at(this.now() + delay, fn)
+  }
+
+  /**
+   * Schedules at an absolute network time. Events run in (time, scheduling order); a time in the
+   * past runs at the next opportunity, still in that order.
+   */
+  at(time: number, fn: () => void): TimerHandle {
+    const ev: Event = { at: time, seq: this.seq++, fn }
     this.heap.push(ev)
     this.live++
     if (this.mode === 'real') this.arm()
     return ev
-  }
-
-  /** Schedules at an absolute network time (never before now). */
-  at(time: number, fn: () => void): TimerHandle {
-    return this.setTimeout(fn, time - this.now())
   }
 
   clearTimeout(handle: TimerHandle): void {
@@ -131,6 +134,14 @@ export class Scheduler implements SimClock {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted === true) {
         reject(new AbortError(undefined, { cause: signal.reason }))
+        return
+      }
+      if (!(ms > 0)) {
+        // No network time to wait: settle on the microtask queue (works without advancing virtual time).
+        queueMicrotask(() => {
+          if (signal?.aborted === true) reject(new AbortError(undefined, { cause: signal.reason }))
+          else resolve()
+        })
         return
       }
       const onAbort = (): void => {

@@ -9,24 +9,23 @@ import {
   AbortError,
   ConnectionClosedError,
   InvalidParametersError,
+  LimitExceededError,
+  ReplayError,
   type AbortOptions,
   type Connection,
   type ConnectionDirection,
   type ConnectionStatus,
   type Logger,
 } from '@kos-mesh/interface'
-import {
-  BadRecordError,
-  ConnectionResetError,
-  FrameTooLargeError,
-  HandshakeFailedError,
-  InvalidFrameError,
-  KeepAliveTimeoutError,
-  ReplayedRecordError,
-  TruncatedFrameError,
-} from './errors.js'
-import type { Framer, StreamFrameDecoder } from './framing.js'
+import { FRAME_HEADER_LENGTH, FrameDecoder, FrameTooLargeError, encodeFrame, type Frame } from '@kos-mesh/klp-codec'
+import { HandshakeError } from '@kos-mesh/did-security'
+import { BadRecordError, ConnectionResetError, InvalidRecordError, KeepAliveTimeoutError, ReplayedRecordError } from './errors.js'
 import type { HandshakeIo, SecureSession } from './security.js'
+
+/** klp-codec frame kind of a handshake message (application range 0x80..0xff). */
+export const FRAME_KIND_HANDSHAKE = 0x80
+/** klp-codec frame kind of an encrypted record. */
+export const FRAME_KIND_RECORD = 0x81
 
 /** Record kinds: first plaintext byte of every encrypted record. */
 const KIND_DATA = 0
@@ -36,8 +35,8 @@ const KIND_CLOSE = 3
 
 /** Extra bytes a record may carry over its plaintext (session overhead: nonce/seq, tag...). */
 export const RECORD_OVERHEAD_ALLOWANCE = 256
-/** Handshake messages queued before the handshake reads them. */
-const MAX_QUEUED_HANDSHAKE_FRAMES = 4
+/** Frames queued during the handshake (the socket is paused while any is queued). */
+const MAX_QUEUED_HANDSHAKE_FRAMES = 8
 
 export interface ConnectionLimits {
   maxFrameSize: number
@@ -55,7 +54,6 @@ interface Waiter {
 export interface TcpConnectionInit {
   id: string
   socket: Socket
-  framer: Framer
   direction: ConnectionDirection
   remoteAddr: string
   maxHandshakeFrameSize: number
@@ -70,8 +68,9 @@ export class TcpConnection implements Connection {
   readonly closed: Promise<void>
 
   private readonly socket: Socket
-  private readonly framer: Framer
-  private readonly decoder: StreamFrameDecoder
+  private readonly decoder: FrameDecoder
+  private readonly maxHandshakeFrameSize: number
+  private readonly maxWireFrame: number
   private readonly limits: ConnectionLimits
   private readonly log: Logger | undefined
   private session: SecureSession | undefined
@@ -80,6 +79,8 @@ export class TcpConnection implements Connection {
 
   // handshake phase
   private readonly hsFrames: Uint8Array[] = []
+  private readonly earlyRecords: Uint8Array[] = []
+  private hsPaused = false
   private hsReader: { resolve(f: Uint8Array): void; reject(e: Error): void } | undefined
 
   // inbound records
@@ -106,12 +107,13 @@ export class TcpConnection implements Connection {
   constructor(init: TcpConnectionInit) {
     this.id = init.id
     this.socket = init.socket
-    this.framer = init.framer
     this.direction = init.direction
     this.remoteAddr = init.remoteAddr
     this.limits = init.limits
     this.log = init.logger
-    this.decoder = init.framer.createDecoder(init.maxHandshakeFrameSize)
+    this.maxHandshakeFrameSize = init.maxHandshakeFrameSize
+    this.maxWireFrame = FRAME_HEADER_LENGTH + Math.max(init.limits.maxFrameSize + 1 + RECORD_OVERHEAD_ALLOWANCE, init.maxHandshakeFrameSize)
+    this.decoder = new FrameDecoder({ maxFrameSize: this.maxWireFrame })
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve })
 
     const s = this.socket
@@ -146,15 +148,16 @@ export class TcpConnection implements Connection {
     return {
       write: (msg: Uint8Array) => {
         if (this.error !== undefined) throw this.error
-        if (msg.byteLength > this.decoder.maxFrameSize) {
-          throw new FrameTooLargeError(`expected a handshake message of at most ${this.decoder.maxFrameSize} bytes, got ${msg.byteLength}`)
+        if (msg.byteLength > this.maxHandshakeFrameSize) {
+          throw new FrameTooLargeError(`expected a handshake message of at most ${this.maxHandshakeFrameSize} bytes, got ${msg.byteLength}`)
         }
-        this.socket.write(this.framer.encode(msg))
+        this.socket.write(encodeFrame(msg, { kind: FRAME_KIND_HANDSHAKE, maxFrameSize: this.maxWireFrame }))
       },
       read: (options?: AbortOptions) => {
         if (this.error !== undefined) return Promise.reject(this.error)
         const f = this.hsFrames.shift()
         if (f !== undefined) return Promise.resolve(f)
+        this.hsResume()
         if (this.hsReader !== undefined) return Promise.reject(new InvalidParametersError('expected one pending handshake read, got two'))
         return new Promise<Uint8Array>((resolve, reject) => {
           const signal = options?.signal
@@ -176,17 +179,20 @@ export class TcpConnection implements Connection {
   /** Switches from the handshake to encrypted records. Frames already received become records. */
   establish(session: SecureSession): void {
     if (this.error !== undefined) throw this.error
+    if (this.hsFrames.length > 0) {
+      const err = new InvalidRecordError(`expected no handshake message after the handshake, got ${this.hsFrames.length}`)
+      this.fail(err)
+      throw err
+    }
     this.session = session
     this.state = 'open'
-    this.decoder.maxFrameSize = this.limits.maxFrameSize + 1 + RECORD_OVERHEAD_ALLOWANCE
-    const early = this.hsFrames.splice(0)
     try {
-      for (const f of early) this.onRecord(f)
-      this.drainDecoder()
+      for (const f of this.earlyRecords.splice(0)) this.onRecord(f)
     } catch (err) {
       this.fail(err as Error)
       throw err
     }
+    this.hsResume()
     if (this.limits.keepAliveIntervalMs > 0 && this.limits.keepAliveIntervalMs < Infinity) {
       this.keepAliveTimer = setInterval(() => { this.keepAliveTick() }, this.limits.keepAliveIntervalMs)
       this.keepAliveTimer.unref()
@@ -207,32 +213,49 @@ export class TcpConnection implements Connection {
     if (this.error !== undefined) return
     this.receivedSinceTick = true
     try {
-      this.decoder.push(chunk)
-      this.drainDecoder()
+      const frames = this.decoder.push(chunk)
+      for (let i = 0; i < frames.length; i++) {
+        if (this.error !== undefined) return
+        const frame = frames[i] as Frame
+        if (this.state === 'handshake') this.onHandshakeFrame(frame)
+        else if (frame.kind === FRAME_KIND_RECORD) this.onRecord(frame.body)
+        else throw new InvalidRecordError(`expected frame kind 0x${FRAME_KIND_RECORD.toString(16)} after the handshake, got 0x${frame.kind.toString(16)}`)
+      }
     } catch (err) {
       this.fail(err as Error)
     }
   }
 
-  private drainDecoder(): void {
-    for (;;) {
-      if (this.error !== undefined) return
-      const frame = this.decoder.read()
-      if (frame === undefined) return
-      if (this.state === 'handshake') {
-        if (this.hsReader !== undefined) {
-          const r = this.hsReader
-          this.hsReader = undefined
-          r.resolve(frame)
-        } else if (this.hsFrames.length >= MAX_QUEUED_HANDSHAKE_FRAMES) {
-          throw new InvalidFrameError(`expected at most ${MAX_QUEUED_HANDSHAKE_FRAMES} unread handshake frames, got more`)
-        } else {
-          // copy: the decoder may hand out views of socket chunks
-          this.hsFrames.push(frame.slice())
-        }
-      } else {
-        this.onRecord(frame)
-      }
+  private onHandshakeFrame(frame: Frame): void {
+    if (this.hsFrames.length + this.earlyRecords.length >= MAX_QUEUED_HANDSHAKE_FRAMES) {
+      throw new HandshakeError(`expected at most ${MAX_QUEUED_HANDSHAKE_FRAMES} unread frames during the handshake, got more`)
+    }
+    if (frame.kind === FRAME_KIND_RECORD) {
+      // records may follow the last handshake message in the same chunk; keep them for establish()
+      this.earlyRecords.push(frame.body.slice())
+    } else if (frame.kind !== FRAME_KIND_HANDSHAKE) {
+      throw new HandshakeError(`expected frame kind 0x${FRAME_KIND_HANDSHAKE.toString(16)} during the handshake, got 0x${frame.kind.toString(16)}`)
+    } else if (frame.body.byteLength > this.maxHandshakeFrameSize) {
+      throw new FrameTooLargeError(`expected a handshake message of at most ${this.maxHandshakeFrameSize} bytes, got ${frame.body.byteLength}`)
+    } else if (this.hsReader !== undefined) {
+      const r = this.hsReader
+      this.hsReader = undefined
+      r.resolve(frame.body.slice())
+      return
+    } else {
+      this.hsFrames.push(frame.body.slice())
+    }
+    // nobody is reading: stop reading the socket until the handshake asks for more
+    if (!this.hsPaused) {
+      this.hsPaused = true
+      this.socket.pause()
+    }
+  }
+
+  private hsResume(): void {
+    if (this.hsPaused) {
+      this.hsPaused = false
+      if (!this.pausedForBackpressure && this.error === undefined) this.socket.resume()
     }
   }
 
@@ -244,12 +267,12 @@ export class TcpConnection implements Connection {
     } catch (err) {
       throw mapRecordError(err)
     }
-    if (plain.byteLength < 1) throw new InvalidFrameError('expected a record with a kind byte, got an empty record')
+    if (plain.byteLength < 1) throw new InvalidRecordError('expected a record with a kind byte, got an empty record')
     if (plain.byteLength > this.limits.maxFrameSize + 1) {
       throw new FrameTooLargeError(`expected a record of at most ${this.limits.maxFrameSize} bytes, got ${plain.byteLength - 1}`)
     }
     const kind = plain[0]
-    if (this.remoteClosed) throw new InvalidFrameError(`expected no record after the close record, got kind ${kind ?? -1}`)
+    if (this.remoteClosed) throw new InvalidRecordError(`expected no record after the close record, got kind ${kind ?? -1}`)
     switch (kind) {
       case KIND_DATA: {
         const data = plain.subarray(1)
@@ -271,7 +294,7 @@ export class TcpConnection implements Connection {
         return
       }
       case KIND_PING: {
-        if (plain.byteLength > 65) throw new InvalidFrameError(`expected a ping of at most 64 bytes, got ${plain.byteLength - 1}`)
+        if (plain.byteLength > 65) throw new InvalidRecordError(`expected a ping of at most 64 bytes, got ${plain.byteLength - 1}`)
         // a peer that floods pings without reading pongs must not grow our write buffer
         if (!this.socket.writableNeedDrain && this.state === 'open') this.writeRecord(KIND_PONG, plain.subarray(1))
         return
@@ -286,20 +309,20 @@ export class TcpConnection implements Connection {
         void this.close().catch(() => {})
         return
       default:
-        throw new InvalidFrameError(`expected a record kind in 0..3, got ${kind ?? -1}`)
+        throw new InvalidRecordError(`expected a record kind in 0..3, got ${kind ?? -1}`)
     }
   }
 
   private onEnd(): void {
     if (this.error !== undefined) return
-    if (this.state === 'handshake') {
-      this.fail(this.decoder.bufferedBytes > 0
-        ? new TruncatedFrameError(`expected ${this.decoder.bufferedBytes} buffered bytes to complete a frame, got end of stream`)
-        : new HandshakeFailedError('expected a handshake message, got end of stream'))
+    try {
+      this.decoder.end() // TruncatedInputError when the stream stops inside a frame
+    } catch (err) {
+      this.fail(err as Error)
       return
     }
-    if (this.decoder.bufferedBytes > 0) {
-      this.fail(new TruncatedFrameError(`expected the rest of a frame (${this.decoder.bufferedBytes} bytes buffered), got end of stream`))
+    if (this.state === 'handshake') {
+      this.fail(new HandshakeError('expected a handshake message, got end of stream'))
       return
     }
     if (!this.remoteClosed) {
@@ -365,10 +388,11 @@ export class TcpConnection implements Connection {
     if (this.state !== 'open') throw this.closedError()
     if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
     if (this.writerRunning || this.writers.length > 0 || this.socket.writableNeedDrain) {
+      const copy = frame.slice() // the caller may reuse its buffer while we wait
       await this.waitTurn(options.signal)
       try {
         if (this.error !== undefined) throw this.closedError()
-        this.writeRecord(KIND_DATA, frame)
+        this.writeRecord(KIND_DATA, copy)
       } finally {
         this.releaseTurn()
       }
@@ -389,7 +413,28 @@ export class TcpConnection implements Connection {
     const plain = new Uint8Array(payload.byteLength + 1)
     plain[0] = kind
     plain.set(payload, 1)
-    this.socket.write(this.framer.encode(session.encrypt(plain)))
+    const record = session.encrypt(plain)
+    // coalesce every record written in this tick into one writev (one syscall instead of one per frame)
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(this.uncork)
+    }
+    if (record.byteLength < SPLIT_WRITE_BYTES) {
+      this.socket.write(encodeFrame(record, { kind: FRAME_KIND_RECORD, maxFrameSize: this.maxWireFrame }))
+    } else {
+      // large record: write header and body as two buffers of one writev instead of copying the body
+      const header = encodeFrame(EMPTY, { kind: FRAME_KIND_RECORD })
+      new DataView(header.buffer, header.byteOffset, header.byteLength).setUint32(4, record.byteLength)
+      this.socket.write(header)
+      this.socket.write(record)
+    }
+  }
+
+  private corked = false
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.socket.uncork()
   }
 
   /** Waits for this caller's turn to write: FIFO, and only while the socket buffer is below its mark. */
@@ -505,11 +550,14 @@ export class TcpConnection implements Connection {
     this.queue.length = 0
     this.queueHead = 0
     this.queuedBytes = 0
+    this.hsFrames.length = 0
+    this.earlyRecords.length = 0
     if (this.hsReader !== undefined) {
       const r = this.hsReader
       this.hsReader = undefined
       r.reject(err)
     }
+    try { this.session?.close?.() } catch { /* best effort */ }
     if (this.reader !== undefined) {
       const r = this.reader
       this.reader = undefined
@@ -525,6 +573,7 @@ export class TcpConnection implements Connection {
 
   private finish(): void {
     if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
+    try { this.session?.close?.() } catch { /* best effort */ }
     if (this.error === undefined) {
       this.error = new LocalClose('closed')
       this.endReader()
@@ -544,13 +593,17 @@ export class TcpConnection implements Connection {
 class LocalClose extends Error {}
 
 const EMPTY = new Uint8Array(0)
+/** Records at least this large are written as header + body (no copy) instead of one frame buffer. */
+const SPLIT_WRITE_BYTES = 16 * 1024
 const PING_BODY = new Uint8Array(8)
 
 function mapRecordError(err: unknown): Error {
   const e = err as { name?: unknown; code?: unknown; message?: unknown }
   const msg = typeof e?.message === 'string' ? e.message : String(err)
-  if (e?.name === 'ReplayError' || e?.code === 'ERR_REPLAY' || e?.name === 'ReplayedRecordError') {
+  if (err instanceof ReplayError || e?.name === 'ReplayError' || e?.code === 'ERR_REPLAY' || e?.name === 'ReplayedRecordError') {
     return new ReplayedRecordError(`record replayed: ${msg}`, { cause: err })
   }
+  // size limits keep their own type (LimitExceededError family)
+  if (err instanceof LimitExceededError) return err
   return new BadRecordError(`record rejected: ${msg}`, { cause: err })
 }

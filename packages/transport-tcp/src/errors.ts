@@ -2,13 +2,16 @@
  * Errors of @kos-mesh/transport-tcp. One class per condition, each extending the matching class of
  * `@kos-mesh/interface`, so callers can test either the specific `name`/`code` or the family
  * (`instanceof TimeoutError`, `instanceof DecodeError`, ...). Assert on `name`/`code`, never on text.
+ *
+ * Framing errors come from @kos-mesh/klp-codec (FrameTooLargeError, InvalidFrameError,
+ * TruncatedInputError) and handshake errors from @kos-mesh/did-security (HandshakeError,
+ * HandshakeTimeoutError); this package does not duplicate them.
  */
 import {
   ConnectionClosedError,
   DecodeError,
   DecryptionError,
   KosMeshError,
-  LimitExceededError,
   QueueFullError,
   ReplayError,
   TimeoutError,
@@ -21,39 +24,16 @@ export class DialTimeoutError extends TimeoutError {
   override readonly code: string = 'ERR_DIAL_TIMEOUT'
 }
 
-/** The secure handshake did not finish in time (`handshakeTimeoutMs`). */
-export class HandshakeTimeoutError extends TimeoutError {
-  static override readonly code: string = 'ERR_HANDSHAKE_TIMEOUT'
-  override name = 'HandshakeTimeoutError'
-  override readonly code: string = 'ERR_HANDSHAKE_TIMEOUT'
-}
 
-/** The secure handshake failed (bad message, bad signature, socket closed mid-handshake...). */
-export class HandshakeFailedError extends KosMeshError {
-  static override readonly code: string = 'ERR_HANDSHAKE_FAILED'
-  override name = 'HandshakeFailedError'
-  override readonly code: string = 'ERR_HANDSHAKE_FAILED'
-}
 
-/** A frame announced or carried more bytes than the configured maximum. */
-export class FrameTooLargeError extends LimitExceededError {
-  static override readonly code: string = 'ERR_FRAME_TOO_LARGE'
-  override name = 'FrameTooLargeError'
-  override readonly code: string = 'ERR_FRAME_TOO_LARGE'
-}
 
-/** The stream ended in the middle of a frame. */
-export class TruncatedFrameError extends DecodeError {
-  static override readonly code: string = 'ERR_TRUNCATED_FRAME'
-  override name = 'TruncatedFrameError'
-  override readonly code: string = 'ERR_TRUNCATED_FRAME'
-}
 
-/** A frame or record had a malformed header, an unknown kind, or arrived in the wrong state. */
-export class InvalidFrameError extends DecodeError {
-  static override readonly code: string = 'ERR_INVALID_FRAME'
-  override name = 'InvalidFrameError'
-  override readonly code: string = 'ERR_INVALID_FRAME'
+
+/** A decrypted record is malformed (empty, unknown kind) or a frame arrived in the wrong phase. */
+export class InvalidRecordError extends DecodeError {
+  static override readonly code: string = 'ERR_INVALID_RECORD'
+  override name = 'InvalidRecordError'
+  override readonly code: string = 'ERR_INVALID_RECORD'
 }
 
 /** An encrypted record did not authenticate or decrypt under the session keys. */

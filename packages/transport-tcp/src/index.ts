@@ -21,7 +21,7 @@ export * from './errors.js'
 export { DEFAULTS, type TcpInit, type TcpComponents } from './transport.js'
 export { parseTcpAddress, formatTcpAddress, type TcpAddress } from './address.js'
 export type { HandshakeFn, HandshakeIo, HandshakeOptions, SecureSession } from './security.js'
-export type { Framer, StreamFrameDecoder } from './framing.js'
+export { FRAME_KIND_HANDSHAKE, FRAME_KIND_RECORD } from './connection.js'
 
 /** The TCP transport with a few extras over the `Transport` contract. */
 export interface TcpTransportApi extends Transport {

@@ -1,7 +1,7 @@
 /**
- * Security seam: the shape of the channel handshake this transport runs on every socket. It matches
- * `performHandshake` / `SecureSession` of @kos-mesh/did-security, so that function can be passed
- * (and is the default); tests may pass another implementation with the same contract.
+ * The handshake seam: the shape of the channel handshake run on every socket. It is the contract of
+ * `performHandshake` / `SecureSession` in @kos-mesh/did-security (the default); `init.handshake` may
+ * supply another implementation of the same contract (tests use this to inject stalls or faults).
  */
 import type { AbortOptions } from '@kos-mesh/interface'
 
@@ -16,11 +16,13 @@ export interface SecureSession {
   readonly localDid: string
   /** The DID the remote side proved it controls. */
   readonly remoteDid: string
-  /** Epoch ms after which the session must not be used any more (optional). */
+  /** Epoch ms after which the session must not be used any more. */
   readonly expiresAt?: number
   encrypt(plaintext: Uint8Array): Uint8Array
   /** Throws (ReplayError for a replayed record, DecryptionError otherwise) when the record is bad. */
   decrypt(record: Uint8Array): Uint8Array
+  /** Forgets the keys (called when the connection closes). */
+  close?(): void
 }
 
 export interface HandshakeOptions<Identity = unknown> {
@@ -29,6 +31,8 @@ export interface HandshakeOptions<Identity = unknown> {
   expectedRemoteDid?: string
   timeoutMs?: number
   signal?: AbortSignal
+  /** Largest plaintext per record the session must accept. */
+  maxRecordSize?: number
 }
 
 export type HandshakeFn<Identity = unknown> = (io: HandshakeIo, options: HandshakeOptions<Identity>) => Promise<SecureSession>

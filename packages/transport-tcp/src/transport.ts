@@ -19,16 +19,16 @@ import {
 } from '@kos-mesh/interface'
 import { formatTcpAddress, parseTcpAddress } from './address.js'
 import { TcpConnection, type ConnectionLimits } from './connection.js'
-import { DialTimeoutError, HandshakeFailedError, HandshakeTimeoutError, ListenError, TooManyConnectionsError } from './errors.js'
-import { lengthPrefixFramer, type Framer } from './framing.js'
+import { HandshakeError, HandshakeTimeoutError, performHandshake, type Identity } from '@kos-mesh/did-security'
+import { DialTimeoutError, ListenError, TooManyConnectionsError } from './errors.js'
 import type { HandshakeFn, SecureSession } from './security.js'
 
-export interface TcpInit<Identity = unknown> {
+export interface TcpInit<Id = Identity> {
   /** Largest application frame accepted by `send()` and from the wire, in bytes. Default 1 MiB. */
   maxFrameSize?: number
   /** Decoded inbound bytes buffered per connection before the socket is paused. Default 4 MiB. */
   maxInboundBufferBytes?: number
-  /** Largest single handshake message. Default 16 KiB. */
+  /** Largest single handshake message. Default 4 KiB (did:key handshakes use < 700 bytes). */
   maxHandshakeFrameSize?: number
   /** Time allowed for the secure handshake, both directions. Default 5000 ms. */
   handshakeTimeoutMs?: number
@@ -47,21 +47,19 @@ export interface TcpInit<Identity = unknown> {
   /** Listen backlog passed to node:net. Default 511. */
   backlog?: number
   /** The channel handshake (default: did-security's `performHandshake`). */
-  handshake?: HandshakeFn<Identity>
-  /** Frame format (default: the klp-codec framer). */
-  framer?: Framer
+  handshake?: HandshakeFn<Id>
 }
 
-export interface TcpComponents<Identity = unknown> {
-  /** The local identity the handshake proves. */
-  identity: Identity
+export interface TcpComponents<Id = Identity> {
+  /** The local identity the handshake proves (a did-security Identity for the default handshake). */
+  identity: Id
   logger?: Logger
 }
 
 export const DEFAULTS = {
   maxFrameSize: 1024 * 1024,
   maxInboundBufferBytes: 4 * 1024 * 1024,
-  maxHandshakeFrameSize: 16 * 1024,
+  maxHandshakeFrameSize: 4 * 1024,
   handshakeTimeoutMs: 5_000,
   dialTimeoutMs: 10_000,
   keepAliveIntervalMs: 15_000,
@@ -80,12 +78,11 @@ function positive(name: string, v: number | undefined, def: number, allowZero = 
   return v
 }
 
-export class TcpTransport<Identity = unknown> implements Transport {
+export class TcpTransport<Id = Identity> implements Transport {
   readonly name = 'tcp'
-  private readonly identity: Identity
+  private readonly identity: Id
   private readonly log: Logger | undefined
-  private readonly handshake: HandshakeFn<Identity>
-  private readonly framer: Framer
+  private readonly handshake: HandshakeFn<Id>
   private readonly limits: ConnectionLimits
   private readonly maxHandshakeFrameSize: number
   private readonly handshakeTimeoutMs: number
@@ -100,14 +97,13 @@ export class TcpTransport<Identity = unknown> implements Transport {
   private readonly listeners = new Set<TcpListener>()
   private closing = false
 
-  constructor(init: TcpInit<Identity>, components: TcpComponents<Identity>, defaultHandshake?: HandshakeFn<Identity>) {
+  constructor(init: TcpInit<Id>, components: TcpComponents<Id>) {
     if (components?.identity === undefined) throw new InvalidParametersError('expected components.identity, got undefined')
     this.identity = components.identity
     this.log = components.logger
-    const hs = init.handshake ?? defaultHandshake
+    const hs = init.handshake ?? (performHandshake as unknown as HandshakeFn<Id>)
     if (typeof hs !== 'function') throw new InvalidParametersError(`expected init.handshake to be a function, got ${typeof hs}`)
     this.handshake = hs
-    this.framer = init.framer ?? lengthPrefixFramer
     this.limits = {
       maxFrameSize: positive('maxFrameSize', init.maxFrameSize, DEFAULTS.maxFrameSize),
       maxInboundBufferBytes: positive('maxInboundBufferBytes', init.maxInboundBufferBytes, DEFAULTS.maxInboundBufferBytes),
@@ -196,7 +192,6 @@ export class TcpTransport<Identity = unknown> implements Transport {
     const conn = new TcpConnection({
       id: `tcp-${this.idPrefix}-${++this.nextId}`,
       socket,
-      framer: this.framer,
       direction,
       remoteAddr,
       maxHandshakeFrameSize: this.maxHandshakeFrameSize,
@@ -234,13 +229,14 @@ export class TcpTransport<Identity = unknown> implements Transport {
           role,
           ...(expected === undefined ? {} : { expectedRemoteDid: expected }),
           timeoutMs: this.handshakeTimeoutMs,
+          maxRecordSize: this.limits.maxFrameSize + 1,
           signal: combined,
         }),
         aborted,
       ])
       if (session === null || typeof session !== 'object' || typeof session.remoteDid !== 'string' ||
         typeof session.encrypt !== 'function' || typeof session.decrypt !== 'function') {
-        throw new HandshakeFailedError('expected the handshake to return a SecureSession, got something else')
+        throw new HandshakeError('expected the handshake to return a SecureSession, got something else')
       }
       return session
     } catch (err) {
@@ -258,7 +254,7 @@ export class TcpTransport<Identity = unknown> implements Transport {
     if (typeof onConnection !== 'function') throw new InvalidParametersError(`expected onConnection to be a function, got ${typeof onConnection}`)
     const a = parseTcpAddress(addr)
     if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
-    const listener = new TcpListener(this, onConnection)
+    const listener = new TcpListener((socket, l) => { this.accept(socket, l, onConnection) })
     await listener.listen(a.host, a.port, this.backlog, options.signal)
     this.listeners.add(listener)
     void listener.closedPromise.then(() => { this.listeners.delete(listener) })
@@ -318,11 +314,11 @@ export class TcpListener implements Listener {
   private resolveClosed!: () => void
   readonly closedPromise = new Promise<void>((resolve) => { this.resolveClosed = resolve })
 
-  constructor(private readonly transport: TcpTransport<any>, private readonly onConnection: ConnectionHandler) {}
+  constructor(private readonly onSocket: (socket: Socket, listener: TcpListener) => void) {}
 
   listen(host: string, port: number, backlog: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const server = createServer({ noDelay: true }, (socket) => { this.transport.accept(socket, this, this.onConnection) })
+      const server = createServer({ noDelay: true }, (socket) => { this.onSocket(socket, this) })
       this.server = server
       const onAbort = (): void => { server.close(); reject(new AbortError(undefined, { cause: signal?.reason })) }
       server.once('error', (err) => {
@@ -375,8 +371,6 @@ function mapHandshakeError(err: unknown, signal: AbortSignal): Error {
   if (e?.name === 'PeerMismatchError') {
     return err instanceof PeerMismatchError ? err : new PeerMismatchError((err as Error).message, { cause: err })
   }
-  if (isKosMeshError(err) && ['FrameTooLargeError', 'TruncatedFrameError', 'InvalidFrameError', 'HandshakeFailedError', 'ConnectionClosedError', 'ConnectionResetError'].includes(err.name)) {
-    return err
-  }
-  return new HandshakeFailedError(`handshake failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  if (isKosMeshError(err)) return err
+  return new HandshakeError(`handshake failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
 }

@@ -65,3 +65,27 @@ describe('tcp transport: basics', () => {
     }
   })
 })
+
+describe('tcp transport: stream boundaries', () => {
+  it('works when every byte arrives in its own chunk (1-byte TCP segments through a proxy)', async () => {
+    const { startByteProxy } = await import('./fixtures/proxy.js')
+    const p = await pair()
+    try {
+      const proxy = await startByteProxy(p.addr, 1)
+      try {
+        const conn = await p.a.transport.dial(proxy.addr, { remotePeer: p.b.identity.did })
+        const inb = await p.nextInbound()
+        const frames = [new Uint8Array(0), new Uint8Array([1]), new Uint8Array(3000).fill(3), new Uint8Array(20_000).fill(4)]
+        for (const f of frames) await conn.send(f)
+        const got = await collect(inb, frames.length)
+        expect(got.map((f) => f.length)).toEqual(frames.map((f) => f.length))
+        expect(got[3]!.every((b) => b === 4)).toBe(true)
+        await conn.close()
+      } finally {
+        await proxy.close()
+      }
+    } finally {
+      await p.teardown()
+    }
+  })
+})

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import {
+  createDidResolver, createSignatureVerifier, createVerifier, didKeyFromPublicKey, ed25519Verify, generateIdentity, identityFromSeed,
+  publicKeyFromDidKey, SMALL_ORDER_ENCODINGS,
+} from '../src/index.js'
+
+const id = generateIdentity()
+
+describe('identity', () => {
+  it('is a did:key z6Mk with a keyId whose fragment is the fingerprint', () => {
+    expect(id.did).toMatch(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/)
+    expect(id.keyId).toBe(`${id.did}#${id.did.slice(8)}`)
+    expect(id.x25519KeyId).toMatch(/#z6LS/)
+    expect(id.signer.keyId).toBe(id.keyId)
+    expect(JSON.stringify(id)).not.toContain(Buffer.from(id.exportSeed()).toString('base64'))
+  })
+  it('signs identically on both backends (Ed25519 is deterministic)', () => {
+    const seed = id.exportSeed()
+    const a = identityFromSeed(seed, { backend: 'native' })
+    const b = identityFromSeed(seed, { backend: 'noble' })
+    const msg = new TextEncoder().encode('same')
+    expect(Buffer.from(a.sign(msg)).equals(Buffer.from(b.sign(msg)))).toBe(true)
+    expect(Buffer.from(a.agree(generateIdentity().x25519PublicKey)).length).toBe(32)
+  })
+  it('rejects seeds of the wrong size', () => {
+    expect(() => identityFromSeed(new Uint8Array(31))).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
+  })
+})
+
+describe('did:key', () => {
+  it('round-trips and refuses malformed DIDs with InvalidDidError', () => {
+    expect(didKeyFromPublicKey(publicKeyFromDidKey(id.did))).toBe(id.did)
+    expect(publicKeyFromDidKey(id.keyId)).toEqual(id.publicKey)
+    for (const bad of ['did:web:example.com', 'did:key:abc', 'did:key:z6LSeu9HkTHSfLLeUs2nnzUSNedgDUevfNQgQjQC23ZCit6F', 'did:key:z0OIl', `${id.did}#wrong`, 'x'.repeat(600)]) {
+      expect(() => publicKeyFromDidKey(bad), bad).toThrow(expect.objectContaining({ name: 'InvalidDidError' }))
+    }
+  })
+  it('refuses small-order keys', () => {
+    for (const s of SMALL_ORDER_ENCODINGS) expect(() => didKeyFromPublicKey(s)).toThrow(expect.objectContaining({ name: 'InvalidKeyError' }))
+  })
+})
+
+describe('verification rule', () => {
+  const msg = new TextEncoder().encode('klp message')
+  const sig = id.sign(msg)
+  it('accepts a valid signature on both backends and via the Verifier contract', async () => {
+    expect(ed25519Verify(id.publicKey, msg, sig)).toBe(true)
+    expect(ed25519Verify(id.publicKey, msg, sig, { backend: 'noble' })).toBe(true)
+    expect(await createVerifier({ backend: 'noble' }).verify(id.publicKey, msg, sig)).toBe(true)
+  })
+  it('rejects S + L (malleated) on both backends', () => {
+    const s = BigInt(`0x${Buffer.from(sig.subarray(32)).reverse().toString('hex')}`) + (2n ** 252n + 27742317777372353535851937790883648493n)
+    const mal = sig.slice()
+    mal.set(Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse(), 32)
+    expect(ed25519Verify(id.publicKey, msg, mal)).toBe(false)
+    expect(ed25519Verify(id.publicKey, msg, mal, { backend: 'noble' })).toBe(false)
+  })
+  it('backends agree on random corruptions (property)', () => {
+    fc.assert(fc.property(fc.nat(63), fc.integer({ min: 1, max: 255 }), fc.boolean(), (pos, bit, onKey) => {
+      const s = sig.slice(); const k = id.publicKey.slice()
+      if (onKey) k[pos % 32] = (k[pos % 32] as number) ^ bit; else s[pos] = (s[pos] as number) ^ bit
+      const n = ed25519Verify(k, msg, s, { backend: 'native' })
+      expect(ed25519Verify(k, msg, s, { backend: 'noble' })).toBe(n)
+      expect(n).toBe(false)
+    }), { numRuns: 60 })
+  })
+  it('never throws on garbage input', () => {
+    expect(ed25519Verify(new Uint8Array(3), msg, sig)).toBe(false)
+    expect(ed25519Verify(id.publicKey, msg, new Uint8Array(63))).toBe(false)
+    expect(ed25519Verify(undefined as unknown as Uint8Array, msg, sig)).toBe(false)
+  })
+})
+
+describe('resolver and SignatureVerifier', () => {
+  it('resolves did:key documents and key ids, and caches them', async () => {
+    let t = 0
+    const r = createDidResolver({ now: () => t, cache: { ttlMs: 10 } })
+    const view = await r.resolveDid(id.did)
+    expect(view.verificationKeys[0]?.publicKey).toEqual(id.publicKey)
+    expect(view.keyAgreementKeys[0]?.publicKey).toEqual(id.x25519PublicKey)
+    expect(view.keyAgreementKeys[0]?.id).toBe(id.x25519KeyId)
+    expect(await r.resolveDid(id.did)).toBe(view)
+    t = 11
+    expect(await r.resolveDid(id.did)).not.toBe(view)
+    expect(await r.resolveKey(id.keyId)).toEqual(id.publicKey)
+    expect(await r.resolveKey(id.did)).toEqual(id.publicKey)
+  })
+  it('reports unknown methods, bad DIDs, missing keys and aborts with typed errors', async () => {
+    const r = createDidResolver()
+    await expect(r.resolveDid('did:example:123')).rejects.toMatchObject({ name: 'UnsupportedDidMethodError' })
+    await expect(r.resolveDid('not a did')).rejects.toMatchObject({ name: 'InvalidDidError' })
+    await expect(r.resolveDid('did:key:zzzz')).rejects.toMatchObject({ name: 'DidResolutionError' })
+    await expect(r.resolveKey(`${id.did}#nope`)).rejects.toMatchObject({ name: 'DidResolutionError' })
+    const ac = new AbortController(); ac.abort()
+    await expect(r.resolveDid(id.did, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' })
+  })
+  it('supports other methods through a did-resolver registry', async () => {
+    const other = generateIdentity()
+    const r = createDidResolver({
+      methods: {
+        example: async (did) => ({
+          didResolutionMetadata: {},
+          didDocumentMetadata: {},
+          didDocument: {
+            id: did,
+            verificationMethod: [{ id: '#k1', type: 'Ed25519VerificationKey2020', controller: did, publicKeyMultibase: other.did.slice(8) }],
+          },
+        }),
+      },
+    })
+    expect(await r.resolveKey('did:example:abc#k1')).toEqual(other.publicKey)
+  })
+  for (const backend of ['native', 'noble'] as const) {
+    it(`verifySignature resolves the key id and applies the rule (${backend})`, async () => {
+      const v = createSignatureVerifier({ backend })
+      const msg = new TextEncoder().encode('m')
+      const sig = id.sign(msg)
+      expect(await v.verifySignature(id.keyId, msg, sig)).toBe(true)
+      expect(await v.verifySignature(generateIdentity().keyId, msg, sig)).toBe(false)
+      await expect(v.verifySignature('did:nope:x', msg, sig)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_/) })
+    })
+  }
+})

@@ -1,0 +1,54 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { generateIdentity, loadKeystore, parseKeystore, saveKeystore } from '../src/index.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'kos-keystore-'))
+afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
+const kdf = { N: 1024, r: 8, p: 1 } // fast for tests; the default is N = 2^17
+
+describe('keystore', () => {
+  const id = generateIdentity()
+  const path = join(dir, 'node.key')
+
+  it('round-trips an identity and leaves no temporary files', async () => {
+    await saveKeystore(path, id, 'correct horse', { kdf })
+    const back = await loadKeystore(path, 'correct horse')
+    expect(back.did).toBe(id.did)
+    expect(back.exportSeed()).toEqual(id.exportSeed())
+    expect(readdirSync(dir)).toEqual(['node.key'])
+    const f = parseKeystore(readFileSync(path))
+    expect(f.version).toBe(1)
+    expect(f.kdf).toMatchObject({ name: 'scrypt', N: 1024, r: 8, p: 1 })
+    expect(readFileSync(path, 'utf8')).not.toContain(Buffer.from(id.exportSeed()).toString('base64url'))
+  })
+
+  it('overwrites atomically', async () => {
+    const other = generateIdentity()
+    await saveKeystore(path, other, 'pw2', { kdf })
+    expect((await loadKeystore(path, 'pw2')).did).toBe(other.did)
+    await saveKeystore(path, id, 'correct horse', { kdf })
+  })
+
+  it('reports a wrong passphrase', async () => {
+    await expect(loadKeystore(path, 'wrong')).rejects.toMatchObject({ name: 'KeystorePassphraseError', code: 'ERR_KEYSTORE_PASSPHRASE' })
+  })
+
+  it('reports damaged files: ciphertext, header fields, JSON, version, hostile KDF parameters', async () => {
+    const good = JSON.parse(readFileSync(path, 'utf8'))
+    const write = (o: unknown): string => { const p = join(dir, 'bad.key'); writeFileSync(p, typeof o === 'string' ? o : JSON.stringify(o)); return p }
+    const ct = Buffer.from(good.ciphertext, 'base64url'); ct[3] = (ct[3] as number) ^ 1
+    await expect(loadKeystore(write({ ...good, ciphertext: ct.toString('base64url') }), 'correct horse')).rejects.toMatchObject({ name: 'KeystorePassphraseError' })
+    await expect(loadKeystore(write({ ...good, did: generateIdentity().did }), 'correct horse')).rejects.toMatchObject({ name: 'KeystorePassphraseError' })
+    await expect(loadKeystore(write(readFileSync(path, 'utf8').slice(0, 50)), 'correct horse')).rejects.toMatchObject({ name: 'KeystoreFormatError' })
+    await expect(loadKeystore(write({ ...good, version: 2 }), 'correct horse')).rejects.toMatchObject({ name: 'KeystoreFormatError' })
+    await expect(loadKeystore(write({ ...good, kdf: { ...good.kdf, N: 2 ** 30 } }), 'correct horse')).rejects.toMatchObject({ name: 'KeystoreFormatError' })
+    await expect(loadKeystore(write('x'.repeat(70_000)), 'correct horse')).rejects.toMatchObject({ name: 'KeystoreFormatError' })
+  })
+
+  it('honours an aborted signal', async () => {
+    const ac = new AbortController(); ac.abort()
+    await expect(saveKeystore(join(dir, 'x.key'), id, 'p', { kdf, signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' })
+  })
+})

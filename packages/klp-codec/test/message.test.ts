@@ -1,0 +1,215 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  DecodeError, InvalidAddressError, InvalidParametersError, InvalidSignatureError, KosMeshError,
+  MessageExpiredError, UnknownKeyError,
+} from '@kos-mesh/interface'
+import type { KLPMessage } from '@kos-mesh/interface'
+import { CID } from 'multiformats/cid'
+import {
+  checkExpiry, computeMessageId, createMessage, decodeMessage, encodeBody, encodeMessage, getSigningInput,
+  parseMessageId, signMessage, verifyMessage,
+} from '../src/index.js'
+import { messageInitArb } from './helpers/arbitraries.js'
+import { ed25519Signer, ed25519Verifier } from './helpers/ed25519.js'
+
+const signer = ed25519Signer('did:key:z6MkTest#z6MkTest', new Uint8Array(32).fill(1))
+const other = ed25519Signer('did:key:z6MkOther#z6MkOther', new Uint8Array(32).fill(2))
+const verifier = ed25519Verifier({ [signer.keyId]: signer.publicKey, [other.keyId]: other.publicKey })
+
+const base = () => createMessage({
+  type: 'TASK_REQUEST', source: 'klp://a.kai/agents/x', target: 'klp://node.domain.kai/agents/genie?x=1#f',
+  data: { task: 'summarize', n: 3 }, timestamp: 1_732_460_000_123, ttl: 60,
+})
+
+async function rejects(p: Promise<unknown>): Promise<KosMeshError> {
+  try { await p } catch (err) { expect(err).toBeInstanceOf(KosMeshError); return err as KosMeshError }
+  throw new Error('expected a rejection')
+}
+function throws(fn: () => unknown): KosMeshError {
+  try { fn() } catch (err) { expect(err).toBeInstanceOf(KosMeshError); return err as KosMeshError }
+  throw new Error('expected a throw')
+}
+
+describe('createMessage', () => {
+  it('fills defaults and validates', () => {
+    const m = base()
+    expect(m.version).toBe('1.0')
+    expect(m.payload).toEqual({ content_type: 'application/cbor', data: { task: 'summarize', n: 3 }, encryption: { enabled: false }, compression: { enabled: false } })
+    expect(m.metadata).toEqual({ priority: 5, ttl: 60, routing_hints: [], trust_requirements: { minimum_trust_score: 0, required_endorsements: 0, verification_level: 'none' } })
+    expect(m.source).toEqual({ scheme: 'klp', authority: 'a.kai', path: '/agents/x' })
+    const ok = { type: 'TASK_REQUEST' as const, source: 'klp://a/', target: 'klp://b/', data: null }
+    expect(throws(() => createMessage({ ...ok, source: 'nope' }))).toBeInstanceOf(InvalidAddressError)
+    for (const bad of [
+      { type: 'NOPE' }, { priority: 3 }, { ttl: -1 }, { ttl: 1.5 }, { timestamp: -5 }, { version: 'v1' }, { content_type: '' },
+      { correlation_id: '' }, { data: undefined }, { data: NaN }, { trust_requirements: { minimum_trust_score: 11, required_endorsements: 0, verification_level: 'none' } },
+      { routing_hints: [{ kind: '', value: 'x' }] }, { encryption: { enabled: true, algorithm: 'AES-256-GCM', nonce: new Uint8Array(11) }, data: new Uint8Array(1) },
+      { compression: { enabled: true, algorithm: 'gzip' }, data: 'not bytes' }, { encryption: { enabled: false, key_id: 'x' } },
+    ]) {
+      expect(throws(() => createMessage({ ...ok, ...bad } as never))).toBeInstanceOf(InvalidParametersError)
+    }
+  })
+})
+
+describe('message ids', () => {
+  it('is a 128-bit CIDv1 (dag-cbor, truncated sha2-256) of the canonical unsigned body', () => {
+    const m = base()
+    const id = computeMessageId(m)
+    const cid = CID.parse(id)
+    expect(cid.version).toBe(1)
+    expect(cid.code).toBe(0x71)
+    expect(cid.multihash.code).toBe(0x12)
+    expect(cid.multihash.digest.length).toBe(16)
+    expect(parseMessageId(id).equals(cid)).toBe(true)
+    expect(computeMessageId(base())).toBe(id) // deterministic
+    expect(computeMessageId({ ...m, timestamp: m.timestamp + 1 })).not.toBe(id)
+    // Key insertion order of the data does not matter.
+    expect(computeMessageId({ ...m, payload: { ...m.payload, data: { n: 3, task: 'summarize' } } })).toBe(id)
+    expect(() => parseMessageId('bafkqaaa')).toThrow(InvalidParametersError)
+    expect(() => parseMessageId('nope')).toThrow(InvalidParametersError)
+  })
+})
+
+describe('sign / encode / decode / verify', () => {
+  it('round-trips and verifies over the received bytes without re-encoding', async () => {
+    const signed = await signMessage(base(), signer)
+    expect(signed.signer).toBe(signer.keyId)
+    expect(signed.signature.length).toBe(64)
+    expect(signed.metadata.message_id).toBe(computeMessageId(base()))
+    expect(Object.isFrozen(signed)).toBe(true)
+    const bytes = encodeMessage(signed)
+    const decoded = decodeMessage(bytes)
+    expect(decoded).toEqual(signed)
+    expect(Object.isFrozen(decoded.payload.data)).toBe(true)
+    expect(Buffer.compare(encodeMessage(decoded), bytes)).toBe(0)
+    await verifyMessage(decoded, verifier)
+    await verifyMessage(signed, verifier)
+    // A structurally identical, non-decoded copy is verified by re-encoding.
+    const copy = structuredClone({ ...decoded }) as KLPMessage
+    await verifyMessage(copy, verifier)
+    expect(Buffer.compare(getSigningInput(copy), getSigningInput(decoded))).toBe(0)
+  })
+
+  it('rejects tampering, wrong keys, unknown keys and aborted calls', async () => {
+    const signed = await signMessage(base(), signer)
+    const badSig = { ...signed, signature: signed.signature.map((b, i) => (i === 0 ? b ^ 1 : b)) }
+    expect((await rejects(verifyMessage(badSig, verifier))).name).toBe('InvalidSignatureError')
+    const swapped = { ...signed, signer: other.keyId }
+    expect(await rejects(verifyMessage(swapped, verifier))).toBeInstanceOf(InvalidSignatureError)
+    const unknown = { ...signed, signer: 'did:key:zUnknown' }
+    expect(await rejects(verifyMessage(unknown, verifier))).toBeInstanceOf(UnknownKeyError)
+    const edited = { ...signed, timestamp: signed.timestamp + 1 }
+    expect((await rejects(verifyMessage(edited, verifier))).name).toBe('MessageIdMismatchError')
+    expect(throws(() => encodeMessage(edited)).name).toBe('MessageIdMismatchError')
+    const short = { ...signed, signature: signed.signature.subarray(0, 63) }
+    expect(await rejects(verifyMessage(short, verifier))).toBeInstanceOf(InvalidSignatureError)
+    const ac = new AbortController()
+    ac.abort()
+    expect((await rejects(verifyMessage(signed, verifier, { signal: ac.signal }))).name).toBe('AbortError')
+    expect((await rejects(signMessage(base(), signer, { signal: ac.signal }))).name).toBe('AbortError')
+  })
+
+  it('rejects a signer returning a bad signature', async () => {
+    const bad = { ...signer, sign: () => new Uint8Array(10) }
+    expect(await rejects(signMessage(base(), bad))).toBeInstanceOf(InvalidSignatureError)
+  })
+
+  it('decodes strictly: envelope shape, unknown/missing fields, wrong types, trailing bytes', async () => {
+    const signed = await signMessage(base(), signer)
+    const bytes = encodeMessage(signed)
+    const envelope = (body: Uint8Array): Uint8Array => {
+      // [signer, body, signature] with a replaced body.
+      const w = Buffer.concat([Buffer.from([0x83]), Buffer.from(encodeText(signed.signer)), Buffer.from(encodeBytes(body)), Buffer.from(encodeBytes(signed.signature))])
+      return new Uint8Array(w)
+    }
+    const body = encodeBody(signed)
+    const { decodeValue, encodeValue } = await import('../src/index.js')
+    const encodeText = (s: string) => encodeValue(s)
+    const encodeBytes = (b: Uint8Array) => encodeValue(b)
+    const raw = decodeValue(body) as Record<string, any>
+    const mutate = (f: (o: Record<string, any>) => void): Uint8Array => {
+      const o = structuredClone(raw)
+      f(o)
+      return envelope(encodeValue(o))
+    }
+    expect(decodeMessage(envelope(body))).toEqual(signed)
+    const cases: Array<[string, Uint8Array]> = [
+      ['UnknownFieldError', mutate((o) => { o.extra = 1 })],
+      ['UnknownFieldError', mutate((o) => { o.metadata.message_id = 'x' })],
+      ['UnknownFieldError', mutate((o) => { o.payload.encryption.foo = true })],
+      ['MissingFieldError', mutate((o) => { delete o.timestamp })],
+      ['MissingFieldError', mutate((o) => { delete o.metadata.trust_requirements.verification_level })],
+      ['InvalidFieldError', mutate((o) => { o.timestamp = 'now' })],
+      ['InvalidFieldError', mutate((o) => { o.timestamp = -1 })],
+      ['InvalidFieldError', mutate((o) => { o.type = 'NOPE' })],
+      ['InvalidFieldError', mutate((o) => { o.metadata.priority = 4 })],
+      ['InvalidFieldError', mutate((o) => { o.source = 'klp://a.kai' })], // non-canonical address (no path)
+      ['InvalidFieldError', mutate((o) => { o.target = 'klp://A.kai/' })],
+      ['InvalidFieldError', mutate((o) => { o.payload.encryption = { enabled: true, algorithm: 'AES-256-GCM', nonce: new Uint8Array(16) } })],
+      ['InvalidFieldError', mutate((o) => { o.payload.compression = { enabled: true, algorithm: 'gzip' } })], // data not bytes
+      ['InvalidFieldError', mutate((o) => { o.metadata.routing_hints = {} })],
+    ]
+    for (const [name, b] of cases) expect(throws(() => decodeMessage(b)).name).toBe(name)
+    const trailing = new Uint8Array([...bytes, 0])
+    expect(throws(() => decodeMessage(trailing)).name).toBe('TrailingBytesError')
+    expect(throws(() => decodeMessage(bytes.subarray(0, bytes.length - 1))).name).toBe('TruncatedInputError')
+    expect(throws(() => decodeMessage(bytes, { limits: { maxMessageSize: bytes.length - 1 } })).name).toBe('MessageTooLargeError')
+    expect(throws(() => decodeMessage(new Uint8Array([0x82, 0x60, 0x40])))).toBeInstanceOf(DecodeError)
+  })
+
+  it('flipping any single bit of a signed message is always rejected (by decode or verify)', async () => {
+    const signed = await signMessage(createMessage({
+      type: 'VECTOR_SYNC', source: 'klp://a.kai/x', target: 'klp://b.kai/y?q#f', data: { v: [1.5, -2, 'x', new Uint8Array([9, 9])], big: 2n ** 60n },
+      correlation_id: 'c-1', routing_hints: [{ kind: 'via', value: 'n2' }], timestamp: 1_700_000_000_000,
+      trust_requirements: { minimum_trust_score: 7.5, required_endorsements: 2, verification_level: 'strong' },
+    }), signer)
+    const bytes = encodeMessage(signed)
+    let decodeRejects = 0
+    let verifyRejects = 0
+    for (let i = 0; i < bytes.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const m = Uint8Array.from(bytes)
+        m[i] = (m[i] as number) ^ (1 << bit)
+        let decoded: KLPMessage
+        try {
+          decoded = decodeMessage(m)
+        } catch (err) {
+          expect(err).toBeInstanceOf(DecodeError)
+          decodeRejects++
+          continue
+        }
+        const err = await rejects(verifyMessage(decoded, verifier))
+        expect(['InvalidSignatureError', 'UnknownKeyError']).toContain(err.name)
+        verifyRejects++
+      }
+    }
+    expect(decodeRejects + verifyRejects).toBe(bytes.length * 8)
+    expect(verifyRejects).toBeGreaterThan(0)
+  })
+
+  it('round-trips arbitrary messages (property)', async () => {
+    await fc.assert(fc.asyncProperty(messageInitArb, async (init) => {
+      const m = createMessage(init)
+      const signed = await signMessage(m, signer)
+      const bytes = encodeMessage(signed)
+      const decoded = decodeMessage(bytes)
+      expect(decoded).toEqual(signed)
+      expect(Buffer.compare(encodeMessage(decoded), bytes)).toBe(0)
+      expect(decoded.metadata.message_id).toBe(computeMessageId(m))
+      await verifyMessage(decoded, verifier)
+    }), { numRuns: 300 })
+  })
+})
+
+describe('checkExpiry', () => {
+  const m = { timestamp: 1_000_000, metadata: { ttl: 60 } } as KLPMessage
+  it('accepts within ttl + skew and rejects outside it', () => {
+    checkExpiry(m, { now: 1_000_000 })
+    checkExpiry(m, { now: 1_060_000 + 30_000 })
+    expect(throws(() => checkExpiry(m, { now: 1_060_000 + 30_001 }))).toBeInstanceOf(MessageExpiredError)
+    expect(throws(() => checkExpiry(m, { now: 1_060_001, clockSkewMs: 0 }))).toBeInstanceOf(MessageExpiredError)
+    checkExpiry(m, { now: 1_000_000 - 30_000 })
+    expect(throws(() => checkExpiry(m, { now: 1_000_000 - 30_001 })).name).toBe('MessageExpiredError')
+    expect(throws(() => checkExpiry(m, { now: 1_000_000, clockSkewMs: -1 }))).toBeInstanceOf(InvalidParametersError)
+  })
+})

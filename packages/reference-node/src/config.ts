@@ -1,0 +1,210 @@
+/**
+ * The node configuration file (`<data dir>/config.json`) and the layout of the data directory.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { NodeType, type NodeCapabilities } from '@kos-mesh/interface'
+import { parseAddress } from '@kos-mesh/klp-codec'
+import { BUILTIN_AGENTS } from './agents/builtin.js'
+import { InvalidConfigError, NotInitializedError } from './errors.js'
+import { LOG_LEVELS, type LogLevel } from './logger.js'
+
+export const CONFIG_VERSION = 1
+/** Largest config file read. */
+export const MAX_CONFIG_BYTES = 256 * 1024
+
+export interface NodeConfig {
+  /** Format version, 1. */
+  version: number
+  node: {
+    /** Human name of the node, `[a-z0-9-]{1,63}`. */
+    name: string
+    /** KLP authority of the node (`<name>.mesh.kai` by default). */
+    authority: string
+    /** Spec NodeType: PeerNode, GatewayNode, ArchiveNode, ValidatorNode. */
+    type: NodeType
+    /** Capabilities published in the node record (missing ones default to false / 0). */
+    capabilities: Partial<NodeCapabilities>
+  }
+  /** Transport addresses to listen on (`tcp://127.0.0.1:0` = a random port). */
+  listen: string[]
+  /** Seed nodes to bootstrap from (`tcp://host:port[/did:key:...]`). */
+  seeds: string[]
+  /** Built-in agents to run: any of `echo`, `text-stats`, `math`. */
+  agents: string[]
+  control: {
+    /** Port of the loopback control API; 0 = random (written to control.json at start). */
+    port: number
+  }
+  logLevel: LogLevel
+}
+
+/** Files of a data directory. */
+export interface DataDirPaths {
+  root: string
+  config: string
+  keystore: string
+  passphrase: string
+  db: string
+  /** Written while the node runs: `{ pid, port, did, authority, addrs }`. */
+  control: string
+  /** Bearer token of the control API (mode 0600), written while the node runs. */
+  token: string
+}
+
+export function dataDirPaths(root: string): DataDirPaths {
+  const r = resolve(root)
+  return {
+    root: r,
+    config: join(r, 'config.json'),
+    keystore: join(r, 'keystore.json'),
+    passphrase: join(r, 'passphrase'),
+    db: join(r, 'db'),
+    control: join(r, 'control.json'),
+    token: join(r, 'control.token'),
+  }
+}
+
+/** `--data-dir`, else `KOS_MESH_DATA_DIR`, else `~/.kos-mesh`. */
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const v = flag ?? env.KOS_MESH_DATA_DIR
+  return resolve(v !== undefined && v.length > 0 ? v : join(homedir(), '.kos-mesh'))
+}
+
+const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+const ADDR_RE = /^[a-z][a-z0-9+.-]{0,31}:\/\/\S{1,1000}$/
+const CAP_BOOLEANS = ['agent_hosting', 'vector_storage', 'relay_services', 'validation_services', 'archive_services'] as const
+const CAP_NUMBERS = ['bandwidth_mbps', 'storage_gb', 'compute_units'] as const
+
+export function defaultConfig(name = `node-${randomBytes(3).toString('hex')}`): NodeConfig {
+  return {
+    version: CONFIG_VERSION,
+    node: { name, authority: `${name}.mesh.kai`, type: NodeType.PEER_NODE, capabilities: { agent_hosting: true } },
+    listen: ['tcp://127.0.0.1:0'],
+    seeds: [],
+    agents: ['echo', 'text-stats', 'math'],
+    control: { port: 0 },
+    logLevel: 'info',
+  }
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+function noExtra(where: string, o: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new InvalidConfigError(`${where}: expected one of ${allowed.join(', ')}, got unknown key "${k}"`)
+}
+
+function addrList(where: string, v: unknown): string[] {
+  if (!Array.isArray(v) || v.length > 64) throw new InvalidConfigError(`${where}: expected a list of at most 64 addresses, got ${Array.isArray(v) ? v.length : typeof v}`)
+  return v.map((a, i) => {
+    if (typeof a !== 'string' || !ADDR_RE.test(a)) throw new InvalidConfigError(`${where}[${i}]: expected an address like tcp://127.0.0.1:4001, got ${JSON.stringify(a)}`)
+    return a
+  })
+}
+
+export function validateAuthority(authority: unknown, where = 'node.authority'): string {
+  if (typeof authority !== 'string') throw new InvalidConfigError(`${where}: expected a string, got ${typeof authority}`)
+  let parsed
+  try {
+    parsed = parseAddress(`klp://${authority}`)
+  } catch {
+    parsed = undefined
+  }
+  if (parsed?.authority !== authority) throw new InvalidConfigError(`${where}: expected a lower-case host name like node-a.mesh.kai, got ${JSON.stringify(authority)}`)
+  return authority
+}
+
+/** Validates a parsed config object (unknown keys are errors, so typos do not pass silently). */
+export function parseConfig(v: unknown): NodeConfig {
+  if (!isObj(v)) throw new InvalidConfigError(`expected a JSON object, got ${Array.isArray(v) ? 'array' : typeof v}`)
+  noExtra('config', v, ['version', 'node', 'listen', 'seeds', 'agents', 'control', 'logLevel'])
+  if (v.version !== CONFIG_VERSION) throw new InvalidConfigError(`version: expected ${CONFIG_VERSION}, got ${JSON.stringify(v.version)}`)
+  const node = v.node
+  if (!isObj(node)) throw new InvalidConfigError(`node: expected an object, got ${typeof node}`)
+  noExtra('node', node, ['name', 'authority', 'type', 'capabilities'])
+  if (typeof node.name !== 'string' || !NAME_RE.test(node.name)) throw new InvalidConfigError(`node.name: expected [a-z0-9-] up to 63 characters, got ${JSON.stringify(node.name)}`)
+  const authority = validateAuthority(node.authority)
+  const types = Object.values(NodeType) as string[]
+  if (typeof node.type !== 'string' || !types.includes(node.type)) throw new InvalidConfigError(`node.type: expected one of ${types.join(', ')}, got ${JSON.stringify(node.type)}`)
+  const caps = node.capabilities ?? {}
+  if (!isObj(caps)) throw new InvalidConfigError(`node.capabilities: expected an object, got ${typeof caps}`)
+  noExtra('node.capabilities', caps, [...CAP_BOOLEANS, ...CAP_NUMBERS])
+  for (const k of CAP_BOOLEANS) if (caps[k] !== undefined && typeof caps[k] !== 'boolean') throw new InvalidConfigError(`node.capabilities.${k}: expected a boolean, got ${typeof caps[k]}`)
+  for (const k of CAP_NUMBERS) {
+    const n = caps[k]
+    if (n !== undefined && !(typeof n === 'number' && Number.isFinite(n) && n >= 0)) throw new InvalidConfigError(`node.capabilities.${k}: expected a number >= 0, got ${JSON.stringify(n)}`)
+  }
+  const listen = addrList('listen', v.listen ?? [])
+  const seeds = addrList('seeds', v.seeds ?? [])
+  const agents = v.agents ?? []
+  if (!Array.isArray(agents)) throw new InvalidConfigError(`agents: expected a list, got ${typeof agents}`)
+  for (const a of agents) {
+    if (typeof a !== 'string' || BUILTIN_AGENTS[a] === undefined) throw new InvalidConfigError(`agents: expected one of ${Object.keys(BUILTIN_AGENTS).join(', ')}, got ${JSON.stringify(a)}`)
+  }
+  const control = v.control ?? { port: 0 }
+  if (!isObj(control)) throw new InvalidConfigError(`control: expected an object, got ${typeof control}`)
+  noExtra('control', control, ['port'])
+  const port = control.port ?? 0
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidConfigError(`control.port: expected 0..65535, got ${JSON.stringify(port)}`)
+  const logLevel = v.logLevel ?? 'info'
+  if (typeof logLevel !== 'string' || !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new InvalidConfigError(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
+  return {
+    version: CONFIG_VERSION,
+    node: { name: node.name, authority, type: node.type as NodeType, capabilities: caps as Partial<NodeCapabilities> },
+    listen,
+    seeds,
+    agents: [...new Set(agents as string[])],
+    control: { port },
+    logLevel: logLevel as LogLevel,
+  }
+}
+
+/** Reads and validates `<dir>/config.json`. Throws NotInitializedError when absent. */
+export async function loadConfig(dir: string): Promise<NodeConfig> {
+  const p = dataDirPaths(dir)
+  let text: string
+  try {
+    const s = await stat(p.config)
+    if (s.size > MAX_CONFIG_BYTES) throw new InvalidConfigError(`${p.config}: expected at most ${MAX_CONFIG_BYTES} bytes, got ${s.size}`)
+    text = await readFile(p.config, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotInitializedError(`no configuration in ${p.root}: run \`kos-mesh init --data-dir ${p.root}\` first`)
+    throw err
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new InvalidConfigError(`${p.config}: expected JSON, got a syntax error (${(err as Error).message})`)
+  }
+  try {
+    return parseConfig(json)
+  } catch (err) {
+    if (err instanceof InvalidConfigError) throw new InvalidConfigError(`${p.config}: ${err.message}`)
+    throw err
+  }
+}
+
+/** Writes a file atomically with `mode` (temp file + rename). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
+  const fh = await open(tmp, 'wx', mode)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await chmod(tmp, mode)
+  await rename(tmp, path)
+}
+
+export async function saveConfig(dir: string, config: NodeConfig): Promise<void> {
+  const p = dataDirPaths(dir)
+  await mkdir(p.root, { recursive: true, mode: 0o700 })
+  await writeFileAtomic(p.config, JSON.stringify(parseConfig(config), null, 2) + '\n', 0o600)
+}

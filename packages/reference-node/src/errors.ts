@@ -1,0 +1,131 @@
+/**
+ * Errors of the reference node. Assert on `name` / `code`, never on message text.
+ */
+import {
+  InvalidParametersError,
+  KosMeshError,
+  NotStartedError,
+  UnreachableError,
+  type KosMeshErrorOptions,
+} from '@kos-mesh/interface'
+
+/** A service needs a component (or another service) that the node does not provide. */
+export class MissingServiceDependencyError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_MISSING_SERVICE_DEPENDENCY'
+  override name = 'MissingServiceDependencyError'
+  override readonly code: string = 'ERR_MISSING_SERVICE_DEPENDENCY'
+  /** The service that declared the need. */
+  readonly service: string
+  /** The component or service it needs. */
+  readonly component: string
+
+  constructor(service: string, component: string, options?: KosMeshErrorOptions) {
+    super(`service "${service}" needs component "${component}", but the node provides none`, options)
+    this.service = service
+    this.component = component
+  }
+}
+
+/** A service name collides with a built-in component or another service. */
+export class DuplicateServiceError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_DUPLICATE_SERVICE'
+  override name = 'DuplicateServiceError'
+  override readonly code: string = 'ERR_DUPLICATE_SERVICE'
+}
+
+/** The node was used before `start()` or after `stop()`. */
+export class NodeNotStartedError extends NotStartedError {
+  static override readonly code: string = 'ERR_NODE_NOT_STARTED'
+  override name = 'NodeNotStartedError'
+  override readonly code: string = 'ERR_NODE_NOT_STARTED'
+}
+
+/** The configuration file or a config value is invalid. */
+export class InvalidConfigError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_INVALID_CONFIG'
+  override name = 'InvalidConfigError'
+  override readonly code: string = 'ERR_INVALID_CONFIG'
+}
+
+/** The data directory has no configuration (run `kos-mesh init`). */
+export class NotInitializedError extends KosMeshError {
+  static override readonly code: string = 'ERR_NOT_INITIALIZED'
+  override name = 'NotInitializedError'
+  override readonly code: string = 'ERR_NOT_INITIALIZED'
+}
+
+/** An agent is registered twice, or its definition is invalid. */
+export class InvalidAgentError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_INVALID_AGENT'
+  override name = 'InvalidAgentError'
+  override readonly code: string = 'ERR_INVALID_AGENT'
+}
+
+/** No local agent has the capability a task asks for (wire reason `no_eligible_agents`). */
+export class NoEligibleAgentsError extends KosMeshError {
+  static override readonly code: string = 'ERR_NO_ELIGIBLE_AGENTS'
+  override name = 'NoEligibleAgentsError'
+  override readonly code: string = 'ERR_NO_ELIGIBLE_AGENTS'
+}
+
+/** A task's payload is not a valid TaskRequest (wire reason `invalid_task`). */
+export class InvalidTaskError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_INVALID_TASK'
+  override name = 'InvalidTaskError'
+  override readonly code: string = 'ERR_INVALID_TASK'
+}
+
+/** An agent could not process its input (wire reason `agent_failed`). */
+export class AgentFailedError extends KosMeshError {
+  static override readonly code: string = 'ERR_AGENT_FAILED'
+  override name = 'AgentFailedError'
+  override readonly code: string = 'ERR_AGENT_FAILED'
+}
+
+/** The math agent could not parse or evaluate an expression. */
+export class MathExpressionError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_MATH_EXPRESSION'
+  override name = 'MathExpressionError'
+  override readonly code: string = 'ERR_MATH_EXPRESSION'
+}
+
+/** The key-value store was used while closed. */
+export class StoreClosedError extends NotStartedError {
+  static override readonly code: string = 'ERR_STORE_CLOSED'
+  override name = 'StoreClosedError'
+  override readonly code: string = 'ERR_STORE_CLOSED'
+}
+
+/** The control API of a running node could not be reached (no node running for this data dir). */
+export class NodeNotRunningError extends UnreachableError {
+  static override readonly code: string = 'ERR_NODE_NOT_RUNNING'
+  override name = 'NodeNotRunningError'
+  override readonly code: string = 'ERR_NODE_NOT_RUNNING'
+}
+
+/** The control API refused the request (bad token, bad request) or failed. */
+export class ControlApiError extends KosMeshError {
+  static override readonly code: string = 'ERR_CONTROL_API'
+  override name = 'ControlApiError'
+  override readonly code: string = 'ERR_CONTROL_API'
+  /** HTTP status of the control API's answer. */
+  readonly status: number
+  /** The `code` of the remote error, when the API returned one. */
+  readonly remoteCode: string | undefined
+  /** Wire reason (`no_eligible_agents`, ...) when a peer rejected the operation. */
+  readonly reason: string | undefined
+
+  constructor(message: string, status: number, remoteCode?: string, reason?: string, options?: KosMeshErrorOptions) {
+    super(message, options)
+    this.status = status
+    this.remoteCode = remoteCode
+    this.reason = reason
+  }
+}
+
+/** Services depend on each other in a cycle. */
+export class ServiceDependencyCycleError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_SERVICE_DEPENDENCY_CYCLE'
+  override name = 'ServiceDependencyCycleError'
+  override readonly code: string = 'ERR_SERVICE_DEPENDENCY_CYCLE'
+}
