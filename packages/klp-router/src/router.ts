@@ -776,7 +776,8 @@ class KLPRouter implements Router {
     // trust requirements of the message, checked against its signer
     let trustOk: boolean
     try {
-      const check = await this.trust.check(signerDid, msg.metadata.trust_requirements, { signal: this.stopController.signal })
+      const pending = this.trust.check(signerDid, msg.metadata.trust_requirements, { signal: this.stopController.signal })
+      const check = pending instanceof Promise ? await pending : pending
       trustOk = check.passed
     } catch (err) {
       this.log.warn('trust engine failed', { err: errName(err) })
@@ -802,7 +803,9 @@ class KLPRouter implements Router {
     const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: this.stopController.signal }
     let result: ProcessingResult
     try {
-      result = await this.runHandler(handler, msg, ctx)
+      const r = this.runHandler(handler, msg, ctx)
+      result = r instanceof Promise ? await r : r
+      if (result === null || typeof result !== 'object') throw new TypeError('expected a ProcessingResult from the handler')
     } catch (err) {
       this.log.warn('handler failed', { type: msg.type, err: errName(err) })
       return this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.HANDLER_ERROR, message: 'the handler failed' })
@@ -824,12 +827,13 @@ class KLPRouter implements Router {
     }
   }
 
-  private runHandler(handler: MessageHandler, msg: KLPMessage, ctx: MessageContext): Promise<ProcessingResult> {
+  private runHandler(handler: MessageHandler, msg: KLPMessage, ctx: MessageContext): ProcessingResult | Promise<ProcessingResult> {
+    // a synchronous handler needs no timer
+    const r = handler(msg, ctx)
+    if (!(r instanceof Promise)) return r
     return new Promise<ProcessingResult>((resolve, reject) => {
       const timer = setTimeout(() => reject(new TimeoutError(`expected the handler to finish within ${this.handlerTimeoutMs} ms`)), this.handlerTimeoutMs)
-      Promise.resolve()
-        .then(() => handler(msg, ctx))
-        .then(
+      r.then(
           (r) => {
             clearTimeout(timer)
             resolve(r)

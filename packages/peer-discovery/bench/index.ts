@@ -25,6 +25,7 @@ import { createNodeRecord, createRecordPeek, createRecordVerifier, peerDiscovery
 import type { PeerDiscovery } from '../src/index.js'
 
 const RECORDS = 1000
+let bareVerifyRate = 0
 const BATCH = 100
 const NODES = Number(process.env.BENCH_NODES ?? 50)
 
@@ -51,11 +52,11 @@ async function benchMerge(rows: BenchRow[]): Promise<void> {
     return { input: getSigningInput(msg), sig: msg.signature, key }
   })
   let k = 0
-  const bareRate = await measure(() => {
+  const bareVerify = (): void => {
     const b = bare[k++ % RECORDS]!
     if (!nodeVerify(null, b.input, b.key, b.sig)) throw new Error('bare verify failed')
-  })
-  const baseline = { name: 'bare native Ed25519 verify', value: bareRate }
+  }
+  const bareBefore = await measure(bareVerify)
 
   const signatureVerifier = createSignatureVerifier()
   const verifyRecord = createRecordVerifier({ signatureVerifier })
@@ -70,6 +71,10 @@ async function benchMerge(rows: BenchRow[]): Promise<void> {
     const r = await registry.merge(batch, { source: 'bench', method: 'seed' })
     if (r.added !== BATCH) throw new Error(`expected ${BATCH} added, got ${JSON.stringify(r)}`)
   })) * BATCH
+  // The machine is shared and noisy: measure the baseline before and after, keep the faster one.
+  const bareRate = Math.max(bareBefore, await measure(bareVerify))
+  bareVerifyRate = bareRate
+  const baseline = { name: 'bare native Ed25519 verify', value: bareRate }
   rows.push(row('registry merge, new signed records (verify + checks + upsert)', 'records/s', mergeRate, baseline, { higherIsBetter: true, target: '>= 0.85 x bare verify' }))
 
   const full = new PeerRegistry({ verifyRecord, peekRecord: createRecordPeek(), maxPeers: RECORDS, sourceBurst: 1e9, sourceRatePerSecond: 1e9 })
@@ -150,6 +155,9 @@ async function benchBootstrap(rows: BenchRow[]): Promise<void> {
   const bareBase = { name: `${NODES} bare dials of the seed (connect + hello)`, value: median(bareTimes) }
   rows.push(row(`bootstrap ${NODES} nodes from 1 seed (dial, peer table, auto-dial 4)`, 'ms', median(bootOnly), bareBase, { higherIsBetter: false }))
   rows.push(row(`bootstrap ${NODES} nodes until all know all (+ refresh rounds)`, 'ms', median(bootTimes), bareBase, { higherIsBetter: false }))
+  // Floor: each node must verify each other node's record once ((N+1) x N bare verifies, 1 core).
+  const floor = ((NODES + 1) * NODES * 1000) / bareVerifyRate
+  rows.push(row(`bootstrap ${NODES} nodes until all know all, vs record-verify floor`, 'ms', median(bootTimes), { name: `${(NODES + 1) * NODES} bare verifies`, value: floor }, { higherIsBetter: false }))
   rows.push(row('refresh rounds needed until all know all', 'rounds', median(rounds)))
   rows.push(row('connections per node after bootstrap', 'peers', median(conns)))
 }
