@@ -63,7 +63,13 @@ function feedTransport(onListen: (h: (c: Connection) => void) => void): Transpor
   }
 }
 
-async function pipelineBench(backend: 'native' | 'noble', frames: Uint8Array[], senderDid: string): Promise<number> {
+interface Pipeline {
+  /** Pushes one batch of frames and resolves when all were dispatched. */
+  step(): Promise<void>
+  stop(): Promise<void>
+}
+
+async function pipeline(backend: 'native' | 'noble', frames: Uint8Array[], senderDid: string): Promise<Pipeline> {
   let handler!: (c: Connection) => void
   const node = generateIdentity()
   const router = klpRouter({ authority: 'bench.mesh.kai', listen: ['bench://feed'], rateLimit: false, maxQueuePerPeer: 4096, maxQueueTotal: 8192, replayCacheSize: 1_000_000 })({
@@ -83,20 +89,42 @@ async function pipelineBench(backend: 'native' | 'noble', frames: Uint8Array[], 
   const conn = new FeedConnection(senderDid)
   handler(conn)
   let next = 0
-  const rate = await measure(async () => {
-    if (next + BATCH > frames.length) throw new Error(`frame pool of ${frames.length} exhausted; raise POOL`)
-    target = processed + BATCH
-    const done = new Promise<void>((r) => { waiter = r })
-    conn.push(frames.slice(next, next + BATCH))
-    next += BATCH
-    await done
-    waiter = undefined
-  }, { seconds: backend === 'noble' ? 1 : undefined })
-  const m = router.metrics()
-  const rejected = Object.values(m.rejects).reduce((a, b) => a + b, 0)
-  if (rejected > 0) throw new Error(`pipeline rejected ${rejected} frames: ${JSON.stringify(m.rejects)}`)
-  await router.stop()
-  return rate * BATCH
+  return {
+    async step() {
+      if (next + BATCH > frames.length) throw new Error(`frame pool of ${frames.length} exhausted; raise POOL`)
+      target = processed + BATCH
+      const done = new Promise<void>((r) => { waiter = r })
+      conn.push(frames.slice(next, next + BATCH))
+      next += BATCH
+      await done
+      waiter = undefined
+    },
+    async stop() {
+      const m = router.metrics()
+      const rejected = Object.values(m.rejects).reduce((a, b) => a + b, 0)
+      if (rejected > 0) throw new Error(`pipeline rejected ${rejected} frames: ${JSON.stringify(m.rejects)}`)
+      await router.stop()
+    },
+  }
+}
+
+/**
+ * The machine is shared and noisy: the pipeline and its baseline are measured in alternating short
+ * rounds, and the medians (and the median of the per-round ratios) are reported.
+ */
+async function interleaved(rounds: number, seconds: number, a: () => unknown, b: () => unknown): Promise<{ a: number; b: number; ratio: number }> {
+  const as: number[] = []
+  const bs: number[] = []
+  const ratios: number[] = []
+  for (let i = 0; i < rounds; i++) {
+    const ra = await measure(a, { seconds, warmupSeconds: 0.1 })
+    const rb = await measure(b, { seconds, warmupSeconds: 0.1 })
+    as.push(ra)
+    bs.push(rb)
+    ratios.push(rb / ra)
+  }
+  const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
+  return { a: med(as), b: med(bs), ratio: med(ratios) }
 }
 
 async function makeFrames(n: number): Promise<{ frames: Uint8Array[]; did: string; inputs: Uint8Array[]; sigs: Uint8Array[]; publicKey: Uint8Array }> {
@@ -185,37 +213,45 @@ async function rawEcho(n: number, size: number): Promise<{ p50: number; p99: num
 async function main(): Promise<void> {
   const rows: BenchRow[] = []
   const secs = Number(process.env.BENCH_SECONDS ?? 1.5)
-  const POOL = Math.ceil(Math.max(8_000, 14_000 * (secs + 1)))
+  const POOL = Math.ceil(Math.max(12_000, 16_000 * (Math.max(0.2, secs / 4) + 0.15) * 5 + 4_000))
   console.log(`signing ${POOL} frames...`)
   const { frames, did, inputs, sigs, publicKey } = await makeFrames(POOL)
 
   const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' })
+  const ROUNDS = 5
+  const roundSecs = Math.max(0.2, secs / 4)
   let j = 0
-  const bareNative = await measure(() => {
+  const bareNativeFn = (): void => {
     const k = j++ % inputs.length
     if (!nodeVerify(null, inputs[k]!, key, sigs[k]!)) throw new Error('bad signature')
-  })
+  }
+  const pn = await pipeline('native', frames, did)
+  const native = await interleaved(ROUNDS, roundSecs, bareNativeFn, () => pn.step())
+  await pn.stop()
   // the floor without the router: the codec's decode + verifyMessage through the same verifier
   const sv = createSignatureVerifier()
   let q = 0
-  const codecFloor = await measure(async () => {
+  const floor = await interleaved(ROUNDS, roundSecs, bareNativeFn, async () => {
     const m = decodeMessage(frames[q++ % 4096]!.subarray(5))
     await verifyMessage(m, sv)
   })
-  const pipeNative = await pipelineBench('native', frames, did)
-  rows.push(row('bare native verify (node:crypto, cached KeyObject)', 'msg/s', bareNative))
-  rows.push(row('pipeline, native backend (decode+replay+verify+trust+dispatch)', 'msg/s', pipeNative, { name: 'bare native verify', value: bareNative }, { higherIsBetter: true, target: '>= 0.85' }))
-  rows.push(row('codec decode + verifyMessage, no router (floor)', 'msg/s', codecFloor, { name: 'bare native verify', value: bareNative }, { higherIsBetter: true }))
-  rows.push(row('pipeline vs its codec floor (router overhead only)', 'msg/s', pipeNative, { name: 'codec decode + verify', value: codecFloor }, { higherIsBetter: true }))
+  rows.push(row('bare native verify (node:crypto, cached KeyObject)', 'msg/s', native.a))
+  rows.push(row('pipeline, native backend (decode+replay+verify+trust+dispatch)', 'msg/s', native.b * BATCH, { name: 'bare native verify', value: native.a }, { higherIsBetter: true, target: '>= 0.85' }))
+  rows[rows.length - 1]!.ratio = Math.round(native.ratio * BATCH * 1e4) / 1e4
+  rows.push(row('codec decode + verifyMessage alone, no router (floor)', 'msg/s', floor.b, { name: 'bare native verify', value: floor.a }, { higherIsBetter: true }))
+  rows[rows.length - 1]!.ratio = Math.round(floor.ratio * 1e4) / 1e4
 
   let k2 = 0
-  const bareNoble = await measure(() => {
+  const bareNobleFn = (): void => {
     const k = k2++ % inputs.length
     if (!ed25519Verify(publicKey, inputs[k]!, sigs[k]!, { backend: 'noble' })) throw new Error('bad signature')
-  }, { seconds: 1 })
-  const pipeNoble = await pipelineBench('noble', frames, did)
-  rows.push(row('bare noble verify (did-security rule)', 'msg/s', bareNoble))
-  rows.push(row('pipeline, noble backend', 'msg/s', pipeNoble, { name: 'bare noble verify', value: bareNoble }, { higherIsBetter: true, target: '>= 0.85' }))
+  }
+  const pb = await pipeline('noble', frames, did)
+  const noble = await interleaved(3, roundSecs, bareNobleFn, () => pb.step())
+  await pb.stop()
+  rows.push(row('bare noble verify (did-security rule)', 'msg/s', noble.a))
+  rows.push(row('pipeline, noble backend', 'msg/s', noble.b * BATCH, { name: 'bare noble verify', value: noble.a }, { higherIsBetter: true, target: '>= 0.85' }))
+  rows[rows.length - 1]!.ratio = Math.round(noble.ratio * BATCH * 1e4) / 1e4
 
   const n = Math.max(300, Math.round(1500 * Math.min(1, secs / 1.5)))
   const lat = await tcpLatency(n)
@@ -233,7 +269,7 @@ async function main(): Promise<void> {
   rows.push(row('request/response p50 vs its crypto floor', 'ms', lat.p50, { name: '2 sign + 2 verify', value: 1000 / cryptoFloor }, { higherIsBetter: false }))
   rows.push(row('request/response p99, loopback TCP', 'ms', lat.p99, { name: 'bare node:net echo p99', value: raw.p99 }, { higherIsBetter: false }))
   rows.push(row('request/response throughput (sequential), loopback TCP', 'req/s', 1000 / lat.p50, { name: 'bare node:net echo', value: 1000 / raw.p50 }, { higherIsBetter: true }))
-  report('klp-router', rows, { batch: BATCH, framePool: POOL, responseBytes: lat.size, requests: n })
+  report('klp-router', rows, { batch: BATCH, framePool: POOL, responseBytes: lat.size, requests: n, method: 'pipeline and baseline measured in 5 alternating rounds; medians and median per-round ratio' })
 }
 
 await main()

@@ -144,6 +144,9 @@ export class FairScheduler<T> {
     else lane.queues.delete(peer)
     lane.size--
     this.size--
+    // a drained queue starts a fresh round: bursts are served in strict priority order, and the
+    // weights only share the slots while classes compete
+    if (this.size === 0) for (let c = 0; c < 4; c++) this.credits[c] = this.weights[c]!
     const d = (this.perPeer.get(peer) ?? 1) - 1
     if (d === 0) this.perPeer.delete(peer)
     else this.perPeer.set(peer, d)

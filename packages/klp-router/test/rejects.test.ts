@@ -160,7 +160,8 @@ describe('reject paths (one test each)', () => {
     await waitFor(() => peer.received.length === 1)
     expect(rejects(b).hop_limit).toBe(1)
     expect(errorOf(peer.received[0]!)?.code).toBe('hop_limit')
-    // one hop less is forwarded
+    // one hop less is forwarded (once the far node has a route back to the raw peer)
+    await waitFor(() => far.router.routingTable.lookup(peer.authority) !== undefined)
     await peer.send(peer.frame(await peer.sign({ type: KLPMessageType.TASK_REQUEST, target: `klp://${far.authority}/` }), 7))
     // forwarded to the far node, whose error response (it has no handler) comes back through b
     await waitFor(() => peer.received.length === 2)
@@ -185,5 +186,32 @@ describe('reject paths (one test each)', () => {
     await peer.send(encodeEnvelope(EnvelopeKind.HELLO, 0, 0, (await import('@kos-mesh/klp-codec')).encodeMessage(hello)))
     await waitFor(() => rejects(b).source_mismatch === before + 1)
     expect(b.router.routingTable.didOf('evil.mesh.kai')).toBeUndefined()
+  })
+})
+
+describe('priority scheduling through the pipeline', () => {
+  it('dispatches queued CRITICAL before HIGH before NORMAL before LOW', async () => {
+    net = await createTestnet(1, { router: { concurrency: 1 } })
+    const b = net.nodes[0]!
+    let release!: () => void
+    const gate = new Promise<void>((r) => { release = r })
+    const order: number[] = []
+    b.router.handle(KLPMessageType.TASK_REQUEST, async (msg) => {
+      if (msg.payload.data === 'gate') await gate
+      else order.push(msg.metadata.priority)
+      return { status: ProcessingStatus.PROCESSED }
+    })
+    peer = await rawPeer(net.network, b.address, b.did)
+    const target = `klp://${b.authority}/`
+    await peer.send(peer.frame(await peer.sign({ type: KLPMessageType.TASK_REQUEST, target, data: 'gate' })))
+    await waitFor(() => b.router.metrics().queueDepth.total === 0)
+    for (const [i, p] of ([1, 5, 8, 10, 1, 5, 8, 10] as const).entries()) {
+      await peer.send(peer.frame(await peer.sign({ type: KLPMessageType.TASK_REQUEST, target, data: i, priority: p })))
+    }
+    await waitFor(() => b.router.metrics().queueDepth.total === 8)
+    expect(b.router.metrics().queueDepth).toMatchObject({ critical: 2, high: 2, normal: 2, low: 2 })
+    release()
+    await waitFor(() => order.length === 8)
+    expect(order).toEqual([10, 10, 8, 8, 5, 5, 1, 1])
   })
 })

@@ -9,7 +9,6 @@ import {
   LimitExceededError,
   MessageExpiredError,
   NotStartedError,
-  QueueFullError,
   UnreachableError,
 } from '@kos-mesh/interface'
 
@@ -60,13 +59,6 @@ export class RecordFromFutureError extends MessageExpiredError {
   static override readonly code: string = 'ERR_RECORD_FROM_FUTURE'
   override name = 'RecordFromFutureError'
   override readonly code: string = 'ERR_RECORD_FROM_FUTURE'
-}
-
-/** A source pushed more records than its budget allows; the excess was dropped unverified. */
-export class PeerRateLimitedError extends QueueFullError {
-  static override readonly code: string = 'ERR_PEER_RATE_LIMITED'
-  override name = 'PeerRateLimitedError'
-  override readonly code: string = 'ERR_PEER_RATE_LIMITED'
 }
 
 /** No seed could be reached (or none answered with a valid peer table). `errors` holds each seed's cause. */

@@ -25,12 +25,15 @@ export interface ProtocolLimits {
   maxRecordBytes: number
   /** Max capability names in a `get_peers` filter. Default 16. */
   maxCapabilities: number
+  /** Max total record bytes in one `peers` response. Default 512 KiB (under the router's 1 MiB frame). */
+  maxResponseBytes: number
 }
 
 export const DEFAULT_PROTOCOL_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
   maxRecordsPerMessage: 64,
   maxRecordBytes: 8 * 1024,
   maxCapabilities: 16,
+  maxResponseBytes: 512 * 1024,
 })
 
 function isObj(v: unknown): v is Record<string, unknown> {

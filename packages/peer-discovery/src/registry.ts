@@ -7,7 +7,7 @@
  */
 import { DiscoveryMethod, isKosMeshError, throwIfAborted } from '@kos-mesh/interface'
 import type { AbortOptions, Clock, DiscoveredPeer } from '@kos-mesh/interface'
-import { InvalidParametersError } from '@kos-mesh/interface'
+import { InvalidParametersError, InvalidSignatureError, LimitExceededError, MessageExpiredError, UnknownKeyError } from '@kos-mesh/interface'
 import { CAPABILITY_FLAGS, hasCapabilities } from './validate.js'
 import type { DiscoverySource, NodeRecord, PeerQuery, RecordPeek, RecordVerifier } from './types.js'
 
@@ -53,6 +53,8 @@ export interface PeerRegistryInit {
   sourceRatePerSecond?: number
   /** Max sources whose budgets are tracked (least recently used are forgotten). Default 1024. */
   maxTrackedSources?: number
+  /** Rejected record byte strings remembered, so repeats are dropped without verifying. Default 1024. */
+  maxRememberedRejects?: number
 }
 
 export interface PeerEntry {
@@ -140,6 +142,20 @@ interface Bucket {
   at: number
 }
 
+/** Key of record bytes: their last 32 bytes (in a KLP message, the end of its Ed25519 signature). */
+function tailKey(bytes: Uint8Array): string {
+  const start = Math.max(0, bytes.length - 32)
+  let k = String(bytes.length) + ':'
+  for (let i = start; i < bytes.length; i++) k += String.fromCharCode(bytes[i]!)
+  return k
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /** FNV-1a (32-bit) of `local` + NUL + `peer`. */
 function tieKey(local: string, peer: string): number {
   let h = 0x811c9dc5
@@ -158,23 +174,12 @@ function compareTie(a: PeerEntry, b: PeerEntry): number {
 
 function errorReason(err: unknown): RejectReason {
   if (!isKosMeshError(err)) return 'invalid'
-  switch (err.code) {
-    case 'ERR_INVALID_RECORD_SIGNATURE':
-    case 'ERR_INVALID_SIGNATURE':
-    case 'ERR_UNKNOWN_KEY':
-      return 'forged'
-    case 'ERR_RECORD_SIGNER_MISMATCH':
-      return 'signer_mismatch'
-    case 'ERR_RECORD_EXPIRED':
-      return 'expired'
-    case 'ERR_RECORD_FROM_FUTURE':
-      return 'future'
-    case 'ERR_RECORD_LIMIT_EXCEEDED':
-    case 'ERR_LIMIT_EXCEEDED':
-      return 'limit'
-    default:
-      return 'invalid'
-  }
+  if (err.code === 'ERR_RECORD_SIGNER_MISMATCH') return 'signer_mismatch'
+  if (err.code === 'ERR_RECORD_FROM_FUTURE') return 'future'
+  if (err instanceof MessageExpiredError || err.code === 'ERR_RECORD_EXPIRED') return 'expired'
+  if (err instanceof InvalidSignatureError || err instanceof UnknownKeyError) return 'forged'
+  if (err instanceof LimitExceededError) return 'limit'
+  return 'invalid'
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -204,6 +209,11 @@ export class PeerRegistry extends EventTarget {
   readonly #maxSources: number
   readonly #peers = new Map<string, PeerEntry>()
   readonly #buckets = new Map<string, Bucket>()
+  /** Stored records by the tail of their bytes (the signature): exact repeats skip all work. */
+  readonly #byTail = new Map<string, PeerEntry>()
+  /** Tails of recently rejected record bytes (LRU): a repeated bad record is not verified again. */
+  readonly #rejectedTails = new Map<string, RejectReason>()
+  readonly #maxRejectedTails: number
   readonly #stats: RegistryStats = {
     peers: 0,
     added: 0,
@@ -236,6 +246,7 @@ export class PeerRegistry extends EventTarget {
     this.#burst = positive('sourceBurst', init.sourceBurst, 256)
     this.#rate = positive('sourceRatePerSecond', init.sourceRatePerSecond, 64)
     this.#maxSources = Math.floor(positive('maxTrackedSources', init.maxTrackedSources, 1024))
+    this.#maxRejectedTails = Math.floor(positive('maxRememberedRejects', init.maxRememberedRejects, 1024))
   }
 
   get size(): number {
@@ -276,6 +287,22 @@ export class PeerRegistry extends EventTarget {
     }
     for await (const bytes of records) {
       throwIfAborted(options.signal)
+      if (!(bytes instanceof Uint8Array)) {
+        reject('invalid')
+        continue
+      }
+      const tail = tailKey(bytes)
+      const same = this.#byTail.get(tail)
+      if (same !== undefined && equalBytes(same.record.bytes, bytes)) {
+        result.unchanged++
+        this.#stats.unchanged++
+        continue
+      }
+      const known = this.#rejectedTails.get(tail)
+      if (known !== undefined) {
+        reject(known)
+        continue
+      }
       const peeked = this.#peek?.(bytes)
       if (peeked !== undefined) {
         if (peeked.peerId === this.#local) {
@@ -298,7 +325,10 @@ export class PeerRegistry extends EventTarget {
         record = await this.#verify(bytes, { signal: options.signal })
       } catch (err) {
         throwIfAborted(options.signal)
-        reject(errorReason(err))
+        const reason = errorReason(err)
+        // Remember bytes that can never become valid (not time-dependent rejections).
+        if (reason !== 'expired' && reason !== 'future') this.#rememberRejected(tail, reason)
+        reject(reason)
         continue
       }
       const outcome = this.upsert(record, options)
@@ -317,7 +347,7 @@ export class PeerRegistry extends EventTarget {
   }
 
   /**
-   * Inserts an already-verified record. Returns what happened; 'table_full' when the table is at
+   * Inserts an ALREADY VERIFIED record (from a RecordVerifier); `merge` is the entry point for bytes. Returns what happened; 'table_full' when the table is at
    * its bound and the record ranks no better than the worst stored peer.
    */
   upsert(record: NodeRecord, options: { source: string; method: DiscoveryMethod }): 'added' | 'updated' | 'unchanged' | 'table_full' | 'self' | 'expired' {
@@ -330,7 +360,9 @@ export class PeerRegistry extends EventTarget {
         this.#stats.unchanged++
         return 'unchanged'
       }
+      this.#byTail.delete(tailKey(have.record.bytes))
       have.record = record
+      this.#byTail.set(tailKey(record.bytes), have)
       have.source = options.source
       have.lastSeen = Math.max(have.lastSeen, now)
       have.stale = false
@@ -357,6 +389,7 @@ export class PeerRegistry extends EventTarget {
       this.#remove(worst, 'evicted')
     }
     this.#peers.set(entry.peerId, entry)
+    this.#byTail.set(tailKey(record.bytes), entry)
     this.#stats.added++
     this.dispatchEvent(new CustomEvent('peer:add', { detail: entry }))
     return 'added'
@@ -483,8 +516,17 @@ export class PeerRegistry extends EventTarget {
 
   #remove(e: PeerEntry, reason: RemoveReason): void {
     this.#peers.delete(e.peerId)
+    this.#byTail.delete(tailKey(e.record.bytes))
     this.#stats.removed++
     this.dispatchEvent(new CustomEvent('peer:remove', { detail: { entry: e, reason } }))
+  }
+
+  #rememberRejected(tail: string, reason: RejectReason): void {
+    if (this.#rejectedTails.size >= this.#maxRejectedTails) {
+      const first = this.#rejectedTails.keys().next()
+      if (first.done !== true) this.#rejectedTails.delete(first.value)
+    }
+    this.#rejectedTails.set(tail, reason)
   }
 
   /** Token bucket per source; LRU-bounded map. */

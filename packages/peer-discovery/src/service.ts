@@ -44,7 +44,7 @@ import { createNodeRecord, createRecordPeek, createRecordVerifier, DEFAULT_CLOCK
 import { PeerRegistry } from './registry.js'
 import type { MergeResult, PeerRegistryInit, RankingWeights, RegistryStats } from './registry.js'
 import type { DiscoverySource, NodeRecord } from './types.js'
-import { didOfKeyId } from './validate.js'
+import { didOfKeyId, hasCapabilities } from './validate.js'
 
 // ------------------------------------------------------------------ the router we need
 
@@ -466,13 +466,20 @@ class PeerDiscoveryService implements PeerDiscovery {
         }
         const max = Math.min(payload.max ?? this.#limits.maxRecordsPerMessage, this.#limits.maxRecordsPerMessage)
         const records: Uint8Array[] = []
+        let bytes = 0
+        const add = (b: Uint8Array): boolean => {
+          if (records.length >= max || bytes + b.length > this.#limits.maxResponseBytes) return false
+          records.push(b)
+          bytes += b.length
+          return true
+        }
         const required = payload.capabilities ?? []
         const own = this.#record
-        if (own !== undefined && max > 0 && required.every((c) => (own.node.capabilities as unknown as Record<string, unknown>)[c] === true)) {
-          records.push(own.bytes)
-        }
+        if (own !== undefined && hasCapabilities(own.node.capabilities, required)) add(own.bytes)
         const exclude = new Set([ctx.signerDid, ctx.fromPeer])
-        for (const b of this.registry.recordBytes({ requiredCapabilities: required, maxPeers: max - records.length, exclude })) records.push(b)
+        for (const b of this.registry.recordBytes({ requiredCapabilities: required, maxPeers: max, exclude })) {
+          if (!add(b)) break
+        }
         this.#counters.requestsServed++
         const response = await this.#router.createResponse(msg, discoveryPayloadValue({ action: 'peers', records }))
         return { status: ProcessingStatus.PROCESSED, response }

@@ -97,6 +97,57 @@ describe('bootstrap on the memory transport', () => {
     expect(filtered.map((p) => p.peer_id)).toEqual([seed.identity.did])
   })
 
+  it('auto-dials the best-ranked peers first', async () => {
+    const net = network()
+    const seed = await startNode(net, 'seed6', { targetPeers: 0 })
+    nodes.push(seed)
+    const ranked: TestNode[] = []
+    for (let t = 1; t <= 5; t++) ranked.push(await startNode(net, `t${t}`, { targetPeers: 0, node: { trust_profile: { trust_score: t } } }))
+    nodes.push(...ranked)
+    await Promise.all(ranked.map((r) => r.discovery.bootstrap([{ address: 'memory://seed6', did: seed.identity.did }])))
+    const newcomer = await startNode(net, 'new6', { targetPeers: 3 })
+    nodes.push(newcomer)
+    const result = await newcomer.discovery.bootstrap([{ address: 'memory://seed6', did: seed.identity.did }])
+    expect(result.discovered).toBe(6)
+    expect(result.peer_connections).toBe(3)
+    // The seed plus the two highest trust scores (5 and 4).
+    const connected = newcomer.router.peers().map((p) => p.did).sort()
+    expect(connected).toEqual([seed.identity.did, ranked[4]!.identity.did, ranked[3]!.identity.did].sort())
+    expect(newcomer.discovery.getPeers({ maxPeers: 2 }).map((p) => p.trust_score)).toEqual([5, 4])
+    // The dialled peers learned about the newcomer from its announce.
+    await expect.poll(() => ranked[4]!.discovery.registry.has(newcomer.identity.did), { timeout: 10_000 }).toBe(true)
+  })
+
+  it('the refresh loop picks up nodes that joined later', async () => {
+    const net = network()
+    const seed = await startNode(net, 'seed7', { targetPeers: 0 })
+    const early = await startNode(net, 'early7', { targetPeers: 1, refreshIntervalMs: 20 })
+    nodes.push(seed, early)
+    await early.discovery.bootstrap([{ address: 'memory://seed7', did: seed.identity.did }])
+    expect(early.discovery.registry.size).toBe(1)
+    const late = await startNode(net, 'late7', { targetPeers: 1 })
+    nodes.push(late)
+    await late.discovery.bootstrap([{ address: 'memory://seed7', did: seed.identity.did }])
+    await expect.poll(() => early.discovery.registry.has(late.identity.did), { timeout: 10_000 }).toBe(true)
+  })
+
+  it('discoverPeers merges registered DHT / gossip sources only when asked', async () => {
+    const net = network()
+    const other = await import('@kos-mesh/did-security').then((m) => m.generateIdentity())
+    const { createNodeRecord } = await import('../src/index.js')
+    const { makeNode } = await import('./helpers.js')
+    const rec = await createNodeRecord(makeNode(other.did, { caps: { vector_storage: true } }), other.signer)
+    let calls = 0
+    const source = { method: 'dht' as const, name: 'fake-dht', findPeers: async () => { calls++; return [rec.bytes] } }
+    const a = await startNode(net, 'a8', { sources: [source] })
+    nodes.push(a)
+    expect(await a.discovery.discoverPeers({})).toEqual([])
+    expect(calls).toBe(0)
+    const peers = await a.discovery.discoverPeers({ use_dht: true, required_capabilities: ['vector_storage'] })
+    expect(calls).toBe(1)
+    expect(peers.map((p) => [p.peer_id, p.discovery_method])).toEqual([[other.did, 'dht']])
+  })
+
   it('refuses work before start and after stop', async () => {
     const net = network()
     const a = await startNode(net, 'a5')

@@ -82,21 +82,33 @@ describe('PEER_DISCOVERY protocol', () => {
     expect(p.action === 'peers' && p.records.length).toBe(4)
   })
 
+  it('get_peers responses stay within maxResponseBytes', async () => {
+    const { server, client, target } = await pair({ limits: { maxResponseBytes: 2500 } })
+    const recs = await records(5)
+    await server.discovery.registry.merge(recs, { source: 'test', method: 'dht' })
+    const res = await send(client, target, { action: 'get_peers', max: 64 })
+    const p = parseDiscoveryPayload(res.payload.data)
+    if (p.action !== 'peers') throw new Error('expected peers')
+    expect(p.records.length).toBeGreaterThan(0)
+    expect(p.records.reduce((a, r) => a + r.length, 0)).toBeLessThanOrEqual(2500)
+    expect(p.records.length).toBeLessThan(6)
+  })
+
   it('announce adds the sender; a newer announce replaces the record', async () => {
     const { server, client, target } = await pair()
     const updates: string[] = []
     server.discovery.registry.addEventListener('peer:update', (e) => updates.push((e as CustomEvent<PeerEntry>).detail.peerId))
     const r1 = await createNodeRecord(makeNode(client.identity.did, { lastSeen: 1 }), client.identity.signer)
     await push(client, target, { action: 'announce', record: r1.bytes })
-    await expect.poll(() => server.discovery.registry.get(client.identity.did)?.discoveryMethod).toBe('direct')
+    await expect.poll(() => server.discovery.registry.get(client.identity.did)?.discoveryMethod, { timeout: 10_000 }).toBe('direct')
     const r2 = await createNodeRecord(makeNode(client.identity.did, { caps: { archive_services: true } }), client.identity.signer, { now: r1.timestamp + 1 })
     await push(client, target, { action: 'announce', record: r2.bytes })
-    await expect.poll(() => server.discovery.registry.get(client.identity.did)?.record.node.capabilities.archive_services).toBe(true)
+    await expect.poll(() => server.discovery.registry.get(client.identity.did)?.record.node.capabilities.archive_services, { timeout: 10_000 }).toBe(true)
     expect(updates).toEqual([client.identity.did])
     // Replaying the older record changes nothing (a get_peers after it proves it was processed).
     await push(client, target, { action: 'announce', record: r1.bytes })
     await send(client, target, { action: 'get_peers', max: 0 })
-    await expect.poll(() => server.discovery.stats().registry.unchanged).toBeGreaterThanOrEqual(1)
+    await expect.poll(() => server.discovery.stats().registry.unchanged, { timeout: 10_000 }).toBeGreaterThanOrEqual(1)
     expect(server.discovery.registry.get(client.identity.did)?.record.timestamp).toBe(r2.timestamp)
   })
 
@@ -108,7 +120,7 @@ describe('PEER_DISCOVERY protocol', () => {
     const foreign = encodeMessage(await signMessage(createMessage({ type: KLPMessageType.PEER_DISCOVERY, source: 'klp://client.mesh/', target: RECORD_TARGET, data: { action: 'record', node: makeNode(victim.did) as unknown as KLPValue }, ttl: 600 }), client.identity.signer))
     await push(client, target, { action: 'announce', record: forged })
     await push(client, target, { action: 'peers', records: [foreign] })
-    await expect.poll(() => server.discovery.stats().registry.rejected.signer_mismatch + server.discovery.stats().registry.rejected.forged).toBe(2)
+    await expect.poll(() => server.discovery.stats().registry.rejected.signer_mismatch + server.discovery.stats().registry.rejected.forged, { timeout: 10_000 }).toBe(2)
     expect(server.discovery.registry.has(victim.did)).toBe(false)
     const rejected = server.discovery.stats().registry.rejected
     expect(rejected.forged).toBe(1)
@@ -118,7 +130,7 @@ describe('PEER_DISCOVERY protocol', () => {
   it('caps what a single peer can push into the registry', async () => {
     const { server, client, target } = await pair({ registry: { sourceBurst: 20, sourceRatePerSecond: 0.001 } })
     for (let i = 0; i < 3; i++) await push(client, target, { action: 'peers', records: await records(16) })
-    await expect.poll(() => server.discovery.stats().registry.rejected.rate_limited).toBe(28)
+    await expect.poll(() => server.discovery.stats().registry.rejected.rate_limited, { timeout: 10_000 }).toBe(28)
     expect(server.discovery.registry.size).toBe(20)
     expect(server.discovery.stats().registry.rejected.rate_limited).toBe(28)
   })
@@ -149,6 +161,6 @@ describe('PEER_DISCOVERY protocol', () => {
     expect(await createRecordVerifier({ signatureVerifier })(first!.bytes)).toMatchObject({ peerId: server.identity.did })
     const sent = await client.discovery.announce()
     expect(sent).toBe(1)
-    await expect.poll(() => server.discovery.registry.has(client.identity.did)).toBe(true)
+    await expect.poll(() => server.discovery.registry.has(client.identity.did), { timeout: 10_000 }).toBe(true)
   })
 })

@@ -146,6 +146,10 @@ describe('node records', () => {
     bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1
     const r2 = await registry.merge([bad], { source: 'test', method: DiscoveryMethod.SEED })
     expect(r2.reasons).toEqual({ forged: 1 })
+    // Bytes over the record size bound count as 'limit'; garbage as 'invalid'.
+    const small = new PeerRegistry({ verifyRecord: verifier({ maxRecordBytes: 64 }), clock })
+    const r3 = await small.merge([newer.bytes, new Uint8Array([0xff, 0x00])], { source: 'test', method: DiscoveryMethod.SEED })
+    expect(r3.reasons).toEqual({ limit: 1, invalid: 1 })
     expect(registry.get(b.did)?.record.timestamp).toBe(T0)
   })
 })

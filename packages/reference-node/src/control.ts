@@ -6,7 +6,8 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile, rm } from 'node:fs/promises'
-import { InvalidParametersError, isKosMeshError, type AbortOptions, type KLPValue, type Logger } from '@kos-mesh/interface'
+import { InvalidParametersError, isKosMeshError, type AbortOptions, type KLPMessage, type KLPValue, type Logger } from '@kos-mesh/interface'
+import { errorOf } from '@kos-mesh/klp-router'
 import { dataDirPaths, writeFileAtomic } from './config.js'
 import { ControlApiError, NodeNotRunningError } from './errors.js'
 import { silentLogger } from './logger.js'
@@ -89,7 +90,13 @@ function toHttpError(err: unknown): HttpError {
   const e = err as Error & { code?: string; reason?: string }
   const name = e?.name ?? 'Error'
   const message = isKosMeshError(err) ? e.message : 'internal error'
-  if (name === 'RemoteRejectedError' || name === 'RequestDeferredError') return new HttpError(502, e.code ?? 'ERR_REMOTE_REJECTED', message, e.reason)
+  if (name === 'RemoteRejectedError' || name === 'RequestDeferredError') {
+    // the peer's own explanation, when its error response carries one
+    const response = (err as { response?: unknown }).response
+    const remote = response !== null && typeof response === 'object' && 'payload' in response ? errorOf(response as KLPMessage) : undefined
+    const text = remote !== undefined && remote.message.length > 0 ? `rejected by the peer (${remote.code}): ${remote.message}` : message
+    return new HttpError(502, e.code ?? 'ERR_REMOTE_REJECTED', text, e.reason)
+  }
   if (/Timeout/.test(name)) return new HttpError(504, e.code ?? 'ERR_TIMEOUT', message)
   if (['NoRouteError', 'NoTransportError', 'UnreachableError', 'ConnectionClosedError', 'PeerMismatchError'].includes(name) || e.code === 'ECONNREFUSED') {
     return new HttpError(504, e.code ?? 'ERR_UNREACHABLE', isKosMeshError(err) ? message : `could not reach the peer (${e.code ?? name})`)

@@ -24,6 +24,42 @@ async function connect(maxBufferedBytes?: number): Promise<{ out: Connection; in
   return { out, inb }
 }
 
+async function flood(N: number, stepMs: number): Promise<{ setupWallMs: number; floodWallMs: number; floodVirtualMs: number; reached: number }> {
+  const network = createMemoryNetwork({ seed: 'bench-flood', time: 'virtual', defaults: { latencyMs: 100, jitterMs: 20, loss: 0.05 } })
+  const nodes = Array.from({ length: N }, (_, i) => memoryTransport({ peerId: `did:key:n${i}`, network }))
+  const conns: Connection[][] = Array.from({ length: N }, () => [])
+  const seen = new Uint8Array(N)
+  const onFrame = (i: number, f: Uint8Array): void => {
+    if (seen[i] === 1) return
+    seen[i] = 1
+    for (const c of conns[i] as Connection[]) void c.send(f).catch(() => {})
+  }
+  const drain = (i: number, c: Connection): void => {
+    (conns[i] as Connection[]).push(c)
+    void (async () => { try { for await (const f of c) onFrame(i, f) } catch { /* reset */ } })()
+  }
+  const wall0 = performance.now()
+  for (const [i, t] of nodes.entries()) await t.listen(`memory://n${i}`, (c) => drain(i, c))
+  const rnd = seededRandom('topology')
+  const dials: Array<Promise<void>> = []
+  for (let i = 0; i < N; i++) {
+    const targets = new Set<number>([(i + 1) % N])
+    while (targets.size < 4) { const j = Math.floor(rnd() * N); if (j !== i) targets.add(j) }
+    for (const j of targets) dials.push((nodes[i] as (typeof nodes)[number]).dial(`memory://n${j}`).then((c) => drain(i, c)))
+  }
+  await network.runFor(300, { stepMs })
+  await Promise.all(dials)
+  const setupWallMs = performance.now() - wall0
+  const wall1 = performance.now()
+  const v0 = network.clock.now()
+  onFrame(0, new Uint8Array(512))
+  await network.runUntilIdle({ stepMs })
+  const floodVirtualMs = network.clock.now() - v0
+  const floodWallMs = performance.now() - wall1
+  await Promise.all(nodes.map((t) => t.close()))
+  return { setupWallMs, floodWallMs, floodVirtualMs, reached: seen.reduce((s, v) => s + v, 0) }
+}
+
 async function main(): Promise<void> {
   const rows: BenchRow[] = []
   const frame = new Uint8Array(SIZE).fill(7)
@@ -55,44 +91,15 @@ async function main(): Promise<void> {
   })) * BATCH
   rows.push(row('1 KiB frames, 64 KiB buffer (sender blocks)', 'frames/s', withBackpressure, { name: 'array queue + copy', value: baseline }, { higherIsBetter: true }))
 
-  // Virtual time at scale.
+  // Virtual time at scale: exact event order, then 1 ms batches.
   const N = 1000
-  const network = createMemoryNetwork({ seed: 'bench-flood', time: 'virtual', defaults: { latencyMs: 100, jitterMs: 20, loss: 0.05 } })
-  const nodes = Array.from({ length: N }, (_, i) => memoryTransport({ peerId: `did:key:n${i}`, network }))
-  const conns: Connection[][] = Array.from({ length: N }, () => [])
-  const seen = new Uint8Array(N)
-  const onFrame = (i: number, f: Uint8Array): void => {
-    if (seen[i] === 1) return
-    seen[i] = 1
-    for (const c of conns[i] as Connection[]) void c.send(f).catch(() => {})
+  for (const stepMs of [0, 1]) {
+    const r = await flood(N, stepMs)
+    const mode = stepMs === 0 ? 'exact' : `stepMs ${stepMs}`
+    if (stepMs === 0) rows.push(row(`${N} nodes: open ${N * 4} connections (RTT 200 ms): wall time`, 'ms', r.setupWallMs, { name: 'simulated time', value: 300 }, { higherIsBetter: false }))
+    rows.push(row(`${N} nodes: flood (100±20 ms, 5% loss), ${mode}: wall time`, 'ms', r.floodWallMs, { name: 'simulated time', value: r.floodVirtualMs }, { higherIsBetter: false }))
+    rows.push(row(`${N} nodes: flood, ${mode}: nodes reached`, 'nodes', r.reached, { name: 'nodes', value: N }, { higherIsBetter: true }))
   }
-  const drain = (i: number, c: Connection): void => {
-    (conns[i] as Connection[]).push(c)
-    void (async () => { try { for await (const f of c) onFrame(i, f) } catch { /* reset */ } })()
-  }
-  const wall0 = performance.now()
-  for (const [i, t] of nodes.entries()) await t.listen(`memory://n${i}`, (c) => drain(i, c))
-  const rnd = seededRandom('topology')
-  const dials: Array<Promise<void>> = []
-  for (let i = 0; i < N; i++) {
-    const targets = new Set<number>([(i + 1) % N])
-    while (targets.size < 4) { const j = Math.floor(rnd() * N); if (j !== i) targets.add(j) }
-    for (const j of targets) dials.push((nodes[i] as (typeof nodes)[number]).dial(`memory://n${j}`).then((c) => drain(i, c)))
-  }
-  await network.runFor(300)
-  await Promise.all(dials)
-  const setupWallMs = performance.now() - wall0
-  const wall1 = performance.now()
-  const v0 = network.clock.now()
-  onFrame(0, new Uint8Array(512))
-  await network.runUntilIdle()
-  const floodVirtualMs = network.clock.now() - v0
-  const floodWallMs = performance.now() - wall1
-  const reached = seen.reduce((s, v) => s + v, 0)
-  rows.push(row(`${N} nodes: open ${N * 4} connections (RTT 200 ms): wall time`, 'ms', setupWallMs, { name: 'simulated time', value: 300 }, { higherIsBetter: false }))
-  rows.push(row(`${N} nodes: flood one message (100±20 ms, 5% loss): wall time`, 'ms', floodWallMs, { name: 'simulated time', value: floodVirtualMs }, { higherIsBetter: false }))
-  rows.push(row(`${N} nodes: flood frames per wall second`, 'frames/s', network.metrics.framesSent / (floodWallMs / 1000), { name: 'array queue + copy', value: baseline }, { higherIsBetter: true }))
-  rows.push(row(`${N} nodes: nodes reached by the flood`, 'nodes', reached, { name: 'nodes', value: N }, { higherIsBetter: true }))
   report('transport-memory', rows, { frameBytes: SIZE, batch: BATCH, sink })
 }
 

@@ -53,6 +53,8 @@ export interface OutChannel {
   maxScheduledAt: number
   /** Scheduled deliveries not yet run. */
   pending: number
+  /** The network's state of the directed link (cached by the network). */
+  link: unknown
 }
 
 export class MemoryConnection implements Connection {
@@ -65,7 +67,7 @@ export class MemoryConnection implements Connection {
   readonly closed: Promise<void>
   /** The other end. Set right after both ends exist. */
   peer!: MemoryConnection
-  readonly out: OutChannel = { lastOrderedAt: 0, maxScheduledAt: 0, pending: 0 }
+  readonly out: OutChannel = { lastOrderedAt: 0, maxScheduledAt: 0, pending: 0, link: undefined }
   /** Bytes in flight to this end plus bytes queued here and not read yet (the backpressure budget). */
   inboundBytes = 0
   /** No more frames are accepted into the inbound queue. */
@@ -126,7 +128,9 @@ export class MemoryConnection implements Connection {
     }
     const { signal } = options
     if (signal?.aborted === true) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
-    const copy = frame.slice()
+    // A real copy into a plain Uint8Array (Buffer#slice would return a view of the caller's memory).
+    const copy = new Uint8Array(frame.byteLength)
+    copy.set(frame)
     if (this.senders.length === 0 && this.canAdmit(copy.byteLength)) {
       this.wire.transmit(this, copy)
       return Promise.resolve()
@@ -201,8 +205,8 @@ export class MemoryConnection implements Connection {
     }
     const reader = this.readers.shift()
     if (reader !== undefined) {
-      this.release(accounted)
       reader.resolve({ value: data, done: false })
+      this.release(accounted)
     } else {
       this.queue.push({ data, accounted })
     }

@@ -9,7 +9,7 @@ export { memoryTransport, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_FRAME_SIZE, DE
 export type { MemoryTransport, MemoryTransportInit } from './transport.js'
 export { createMemoryNetwork, defaultMemoryNetwork, PERFECT_LINK } from './network.js'
 export type { LinkConditions, MemoryNetwork, MemoryNetworkInit, NetworkMetrics, TraceEvent } from './network.js'
-export type { SimClock, TimerHandle, TimeMode } from './scheduler.js'
+export type { RunOptions, SimClock, TimerHandle, TimeMode } from './scheduler.js'
 export { parseMemoryAddress, formatMemoryAddress, MAX_ADDRESS_LENGTH } from './address.js'
 export type { MemoryAddress } from './address.js'
 export { sfc32, seededRandom } from './prng.js'

@@ -7,7 +7,7 @@ import { formatMemoryAddress } from './address.js'
 import { MemoryConnection, type ConnectionLimits, type Wire } from './connection.js'
 import { AddressInUseError, ConnectionResetError } from './errors.js'
 import { seededRandom, type Random } from './prng.js'
-import { Scheduler, type SimClock, type TimeMode } from './scheduler.js'
+import { Scheduler, type RunOptions, type SimClock, type TimeMode } from './scheduler.js'
 
 /** How frames travel on one directed link. */
 export interface LinkConditions {
@@ -106,12 +106,12 @@ export interface MemoryNetwork {
   isReachable(from: string, to: string): boolean
   /** Crashes a node: every transport with this peer id loses its listeners and connections (the remotes see a reset) and is closed. */
   crash(peer: string): void
-  /** Virtual time: advance `ms`, yielding to the event loop between event times. */
-  runFor(ms: number, options?: { signal?: AbortSignal }): Promise<number>
+  /** Virtual time: advance `ms`, yielding to the event loop between event times (or `stepMs` windows). */
+  runFor(ms: number, options?: RunOptions): Promise<number>
   /** Virtual time: advance `ms` synchronously (promise callbacks do not run in between). */
   advance(ms: number): number
   /** Virtual time: run until no event is pending (at most `maxMs`, default 1 h). Returns virtual ms elapsed. */
-  runUntilIdle(options?: { maxMs?: number; signal?: AbortSignal }): Promise<number>
+  runUntilIdle(options?: RunOptions & { maxMs?: number }): Promise<number>
   /** Subscribes to deliveries, drops and duplicates. Returns an unsubscribe function. */
   onTrace(listener: (event: TraceEvent) => void): () => void
   resetMetrics(): void
@@ -276,7 +276,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
 
   // ---------------------------------------------------------------- virtual time
 
-  runFor(ms: number, options?: { signal?: AbortSignal }): Promise<number> {
+  runFor(ms: number, options?: RunOptions): Promise<number> {
     return this.clock.runFor(ms, options)
   }
 
@@ -284,7 +284,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
     return this.clock.advance(ms)
   }
 
-  runUntilIdle(options?: { maxMs?: number; signal?: AbortSignal }): Promise<number> {
+  runUntilIdle(options?: RunOptions & { maxMs?: number }): Promise<number> {
     return this.clock.runUntilIdle(options)
   }
 
@@ -404,8 +404,17 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
     void ordered
   }
 
+  private linkOf(src: MemoryConnection): LinkState {
+    let link = src.out.link as LinkState | undefined
+    if (link === undefined) {
+      link = this.link(src.localPeer, src.remotePeer)
+      src.out.link = link
+    }
+    return link
+  }
+
   transmit(src: MemoryConnection, frame: Uint8Array): void {
-    const link = this.link(src.localPeer, src.remotePeer)
+    const link = this.linkOf(src)
     const c = link.override ?? this.defaults
     const r = link.random
     // Always five draws per frame, so one frame's fate never shifts the stream of the next ones.
@@ -469,7 +478,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
   }
 
   control(src: MemoryConnection, kind: 'fin' | 'rst'): void {
-    const c = this.link(src.localPeer, src.remotePeer).override ?? this.defaults
+    const c = this.linkOf(src).override ?? this.defaults
     const now = this.clock.now()
     const dst = src.peer
     if (kind === 'rst') {

@@ -32,7 +32,7 @@ async function pairOn(network: MemoryNetwork, a = 'did:key:a', b = 'did:key:b'):
 }
 
 /** A small lossy mesh; returns the trace of every delivery (time, link, sequence). */
-async function scenario(seed: number | string): Promise<string[]> {
+async function scenario(seed: number | string, stepMs = 0): Promise<string[]> {
   const network = createMemoryNetwork({ seed, time: 'virtual', defaults: { latencyMs: 10, jitterMs: 5, loss: 0.1, duplicate: 0.05, reorder: 0.1, bandwidthBytesPerSec: 2_000_000 } })
   const n = 5
   const ts = Array.from({ length: n }, (_, i) => memoryTransport({ peerId: `did:key:n${i}`, network }))
@@ -50,7 +50,7 @@ async function scenario(seed: number | string): Promise<string[]> {
       if (s % 20 === 0) await network.clock.sleep(3)
     }
   })
-  await network.runUntilIdle()
+  await network.runUntilIdle({ stepMs })
   await Promise.all(sends)
   return trace
 }
@@ -63,6 +63,13 @@ describe('simulator: determinism', () => {
     expect(t1.length).toBeGreaterThan(3000)
     expect(t2).toEqual(t1)
     expect(t3).not.toEqual(t1)
+  })
+
+  it('stays deterministic when runUntilIdle batches events with stepMs', async () => {
+    const t1 = await scenario(42, 2)
+    const t2 = await scenario(42, 2)
+    expect(t1.length).toBeGreaterThan(3000)
+    expect(t2).toEqual(t1)
   })
 
   it('the PRNG gives the same stream for the same seed and is roughly uniform', () => {

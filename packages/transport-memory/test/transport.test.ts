@@ -99,6 +99,17 @@ describe('memoryTransport', () => {
     expect([...frame]).toEqual([1, 2, 3])
   })
 
+  it('copies a Buffer frame too (Buffer#slice would share memory)', async () => {
+    const network = createMemoryNetwork()
+    const { out, inb } = await connect(network)
+    const buf = Buffer.from([1, 2, 3, 4])
+    await out.send(buf)
+    buf.fill(0)
+    const got = (await inb[Symbol.asyncIterator]().next()).value as Uint8Array
+    expect([...got]).toEqual([1, 2, 3, 4])
+    expect(Buffer.isBuffer(got)).toBe(false)
+  })
+
   it('bounds the inbound buffer: a blocked send is released by reading, aborted by its signal', async () => {
     const network = createMemoryNetwork()
     const { out, inb } = await connect(network, { maxBufferedBytes: 1000 })

@@ -21,6 +21,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = 3
 const KEY = Buffer.alloc(32, 7)
 const MAX_FRAME = 1024 * 1024
+const HWM = process.env.BENCH_HWM === undefined ? {} : { sendBufferBytes: Number(process.env.BENCH_HWM) }
 
 // ------------------------------------------------------------------ bare channels (baselines)
 
@@ -82,7 +83,7 @@ async function child(): Promise<void> {
   const send = (m: unknown): void => { process.send?.(m) }
   if (mode === 'klp') {
     const identity = generateIdentity()
-    const t = tcp({ maxFrameSize: MAX_FRAME, keepAliveIntervalMs: 0 })({ identity })
+    const t = tcp({ maxFrameSize: MAX_FRAME, keepAliveIntervalMs: 0, ...HWM })({ identity })
     const l = await t.listen('tcp://127.0.0.1:0', (conn) => { void serveKlp(conn, role, send) })
     send({ addr: l.addrs()[0], did: identity.did })
     return
@@ -155,7 +156,7 @@ async function throughput(mode: Mode, size: number, seconds: number): Promise<{ 
   const end = performance.now() + seconds * 1000
   if (mode === 'klp') {
     const identity = generateIdentity()
-    const t = tcp({ maxFrameSize: MAX_FRAME, keepAliveIntervalMs: 0 })({ identity })
+    const t = tcp({ maxFrameSize: MAX_FRAME, keepAliveIntervalMs: 0, ...HWM })({ identity })
     const conn = await t.dial(peer.addr, { remotePeer: peer.did as string })
     let n = 0
     while ((n++ & 63) !== 0 || performance.now() < end) await conn.send(payload)
@@ -250,6 +251,8 @@ async function interleaved(size: number): Promise<Record<Mode, { mbps: number; f
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === '64k') { console.log(await interleaved(64 * 1024)); return }
+  if (process.env.BENCH_ONLY === '1k') { console.log(await interleaved(1024)); return }
   const rows: BenchRow[] = []
   const big = 64 * 1024
   const r64 = await interleaved(big)

@@ -17,7 +17,7 @@ import {
   type ConnectionStatus,
   type Logger,
 } from '@kos-mesh/interface'
-import { FRAME_HEADER_LENGTH, FrameDecoder, FrameTooLargeError, encodeFrame, type Frame } from '@kos-mesh/klp-codec'
+import { FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, encodeFrame, type Frame } from '@kos-mesh/klp-codec'
 import { HandshakeError } from '@kos-mesh/did-security'
 import { BadRecordError, ConnectionResetError, InvalidRecordError, KeepAliveTimeoutError, ReplayedRecordError } from './errors.js'
 import type { HandshakeIo, SecureSession } from './security.js'
@@ -35,8 +35,10 @@ const KIND_CLOSE = 3
 
 /** Extra bytes a record may carry over its plaintext (session overhead: nonce/seq, tag...). */
 export const RECORD_OVERHEAD_ALLOWANCE = 256
-/** Frames queued during the handshake (the socket is paused while any is queued). */
-const MAX_QUEUED_HANDSHAKE_FRAMES = 8
+/** Handshake messages queued unread (the socket is paused while any is queued). */
+const MAX_QUEUED_HANDSHAKE_FRAMES = 4
+/** Bytes held undecoded between the handshake frames and establish() (about one socket read). */
+const MAX_HELD_BYTES = 256 * 1024
 
 export interface ConnectionLimits {
   maxFrameSize: number
@@ -79,7 +81,13 @@ export class TcpConnection implements Connection {
 
   // handshake phase
   private readonly hsFrames: Uint8Array[] = []
-  private readonly earlyRecords: Uint8Array[] = []
+  /** Pre-scan of frame headers during the handshake (see gateHandshake). */
+  private readonly hsHeader = new Uint8Array(FRAME_HEADER_LENGTH)
+  private hsHeaderFill = 0
+  private hsBodyLeft = 0
+  /** Bytes after the handshake frames, held undecoded until establish(). */
+  private held: Uint8Array[] | undefined
+  private heldBytes = 0
   private hsPaused = false
   private hsReader: { resolve(f: Uint8Array): void; reject(e: Error): void } | undefined
 
@@ -186,12 +194,10 @@ export class TcpConnection implements Connection {
     }
     this.session = session
     this.state = 'open'
-    try {
-      for (const f of this.earlyRecords.splice(0)) this.onRecord(f)
-    } catch (err) {
-      this.fail(err as Error)
-      throw err
-    }
+    const held = this.held
+    this.held = undefined
+    if (held !== undefined) for (const chunk of held) this.onData(chunk)
+    if (this.error !== undefined) throw this.error
     this.hsResume()
     if (this.limits.keepAliveIntervalMs > 0 && this.limits.keepAliveIntervalMs < Infinity) {
       this.keepAliveTimer = setInterval(() => { this.keepAliveTick() }, this.limits.keepAliveIntervalMs)
@@ -213,6 +219,10 @@ export class TcpConnection implements Connection {
     if (this.error !== undefined) return
     this.receivedSinceTick = true
     try {
+      if (this.state === 'handshake') {
+        chunk = this.gateHandshake(chunk)
+        if (chunk.byteLength === 0) return
+      }
       const frames = this.decoder.push(chunk)
       for (let i = 0; i < frames.length; i++) {
         if (this.error !== undefined) return
@@ -226,26 +236,74 @@ export class TcpConnection implements Connection {
     }
   }
 
-  private onHandshakeFrame(frame: Frame): void {
-    if (this.hsFrames.length + this.earlyRecords.length >= MAX_QUEUED_HANDSHAKE_FRAMES) {
-      throw new HandshakeError(`expected at most ${MAX_QUEUED_HANDSHAKE_FRAMES} unread frames during the handshake, got more`)
+  /**
+   * Before authentication only handshake frames (each <= maxHandshakeFrameSize) reach the decoder.
+   * The gate reads frame headers itself; from the first header of another kind on (the peer's first
+   * records, sent right after its last handshake message), bytes are held undecoded and the socket is
+   * paused until establish(). So an unauthenticated peer can make us buffer one handshake frame and
+   * about one socket read, never a large frame.
+   */
+  private gateHandshake(chunk: Uint8Array): Uint8Array {
+    if (this.held !== undefined) {
+      this.heldBytes += chunk.byteLength
+      if (this.heldBytes > MAX_HELD_BYTES) throw new HandshakeError(`expected at most ${MAX_HELD_BYTES} bytes before the handshake completes, got ${this.heldBytes}`)
+      this.held.push(chunk)
+      this.hsPause()
+      return EMPTY
     }
-    if (frame.kind === FRAME_KIND_RECORD) {
-      // records may follow the last handshake message in the same chunk; keep them for establish()
-      this.earlyRecords.push(frame.body.slice())
-    } else if (frame.kind !== FRAME_KIND_HANDSHAKE) {
+    const n = chunk.byteLength
+    let pos = 0
+    while (pos < n) {
+      if (this.hsBodyLeft > 0) {
+        const k = Math.min(this.hsBodyLeft, n - pos)
+        pos += k
+        this.hsBodyLeft -= k
+        continue
+      }
+      const start = pos
+      const k = Math.min(FRAME_HEADER_LENGTH - this.hsHeaderFill, n - pos)
+      this.hsHeader.set(chunk.subarray(pos, pos + k), this.hsHeaderFill)
+      this.hsHeaderFill += k
+      pos += k
+      if (this.hsHeaderFill < FRAME_HEADER_LENGTH) break
+      this.hsHeaderFill = 0
+      const h = this.hsHeader
+      // not a frame at all: let the decoder reject it with its typed error
+      if (h[0] !== FRAME_MAGIC || h[1] !== FRAME_VERSION) return chunk
+      const len = new DataView(h.buffer, h.byteOffset, FRAME_HEADER_LENGTH).getUint32(4)
+      if (h[2] !== FRAME_KIND_HANDSHAKE) {
+        this.held = [chunk.subarray(start)]
+        this.heldBytes = n - start
+        this.hsPause()
+        return chunk.subarray(0, start)
+      }
+      if (len > this.maxHandshakeFrameSize) {
+        throw new FrameTooLargeError(`expected a handshake message of at most ${this.maxHandshakeFrameSize} bytes, got a header announcing ${len}`)
+      }
+      this.hsBodyLeft = len
+    }
+    return chunk
+  }
+
+  private onHandshakeFrame(frame: Frame): void {
+    if (frame.kind !== FRAME_KIND_HANDSHAKE) {
       throw new HandshakeError(`expected frame kind 0x${FRAME_KIND_HANDSHAKE.toString(16)} during the handshake, got 0x${frame.kind.toString(16)}`)
-    } else if (frame.body.byteLength > this.maxHandshakeFrameSize) {
-      throw new FrameTooLargeError(`expected a handshake message of at most ${this.maxHandshakeFrameSize} bytes, got ${frame.body.byteLength}`)
-    } else if (this.hsReader !== undefined) {
+    }
+    if (this.hsReader !== undefined) {
       const r = this.hsReader
       this.hsReader = undefined
       r.resolve(frame.body.slice())
       return
-    } else {
-      this.hsFrames.push(frame.body.slice())
     }
+    if (this.hsFrames.length >= MAX_QUEUED_HANDSHAKE_FRAMES) {
+      throw new HandshakeError(`expected at most ${MAX_QUEUED_HANDSHAKE_FRAMES} unread handshake messages, got more`)
+    }
+    this.hsFrames.push(frame.body.slice())
     // nobody is reading: stop reading the socket until the handshake asks for more
+    this.hsPause()
+  }
+
+  private hsPause(): void {
     if (!this.hsPaused) {
       this.hsPaused = true
       this.socket.pause()
@@ -253,6 +311,7 @@ export class TcpConnection implements Connection {
   }
 
   private hsResume(): void {
+    if (this.state === 'handshake' && this.held !== undefined) return // held until establish()
     if (this.hsPaused) {
       this.hsPaused = false
       if (!this.pausedForBackpressure && this.error === undefined) this.socket.resume()
@@ -410,27 +469,43 @@ export class TcpConnection implements Connection {
 
   private writeRecord(kind: number, payload: Uint8Array): void {
     const session = this.session as SecureSession
-    const plain = new Uint8Array(payload.byteLength + 1)
+    const n = payload.byteLength + 1
+    // the plaintext is only read by encrypt(), synchronously: reuse one scratch buffer for it
+    let plain: Uint8Array
+    if (n <= SCRATCH_BYTES) {
+      if (this.scratch.byteLength < n) this.scratch = new Uint8Array(Math.min(SCRATCH_BYTES, Math.max(n, this.scratch.byteLength * 2, 1024)))
+      plain = this.scratch.subarray(0, n)
+    } else {
+      plain = new Uint8Array(n)
+    }
     plain[0] = kind
     plain.set(payload, 1)
     const record = session.encrypt(plain)
-    // coalesce every record written in this tick into one writev (one syscall instead of one per frame)
-    if (!this.corked) {
-      this.corked = true
-      this.socket.cork()
-      process.nextTick(this.uncork)
-    }
     if (record.byteLength < SPLIT_WRITE_BYTES) {
+      // coalesce the small records written in this tick into one writev (one syscall, not one per frame)
+      if (!this.corked) {
+        this.corked = true
+        this.socket.cork()
+        process.nextTick(this.uncork)
+      }
       this.socket.write(encodeFrame(record, { kind: FRAME_KIND_RECORD, maxFrameSize: this.maxWireFrame }))
-    } else {
-      // large record: write header and body as two buffers of one writev instead of copying the body
-      const header = encodeFrame(EMPTY, { kind: FRAME_KIND_RECORD })
-      new DataView(header.buffer, header.byteOffset, header.byteLength).setUint32(4, record.byteLength)
+      return
+    }
+    // large record: header and body as one writev without copying the body, flushed right away
+    const header = encodeFrame(EMPTY, { kind: FRAME_KIND_RECORD })
+    new DataView(header.buffer, header.byteOffset, header.byteLength).setUint32(4, record.byteLength)
+    if (this.corked) {
       this.socket.write(header)
       this.socket.write(record)
+    } else {
+      this.socket.cork()
+      this.socket.write(header)
+      this.socket.write(record)
+      this.socket.uncork()
     }
   }
 
+  private scratch = new Uint8Array(0)
   private corked = false
   private readonly uncork = (): void => {
     this.corked = false
@@ -551,7 +626,7 @@ export class TcpConnection implements Connection {
     this.queueHead = 0
     this.queuedBytes = 0
     this.hsFrames.length = 0
-    this.earlyRecords.length = 0
+    this.held = undefined
     if (this.hsReader !== undefined) {
       const r = this.hsReader
       this.hsReader = undefined
@@ -595,6 +670,8 @@ class LocalClose extends Error {}
 const EMPTY = new Uint8Array(0)
 /** Records at least this large are written as header + body (no copy) instead of one frame buffer. */
 const SPLIT_WRITE_BYTES = 16 * 1024
+/** Largest plaintext assembled in the reusable per-connection scratch buffer. */
+const SCRATCH_BYTES = 64 * 1024 + 1
 const PING_BODY = new Uint8Array(8)
 
 function mapRecordError(err: unknown): Error {

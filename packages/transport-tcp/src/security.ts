@@ -18,6 +18,7 @@ export interface SecureSession {
   readonly remoteDid: string
   /** Epoch ms after which the session must not be used any more. */
   readonly expiresAt?: number
+  /** Must not keep a reference to `plaintext` (the transport reuses that buffer). */
   encrypt(plaintext: Uint8Array): Uint8Array
   /** Throws (ReplayError for a replayed record, DecryptionError otherwise) when the record is bad. */
   decrypt(record: Uint8Array): Uint8Array

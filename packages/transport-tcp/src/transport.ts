@@ -1,4 +1,4 @@
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import {
   AbortError,
@@ -44,6 +44,11 @@ export interface TcpInit<Id = Identity> {
   maxInboundHandshakes?: number
   /** Open connections (both directions) per transport; more are refused. Default 1024. */
   maxConnections?: number
+  /**
+   * Bytes the socket's write buffer may hold before `send()` waits for 'drain' (the node:net
+   * writable high-water mark). Default 128 KiB.
+   */
+  sendBufferBytes?: number
   /** Listen backlog passed to node:net. Default 511. */
   backlog?: number
   /** The channel handshake (default: did-security's `performHandshake`). */
@@ -68,6 +73,7 @@ export const DEFAULTS = {
   maxInboundHandshakes: 64,
   maxConnections: 1024,
   backlog: 511,
+  sendBufferBytes: 128 * 1024,
 } as const
 
 function positive(name: string, v: number | undefined, def: number, allowZero = false): number {
@@ -90,6 +96,8 @@ export class TcpTransport<Id = Identity> implements Transport {
   private readonly maxInboundHandshakes: number
   private readonly maxConnections: number
   private readonly backlog: number
+  /** @internal */
+  readonly sendBufferBytes: number
   private readonly idPrefix = randomBytes(4).toString('hex')
   private nextId = 0
   /** Connections handshaking or open (both directions); counted against maxConnections. */
@@ -120,6 +128,7 @@ export class TcpTransport<Id = Identity> implements Transport {
     this.maxInboundHandshakes = positive('maxInboundHandshakes', init.maxInboundHandshakes, DEFAULTS.maxInboundHandshakes)
     this.maxConnections = positive('maxConnections', init.maxConnections, DEFAULTS.maxConnections)
     this.backlog = positive('backlog', init.backlog, DEFAULTS.backlog)
+    this.sendBufferBytes = positive('sendBufferBytes', init.sendBufferBytes, DEFAULTS.sendBufferBytes)
   }
 
   canDial(addr: TransportAddress): boolean {
@@ -163,7 +172,9 @@ export class TcpTransport<Id = Identity> implements Transport {
 
   private connectSocket(host: string, port: number, signal: AbortSignal | undefined): Promise<Socket> {
     return new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true })
+      // writableHighWaterMark is honoured by net.Socket (a Duplex option) but missing from NetConnectOpts
+      const opts: NetConnectOpts & { writableHighWaterMark: number } = { host, port, noDelay: true, writableHighWaterMark: this.sendBufferBytes }
+      const socket = connect(opts)
       const cleanup = (): void => {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
@@ -255,7 +266,7 @@ export class TcpTransport<Id = Identity> implements Transport {
     const a = parseTcpAddress(addr)
     if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
     const listener = new TcpListener((socket, l) => { this.accept(socket, l, onConnection) })
-    await listener.listen(a.host, a.port, this.backlog, options.signal)
+    await listener.listen(a.host, a.port, this.backlog, this.sendBufferBytes, options.signal)
     this.listeners.add(listener)
     void listener.closedPromise.then(() => { this.listeners.delete(listener) })
     return listener
@@ -316,9 +327,9 @@ export class TcpListener implements Listener {
 
   constructor(private readonly onSocket: (socket: Socket, listener: TcpListener) => void) {}
 
-  listen(host: string, port: number, backlog: number, signal?: AbortSignal): Promise<void> {
+  listen(host: string, port: number, backlog: number, highWaterMark: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const server = createServer({ noDelay: true }, (socket) => { this.onSocket(socket, this) })
+      const server = createServer({ noDelay: true, highWaterMark }, (socket) => { this.onSocket(socket, this) })
       this.server = server
       const onAbort = (): void => { server.close(); reject(new AbortError(undefined, { cause: signal?.reason })) }
       server.once('error', (err) => {

@@ -1,0 +1,232 @@
+/**
+ * End-to-end: real `kos-mesh` processes (`node --import tsx src/cli.ts`, workspace packages from
+ * their src/ through tsconfig.dev.json, so no build is needed) on loopback TCP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, stat, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const PKG = join(dirname(fileURLToPath(import.meta.url)), '..')
+const ENV = { ...process.env, TSX_TSCONFIG_PATH: join(PKG, 'tsconfig.dev.json'), KOS_MESH_PASSPHRASE: '', KOS_MESH_DATA_DIR: '' }
+const WAIT_MS = 25_000
+
+interface Result {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs one CLI command to completion (bounded). */
+function cli(args: string[], timeoutMs = WAIT_MS): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(PKG, 'src/cli.ts'), ...args], { cwd: PKG, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`kos-mesh ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`))
+    }, timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+function json<T = Record<string, unknown>>(r: Result): T {
+  const line = r.stdout.trim().split('\n').filter((l) => l.length > 0).at(-1) ?? ''
+  try {
+    return JSON.parse(line) as T
+  } catch {
+    throw new Error(`expected JSON on stdout, got ${JSON.stringify(r.stdout)} (stderr ${r.stderr})`)
+  }
+}
+
+interface Running {
+  child: ChildProcess
+  started: { did: string; authority: string; addrs: string[]; port: number; pid: number }
+  stdout: () => string
+  exited: Promise<number | null>
+}
+
+const running: Running[] = []
+
+/** Starts `kos-mesh start --json` and waits (bounded) for its `started` line. */
+function startNode(dataDir: string, extra: string[] = []): Promise<Running> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(PKG, 'src/cli.ts'), 'start', '--json', '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
+      cwd: PKG,
+      env: ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    const timer = setTimeout(() => reject(new Error(`node in ${dataDir} did not start within ${WAIT_MS} ms\n${err}`)), WAIT_MS)
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      const line = out.split('\n').find((l) => l.includes('"event":"started"'))
+      if (line !== undefined) {
+        clearTimeout(timer)
+        const r: Running = { child, started: JSON.parse(line), stdout: () => out, exited }
+        running.push(r)
+        resolve(r)
+      }
+    })
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`node in ${dataDir} exited with ${String(code)} before starting\n${err}`))
+    })
+  })
+}
+
+let root: string
+const dir = (name: string): string => join(root, name)
+let seed: Running
+let worker: Running
+let client: Running
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'kos-e2e-'))
+  const inits = await Promise.all([
+    cli(['init', '--data-dir', dir('seed'), '--name', 'seed', '--agents', 'echo', '--json']),
+    cli(['init', '--data-dir', dir('worker'), '--name', 'worker', '--type', 'ArchiveNode', '--json']),
+    cli(['init', '--data-dir', dir('client'), '--name', 'client', '--agents', '', '--json']),
+  ])
+  for (const r of inits) expect(r.code, r.stderr).toBe(0)
+  seed = await startNode(dir('seed'))
+  const seedAddr = seed.started.addrs[0] as string
+  ;[worker, client] = await Promise.all([startNode(dir('worker'), ['--seed', seedAddr]), startNode(dir('client'), ['--seed', seedAddr])])
+}, 90_000)
+
+afterAll(async () => {
+  for (const r of running) {
+    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM')
+  }
+  await Promise.all(
+    running.map((r) =>
+      Promise.race([
+        r.exited,
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            r.child.kill('SIGKILL')
+            resolve()
+          }, 5000),
+        ),
+      ]),
+    ),
+  )
+  if (root !== undefined) await rm(root, { recursive: true, force: true })
+}, 30_000)
+
+describe('kos-mesh end to end (3 processes on loopback)', () => {
+  it('init wrote the data dir with private files', async () => {
+    for (const f of ['config.json', 'keystore.json', 'passphrase', 'control.json', 'control.token']) {
+      const s = await stat(join(dir('worker'), f))
+      expect((s.mode & 0o777).toString(8), f).toBe('600')
+    }
+    expect(((await stat(dir('worker'))).mode & 0o777).toString(8)).toBe('700')
+    const token = (await readFile(join(dir('worker'), 'control.token'), 'utf8')).trim()
+    expect(token.length).toBeGreaterThanOrEqual(40)
+  })
+
+  it('start bootstrapped the worker and the client from the seed', () => {
+    expect(seed.started.authority).toBe('seed.mesh.kai')
+    expect(worker.started.addrs[0]).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+\/did:key:z6Mk/)
+    expect(worker.started.did).not.toBe(client.started.did)
+  })
+
+  it('peers: the client knows the worker through the seed peer table', async () => {
+    const r = await cli(['peers', '--json', '--data-dir', dir('client')])
+    expect(r.code, r.stderr).toBe(0)
+    const peers = json<Array<{ did: string; connected: boolean; node_type?: string; authority?: string }>>(r)
+    expect(peers.find((p) => p.did === seed.started.did)?.connected).toBe(true)
+    const w = peers.find((p) => p.did === worker.started.did)
+    expect(w).toBeDefined()
+    expect(w?.node_type).toBe('ArchiveNode')
+    const human = await cli(['peers', '--data-dir', dir('client')])
+    expect(human.stdout).toContain(worker.started.did)
+  })
+
+  it('task: answered by a built-in agent on another node', async () => {
+    const r = await cli(['task', '--json', '--data-dir', dir('client'), 'klp://worker.mesh.kai/agents/math', '(1 + 2) * 2^3 - sqrt(16)'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(json(r)).toMatchObject({ status: 'completed', agent: 'klp://worker.mesh.kai/agents/math', result: { value: 20 } })
+    const t = await cli(['task', '--data-dir', dir('client'), 'klp://worker.mesh.kai', '--capability', 'summarize', 'Agents answer tasks. Agents move between nodes.'])
+    expect(t.code, t.stderr).toBe(0)
+    expect(JSON.parse(t.stdout)).toMatchObject({ keywords: expect.arrayContaining(['agents']) })
+  })
+
+  it('task: rejected with no_eligible_agents (exit 4)', async () => {
+    const r = await cli(['task', '--json', '--data-dir', dir('client'), 'klp://seed.mesh.kai/agents/math', '1+1'])
+    expect(r.code).toBe(4)
+    expect(json(r)).toMatchObject({ exitCode: 4, error: { reason: 'no_eligible_agents' } })
+    const human = await cli(['task', '--data-dir', dir('client'), 'klp://seed.mesh.kai', '--capability', 'translate', 'hola'])
+    expect(human.code).toBe(4)
+    expect(human.stderr).toContain('no_eligible_agents')
+  })
+
+  it('connect and trust (by agent address, resolved to the DID)', async () => {
+    const c = await cli(['connect', '--json', '--data-dir', dir('client'), worker.started.addrs[0] as string])
+    expect(c.code, c.stderr).toBe(0)
+    expect(json(c)).toMatchObject({ did: worker.started.did })
+    const t = await cli(['trust', '--json', '--data-dir', dir('worker'), 'klp://client.mesh.kai/agents/any', '--level', '7'])
+    expect(t.code, t.stderr).toBe(0)
+    expect(json(t)).toMatchObject({ did: client.started.did, trust_score: 7 })
+    const byDid = await cli(['trust', '--data-dir', dir('worker'), seed.started.did])
+    expect(byDid.code, byDid.stderr).toBe(0)
+    expect(byDid.stdout).toContain('level 5')
+    const unknown = await cli(['trust', '--data-dir', dir('worker'), 'klp://nobody.mesh.kai'])
+    expect(unknown.code).toBe(2)
+  })
+
+  it('connect to a dead address fails with exit 5', async () => {
+    const r = await cli(['connect', '--data-dir', dir('client'), '--timeout', '3000', 'tcp://127.0.0.1:1'])
+    expect(r.code, r.stderr).toBe(5)
+  })
+
+  it('config export prints the validated config', async () => {
+    const r = await cli(['config', 'export', '--data-dir', dir('worker')])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ version: 1, node: { name: 'worker', authority: 'worker.mesh.kai', type: 'ArchiveNode' }, agents: ['echo', 'text-stats', 'math'] })
+  })
+
+  it('usage errors exit 2; no running node exits 3; no config exits 6', async () => {
+    const idle = dir('idle')
+    const [unknownCmd, missingInput, unknownOption, initIdle, noConfig, help] = await Promise.all([
+      cli(['frobnicate']),
+      cli(['task', '--data-dir', dir('client'), 'klp://worker.mesh.kai/agents/math']),
+      cli(['peers', '--bogus', '--data-dir', dir('client')]),
+      cli(['init', '--data-dir', idle, '--name', 'idle']),
+      cli(['start', '--data-dir', dir('nothing-here')]),
+      cli(['trust', '--help']),
+    ])
+    expect(unknownCmd.code).toBe(2)
+    expect(missingInput.code).toBe(2)
+    expect(unknownOption.code).toBe(2)
+    expect(unknownOption.stderr).toContain('--bogus')
+    expect(initIdle.code, initIdle.stderr).toBe(0)
+    expect(noConfig.code).toBe(6)
+    expect(noConfig.stderr).toContain('kos-mesh init')
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/^Usage: kos-mesh trust/)
+    const notRunning = await cli(['peers', '--data-dir', idle])
+    expect(notRunning.code).toBe(3)
+    expect(notRunning.stderr).toContain('kos-mesh start')
+  })
+
+  it('stop ends the node cleanly and removes its control files', async () => {
+    const r = await cli(['stop', '--data-dir', dir('client')])
+    expect(r.code, r.stderr).toBe(0)
+    const code = await Promise.race([client.exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 15_000))])
+    expect(code).toBe(0)
+    await expect(stat(join(dir('client'), 'control.json'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect((await cli(['status', '--data-dir', dir('client')])).code).toBe(3)
+  })
+})
