@@ -110,8 +110,8 @@ function bareMinimalRoundTrip(pt: Uint8Array): void {
  * Interleaved A/B measurement for a noisy shared machine: short batches of every function in turn
  * (ABC, CBA, ... so drift cancels), each batch timed in CPU time of this process (process.cpuUsage, so
  * time spent descheduled by other processes does not count; GC helper threads do). The rate of each
- * function = its operations / its CPU seconds over all rounds; its ratio to the first function = the
- * median of the per-round ratios (both sides ran under the same conditions in each round).
+ * function = the median of its batch rates; its ratio to the first function = the median of the
+ * per-round ratios (both sides ran under the same conditions in each round).
  */
 async function paired(fns: Array<() => unknown>, seconds = Number(process.env.BENCH_SECONDS ?? 1.5) * 2): Promise<{ rates: number[]; ratios: number[] }> {
   const first = fns[0] as () => unknown
@@ -123,8 +123,7 @@ async function paired(fns: Array<() => unknown>, seconds = Number(process.env.BE
     batch *= 2
   }
   for (const fn of fns) for (let i = 0; i < batch * 5; i++) fn() // warm-up
-  const cpu = fns.map(() => 0)
-  const ops = fns.map(() => 0)
+  const rates: number[][] = fns.map(() => [])
   const ratios: number[][] = fns.map(() => [])
   const order = fns.map((_, i) => i)
   const end = performance.now() + seconds * 1000
@@ -136,14 +135,13 @@ async function paired(fns: Array<() => unknown>, seconds = Number(process.env.BE
       for (let i = 0; i < batch; i++) fn()
       const c = process.cpuUsage(c0)
       const s = Math.max((c.user + c.system) / 1e6, 1e-6)
-      cpu[j] = (cpu[j] ?? 0) + s
-      ops[j] = (ops[j] ?? 0) + batch
       cur[j] = batch / s
+      rates[j]?.push(cur[j] as number)
     }
     fns.forEach((_, j) => ratios[j]?.push((cur[j] as number) / (cur[0] as number)))
   }
   const median = (a: number[]): number => { const b = [...a].sort((x, y) => x - y); return b[Math.floor(b.length / 2)] ?? 0 }
-  return { rates: fns.map((_, j) => (ops[j] ?? 0) / (cpu[j] ?? 1)), ratios: ratios.map(median) }
+  return { rates: rates.map(median), ratios: ratios.map(median) }
 }
 
 function pairedRow(name: string, unit: string, value: number, baselineName: string, baselineValue: number, ratio: number, extra: Partial<BenchRow> = {}): BenchRow {

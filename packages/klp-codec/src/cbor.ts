@@ -106,29 +106,41 @@ export class Writer {
   }
 
   raw(b: Uint8Array): void {
-    this.ensure(b.length)
+    const n = b.length
+    this.ensure(n)
+    if (n <= 32) {
+      // TypedArray#set has a fixed cost that dominates for the short constant runs we write.
+      const d = this.buf
+      let p = this.pos
+      for (let i = 0; i < n; i++) d[p++] = b[i] as number
+      this.pos = p
+      return
+    }
     this.buf.set(b, this.pos)
-    this.pos += b.length
+    this.pos += n
   }
 
   text(s: string): void {
     const len = s.length
-    // Fast path: ASCII strings up to 256 chars.
-    if (len < 256) {
-      let ascii = true
-      for (let i = 0; i < len; i++) {
-        if (s.charCodeAt(i) > 0x7f) { ascii = false; break }
+    // Fast path: ASCII strings up to 4 KiB, checked and copied in one pass (UTF-8 length = length).
+    if (len <= 4096 && len <= this.maxText) {
+      const start = this.pos
+      this.head(3, len)
+      this.ensure(len)
+      const b = this.buf
+      let p = this.pos
+      let i = 0
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) break
+        b[p++] = c
       }
-      if (ascii) {
-        if (len > this.maxText) throw new StringTooLongError(`expected a text string of at most ${this.maxText} bytes, got ${len}`)
-        this.head(3, len)
-        this.ensure(len)
-        const b = this.buf
-        let p = this.pos
-        for (let i = 0; i < len; i++) b[p++] = s.charCodeAt(i)
+      if (i === len) {
         this.pos = p
         return
       }
+      // Not ASCII: rewind (head() counted no items for major 3) and take the general path.
+      this.pos = start
     }
     if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) {
       throw new InvalidParametersError('expected a well-formed string, got one with a lone surrogate')
@@ -205,14 +217,30 @@ function compareKeys(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
 }
 
-const ASCII_RE = /^[\x00-\x7f]*$/
+function isAscii(k: string): boolean {
+  for (let i = 0; i < k.length; i++) if (k.charCodeAt(i) > 0x7f) return false
+  return true
+}
 
 function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj)
-  if (keys.length < 2) return keys
+  const n = keys.length
+  if (n < 2) return keys
   let ascii = true
-  for (const k of keys) if (!ASCII_RE.test(k)) { ascii = false; break }
-  if (ascii) return keys.sort(compareKeys)
+  for (let i = 0; i < n; i++) if (!isAscii(keys[i] as string)) { ascii = false; break }
+  if (ascii) {
+    if (n <= 16) {
+      // Insertion sort: no comparator calls through Array#sort for the small maps we see.
+      for (let i = 1; i < n; i++) {
+        const k = keys[i] as string
+        let j = i - 1
+        while (j >= 0 && compareKeys(keys[j] as string, k) > 0) { keys[j + 1] = keys[j] as string; j-- }
+        keys[j + 1] = k
+      }
+      return keys
+    }
+    return keys.sort(compareKeys)
+  }
   const enc = new Map<string, Buffer>()
   for (const k of keys) enc.set(k, Buffer.from(k, 'utf8'))
   return keys.sort((a, b) => {

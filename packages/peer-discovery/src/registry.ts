@@ -5,6 +5,7 @@
  *
  * No sockets, no timers: time comes from the injected clock and `prune()` is called by the owner.
  */
+import { createHash } from 'node:crypto'
 import { DiscoveryMethod, isKosMeshError, throwIfAborted } from '@kos-mesh/interface'
 import type { AbortOptions, Clock, DiscoveredPeer } from '@kos-mesh/interface'
 import { InvalidParametersError, InvalidSignatureError, LimitExceededError, MessageExpiredError, UnknownKeyError } from '@kos-mesh/interface'
@@ -150,6 +151,10 @@ function tailKey(bytes: Uint8Array): string {
   return k
 }
 
+function digestKey(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64')
+}
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
@@ -211,7 +216,7 @@ export class PeerRegistry extends EventTarget {
   readonly #buckets = new Map<string, Bucket>()
   /** Stored records by the tail of their bytes (the signature): exact repeats skip all work. */
   readonly #byTail = new Map<string, PeerEntry>()
-  /** Tails of recently rejected record bytes (LRU): a repeated bad record is not verified again. */
+  /** SHA-256 of recently rejected record bytes (LRU): a repeated bad record is not verified again. */
   readonly #rejectedTails = new Map<string, RejectReason>()
   readonly #maxRejectedTails: number
   readonly #stats: RegistryStats = {
@@ -298,7 +303,9 @@ export class PeerRegistry extends EventTarget {
         this.#stats.unchanged++
         continue
       }
-      const known = this.#rejectedTails.get(tail)
+      // Keyed by a hash of the whole bytes, so a look-alike cannot get a genuine record pre-rejected.
+      const digest = this.#rejectedTails.size === 0 ? '' : digestKey(bytes)
+      const known = digest === '' ? undefined : this.#rejectedTails.get(digest)
       if (known !== undefined) {
         reject(known)
         continue
@@ -327,7 +334,7 @@ export class PeerRegistry extends EventTarget {
         throwIfAborted(options.signal)
         const reason = errorReason(err)
         // Remember bytes that can never become valid (not time-dependent rejections).
-        if (reason !== 'expired' && reason !== 'future') this.#rememberRejected(tail, reason)
+        if (reason !== 'expired' && reason !== 'future') this.#rememberRejected(digest === '' ? digestKey(bytes) : digest, reason)
         reject(reason)
         continue
       }
@@ -521,12 +528,12 @@ export class PeerRegistry extends EventTarget {
     this.dispatchEvent(new CustomEvent('peer:remove', { detail: { entry: e, reason } }))
   }
 
-  #rememberRejected(tail: string, reason: RejectReason): void {
+  #rememberRejected(digest: string, reason: RejectReason): void {
     if (this.#rejectedTails.size >= this.#maxRejectedTails) {
       const first = this.#rejectedTails.keys().next()
       if (first.done !== true) this.#rejectedTails.delete(first.value)
     }
-    this.#rejectedTails.set(tail, reason)
+    this.#rejectedTails.set(digest, reason)
   }
 
   /** Token bucket per source; LRU-bounded map. */

@@ -202,6 +202,37 @@ describe('PeerRegistry', () => {
     expect(r3.added).toBe(2)
   })
 
+  it('does no work for exact repeats, and never re-verifies the same bad bytes', async () => {
+    const { registry, clock, calls } = setup()
+    const t = clock.now()
+    const good = fake({ id: 'did:a', ts: t })
+    const bad = fake({ id: 'did:b', ts: t, forged: true })
+    await registry.merge([good, bad], opts)
+    expect(calls.n).toBe(2)
+    const r = await registry.merge([good, bad, good.slice(), bad.slice()], opts)
+    expect(calls.n).toBe(2)
+    expect(r).toMatchObject({ unchanged: 2, rejected: 2, reasons: { forged: 2 } })
+  })
+
+  it('a look-alike of a genuine record (same length and tail) cannot get it pre-rejected', async () => {
+    const clock = { t: 1_700_000_000_000, now() { return this.t } }
+    let calls = 0
+    // 'V' + json is genuine, 'X' + json is a forgery of it: same length, same last bytes.
+    const verifyRecord: RecordVerifier = async (bytes) => {
+      calls++
+      if (bytes[0] === 0x58) throw new InvalidRecordSignatureError('forged')
+      const f = JSON.parse(dec.decode(bytes.subarray(1))) as Fake
+      return { peerId: f.id, node: node(f.id), timestamp: f.ts, expiresAt: f.ts + 3_600_000, messageId: 'm', bytes }
+    }
+    const registry = new PeerRegistry({ verifyRecord, clock })
+    const json = JSON.stringify({ id: 'did:v', ts: clock.now() })
+    const genuine = enc.encode('V' + json)
+    const forged = enc.encode('X' + json)
+    expect((await registry.merge([forged], opts)).reasons).toEqual({ forged: 1 })
+    expect((await registry.merge([genuine], opts)).added).toBe(1)
+    expect(calls).toBe(2)
+  })
+
   it('rejects bad options with InvalidParametersError', () => {
     const clock = { now: () => 0 }
     expect(() => new PeerRegistry({ verifyRecord: fakeVerifier(clock), maxPeers: 0 })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
