@@ -44,6 +44,7 @@ const INFO_HS = utf8.encode('KLP-CHANNEL-v1 handshake keys')
 const INFO_SESSION = utf8.encode('KLP-CHANNEL-v1 session keys')
 const INFO_REKEY = utf8.encode('KLP-CHANNEL-v1 rekey')
 const EMPTY = new Uint8Array(0)
+const FATAL_UTF8 = new TextDecoder('utf-8', { fatal: true })
 const ZERO_NONCE = new Uint8Array(12)
 /** Largest handshake message accepted (DIDs of other methods may be long). */
 export const MAX_HANDSHAKE_MESSAGE = 2 + 32 + 2 + MAX_DID_LENGTH + 64 + 16
@@ -415,7 +416,10 @@ class HandshakeImpl implements Handshake {
     const len = ((payload[0] as number) << 8) | (payload[1] as number)
     if (len === 0 || len > MAX_DID_LENGTH || payload.length !== 2 + len + 64) throw new HandshakeError(`expected an identity payload of ${2 + len + 64} bytes, got ${payload.length}`)
     const didBytes = payload.subarray(2, 2 + len)
-    const did = new TextDecoder('utf-8', { fatal: true }).decode(didBytes)
+    let did: string
+    try { did = FATAL_UTF8.decode(didBytes) } catch (err) {
+      throw new HandshakeError('expected the peer DID to be UTF-8, got invalid bytes', { cause: err })
+    }
     const sig = payload.subarray(2 + len)
     const expected = this.options.expectedRemoteDid
     if (expected !== undefined && expected !== did) {

@@ -40,14 +40,19 @@ export function publicKeyFromDidKey(did: string): Uint8Array {
   if (bytes.length !== 34 || bytes[0] !== ED25519_PUB[0] || bytes[1] !== ED25519_PUB[1]) {
     throw new InvalidDidError(`expected an ed25519-pub (0xed) did:key of 34 bytes, got ${bytes.length} bytes with prefix 0x${(bytes[0] ?? 0).toString(16)}`)
   }
-  if (hash !== -1) {
-    const frag = did.slice(hash + 1)
-    if (frag !== id && frag !== x25519Fingerprint(bytes.subarray(2))) {
-      throw new InvalidDidError('expected the did:key fragment to name the key of the DID')
-    }
-  }
   const pk = bytes.slice(2)
   if (!checkPublicKey(pk)) throw new InvalidDidError('expected a canonical Ed25519 public key of large order in the did:key')
+  if (hash !== -1) {
+    const frag = did.slice(hash + 1)
+    if (frag !== id) {
+      let xFingerprint: string
+      try { xFingerprint = x25519Fingerprint(pk) } catch (err) {
+        // a canonical y with no x on the curve: not a public key, so it has no X25519 key either
+        throw new InvalidDidError('expected a did:key whose key is a point on Ed25519, got an undecodable key', { cause: err })
+      }
+      if (frag !== xFingerprint) throw new InvalidDidError('expected the did:key fragment to name the key of the DID')
+    }
+  }
   return pk
 }
 

@@ -123,6 +123,7 @@ function senderKey(senderKeyId: string, options: OpenOptions): Uint8Array {
 /** Recomputes the payload key on the recipient side. Throws SealOpenError. */
 export function openKey(identity: Identity, ephemeralKey: Uint8Array, options: OpenOptions & { senderKeyId?: string } = {}): Uint8Array {
   const crypto = getBackend(options.backend ?? identity.backend)
+  if (options.senderKeyId !== undefined && typeof options.senderKeyId !== 'string') throw new SealOpenError(`expected a string senderKeyId, got ${typeof options.senderKeyId}`)
   if (!(ephemeralKey instanceof Uint8Array) || ephemeralKey.length !== 32) throw new SealOpenError(`expected a 32-byte ephemeral key, got ${ephemeralKey instanceof Uint8Array ? ephemeralKey.length : typeof ephemeralKey}`)
   let dh: Uint8Array
   try { dh = identity.agree(ephemeralKey) } catch (err) { throw new SealOpenError('invalid ephemeral key', { cause: err }) }
@@ -152,6 +153,11 @@ export function seal(plaintext: Uint8Array, recipient: SealRecipient, options: S
 /** Opens a sealed payload addressed to `identity`. Throws SealOpenError (a DecryptionError). */
 export function open(identity: Identity, payload: SealedPayload, options: OpenOptions = {}): Uint8Array {
   const crypto = getBackend(options.backend ?? identity.backend)
+  // the payload usually comes off the wire through a decoder: check every field's type here
+  if (payload === null || typeof payload !== 'object') throw new SealOpenError(`expected a sealed payload object, got ${payload === null ? 'null' : typeof payload}`)
+  if (typeof payload.keyId !== 'string') throw new SealOpenError(`expected a string keyId, got ${typeof payload.keyId}`)
+  if (payload.senderKeyId !== undefined && typeof payload.senderKeyId !== 'string') throw new SealOpenError(`expected a string senderKeyId, got ${typeof payload.senderKeyId}`)
+  if (!(payload.ciphertext instanceof Uint8Array)) throw new SealOpenError(`expected a Uint8Array ciphertext, got ${typeof payload.ciphertext}`)
   if (payload.keyId !== '' && payload.keyId !== identity.x25519KeyId) {
     throw new SealOpenError(`expected a payload for ${identity.x25519KeyId}, got one for ${String(payload.keyId).slice(0, 100)}`)
   }

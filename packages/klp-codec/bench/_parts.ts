@@ -22,7 +22,7 @@ const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) }
 async function t(name: string, f: () => unknown) {
   for (let i = 0; i < 20000; i++) { const r = f(); if (r instanceof Promise) await r }
   const res: number[] = []
-  for (let k = 0; k < 15; k++) { const n = 2000; const t0 = cpu(); for (let i = 0; i < n; i++) { const r = f(); if (r instanceof Promise) await r } res.push((cpu() - t0) / n) }
+  for (let k = 0; k < Number(process.env.K ?? 15); k++) { const n = 2000; const t0 = cpu(); for (let i = 0; i < n; i++) { const r = f(); if (r instanceof Promise) await r } res.push((cpu() - t0) / n) }
   res.sort((a, b) => a - b); console.log(name.padEnd(30), res[7]!.toFixed(2), 'us')
 }
 const only = process.argv[2]
@@ -42,3 +42,15 @@ const cases: Record<string, () => unknown> = {
   decodePath: () => verifyMessage(decodeMessage(decodeFrame(frame).body), yes),
 }
 for (const [k, f] of Object.entries(cases)) if (!only || k === only) await t(k, f)
+if (only === 'pieces') {
+  const { encodeValue } = await import('../src/index.js')
+  const data = init.data
+  await t('encodeValue(data)', () => encodeValue(data))
+  await t('encodeBody', () => encodeBody(unsigned))
+  const { hash } = await import('node:crypto')
+  await t('crypto.hash', () => hash('sha256', body, 'buffer'))
+  await t('freeze obj', () => Object.freeze({ a: 1, b: 2 }))
+  const wm = new WeakMap(); await t('weakmap set', () => wm.set({}, 1))
+  await t('async await sync', async () => { await 1 })
+  await t('slice 800', () => body.slice())
+}

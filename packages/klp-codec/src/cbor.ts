@@ -181,22 +181,28 @@ export class Writer {
 const scratch = new Writer(64 * 1024)
 let scratchBusy = false
 
-/** Runs `fn` with a reusable writer (a fresh one if re-entered) and returns a copy of what it wrote. */
-export function withWriter(fn: (w: Writer) => void): Uint8Array {
-  if (scratchBusy) {
-    const w = new Writer(1024)
-    fn(w)
-    return w.finish()
-  }
+/**
+ * Runs `fn` with the reusable scratch writer (a fresh one if re-entered) and returns what `fn`
+ * returns. `fn` must copy out whatever it keeps: the scratch buffer is reused by the next call.
+ */
+export function useWriter<T>(fn: (w: Writer) => T): T {
+  if (scratchBusy) return fn(new Writer(1024))
   scratchBusy = true
   try {
     scratch.reset()
-    fn(scratch)
-    return scratch.finish()
+    return fn(scratch)
   } finally {
     scratchBusy = false
     if (scratch.buf.length > 1024 * 1024) { scratch.buf = new Uint8Array(64 * 1024); scratch.view = new DataView(scratch.buf.buffer) }
   }
+}
+
+/** Runs `fn` with a reusable writer (a fresh one if re-entered) and returns a copy of what it wrote. */
+export function withWriter(fn: (w: Writer) => void): Uint8Array {
+  return useWriter((w) => {
+    fn(w)
+    return w.finish()
+  })
 }
 
 function typeName(v: unknown): string {
@@ -336,6 +342,13 @@ export function encodeValue(value: KLPValue, options?: { limits?: Partial<CodecL
 
 // ------------------------------------------------------------------ decoding
 
+/** Longest string kept in the intern table (ASCII bytes), its size (a power of two) and mask. */
+const INTERN_MAX_LENGTH = 48
+const INTERN_SIZE = 2048
+const INTERN_MASK = INTERN_SIZE - 1
+/** Direct-mapped cache of recently decoded short ASCII strings; a collision just overwrites. */
+const internTable: Array<string | undefined> = new Array<string | undefined>(INTERN_SIZE).fill(undefined)
+
 /** A bounded, strict reader over one input buffer. */
 export class Reader {
   readonly buf: Uint8Array
@@ -438,6 +451,26 @@ export class Reader {
     const start = this.pos
     this.pos += len
     const b = this.buf
+    if (len <= INTERN_MAX_LENGTH) {
+      // Short ASCII strings (map keys, types, addresses, versions...) repeat from message to
+      // message: look them up in a small hash table by their bytes instead of building a new string.
+      let h = len
+      for (let i = start; i < start + len; i++) {
+        const c = b[i] as number
+        if (c > 0x7f) return this.textSlow(start, len)
+        h = (Math.imul(h, 31) + c) | 0
+      }
+      const slot = (h ^ (h >>> 13)) & INTERN_MASK
+      const hit = internTable[slot]
+      if (hit !== undefined && hit.length === len) {
+        let i = 0
+        while (i < len && hit.charCodeAt(i) === b[start + i]) i++
+        if (i === len) return hit
+      }
+      const str = String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[])
+      internTable[slot] = str
+      return str
+    }
     if (len < 64) {
       for (let i = start; i < start + len; i++) {
         if ((b[i] as number) > 0x7f) return this.textSlow(start, len)

@@ -47,21 +47,49 @@ function checkMax(v: number | undefined): number {
   return max
 }
 
-/** Wraps a body in a frame. Throws FrameTooLargeError when the frame would exceed maxFrameSize. */
+/**
+ * The last buffer encodeMessage returned, which has FRAME_HEADER_LENGTH private bytes in front of
+ * it (inside the same ArrayBuffer, outside the view). encodeFrame may write its header there once
+ * and return a view over header + body instead of copying the body. One slot: the header room is
+ * used at most once, and only for the most recent message, so no earlier frame is ever rewritten.
+ */
+let headroom: Uint8Array | undefined
+
+/** @internal Marks `body` (a fresh view with FRAME_HEADER_LENGTH bytes before it) as frameable in place. */
+export function reserveFrameHeader(body: Uint8Array): Uint8Array {
+  headroom = body
+  return body
+}
+
+/**
+ * Wraps a body in a frame. Throws FrameTooLargeError when the frame would exceed maxFrameSize.
+ * The frame is a new buffer, except for the output of the latest `encodeMessage` call: that one is
+ * framed in place (the result then shares memory with `body`; do not mutate either).
+ */
 export function encodeFrame(body: Uint8Array, options?: FrameOptions): Uint8Array {
   if (!(body instanceof Uint8Array)) throw new InvalidParametersError(`expected body to be a Uint8Array, got ${typeof body}`)
   const kind = options?.kind ?? FrameKind.MESSAGE
   if (!Number.isInteger(kind) || kind < 0 || kind > 255) throw new InvalidParametersError(`expected kind to be an integer in 0..255, got ${String(kind)}`)
   const max = checkMax(options?.maxFrameSize)
-  const total = FRAME_HEADER_LENGTH + body.length
+  const len = body.length
+  const total = FRAME_HEADER_LENGTH + len
   if (total > max) throw new FrameTooLargeError(`expected a frame of at most ${max} bytes, got ${total}`)
-  const out = new Uint8Array(total)
+  let out: Uint8Array
+  if (body === headroom && body.byteOffset >= FRAME_HEADER_LENGTH) {
+    headroom = undefined
+    out = new Uint8Array(body.buffer, body.byteOffset - FRAME_HEADER_LENGTH, total)
+  } else {
+    out = new Uint8Array(total)
+    out.set(body, FRAME_HEADER_LENGTH)
+  }
   out[0] = FRAME_MAGIC
   out[1] = FRAME_VERSION
   out[2] = kind
   out[3] = 0
-  new DataView(out.buffer).setUint32(4, body.length)
-  out.set(body, FRAME_HEADER_LENGTH)
+  out[4] = len >>> 24
+  out[5] = (len >>> 16) & 0xff
+  out[6] = (len >>> 8) & 0xff
+  out[7] = len & 0xff
   return out
 }
 

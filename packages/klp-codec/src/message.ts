@@ -35,10 +35,9 @@ import type {
   TrustRequirements,
   UnsignedKLPMessage,
 } from '@kos-mesh/interface'
-import { base32 } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
-import { formatAddress, parseAddress, toAddress } from './address.js'
-import { Reader, Writer, checkWriterItems, limitWriter, withWriter, writeValue } from './cbor.js'
+import { MAX_ADDRESS_LENGTH, formatAddress, parseAddress, toAddress } from './address.js'
+import { Reader, Writer, checkWriterItems, limitWriter, useWriter, withWriter, writeValue } from './cbor.js'
 import {
   InvalidFieldError,
   MalformedCborError,
@@ -48,7 +47,8 @@ import {
   TrailingBytesError,
   UnknownFieldError,
 } from './errors.js'
-import { resolveLimits } from './limits.js'
+import { DEFAULT_LIMITS, resolveLimits } from './limits.js'
+import { FRAME_HEADER_LENGTH, reserveFrameHeader } from './frame.js'
 import type { CodecLimits } from './limits.js'
 
 /** Protocol version written by createMessage. */
@@ -93,25 +93,31 @@ const PRIORITIES = new Set<number>(Object.values(MessagePriority))
 const LEVELS = new Set<string>(Object.values(VerificationLevel))
 const TYPES = new Set<string>(KLP_MESSAGE_TYPES)
 
-// Pre-encoded map keys (text-string head + UTF-8), written in canonical order.
-const K = Object.fromEntries(
-  [
-    'type', 'source', 'target', 'payload', 'version', 'metadata', 'timestamp',
-    'data', 'encryption', 'compression', 'content_type',
-    'nonce', 'key_id', 'enabled', 'algorithm', 'ephemeral_key',
-    'ttl', 'priority', 'routing_hints', 'correlation_id', 'trust_requirements',
-    'verification_level', 'minimum_trust_score', 'required_endorsements',
-    'kind', 'value',
-  ].map((k) => {
+// Pre-encoded map keys (text-string head + UTF-8). The body's maps have a fixed key set, so their
+// canonical order is fixed too: the writers below emit these in that order, no runtime sorting.
+const KEY_NAMES = [
+  'type', 'source', 'target', 'payload', 'version', 'metadata', 'timestamp',
+  'data', 'encryption', 'compression', 'content_type',
+  'nonce', 'key_id', 'enabled', 'algorithm', 'ephemeral_key',
+  'ttl', 'priority', 'routing_hints', 'correlation_id', 'trust_requirements',
+  'verification_level', 'minimum_trust_score', 'required_endorsements',
+  'kind', 'value',
+] as const
+const K = Object.freeze(Object.fromEntries(
+  KEY_NAMES.map((k) => {
     const w = new Writer(32)
     w.text(k)
     return [k, w.finish()]
   }),
-) as Record<string, Uint8Array>
+)) as { readonly [P in (typeof KEY_NAMES)[number]]: Uint8Array }
 
-function key(w: Writer, k: string): void {
-  w.raw(K[k] as Uint8Array)
+const constant = (fn: (w: Writer) => void): Uint8Array => {
+  const w = new Writer(64)
+  fn(w)
+  return w.finish()
 }
+/** `{enabled: false}`, the common encryption / compression map. */
+const DISABLED = constant((w) => { w.head(5, 1); w.raw(K.enabled); w.bool(false) })
 
 // ------------------------------------------------------------------ validation helpers
 
@@ -129,10 +135,16 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`
 }
 
+/** The last string each pattern accepted: versions and content types repeat, so skip the regex. */
+const lastMatch = new Map<RegExp, string>()
+
 function checkString(v: unknown, name: string, min: number, max: number, fail: Fail, re?: RegExp): string {
   if (typeof v !== 'string') fail(`expected ${name} to be a string, got ${describe(v)}`)
   if (v.length < min || v.length > max) fail(`expected ${name} of ${min}..${max} chars, got ${v.length}`)
-  if (re !== undefined && !re.test(v)) fail(`expected ${name} to match ${String(re)}, got ${describe(v)}`)
+  if (re !== undefined && lastMatch.get(re) !== v) {
+    if (!re.test(v)) fail(`expected ${name} to match ${String(re)}, got ${describe(v)}`)
+    lastMatch.set(re, v)
+  }
   return v
 }
 
@@ -210,8 +222,8 @@ export function createMessage(init: CreateMessageInit): UnsignedKLPMessage {
   const msg: UnsignedKLPMessage = {
     version: init.version ?? KLP_VERSION,
     type: init.type,
-    source: toAddress(init.source),
-    target: toAddress(init.target),
+    source: initAddress(init.source),
+    target: initAddress(init.target),
     payload: {
       content_type: init.content_type ?? CONTENT_TYPES.CBOR,
       data: init.data,
@@ -227,7 +239,8 @@ export function createMessage(init: CreateMessageInit): UnsignedKLPMessage {
     timestamp: init.timestamp ?? Date.now(),
   }
   if (init.correlation_id !== undefined) msg.metadata.correlation_id = init.correlation_id
-  encodeBody(msg) // validates every field exactly as the wire does
+  // Validate every field exactly as the wire does: encode into the scratch buffer, keep nothing.
+  useWriter((w) => { writeCheckedBody(w, msg, DEFAULT_LIMITS) })
   return msg
 }
 
@@ -240,9 +253,7 @@ function writeEncryption(w: Writer, e: EncryptionInfo): void {
     if (e.algorithm !== undefined || e.nonce !== undefined || e.key_id !== undefined || e.ephemeral_key !== undefined) {
       failParam('expected no algorithm, nonce, key_id or ephemeral_key when encryption is disabled')
     }
-    w.head(5, 1)
-    key(w, 'enabled')
-    w.bool(false)
+    w.raw(DISABLED); w.items++ // the map entry DISABLED holds
     return
   }
   if (e.algorithm !== 'AES-256-GCM') failParam(`expected payload.encryption.algorithm "AES-256-GCM", got ${describe(e.algorithm)}`)
@@ -251,11 +262,11 @@ function writeEncryption(w: Writer, e: EncryptionInfo): void {
   if (e.key_id !== undefined) { checkString(e.key_id, 'payload.encryption.key_id', 1, MAX_KEY_ID_LENGTH, failParam); n++ }
   if (e.ephemeral_key !== undefined) { checkBytes(e.ephemeral_key, 'payload.encryption.ephemeral_key', 1, MAX_EPHEMERAL_KEY_LENGTH, failParam); n++ }
   w.head(5, n)
-  key(w, 'nonce'); w.bytes(e.nonce as Uint8Array)
-  if (e.key_id !== undefined) { key(w, 'key_id'); w.text(e.key_id) }
-  key(w, 'enabled'); w.bool(true)
-  key(w, 'algorithm'); w.text(e.algorithm)
-  if (e.ephemeral_key !== undefined) { key(w, 'ephemeral_key'); w.bytes(e.ephemeral_key) }
+  w.raw(K.nonce); w.bytes(e.nonce as Uint8Array)
+  if (e.key_id !== undefined) { w.raw(K.key_id); w.text(e.key_id) }
+  w.raw(K.enabled); w.bool(true)
+  w.raw(K.algorithm); w.text(e.algorithm)
+  if (e.ephemeral_key !== undefined) { w.raw(K.ephemeral_key); w.bytes(e.ephemeral_key) }
 }
 
 function writeCompression(w: Writer, c: CompressionInfo): void {
@@ -263,15 +274,13 @@ function writeCompression(w: Writer, c: CompressionInfo): void {
   const enabled = checkBool(c.enabled, 'payload.compression.enabled', failParam)
   if (!enabled) {
     if (c.algorithm !== undefined) failParam('expected no algorithm when compression is disabled')
-    w.head(5, 1)
-    key(w, 'enabled')
-    w.bool(false)
+    w.raw(DISABLED); w.items++ // the map entry DISABLED holds
     return
   }
   if (c.algorithm !== 'gzip') failParam(`expected payload.compression.algorithm "gzip", got ${describe(c.algorithm)}`)
   w.head(5, 2)
-  key(w, 'enabled'); w.bool(true)
-  key(w, 'algorithm'); w.text('gzip')
+  w.raw(K.enabled); w.bool(true)
+  w.raw(K.algorithm); w.text('gzip')
 }
 
 function writePayload(w: Writer, p: KLPPayload, maxDepth: number): void {
@@ -280,10 +289,10 @@ function writePayload(w: Writer, p: KLPPayload, maxDepth: number): void {
   const transformed = p.encryption?.enabled === true || p.compression?.enabled === true
   if (transformed && !(p.data instanceof Uint8Array)) failParam(`expected payload.data to be a Uint8Array when compressed or encrypted, got ${describe(p.data)}`)
   w.head(5, 4)
-  key(w, 'data'); writeValue(w, p.data, 2, maxDepth)
-  key(w, 'encryption'); writeEncryption(w, p.encryption)
-  key(w, 'compression'); writeCompression(w, p.compression)
-  key(w, 'content_type'); w.text(ct)
+  w.raw(K.data); writeValue(w, p.data, 2, maxDepth)
+  w.raw(K.encryption); writeEncryption(w, p.encryption)
+  w.raw(K.compression); writeCompression(w, p.compression)
+  w.raw(K.content_type); w.text(ct)
 }
 
 function writeMetadata(w: Writer, m: UnsignedKLPMessage['metadata']): void {
@@ -298,33 +307,78 @@ function writeMetadata(w: Writer, m: UnsignedKLPMessage['metadata']): void {
   const hasCorr = m.correlation_id !== undefined
   if (hasCorr) checkString(m.correlation_id, 'metadata.correlation_id', 1, MAX_CORRELATION_ID_LENGTH, failParam)
   w.head(5, hasCorr ? 5 : 4)
-  key(w, 'ttl'); w.head(0, m.ttl)
-  key(w, 'priority'); w.head(0, m.priority)
-  key(w, 'routing_hints'); w.head(4, hints.length)
+  w.raw(K.ttl); w.head(0, m.ttl)
+  w.raw(K.priority); w.head(0, m.priority)
+  w.raw(K.routing_hints); w.head(4, hints.length)
   for (const h of hints) {
     if (h === null || typeof h !== 'object') failParam(`expected a routing hint object, got ${describe(h)}`)
     w.head(5, 2)
-    key(w, 'kind'); w.text(checkString(h.kind, 'routing_hints[].kind', 1, MAX_HINT_KIND_LENGTH, failParam))
-    key(w, 'value'); w.text(checkString(h.value, 'routing_hints[].value', 0, MAX_HINT_VALUE_LENGTH, failParam))
+    w.raw(K.kind); w.text(checkString(h.kind, 'routing_hints[].kind', 1, MAX_HINT_KIND_LENGTH, failParam))
+    w.raw(K.value); w.text(checkString(h.value, 'routing_hints[].value', 0, MAX_HINT_VALUE_LENGTH, failParam))
   }
-  if (hasCorr) { key(w, 'correlation_id'); w.text(m.correlation_id as string) }
-  key(w, 'trust_requirements')
+  if (hasCorr) { w.raw(K.correlation_id); w.text(m.correlation_id as string) }
+  w.raw(K.trust_requirements)
   w.head(5, 3)
-  key(w, 'verification_level'); w.text(checkLevel(t.verification_level, failParam))
-  key(w, 'minimum_trust_score'); writeValue(w, checkScore(t.minimum_trust_score, failParam), 0, 1)
-  key(w, 'required_endorsements'); w.head(0, checkUint(t.required_endorsements, 'trust_requirements.required_endorsements', MAX_U32, failParam))
+  w.raw(K.verification_level); w.text(checkLevel(t.verification_level, failParam))
+  w.raw(K.minimum_trust_score); writeValue(w, checkScore(t.minimum_trust_score, failParam), 0, 1)
+  w.raw(K.required_endorsements); w.head(0, checkUint(t.required_endorsements, 'trust_requirements.required_endorsements', MAX_U32, failParam))
 }
 
-const formatted = new WeakMap<KLPAddress, string>()
-/** formatAddress, cached for frozen address objects (which cannot change). */
+/** A validated address: its parts as they were when validated, and its canonical string. */
+interface Formatted {
+  readonly scheme: string
+  readonly authority: string
+  readonly path: string
+  readonly query: string | undefined
+  readonly fragment: string | undefined
+  readonly s: string
+}
+const formatted = new WeakMap<object, Formatted>()
+
+function remember(a: KLPAddress, s: string): void {
+  formatted.set(a, { scheme: a.scheme, authority: a.authority, path: a.path, query: a.query, fragment: a.fragment, s })
+}
+
+/**
+ * formatAddress, cached per address object. The cache entry keeps the parts that were validated
+ * and is used only while the object still holds exactly those (strings are immutable, so equal
+ * parts are equally valid): a mutated address is validated again.
+ */
 function addressString(a: KLPAddress): string {
   if (a !== null && typeof a === 'object') {
     const hit = formatted.get(a)
-    if (hit !== undefined) return hit
+    if (hit !== undefined && hit.authority === a.authority && hit.path === a.path && hit.query === a.query &&
+      hit.fragment === a.fragment && hit.scheme === a.scheme) return hit.s
   }
   const s = formatAddress(a)
-  if (Object.isFrozen(a)) formatted.set(a, s)
+  remember(a, s)
   return s
+}
+
+/** Bounded cache of frozen, leniently parsed address strings (createMessage inputs repeat). */
+const parsedCache = new Map<string, Readonly<KLPAddress>>()
+const PARSED_CACHE_SIZE = 1024
+
+/** toAddress for createMessage: a fresh mutable copy, with its canonical string remembered. */
+function initAddress(a: KLPAddress | string): KLPAddress {
+  if (typeof a !== 'string') {
+    const out = toAddress(a)
+    remember(out, formatAddress(out))
+    return out
+  }
+  let p = parsedCache.get(a)
+  if (p === undefined) {
+    p = Object.freeze(parseAddress(a))
+    if (parsedCache.size >= PARSED_CACHE_SIZE) parsedCache.delete(parsedCache.keys().next().value as string)
+    parsedCache.set(a, p)
+  }
+  const out: KLPAddress = { scheme: 'klp', authority: p.authority, path: p.path }
+  if (p.query !== undefined) out.query = p.query
+  if (p.fragment !== undefined) out.fragment = p.fragment
+  // The canonical string, without re-running the validation parseAddress just did.
+  const str = `klp://${p.authority}${p.path}${p.query === undefined ? '' : `?${p.query}`}${p.fragment === undefined ? '' : `#${p.fragment}`}`
+  if (str.length <= MAX_ADDRESS_LENGTH) remember(out, str) // else formatAddress will reject it on encode
+  return out
 }
 
 function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
@@ -333,13 +387,13 @@ function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
   checkType(msg.type, failParam)
   checkUint(msg.timestamp, 'timestamp', Number.MAX_SAFE_INTEGER, failParam)
   w.head(5, 7)
-  key(w, 'type'); w.text(msg.type)
-  key(w, 'source'); w.text(addressString(msg.source))
-  key(w, 'target'); w.text(addressString(msg.target))
-  key(w, 'payload'); writePayload(w, msg.payload, maxDepth)
-  key(w, 'version'); w.text(version)
-  key(w, 'metadata'); writeMetadata(w, msg.metadata)
-  key(w, 'timestamp'); w.head(0, msg.timestamp)
+  w.raw(K.type); w.text(msg.type)
+  w.raw(K.source); w.text(addressString(msg.source))
+  w.raw(K.target); w.text(addressString(msg.target))
+  w.raw(K.payload); writePayload(w, msg.payload, maxDepth)
+  w.raw(K.version); w.text(version)
+  w.raw(K.metadata); writeMetadata(w, msg.metadata)
+  w.raw(K.timestamp); w.head(0, msg.timestamp)
 }
 
 /**
@@ -348,12 +402,17 @@ function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
  */
 export function encodeBody(msg: UnsignedKLPMessage | KLPMessage, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
   const limits = resolveLimits(options?.limits)
-  return withWriter((w) => {
-    limitWriter(w, limits)
-    writeBody(w, msg, limits.maxDepth)
-    checkWriterItems(w, limits)
-    if (w.pos > limits.maxMessageSize) throw new MessageTooLargeError(`expected a message body of at most ${limits.maxMessageSize} bytes, got ${w.pos}`)
-  })
+  return withWriter((w) => { writeCheckedBody(w, msg, limits) })
+}
+
+/** Writes the canonical body into `w` (from w.pos) with every check encodeBody applies. */
+function writeCheckedBody(w: Writer, msg: UnsignedKLPMessage | KLPMessage, limits: Readonly<CodecLimits>): void {
+  const start = w.pos
+  limitWriter(w, limits)
+  writeBody(w, msg, limits.maxDepth)
+  checkWriterItems(w, limits)
+  const len = w.pos - start
+  if (len > limits.maxMessageSize) throw new MessageTooLargeError(`expected a message body of at most ${limits.maxMessageSize} bytes, got ${len}`)
 }
 
 // ------------------------------------------------------------------ ids
@@ -364,14 +423,29 @@ const sha256 = (data: Uint8Array): Uint8Array =>
   oneShot !== undefined ? oneShot('sha256', data, 'buffer') : nodeCrypto.createHash('sha256').update(data).digest()
 
 const ID_PREFIX = Uint8Array.of(0x01, MESSAGE_ID_CODEC, MESSAGE_ID_HASH, MESSAGE_ID_DIGEST_LENGTH)
+/** RFC 4648 base32, lower case, no padding: the multibase 'b' alphabet. */
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+const idBytes = new Uint8Array(4 + MESSAGE_ID_DIGEST_LENGTH)
+idBytes.set(ID_PREFIX, 0)
 
-/** The message id of a canonical body: CIDv1 (dag-cbor, sha2-256 truncated to 128 bits), base32. */
+/**
+ * The message id of a canonical body: CIDv1 (dag-cbor, sha2-256 truncated to 128 bits), base32.
+ * One node:crypto hash call, then the 20 CID bytes (exactly 32 base32 digits, 4 groups of 5
+ * bytes) are written straight into the string: no CID object, no intermediate arrays.
+ */
 export function messageIdFromBody(body: Uint8Array): string {
   const digest = sha256(body)
-  const cid = new Uint8Array(4 + MESSAGE_ID_DIGEST_LENGTH)
-  cid.set(ID_PREFIX, 0)
-  cid.set(digest.subarray(0, MESSAGE_ID_DIGEST_LENGTH), 4)
-  return base32.encode(cid)
+  const b = idBytes
+  for (let i = 0; i < MESSAGE_ID_DIGEST_LENGTH; i++) b[4 + i] = digest[i] as number
+  let out = 'b'
+  for (let i = 0; i < 20; i += 5) {
+    // 40 bits as a high byte and a low 32-bit word (no bigint): 8 digits of 5 bits.
+    const hi = b[i] as number
+    const lo = (((b[i + 1] as number) << 24) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 8) | (b[i + 4] as number)) >>> 0
+    out += B32[hi >>> 3]! + B32[((hi & 7) << 2) | (lo >>> 30)]! + B32[(lo >>> 25) & 31]! + B32[(lo >>> 20) & 31]! +
+      B32[(lo >>> 15) & 31]! + B32[(lo >>> 10) & 31]! + B32[(lo >>> 5) & 31]! + B32[lo & 31]!
+  }
+  return out
 }
 
 /** Computes the 128-bit content address of the canonical unsigned message. */
@@ -395,11 +469,18 @@ export function parseMessageId(id: string): CID {
 
 // ------------------------------------------------------------------ signing
 
+/**
+ * What signMessage / decodeMessage keep per message: the exact signing input
+ * `["KLP-Sign1", signer, body]`, in one buffer that also holds the body (a view into it). Never
+ * handed out to callers (getSigningInput copies), so it cannot be mutated behind our back; the
+ * Signer and SignatureVerifier do see it, as they always saw the bytes they sign or verify.
+ */
 interface Signed {
-  signer: string
-  body: Uint8Array
+  readonly signer: string
+  readonly input: Uint8Array
+  readonly body: Uint8Array
 }
-/** Canonical body bytes of messages produced by signMessage or decodeMessage (never re-encoded). */
+/** Signing inputs of messages produced by signMessage or decodeMessage (never re-encoded). */
 const bodies = new WeakMap<object, Signed>()
 
 const SIGNING_PREFIX = (() => {
@@ -408,6 +489,8 @@ const SIGNING_PREFIX = (() => {
   w.text(SIGNING_CONTEXT)
   return w.finish()
 })()
+/** `83 69 "KLP-Sign1"`: 11 bytes. */
+const PREFIX_LENGTH = SIGNING_PREFIX.length
 
 /** The exact bytes signed: CBOR array `["KLP-Sign1", signer, body]`. */
 export function signingInput(signer: string, body: Uint8Array): Uint8Array {
@@ -418,24 +501,61 @@ export function signingInput(signer: string, body: Uint8Array): Uint8Array {
   return w.buf.length === w.pos ? w.buf : w.buf.subarray(0, w.pos)
 }
 
-/** Signing input of a message: reuses the received/signed body when known, else re-encodes. */
+/** Signing input of a message (a fresh copy): reuses the received/signed body when known, else re-encodes. */
 export function getSigningInput(msg: KLPMessage): Uint8Array {
-  return signingInput(msg.signer, bodyOf(msg))
+  return signedOf(msg).input.slice()
 }
 
-function bodyOf(msg: KLPMessage): Uint8Array {
+function signedOf(msg: KLPMessage): Signed {
   const cached = bodies.get(msg)
-  if (cached !== undefined && cached.signer === msg.signer) return cached.body
+  if (cached !== undefined && cached.signer === msg.signer) return cached
   const body = encodeBody(msg)
   const id = messageIdFromBody(body)
   if (msg.metadata.message_id !== id) {
     throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describe(msg.metadata.message_id)}`)
   }
-  return body
+  const input = signingInput(msg.signer, body)
+  return { signer: msg.signer, input, body: input.subarray(input.length - body.length) }
+}
+
+/** Largest bstr head (1 + 8 bytes). */
+const MAX_HEAD = 9
+
+/**
+ * Encodes the body of `msg` and returns the signing input for `keyId` in one exact-size buffer,
+ * the body a view into it: prefix and signer are written first, a 9-byte gap is left for the
+ * body's byte-string head, then the body; once the body length (so the head size) is known the
+ * prefix and signer are moved up against the head and the whole run is copied out once.
+ */
+function buildSigned(keyId: string, msg: UnsignedKLPMessage, limits: Readonly<CodecLimits>): Signed {
+  return useWriter((w) => {
+    w.raw(SIGNING_PREFIX)
+    w.text(keyId)
+    const lead = w.pos
+    w.ensure(MAX_HEAD)
+    w.pos += MAX_HEAD
+    const bodyStart = w.pos
+    writeCheckedBody(w, msg, limits)
+    const bodyLen = w.pos - bodyStart
+    const end = w.pos
+    // Write the head into the gap, right-aligned against the body, then close up the gap.
+    w.pos = bodyStart - MAX_HEAD
+    w.head(2, bodyLen)
+    const headLen = w.pos - (bodyStart - MAX_HEAD)
+    const buf = w.buf
+    buf.copyWithin(bodyStart - headLen, bodyStart - MAX_HEAD, w.pos)
+    const start = MAX_HEAD - headLen
+    buf.copyWithin(start, 0, lead)
+    const input = buf.slice(start, end)
+    return { signer: keyId, input, body: input.subarray(input.length - bodyLen) }
+  })
 }
 
 function freezeAddress(a: KLPAddress): KLPAddress {
-  return Object.freeze({ ...a })
+  const out: KLPAddress = { scheme: a.scheme, authority: a.authority, path: a.path }
+  if (a.query !== undefined) out.query = a.query
+  if (a.fragment !== undefined) out.fragment = a.fragment
+  return Object.freeze(out)
 }
 
 /**
@@ -447,63 +567,103 @@ export async function signMessage(msg: UnsignedKLPMessage, signer: Signer, optio
   throwIfAborted(options?.signal)
   if (signer === null || typeof signer !== 'object' || typeof signer.sign !== 'function') failParam(`expected a Signer, got ${describe(signer)}`)
   const keyId = checkString(signer.keyId, 'signer.keyId', 1, MAX_SIGNER_LENGTH, failParam)
-  const body = encodeBody(msg)
-  const id = messageIdFromBody(body)
+  const signed = buildSigned(keyId, msg, DEFAULT_LIMITS) // validates every field
+  const id = messageIdFromBody(signed.body)
   if (msg.metadata.message_id !== undefined && msg.metadata.message_id !== id) {
     throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describe(msg.metadata.message_id)}`)
   }
-  const sig = await signer.sign(signingInput(keyId, body))
-  throwIfAborted(options?.signal)
-  if (!(sig instanceof Uint8Array) || sig.length !== SIGNATURE_LENGTH) {
-    throw new InvalidSignatureError(`expected the signer to return ${SIGNATURE_LENGTH} bytes, got ${describe(sig)}`)
-  }
+  // Snapshot the (just validated) fields before the signer runs, so the result matches the body.
   const m = msg.metadata
   const metadata: KLPMessage['metadata'] = {
     message_id: id,
     priority: m.priority,
     ttl: m.ttl,
-    routing_hints: Object.freeze(m.routing_hints.map((h) => Object.freeze({ kind: h.kind, value: h.value }))) as RoutingHint[],
-    trust_requirements: Object.freeze({ ...m.trust_requirements }),
+    routing_hints: freezeHints(m.routing_hints),
+    trust_requirements: Object.freeze({
+      minimum_trust_score: m.trust_requirements.minimum_trust_score,
+      required_endorsements: m.trust_requirements.required_endorsements,
+      verification_level: m.trust_requirements.verification_level,
+    }),
   }
   if (m.correlation_id !== undefined) metadata.correlation_id = m.correlation_id
   const p = msg.payload
+  const version = msg.version
+  const type = msg.type
+  const timestamp = msg.timestamp
+  const source = freezeAddress(msg.source)
+  const target = freezeAddress(msg.target)
+  const payload = Object.freeze({
+    content_type: p.content_type,
+    data: p.data,
+    encryption: p.encryption.enabled ? Object.freeze({ ...p.encryption }) : DISABLED_INFO,
+    compression: p.compression.enabled ? Object.freeze({ ...p.compression }) : DISABLED_INFO,
+  })
+  const sig = await signer.sign(signed.input)
+  throwIfAborted(options?.signal)
+  if (!(sig instanceof Uint8Array) || sig.length !== SIGNATURE_LENGTH) {
+    throw new InvalidSignatureError(`expected the signer to return ${SIGNATURE_LENGTH} bytes, got ${describe(sig)}`)
+  }
   const out: KLPMessage = {
-    version: msg.version,
-    type: msg.type,
-    source: freezeAddress(msg.source),
-    target: freezeAddress(msg.target),
-    payload: Object.freeze({
-      content_type: p.content_type,
-      data: p.data,
-      encryption: Object.freeze({ ...p.encryption }),
-      compression: Object.freeze({ ...p.compression }),
-    }),
+    version,
+    type,
+    source,
+    target,
+    payload,
     metadata: Object.freeze(metadata),
     signature: Uint8Array.from(sig),
     signer: keyId,
-    timestamp: msg.timestamp,
+    timestamp,
   }
   Object.freeze(out)
-  bodies.set(out, { signer: keyId, body })
+  bodies.set(out, signed)
   return out
+}
+
+/** The shared frozen `{ enabled: false }` of signed and decoded messages. */
+const DISABLED_INFO: { enabled: false } = Object.freeze({ enabled: false })
+const NO_HINTS: RoutingHint[] = Object.freeze([]) as unknown as RoutingHint[]
+
+function freezeHints(hints: readonly RoutingHint[]): RoutingHint[] {
+  if (hints.length === 0) return NO_HINTS
+  const out = new Array<RoutingHint>(hints.length)
+  for (let i = 0; i < hints.length; i++) {
+    const h = hints[i] as RoutingHint
+    out[i] = Object.freeze({ kind: h.kind, value: h.value })
+  }
+  return Object.freeze(out) as RoutingHint[]
 }
 
 // ------------------------------------------------------------------ envelope
 
-/** Canonical bytes of a signed message: CBOR array `[signer, body, signature]`. */
+/** `58 40`: the byte-string head of a 64-byte signature. */
+const SIG_HEAD_0 = 0x58
+const SIG_HEAD_1 = SIGNATURE_LENGTH
+
+/**
+ * Canonical bytes of a signed message: CBOR array `[signer, body, signature]`. For a message
+ * from signMessage / decodeMessage this is one allocation and one copy: the envelope is the
+ * cached signing input with its 11-byte context prefix replaced by the array head, plus the
+ * signature. The result is a fresh buffer (with 8 bytes of headroom before it, which
+ * encodeFrame uses to frame it without another copy).
+ */
 export function encodeMessage(msg: KLPMessage, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
   if (msg === null || typeof msg !== 'object') failParam(`expected a KLPMessage, got ${describe(msg)}`)
   const limits = resolveLimits(options?.limits)
-  const signer = checkString(msg.signer, 'signer', 1, MAX_SIGNER_LENGTH, failParam)
+  checkString(msg.signer, 'signer', 1, MAX_SIGNER_LENGTH, failParam)
   const sig = checkBytes(msg.signature, 'signature', SIGNATURE_LENGTH, SIGNATURE_LENGTH, failParam)
-  const body = bodyOf(msg)
-  const w = new Writer(body.length + signer.length * 3 + 90)
-  w.head(4, 3)
-  w.text(signer)
-  w.bytes(body)
-  w.bytes(sig)
-  if (w.pos > limits.maxMessageSize) throw new MessageTooLargeError(`expected an encoded message of at most ${limits.maxMessageSize} bytes, got ${w.pos}`)
-  return w.buf.length === w.pos ? w.buf : w.buf.slice(0, w.pos)
+  const input = signedOf(msg).input // [prefix(11)] [signer tstr] [body bstr]; signer === msg.signer
+  const shared = input.length - PREFIX_LENGTH
+  const len = 1 + shared + 2 + SIGNATURE_LENGTH
+  if (len > limits.maxMessageSize) throw new MessageTooLargeError(`expected an encoded message of at most ${limits.maxMessageSize} bytes, got ${len}`)
+  const buf = new Uint8Array(FRAME_HEADER_LENGTH + len)
+  const o = FRAME_HEADER_LENGTH
+  buf[o] = 0x83
+  buf.set(input.subarray(PREFIX_LENGTH), o + 1)
+  let p = o + 1 + shared
+  buf[p++] = SIG_HEAD_0
+  buf[p++] = SIG_HEAD_1
+  for (let i = 0; i < SIGNATURE_LENGTH; i++) buf[p++] = sig[i] as number
+  return reserveFrameHeader(buf.subarray(o))
 }
 
 // ------------------------------------------------------------------ decoding
@@ -525,11 +685,13 @@ function fields(v: unknown, name: string, allowed: ReadonlySet<string>, required
 
 const set = (...k: string[]): ReadonlySet<string> => new Set(k)
 const BODY_FIELDS = set('type', 'source', 'target', 'payload', 'version', 'metadata', 'timestamp')
+const BODY_REQUIRED = [...BODY_FIELDS]
 const PAYLOAD_FIELDS = set('data', 'encryption', 'compression', 'content_type')
 const ENC_FIELDS = set('nonce', 'key_id', 'enabled', 'algorithm', 'ephemeral_key')
 const COMP_FIELDS = set('enabled', 'algorithm')
 const META_FIELDS = set('ttl', 'priority', 'routing_hints', 'correlation_id', 'trust_requirements')
 const TRUST_FIELDS = set('verification_level', 'minimum_trust_score', 'required_endorsements')
+const TRUST_REQUIRED = [...TRUST_FIELDS]
 const HINT_FIELDS = set('kind', 'value')
 
 /** Bounded cache of frozen parsed wire addresses (routers see few distinct addresses). */
@@ -598,7 +760,7 @@ function readMetadata(v: unknown, id: string): KLPMessage['metadata'] {
     checkString(ho.kind, 'routing_hints[].kind', 1, MAX_HINT_KIND_LENGTH, failField)
     checkString(ho.value, 'routing_hints[].value', 0, MAX_HINT_VALUE_LENGTH, failField)
   }
-  const t = fields(o.trust_requirements, 'metadata.trust_requirements', TRUST_FIELDS, [...TRUST_FIELDS])
+  const t = fields(o.trust_requirements, 'metadata.trust_requirements', TRUST_FIELDS, TRUST_REQUIRED)
   checkLevel(t.verification_level, failField)
   checkScore(t.minimum_trust_score, failField)
   checkUint(t.required_endorsements, 'trust_requirements.required_endorsements', MAX_U32, failField)
@@ -629,6 +791,7 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
   r.freeze = true
   const n = r.head()
   if (r.type() !== 4 || n !== 3) throw new InvalidFieldError(`expected the envelope to be a CBOR array of 3 items, got major type ${r.type()} with argument ${String(n)}`)
+  const signerStart = r.pos
   const sn = r.head()
   if (r.type() !== 3) throw new InvalidFieldError(`expected the signer as a text string, got major type ${r.type()}`)
   const signer = r.textBody(sn)
@@ -650,8 +813,13 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
   const signature = r.bytesBody(sigN)
   if (r.pos !== r.end) throw new TrailingBytesError(`expected one message, got ${r.end - r.pos} trailing byte(s) at offset ${r.pos}`)
 
-  const body = bytes.slice(bodyStart, bodyEnd)
-  const o = fields(raw, 'message body', BODY_FIELDS, [...BODY_FIELDS])
+  // One copy of the received bytes the signature covers, as the signing input (prefix + signer
+  // + body, contiguous on the wire); the body is a view into it, kept for verify and re-encode.
+  const input = new Uint8Array(PREFIX_LENGTH + bodyEnd - signerStart)
+  input.set(SIGNING_PREFIX, 0)
+  input.set(bytes.subarray(signerStart, bodyEnd), PREFIX_LENGTH)
+  const body = input.subarray(input.length - bodyLen)
+  const o = fields(raw, 'message body', BODY_FIELDS, BODY_REQUIRED)
   const msg: KLPMessage = {
     version: checkString(o.version, 'version', 1, MAX_VERSION_LENGTH, failField, VERSION_RE),
     type: checkType(o.type, failField),
@@ -664,7 +832,7 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
     timestamp: checkUint(o.timestamp, 'timestamp', Number.MAX_SAFE_INTEGER, failField),
   }
   Object.freeze(msg)
-  bodies.set(msg, { signer, body })
+  bodies.set(msg, { signer, input, body })
   return msg
 }
 
@@ -683,7 +851,7 @@ export async function verifyMessage(msg: KLPMessage, verifier: SignatureVerifier
   if (!(msg.signature instanceof Uint8Array) || msg.signature.length !== SIGNATURE_LENGTH) {
     throw new InvalidSignatureError(`expected a signature of exactly ${SIGNATURE_LENGTH} bytes, got ${describe(msg.signature)}`)
   }
-  const input = getSigningInput(msg)
+  const input = signedOf(msg).input // internal: not handed to callers, only to the verifier
   const ok = await verifier.verifySignature(msg.signer, input, msg.signature, options?.signal === undefined ? undefined : { signal: options.signal })
   throwIfAborted(options?.signal)
   if (ok !== true) throw new InvalidSignatureError(`expected a valid signature by ${msg.signer} on message ${msg.metadata.message_id}, got an invalid one`)

@@ -52,6 +52,11 @@ export interface PeerRegistryInit {
   sourceBurst?: number
   /** Per-source budget refill, records per second. Default 64. */
   sourceRatePerSecond?: number
+  /**
+   * Max peers in the table introduced by one source (anti-Sybil: one peer cannot fill the table
+   * with identities it made up). Default `max(64, floor(maxPeers / 4))`.
+   */
+  maxPeersPerSource?: number
   /** Max sources whose budgets are tracked (least recently used are forgotten). Default 1024. */
   maxTrackedSources?: number
   /** Rejected record byte strings remembered, so repeats are dropped without verifying. Default 1024. */
@@ -76,8 +81,8 @@ export interface PeerEntry {
   latencyMs?: number
   /** Trust score from a trust engine (0..10), if any; overrides the self-asserted one. */
   trustOverride?: number
-  /** Who introduced the current record. */
-  source: string
+  /** Who introduced this peer (counts against that source's `maxPeersPerSource`). */
+  readonly source: string
 }
 
 export interface RankQuery extends PeerQuery {
@@ -102,6 +107,7 @@ export type RejectReason =
   | 'future'
   | 'rate_limited'
   | 'table_full'
+  | 'source_full'
   | 'self'
 
 export interface MergeResult {
@@ -219,13 +225,16 @@ export class PeerRegistry extends EventTarget {
   /** SHA-256 of recently rejected record bytes (LRU): a repeated bad record is not verified again. */
   readonly #rejectedTails = new Map<string, RejectReason>()
   readonly #maxRejectedTails: number
+  /** Peers in the table per introducing source. */
+  readonly #introduced = new Map<string, number>()
+  readonly #maxPerSource: number
   readonly #stats: RegistryStats = {
     peers: 0,
     added: 0,
     updated: 0,
     unchanged: 0,
     removed: 0,
-    rejected: { invalid: 0, limit: 0, forged: 0, signer_mismatch: 0, expired: 0, future: 0, rate_limited: 0, table_full: 0, self: 0 },
+    rejected: { invalid: 0, limit: 0, forged: 0, signer_mismatch: 0, expired: 0, future: 0, rate_limited: 0, table_full: 0, source_full: 0, self: 0 },
   }
 
   constructor(init: PeerRegistryInit) {
@@ -251,6 +260,7 @@ export class PeerRegistry extends EventTarget {
     this.#burst = positive('sourceBurst', init.sourceBurst, 256)
     this.#rate = positive('sourceRatePerSecond', init.sourceRatePerSecond, 64)
     this.#maxSources = Math.floor(positive('maxTrackedSources', init.maxTrackedSources, 1024))
+    this.#maxPerSource = Math.floor(positive('maxPeersPerSource', init.maxPeersPerSource, Math.max(64, Math.floor(this.#maxPeers / 4))))
     this.#maxRejectedTails = Math.floor(positive('maxRememberedRejects', init.maxRememberedRejects, 1024))
   }
 
@@ -357,7 +367,7 @@ export class PeerRegistry extends EventTarget {
    * Inserts an ALREADY VERIFIED record (from a RecordVerifier); `merge` is the entry point for bytes. Returns what happened; 'table_full' when the table is at
    * its bound and the record ranks no better than the worst stored peer.
    */
-  upsert(record: NodeRecord, options: { source: string; method: DiscoveryMethod }): 'added' | 'updated' | 'unchanged' | 'table_full' | 'self' | 'expired' {
+  upsert(record: NodeRecord, options: { source: string; method: DiscoveryMethod }): 'added' | 'updated' | 'unchanged' | 'table_full' | 'source_full' | 'self' | 'expired' {
     if (record.peerId === this.#local) return 'self'
     const now = this.#clock.now()
     if (record.expiresAt <= now) return 'expired'
@@ -370,7 +380,6 @@ export class PeerRegistry extends EventTarget {
       this.#byTail.delete(tailKey(have.record.bytes))
       have.record = record
       this.#byTail.set(tailKey(record.bytes), have)
-      have.source = options.source
       have.lastSeen = Math.max(have.lastSeen, now)
       have.stale = false
       this.#stats.updated++
@@ -387,6 +396,10 @@ export class PeerRegistry extends EventTarget {
       stale: false,
       source: options.source,
     }
+    if ((this.#introduced.get(options.source) ?? 0) >= this.#maxPerSource) {
+      this.#stats.rejected.source_full++
+      return 'source_full'
+    }
     if (this.#peers.size >= this.#maxPeers) {
       const worst = this.#worst()
       if (worst === undefined || this.#score(worst, now) >= this.#score(entry, now)) {
@@ -397,6 +410,7 @@ export class PeerRegistry extends EventTarget {
     }
     this.#peers.set(entry.peerId, entry)
     this.#byTail.set(tailKey(record.bytes), entry)
+    this.#introduced.set(entry.source, (this.#introduced.get(entry.source) ?? 0) + 1)
     this.#stats.added++
     this.dispatchEvent(new CustomEvent('peer:add', { detail: entry }))
     return 'added'
@@ -524,6 +538,9 @@ export class PeerRegistry extends EventTarget {
   #remove(e: PeerEntry, reason: RemoveReason): void {
     this.#peers.delete(e.peerId)
     this.#byTail.delete(tailKey(e.record.bytes))
+    const n = (this.#introduced.get(e.source) ?? 1) - 1
+    if (n <= 0) this.#introduced.delete(e.source)
+    else this.#introduced.set(e.source, n)
     this.#stats.removed++
     this.dispatchEvent(new CustomEvent('peer:remove', { detail: { entry: e, reason } }))
   }

@@ -40,7 +40,7 @@ import { splitPeerAddress, toNetworkAddress, toTransportAddress } from './addres
 import { BootstrapFailedError, DiscoveryNotStartedError, UnexpectedResponseError } from './errors.js'
 import { DEFAULT_PROTOCOL_LIMITS, discoveryPayloadValue, parseDiscoveryPayload } from './protocol.js'
 import type { ProtocolLimits } from './protocol.js'
-import { createNodeRecord, createRecordPeek, createRecordVerifier, DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_RECORD_TTL_SECONDS } from './record.js'
+import { createNodeRecord, createRecordPeek, createRecordVerifier, DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_RECORD_TTL_SECONDS, DEFAULT_RECORD_TTL_SECONDS } from './record.js'
 import { PeerRegistry } from './registry.js'
 import type { MergeResult, PeerRegistryInit, RankingWeights, RegistryStats } from './registry.js'
 import type { DiscoverySource, NodeRecord } from './types.js'
@@ -133,7 +133,10 @@ export interface LocalNodeInit {
   node_type?: NodeType
   capabilities?: Partial<NodeCapabilities>
   trust_profile?: Partial<NodeTrustProfile>
-  /** Addresses published in the record. Default: the router's listen addresses. */
+  /**
+   * Addresses published in the record. Default: the router's listen addresses at `start()` /
+   * `bootstrap()` / `announce()` (set this when listening on 0.0.0.0 or behind NAT).
+   */
   addresses?: NetworkAddress[]
   protocols_supported?: string[]
   nat_type?: NATType
@@ -175,6 +178,7 @@ export interface PeerDiscoveryInit {
 }
 
 export interface PeerDiscoveryComponents {
+  /** Start the router before the discovery service (its listen addresses go into the record). */
   router: DiscoveryRouter
   /** Signs this node's record; its key id's DID must be the router's DID. */
   signer: Signer
@@ -298,12 +302,14 @@ class PeerDiscoveryService implements PeerDiscovery {
     this.#announceMs = nonNegInt('announceIntervalMs', init.announceIntervalMs, 600_000)
     this.#fanout = nonNegInt('refreshFanout', init.refreshFanout, 2)
     this.#ttl = nonNegInt('recordTtlSeconds', init.recordTtlSeconds, DEFAULT_RECORD_TTL_SECONDS)
-    if (this.#ttl === 0) throw new InvalidParametersError('recordTtlSeconds: expected an integer > 0, got 0')
+    if (this.#ttl === 0 || this.#ttl > DEFAULT_MAX_RECORD_TTL_SECONDS) {
+      throw new InvalidParametersError(`recordTtlSeconds: expected an integer in [1, ${DEFAULT_MAX_RECORD_TTL_SECONDS}], got ${this.#ttl}`)
+    }
     this.#seedTimeoutMs = Math.max(1, nonNegInt('seedTimeoutMs', init.seedTimeoutMs, 10_000))
     this.#requestTimeoutMs = Math.max(1, nonNegInt('requestTimeoutMs', init.requestTimeoutMs, 5_000))
     this.#sources = [...(init.sources ?? [])]
     this.#toTransport = init.toTransportAddress ?? toTransportAddress
-    const maxRecordBytes = Math.min(this.#limits.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES * 8)
+    const maxRecordBytes = this.#limits.maxRecordBytes
     this.registry = new PeerRegistry({
       ...init.registry,
       verifyRecord: createRecordVerifier({

@@ -131,6 +131,18 @@ describe('bootstrap on the memory transport', () => {
     await expect.poll(() => early.discovery.registry.has(late.identity.did), { timeout: 10_000 }).toBe(true)
   })
 
+  it('the announce loop re-signs and pushes the local record to connected peers', async () => {
+    const net = network()
+    const seed = await startNode(net, 'seed10', { targetPeers: 0 })
+    const a = await startNode(net, 'a10', { targetPeers: 0, announceIntervalMs: 20 })
+    nodes.push(seed, a)
+    await a.discovery.bootstrap([{ address: 'memory://seed10', did: seed.identity.did }])
+    const first = seed.discovery.registry.get(a.identity.did)?.record.messageId
+    expect(first).toBeDefined()
+    await expect.poll(() => seed.discovery.registry.get(a.identity.did)?.record.messageId !== first, { timeout: 10_000 }).toBe(true)
+    expect(seed.discovery.stats().registry.updated).toBeGreaterThanOrEqual(1)
+  })
+
   it('discoverPeers merges registered DHT / gossip sources only when asked', async () => {
     const net = network()
     const other = await import('@kos-mesh/did-security').then((m) => m.generateIdentity())
@@ -146,6 +158,19 @@ describe('bootstrap on the memory transport', () => {
     const peers = await a.discovery.discoverPeers({ use_dht: true, required_capabilities: ['vector_storage'] })
     expect(calls).toBe(1)
     expect(peers.map((p) => [p.peer_id, p.discovery_method])).toEqual([[other.did, 'dht']])
+  })
+
+  it('validates its init and components', async () => {
+    const net = network()
+    const a = await startNode(net, 'a9')
+    const b = await startNode(net, 'b9')
+    nodes.push(a, b)
+    const { peerDiscovery } = await import('../src/index.js')
+    const { signatureVerifier } = await import('./testnet.js')
+    expect(() => peerDiscovery()({ router: a.router, signer: b.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
+    expect(() => peerDiscovery({ recordTtlSeconds: 7 * 86400 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
+    expect(() => peerDiscovery({ targetPeers: -1 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAMETERS' }))
+    await expect(a.discovery.bootstrap([])).rejects.toMatchObject({ name: 'InvalidParametersError' })
   })
 
   it('refuses work before start and after stop', async () => {

@@ -102,7 +102,9 @@ beforeAll(async () => {
   for (const r of inits) expect(r.code, r.stderr).toBe(0)
   seed = await startNode(dir('seed'))
   const seedAddr = seed.started.addrs[0] as string
-  ;[worker, client] = await Promise.all([startNode(dir('worker'), ['--seed', seedAddr]), startNode(dir('client'), ['--seed', seedAddr])])
+  // one after the other, so the seed's peer table already holds the worker's record when the client bootstraps
+  worker = await startNode(dir('worker'), ['--seed', seedAddr])
+  client = await startNode(dir('client'), ['--seed', seedAddr])
 }, 90_000)
 
 afterAll(async () => {

@@ -4,7 +4,8 @@
  *  - plain node:net with a 4-byte length prefix (no crypto): the ceiling;
  *  - bare node:net + AES-256-GCM per frame (createCipheriv, seq nonce, 16-byte tag): the crypto floor.
  *
- * Run: npx tsx bench/index.ts   (BENCH_SECONDS=1 for a quick run)
+ * Run: npx tsx bench/index.ts   (BENCH_SECONDS=1 for a quick run; BENCH_ONLY=64k|1k prints only that
+ * throughput comparison; BENCH_HWM=<bytes> overrides sendBufferBytes for tuning)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { connect, createServer, type Socket } from 'node:net'

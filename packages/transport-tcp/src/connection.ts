@@ -204,7 +204,9 @@ export class TcpConnection implements Connection {
       this.keepAliveTimer.unref()
     }
     if (session.expiresAt !== undefined && Number.isFinite(session.expiresAt)) {
-      const ms = Math.max(0, session.expiresAt - Date.now())
+      // close a little before the keys expire, so the close record can still be sealed and opened
+      const left = session.expiresAt - Date.now()
+      const ms = Math.max(0, left - Math.min(1_000, left / 10))
       if (ms < 2 ** 31 - 1) {
         const t = setTimeout(() => { void this.close().catch(() => {}) }, ms)
         t.unref()
@@ -480,7 +482,14 @@ export class TcpConnection implements Connection {
     }
     plain[0] = kind
     plain.set(payload, 1)
-    const record = session.encrypt(plain)
+    let record: Uint8Array
+    try {
+      record = session.encrypt(plain)
+    } catch (err) {
+      // the session refused (expired, closed): the connection cannot go on
+      this.fail(err as Error)
+      throw err
+    }
     if (record.byteLength < SPLIT_WRITE_BYTES) {
       // coalesce the small records written in this tick into one writev (one syscall, not one per frame)
       if (!this.corked) {
@@ -567,7 +576,7 @@ export class TcpConnection implements Connection {
     }
     if (!blocked) {
       this.awaitingPong = true
-      this.writeRecord(KIND_PING, PING_BODY)
+      try { this.writeRecord(KIND_PING, PING_BODY) } catch { /* writeRecord failed the connection */ }
     }
   }
 
@@ -595,8 +604,8 @@ export class TcpConnection implements Connection {
         }
         try {
           if (this.error === undefined) {
-            this.writeRecord(KIND_CLOSE, EMPTY)
-            this.socket.end()
+            try { this.writeRecord(KIND_CLOSE, EMPTY) } catch { /* writeRecord failed the connection */ }
+            if (this.error === undefined) this.socket.end()
             // the local side may stop reading: do not keep the socket paused on our account
             if (this.pausedForBackpressure) { this.pausedForBackpressure = false; this.socket.resume() }
           }

@@ -4,7 +4,8 @@ import { LimitExceededError, type Connection } from '@kos-mesh/interface'
 import { pair, node, collect, rejection } from './fixtures/helpers.js'
 import { startProxy, type WireFrame } from './fixtures/proxy.js'
 import { encodeFrame } from '@kos-mesh/klp-codec'
-import { FRAME_KIND_HANDSHAKE } from '../src/index.js'
+import { performHandshake, type Identity } from '@kos-mesh/did-security'
+import { FRAME_KIND_HANDSHAKE, type HandshakeFn } from '../src/index.js'
 import type { TcpListener } from '../src/transport.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -251,12 +252,43 @@ describe('tcp transport: man in the middle', () => {
     expect(err.code).toBe('ERR_KEEPALIVE_TIMEOUT')
   })
 
-  it('keep-alive pings keep an idle healthy connection open', async () => {
-    const p = await pair({ keepAliveIntervalMs: 20, maxMissedPongs: 1 })
+  it('keep-alive does not blame the peer while our own consumer holds the socket paused', async () => {
+    // maxMissedPongs 3: tolerant of a loaded machine, still far below the ~16 silent intervals below
+    const p = await pair({ keepAliveIntervalMs: 25, maxMissedPongs: 3, maxInboundBufferBytes: 64 * 1024 })
     cleanups.push(p.teardown)
     const conn = await p.a.transport.dial(p.addr)
     const inb = await p.nextInbound()
-    await new Promise((r) => setTimeout(r, 300)) // ~15 intervals, each one a missed pong if pongs were broken
+    // b floods a, which never reads: a pauses its socket, b's writes block; both go silent
+    const flood = (async () => { for (;;) await inb.send(new Uint8Array(16 * 1024)) })().catch(() => {})
+    await new Promise((r) => setTimeout(r, 400)) // ~16 keep-alive intervals of mutual silence
+    expect(conn.status).toBe('open')
+    expect(inb.status).toBe('open')
+    await conn.close()
+    await flood
+  })
+
+  it('closes gracefully when the session reaches its lifetime', async () => {
+    const handshake: HandshakeFn<Identity> = (io, o) => performHandshake(io, { ...o, lifetimeMs: 150 })
+    const p = await pair({ handshake })
+    cleanups.push(p.teardown)
+    const conn = await p.a.transport.dial(p.addr)
+    const inb = await p.nextInbound()
+    await conn.send(new Uint8Array([1]))
+    expect(await collect(inb, 1)).toHaveLength(1)
+    const rest: Uint8Array[] = []
+    for await (const f of inb) rest.push(f) // ends without an error
+    await conn.closed
+    expect(rest).toEqual([])
+    expect(conn.status).toBe('closed')
+  })
+
+  it('keep-alive pings keep an idle healthy connection open', async () => {
+    // only a pings (b's own pings would count as liveness): a stays open only if b answers with pongs
+    const p = await pair({ keepAliveIntervalMs: 20, maxMissedPongs: 3 }, { keepAliveIntervalMs: 0 })
+    cleanups.push(p.teardown)
+    const conn = await p.a.transport.dial(p.addr)
+    const inb = await p.nextInbound()
+    await new Promise((r) => setTimeout(r, 300)) // ~15 intervals: 5x the tolerance if pongs were broken
     expect(conn.status).toBe('open')
     expect(inb.status).toBe('open')
     await conn.send(new Uint8Array([5]))
