@@ -118,3 +118,10 @@ export class KeystorePassphraseError extends DecryptionError {
   override name = 'KeystorePassphraseError'
   override readonly code: string = 'ERR_KEYSTORE_PASSPHRASE'
 }
+
+/** The keystore file does not exist (ENOENT): e.g. first start, before an identity was saved. */
+export class KeystoreNotFoundError extends KosMeshError {
+  static override readonly code: string = 'ERR_KEYSTORE_NOT_FOUND'
+  override name = 'KeystoreNotFoundError'
+  override readonly code: string = 'ERR_KEYSTORE_NOT_FOUND'
+}

@@ -12,7 +12,7 @@ import { AbortError, InvalidParametersError, throwIfAborted, type AbortOptions }
 import { getBackend, type BackendName } from './backend.js'
 import { identityFromSeed, type Identity } from './identity.js'
 import { utf8, toBase64Url, fromBase64Url } from './bytes.js'
-import { KeystoreFormatError, KeystorePassphraseError } from './errors.js'
+import { KeystoreFormatError, KeystoreNotFoundError, KeystorePassphraseError } from './errors.js'
 
 export const KEYSTORE_FORMAT = 'kos-mesh-keystore'
 export const KEYSTORE_VERSION = 1
@@ -136,10 +136,19 @@ export function parseKeystore(bytes: Uint8Array | string): KeystoreFile {
   return f as KeystoreFile
 }
 
-/** Reads and decrypts a keystore. Throws KeystoreFormatError or KeystorePassphraseError (fs errors as-is). */
+/**
+ * Reads and decrypts a keystore. Throws KeystoreNotFoundError (no file at `path`), KeystoreFormatError
+ * or KeystorePassphraseError; other fs errors (EACCES, EISDIR...) as-is.
+ */
 export async function loadKeystore(path: string, passphrase: string | Uint8Array, options: LoadKeystoreOptions = {}): Promise<Identity> {
   throwIfAborted(options.signal)
-  const fh = await fsOpen(path, 'r')
+  let fh: Awaited<ReturnType<typeof fsOpen>>
+  try {
+    fh = await fsOpen(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') throw new KeystoreNotFoundError(`expected a keystore file at ${path}, got none`, { cause: err })
+    throw err
+  }
   let bytes: Uint8Array
   try {
     const { size } = await fh.stat()

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import * as ed from '@noble/ed25519'
+import { base58btc } from 'multiformats/bases/base58'
 import {
   createDidResolver, createSignatureVerifier, createVerifier, didKeyFromPublicKey, ed25519Verify, generateIdentity, identityFromSeed,
   publicKeyFromDidKey, SMALL_ORDER_ENCODINGS,
@@ -35,6 +37,14 @@ describe('did:key', () => {
     for (const bad of ['did:web:example.com', 'did:key:abc', 'did:key:z6LSeu9HkTHSfLLeUs2nnzUSNedgDUevfNQgQjQC23ZCit6F', 'did:key:z0OIl', `${id.did}#wrong`, 'x'.repeat(600)]) {
       expect(() => publicKeyFromDidKey(bad), bad).toThrow(expect.objectContaining({ name: 'InvalidDidError' }))
     }
+  })
+  it('refuses a key off the curve with a fragment as InvalidDidError (regression: noble threw a plain Error)', () => {
+    // y = 2 is canonical and not small order, but (y^2 - 1) / (d y^2 + 1) has no square root: no point
+    const key = new Uint8Array(32); key[0] = 2
+    const did = `did:key:${base58btc.encode(Uint8Array.of(0xed, 0x01, ...key))}`
+    expect(() => ed.Point.fromBytes(key)).toThrow()
+    expect(() => publicKeyFromDidKey(`${did}#z6LSbysY2xFMRpGMhb7tFTLMpeuPRaqaWM1yECx2AtzE3KCc`)).toThrow(
+      expect.objectContaining({ name: 'InvalidDidError', code: 'ERR_INVALID_DID' }))
   })
   it('refuses small-order keys', () => {
     for (const s of SMALL_ORDER_ENCODINGS) expect(() => didKeyFromPublicKey(s)).toThrow(expect.objectContaining({ name: 'InvalidKeyError' }))

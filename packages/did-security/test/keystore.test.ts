@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { generateIdentity, loadKeystore, parseKeystore, saveKeystore } from '../src/index.js'
+import { KosMeshError } from '@kos-mesh/interface'
+import { KeystoreNotFoundError, generateIdentity, loadKeystore, parseKeystore, saveKeystore } from '../src/index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'kos-keystore-'))
 afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -45,6 +46,17 @@ describe('keystore', () => {
     await expect(loadKeystore(write({ ...good, version: 2 }), 'correct horse')).rejects.toMatchObject({ name: 'KeystoreFormatError' })
     await expect(loadKeystore(write({ ...good, kdf: { ...good.kdf, N: 2 ** 30 } }), 'correct horse')).rejects.toMatchObject({ name: 'KeystoreFormatError' })
     await expect(loadKeystore(write('x'.repeat(70_000)), 'correct horse')).rejects.toMatchObject({ name: 'KeystoreFormatError' })
+  })
+
+  it('reports a missing file as KeystoreNotFoundError (a KosMeshError), not a raw ENOENT', async () => {
+    const missing = join(dir, 'does-not-exist.key')
+    const err = await loadKeystore(missing, 'pw').then(() => undefined, (e: unknown) => e)
+    expect(err).toBeInstanceOf(KeystoreNotFoundError)
+    expect(err).toBeInstanceOf(KosMeshError)
+    expect(err).toMatchObject({ name: 'KeystoreNotFoundError', code: 'ERR_KEYSTORE_NOT_FOUND' })
+    expect((err as Error).cause).toMatchObject({ code: 'ENOENT' })
+    // other fs failures stay fs errors: a directory is not a missing file
+    await expect(loadKeystore(dir, 'pw')).rejects.not.toMatchObject({ name: 'KeystoreNotFoundError' })
   })
 
   it('honours an aborted signal', async () => {

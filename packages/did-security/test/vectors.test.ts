@@ -5,6 +5,7 @@ import {
   SMALL_ORDER_ENCODINGS, aesGcmDecrypt, aesGcmEncrypt, createDidResolver, didKeyFromPublicKey, ed25519Verify,
   hkdfSha256, identityFromSeed, nativeBackend, nobleBackend, publicKeyFromDidKey, x25519, x25519FromEd25519PublicKey,
 } from '../src/index.js'
+import { x25519SecretFromEd25519Seed } from '../src/backend.js'
 import { hex, haveVectors, loadJson, runVectors, toHex, vectorsDir } from './vectors.js'
 
 const backends = ['native', 'noble'] as const
@@ -89,6 +90,36 @@ describe.runIf(runVectors)('did:key vectors', () => {
       expect(view.verificationKeys.map((k) => k.id)).toEqual([v.didDocument.verificationMethod[0].id])
       expect(view.keyAgreementKeys.map((k) => k.id)).toEqual(v.didDocument.keyAgreement)
       expect(toHex(view.keyAgreementKeys[0]!.publicKey)).toBe(keyHex(v.keyAgreementKeyPair))
+    }
+  })
+})
+
+describe.runIf(runVectors)('did:key X25519 private keys (Ed25519 seed -> X25519 secret)', () => {
+  const pairs: Record<string, any> = loadJsonSafe('did-key/ed25519-x25519.json') ?? {}
+  // four vectors give the secret as privateKeyBase58, one as privateKeyJwk.d
+  const privateHex = (kp: any): string | undefined => typeof kp?.privateKeyBase58 === 'string'
+    ? toHex(base58btc.baseDecode(kp.privateKeyBase58))
+    : typeof kp?.privateKeyJwk?.d === 'string' ? toHex(new Uint8Array(Buffer.from(kp.privateKeyJwk.d, 'base64url'))) : undefined
+  const withPrivate = Object.entries(pairs).filter(([, v]) => privateHex(v.keyAgreementKeyPair) !== undefined)
+  it('derives exactly the vectors\' X25519 secret from each seed, and the identity agrees with that secret on both backends', () => {
+    expect(withPrivate.length).toBe(5)
+    const peer = identityFromSeed(new Uint8Array(32).fill(9))
+    for (const [did, v] of withPrivate) {
+      const expected = privateHex(v.keyAgreementKeyPair) as string
+      const secret = x25519SecretFromEd25519Seed(hex(v.seed))
+      expect(toHex(secret), did).toBe(expected)
+      // the secret is clamped (RFC 7748) and gives the vectors' public key on both backends
+      expect((secret[0] as number) & 7).toBe(0)
+      expect((secret[31] as number) & 0xc0).toBe(0x40)
+      for (const backend of backends) {
+        expect(toHex(x25519(hex(expected), x25519FromEd25519PublicKey(identityFromSeed(hex(v.seed)).publicKey), { backend }))).toBe(
+          toHex(identityFromSeed(hex(v.seed), { backend }).agree(x25519FromEd25519PublicKey(identityFromSeed(hex(v.seed)).publicKey))))
+        // the identity's static X25519 key is the vectors' secret: same shared secret with a third key
+        const id = identityFromSeed(hex(v.seed), { backend })
+        expect(toHex(id.agree(peer.x25519PublicKey))).toBe(toHex(x25519(hex(expected), peer.x25519PublicKey, { backend })))
+        expect(toHex(nativeBackend.x25519PublicKey(hex(expected)))).toBe(keyHex(v.keyAgreementKeyPair))
+        expect(toHex(nobleBackend.x25519PublicKey(hex(expected)))).toBe(keyHex(v.keyAgreementKeyPair))
+      }
     }
   })
 })

@@ -5,10 +5,12 @@ import {
   MessageExpiredError, UnknownKeyError,
 } from '@kos-mesh/interface'
 import type { KLPMessage } from '@kos-mesh/interface'
+import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
 import {
-  checkExpiry, computeMessageId, createMessage, decodeMessage, encodeBody, encodeMessage, getSigningInput,
-  parseMessageId, signMessage, verifyMessage,
+  checkExpiry, computeMessageId, createMessage, decodeFrame, decodeMessage, encodeBody, encodeFrame, encodeMessage, getSigningInput,
+  messageIdFromBody, parseMessageId, signMessage, verifyMessage,
 } from '../src/index.js'
 import { messageInitArb } from './helpers/arbitraries.js'
 import { ed25519Signer, ed25519Verifier } from './helpers/ed25519.js'
@@ -67,6 +69,64 @@ describe('message ids', () => {
     expect(computeMessageId({ ...m, payload: { ...m.payload, data: { n: 3, task: 'summarize' } } })).toBe(id)
     expect(() => parseMessageId('bafkqaaa')).toThrow(InvalidParametersError)
     expect(() => parseMessageId('nope')).toThrow(InvalidParametersError)
+  })
+})
+
+describe('fast paths agree with the slow, obvious ones', () => {
+  it('messageIdFromBody equals the multiformats CID of the truncated sha2-256 (property)', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (body) => {
+      const digest = createHash('sha256').update(body).digest().subarray(0, 16)
+      expect(messageIdFromBody(body)).toBe(CID.createV1(0x71, createDigest(0x12, digest)).toString())
+    }), { numRuns: 300 })
+  })
+
+  it('re-validates what changed between createMessage and signMessage (no stale cached validation)', async () => {
+    const m = base()
+    m.source.path = '/not a valid path'
+    expect(throws(() => encodeBody(m))).toBeInstanceOf(InvalidAddressError)
+    expect(await rejects(signMessage(m, signer))).toBeInstanceOf(InvalidAddressError)
+    m.source.path = '/agents/y'
+    m.metadata.routing_hints.push({ kind: 'via', value: 'n2' })
+    ;(m.payload.data as { n: number }).n = 4
+    const signed = await signMessage(m, signer)
+    expect(signed.source.path).toBe('/agents/y')
+    const decoded = decodeMessage(encodeMessage(signed))
+    expect(decoded.source.path).toBe('/agents/y')
+    expect(decoded.metadata.routing_hints).toEqual([{ kind: 'via', value: 'n2' }])
+    expect(decoded.payload.data).toEqual({ task: 'summarize', n: 4 })
+    expect(decoded.metadata.message_id).toBe(computeMessageId(m))
+    m.payload.content_type = 'bad\u0000type'
+    expect(throws(() => encodeBody(m))).toBeInstanceOf(InvalidParametersError)
+  })
+
+  it('getSigningInput hands out a copy, so mutating it cannot break verification', async () => {
+    const signed = await signMessage(base(), signer)
+    const decoded = decodeMessage(encodeMessage(signed))
+    for (const msg of [signed, decoded]) {
+      const input = getSigningInput(msg)
+      input.fill(0)
+      await verifyMessage(msg, verifier)
+      expect(getSigningInput(msg)).not.toEqual(input)
+    }
+  })
+
+  it('frames the latest encodeMessage output in place without ever rewriting an earlier frame', async () => {
+    const a = await signMessage(base(), signer)
+    const b = await signMessage(createMessage({ type: 'TASK_RESPONSE', source: 'klp://b/', target: 'klp://a/', data: 1, timestamp: 1 }), signer)
+    const bytesA = encodeMessage(a)
+    const copyA = Uint8Array.from(bytesA)
+    const f1 = encodeFrame(bytesA)
+    const f2 = encodeFrame(bytesA, { kind: 0x80 }) // second framing of the same bytes: a copy
+    const f3 = encodeFrame(encodeMessage(b))
+    const f4 = encodeFrame(encodeMessage(a), { kind: 0x81 })
+    expect(f1[2]).toBe(1)
+    expect(f2[2]).toBe(0x80)
+    expect(f4[2]).toBe(0x81)
+    expect(bytesA).toEqual(copyA)
+    expect(decodeFrame(f1).body).toEqual(copyA)
+    expect(decodeFrame(f2).body).toEqual(copyA)
+    expect(decodeFrame(f4).body).toEqual(copyA)
+    expect(decodeMessage(decodeFrame(f3).body)).toEqual(b)
   })
 })
 

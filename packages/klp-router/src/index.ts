@@ -13,6 +13,7 @@ export {
   responseTypeFor,
   didOfKeyId,
   errorOf,
+  strictestTrust,
   type Router,
   type RouterInit,
   type RouterComponents,

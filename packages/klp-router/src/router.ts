@@ -113,6 +113,25 @@ export interface RouterInit {
   routeRefreshMs?: number
   /** Routes per advertisement and per neighbour. Default 4,096. */
   maxRoutes?: number
+  /**
+   * This node's own minimum trust requirements per message type, applied on top of what each
+   * message asks for (the stricter of the two wins, field by field). The sender chooses a
+   * message's `trust_requirements`; the policy is what the receiver insists on whatever the
+   * sender wrote. Default: none (only the message's own requirements apply).
+   */
+  trustPolicy?: Partial<Record<KLPMessageTypeT, TrustRequirements>>
+}
+
+const VERIFICATION_ORDER: readonly string[] = [VerificationLevel.NONE, VerificationLevel.BASIC, VerificationLevel.STRONG, VerificationLevel.CRYPTOGRAPHIC]
+
+/** The stricter of two trust requirements, field by field. */
+export function strictestTrust(a: TrustRequirements, b: TrustRequirements | undefined): TrustRequirements {
+  if (b === undefined) return a
+  return {
+    minimum_trust_score: Math.max(a.minimum_trust_score, b.minimum_trust_score),
+    required_endorsements: Math.max(a.required_endorsements, b.required_endorsements),
+    verification_level: VERIFICATION_ORDER.indexOf(b.verification_level) > VERIFICATION_ORDER.indexOf(a.verification_level) ? b.verification_level : a.verification_level,
+  }
 }
 
 export interface RouterComponents {
@@ -776,7 +795,8 @@ class KLPRouter implements Router {
     // trust requirements of the message, checked against its signer
     let trustOk: boolean
     try {
-      const pending = this.trust.check(signerDid, msg.metadata.trust_requirements, { signal: this.stopController.signal })
+      const required = strictestTrust(msg.metadata.trust_requirements, this.init.trustPolicy?.[msg.type])
+      const pending = this.trust.check(signerDid, required, { signal: this.stopController.signal })
       const check = pending instanceof Promise ? await pending : pending
       trustOk = check.passed
     } catch (err) {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { KLPMessageType, ProcessingStatus, type KLPMessage } from '@kos-mesh/interface'
 import { createTestnet, type Testnet } from '../src/testnet.js'
 import { EnvelopeKind, encodeEnvelope } from '../src/envelope.js'
-import { errorOf } from '../src/router.js'
+import { errorOf, strictestTrust } from '../src/router.js'
 import { rawPeer, waitFor, type RawPeer } from './helpers.js'
 
 let net: Testnet | undefined
@@ -127,6 +127,21 @@ describe('reject paths (one test each)', () => {
     expect(rejects(b).insufficient_trust).toBe(1)
     expect(calls).toHaveLength(0)
     expect(peer.received[0]!.metadata.correlation_id).toBe(msg.metadata.message_id)
+  })
+
+  it("the receiver's trust policy applies whatever trust_requirements the sender wrote", async () => {
+    const policy = { TASK_REQUEST: { minimum_trust_score: 5, required_endorsements: 0, verification_level: 'none' as const } }
+    const { b, calls, peer, target } = await setup({ trustPolicy: policy })
+    // the sender asks for nothing; the receiver still insists on a score of 5 for tasks
+    const msg = await peer.sign({ type: KLPMessageType.TASK_REQUEST, target })
+    await peer.send(peer.frame(msg))
+    await waitFor(() => peer.received.length === 1)
+    expect(rejects(b).insufficient_trust).toBe(1)
+    expect(calls).toHaveLength(0)
+    expect(errorOf(peer.received[0]!)).toMatchObject({ code: 'insufficient_trust' })
+    // other message types are not covered by this policy
+    expect(strictestTrust({ minimum_trust_score: 2, required_endorsements: 3, verification_level: 'strong' }, policy.TASK_REQUEST))
+      .toEqual({ minimum_trust_score: 5, required_endorsements: 3, verification_level: 'strong' })
   })
 
   it('rate limit -> rate_limited beyond the burst', async () => {

@@ -64,7 +64,7 @@ async function benchMerge(rows: BenchRow[]): Promise<void> {
 
   let off = 0
   const mergeBatch = async (): Promise<void> => {
-    const registry = new PeerRegistry({ verifyRecord, maxPeers: RECORDS, sourceBurst: 1e9, sourceRatePerSecond: 1e9 })
+    const registry = new PeerRegistry({ verifyRecord, maxPeers: RECORDS, maxPeersPerSource: RECORDS, sourceBurst: 1e9, sourceRatePerSecond: 1e9 })
     const batch = records.slice(off, off + BATCH)
     off = (off + BATCH) % RECORDS
     const r = await registry.merge(batch, { source: 'bench', method: 'seed' })
@@ -93,7 +93,7 @@ async function benchMerge(rows: BenchRow[]): Promise<void> {
   rows.push(row('registry merge, new signed records, vs decode + verifyMessage', 'records/s', mergeRate, { name: 'codec decode + verifyMessage (did-security)', value: layerRate }, { higherIsBetter: true, target: '>= 0.85' }))
   rows.push(row('codec decode + verifyMessage (did-security), one record', 'records/s', layerRate, baseline, { higherIsBetter: true }))
 
-  const full = new PeerRegistry({ verifyRecord, peekRecord: createRecordPeek(), maxPeers: RECORDS, sourceBurst: 1e9, sourceRatePerSecond: 1e9 })
+  const full = new PeerRegistry({ verifyRecord, peekRecord: createRecordPeek(), maxPeers: RECORDS, maxPeersPerSource: RECORDS, sourceBurst: 1e9, sourceRatePerSecond: 1e9 })
   await full.merge(records, { source: 'bench', method: 'seed' })
   let off2 = 0
   const knownRate = (await measure(async () => {

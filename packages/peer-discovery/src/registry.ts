@@ -77,7 +77,7 @@ export interface PeerEntry {
   /** Local time of the last sign of life (newer record or `touch`). */
   lastSeen: number
   stale: boolean
-  /** Measured round-trip latency (ms), if any. */
+  /** Measured round-trip latency (ms, smoothed), if any. */
   latencyMs?: number
   /** Trust score from a trust engine (0..10), if any; overrides the self-asserted one. */
   trustOverride?: number
@@ -295,10 +295,10 @@ export class PeerRegistry extends EventTarget {
    */
   async merge(records: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: MergeOptions): Promise<MergeResult> {
     const result: MergeResult = { added: 0, updated: 0, unchanged: 0, rejected: 0, reasons: {} }
-    const reject = (reason: RejectReason): void => {
+    const reject = (reason: RejectReason, counted = false): void => {
       result.rejected++
       result.reasons[reason] = (result.reasons[reason] ?? 0) + 1
-      this.#stats.rejected[reason]++
+      if (!counted) this.#stats.rejected[reason]++
     }
     for await (const bytes of records) {
       throwIfAborted(options.signal)
@@ -332,6 +332,10 @@ export class PeerRegistry extends EventTarget {
           this.#stats.unchanged++
           continue
         }
+        if (have === undefined && (this.#introduced.get(options.source) ?? 0) >= this.#maxPerSource) {
+          reject('source_full')
+          continue
+        }
       }
       if (!this.#take(options.source)) {
         reject('rate_limited')
@@ -352,7 +356,7 @@ export class PeerRegistry extends EventTarget {
       if (outcome === 'added') result.added++
       else if (outcome === 'updated') result.updated++
       else if (outcome === 'unchanged') result.unchanged++
-      else reject(outcome)
+      else reject(outcome, true) // upsert counted it
     }
     return result
   }
@@ -368,9 +372,15 @@ export class PeerRegistry extends EventTarget {
    * its bound and the record ranks no better than the worst stored peer.
    */
   upsert(record: NodeRecord, options: { source: string; method: DiscoveryMethod }): 'added' | 'updated' | 'unchanged' | 'table_full' | 'source_full' | 'self' | 'expired' {
-    if (record.peerId === this.#local) return 'self'
+    if (record.peerId === this.#local) {
+      this.#stats.rejected.self++
+      return 'self'
+    }
     const now = this.#clock.now()
-    if (record.expiresAt <= now) return 'expired'
+    if (record.expiresAt <= now) {
+      this.#stats.rejected.expired++
+      return 'expired'
+    }
     const have = this.#peers.get(record.peerId)
     if (have !== undefined) {
       if (have.record.timestamp >= record.timestamp) {
@@ -424,11 +434,11 @@ export class PeerRegistry extends EventTarget {
     e.stale = false
   }
 
-  /** Sets a measured round-trip latency (ms). */
+  /** Records a measured round-trip latency (ms), smoothed (EWMA, alpha 0.3) with earlier samples. */
   setLatency(peerId: string, latencyMs: number): void {
     if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new InvalidParametersError(`latencyMs: expected a number >= 0, got ${latencyMs}`)
     const e = this.#peers.get(peerId)
-    if (e !== undefined) e.latencyMs = latencyMs
+    if (e !== undefined) e.latencyMs = e.latencyMs === undefined ? latencyMs : 0.7 * e.latencyMs + 0.3 * latencyMs
   }
 
   /** Sets a trust score (0..10) from a trust engine; `undefined` clears it. */

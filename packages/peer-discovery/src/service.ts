@@ -305,6 +305,9 @@ class PeerDiscoveryService implements PeerDiscovery {
     if (this.#ttl === 0 || this.#ttl > DEFAULT_MAX_RECORD_TTL_SECONDS) {
       throw new InvalidParametersError(`recordTtlSeconds: expected an integer in [1, ${DEFAULT_MAX_RECORD_TTL_SECONDS}], got ${this.#ttl}`)
     }
+    if (this.#announceMs > 0 && this.#announceMs >= this.#ttl * 1000) {
+      throw new InvalidParametersError(`announceIntervalMs: expected less than the record ttl (${this.#ttl * 1000} ms), got ${this.#announceMs}`)
+    }
     this.#seedTimeoutMs = Math.max(1, nonNegInt('seedTimeoutMs', init.seedTimeoutMs, 10_000))
     this.#requestTimeoutMs = Math.max(1, nonNegInt('requestTimeoutMs', init.requestTimeoutMs, 5_000))
     this.#sources = [...(init.sources ?? [])]

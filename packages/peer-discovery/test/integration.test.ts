@@ -169,6 +169,7 @@ describe('bootstrap on the memory transport', () => {
     const { signatureVerifier } = await import('./testnet.js')
     expect(() => peerDiscovery()({ router: a.router, signer: b.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
     expect(() => peerDiscovery({ recordTtlSeconds: 7 * 86400 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
+    expect(() => peerDiscovery({ recordTtlSeconds: 60, announceIntervalMs: 60_000 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
     expect(() => peerDiscovery({ targetPeers: -1 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAMETERS' }))
     await expect(a.discovery.bootstrap([])).rejects.toMatchObject({ name: 'InvalidParametersError' })
   })

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest'
 
-// The README's usage example, verbatim (between the markers), so it keeps working.
+// The README's usage example (static imports turned into dynamic ones), so it keeps working.
 it('README example runs', async () => {
   // --- README example start
   const { createSignatureVerifier, generateIdentity } = await import('@kos-mesh/did-security')

@@ -122,6 +122,10 @@ describe('PeerRegistry', () => {
     registry.setLatency('did:high', 10_000)
     // low: .05 + .3 + 0 = .35; mid: .15 + .15 + .04 = .34; hosting: .29; high: .25 + .003 + 0
     expect(registry.rank().map((r) => r.entry.peerId)).toEqual(['did:low', 'did:mid', 'did:hosting', 'did:high'])
+    // Later samples are smoothed in (EWMA), not taken as is.
+    registry.setLatency('did:mid', 100)
+    registry.setLatency('did:mid', 200)
+    expect(registry.get('did:mid')?.latencyMs).toBeCloseTo(130)
     // A trust engine's score overrides the self-asserted one.
     registry.setTrust('did:high', 10)
     expect(registry.rank()[0]?.entry.peerId).toBe('did:high')
@@ -148,6 +152,7 @@ describe('PeerRegistry', () => {
     await registry.merge([1, 2, 3].map((i) => fake({ id: `did:${i}`, ts: t, trust: i })), opts)
     const worse = await registry.merge([fake({ id: 'did:0', ts: t, trust: 0 })], opts)
     expect(worse.reasons).toEqual({ table_full: 1 })
+    expect(registry.stats().rejected.table_full).toBe(1)
     expect(registry.size).toBe(3)
     const better = await registry.merge([fake({ id: 'did:4', ts: t, trust: 4 })], opts)
     expect(better.added).toBe(1)
@@ -231,6 +236,22 @@ describe('PeerRegistry', () => {
     expect((await registry.merge([forged], opts)).reasons).toEqual({ forged: 1 })
     expect((await registry.merge([genuine], opts)).added).toBe(1)
     expect(calls).toBe(2)
+  })
+
+  it('caps how many table entries one source can introduce (Sybil flooding)', async () => {
+    const { registry, clock } = setup({ maxPeers: 100, maxPeersPerSource: 5 })
+    const t = clock.now()
+    const sybils = Array.from({ length: 20 }, (_, i) => fake({ id: `did:sybil${i}`, ts: t, trust: 5, caps: { agent_hosting: true, vector_storage: true } }))
+    const r = await registry.merge(sybils, { source: 'did:attacker', method: DiscoveryMethod.DIRECT })
+    expect(r.added).toBe(5)
+    expect(r.reasons).toEqual({ source_full: 15 })
+    expect(registry.stats().rejected.source_full).toBe(15)
+    // Updates of peers it introduced still go through; other sources are unaffected.
+    expect((await registry.merge([fake({ id: 'did:sybil0', ts: t + 1 })], { source: 'did:attacker', method: DiscoveryMethod.DIRECT })).updated).toBe(1)
+    expect((await registry.merge([fake({ id: 'did:honest', ts: t })], opts)).added).toBe(1)
+    // Removing one frees a slot.
+    registry.remove('did:sybil1')
+    expect((await registry.merge([sybils[10]!], { source: 'did:attacker', method: DiscoveryMethod.DIRECT })).added).toBe(1)
   })
 
   it('rejects bad options with InvalidParametersError', () => {
