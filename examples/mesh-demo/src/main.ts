@@ -19,7 +19,7 @@ import { generateIdentity, keyIdFromDid } from '@kos-mesh/did-security'
 import { KLPMessageType, MessagePriority } from '@kos-mesh/interface'
 import { createMessage, encodeMessage, signMessage } from '@kos-mesh/klp-codec'
 import { EnvelopeKind, encodeEnvelope } from '@kos-mesh/klp-router'
-import { BUILTIN_AGENTS, createNode, silentLogger, type KosMeshNode } from '@kos-mesh/reference-node'
+import { echoAgent, mathAgent, textStatsAgent, createNode, silentLogger, type AgentInit, type KosMeshNode } from '@kos-mesh/reference-node'
 import { tcp } from '@kos-mesh/transport-tcp'
 
 const quiet = process.argv.includes('--quiet')
@@ -51,12 +51,11 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): P
 }
 
 const TASK_POLICY = { TASK_REQUEST: { minimum_trust_score: 5, required_endorsements: 0, verification_level: 'none' as const } }
-const agents = {
-  seed: [] as string[],
-  alpha: ['echo'],
-  beta: ['text-stats'],
-  gamma: ['math', 'echo'],
-  vault: ['echo', 'math'],
+const agents: Record<string, Array<() => AgentInit>> = {
+  alpha: [echoAgent],
+  beta: [textStatsAgent],
+  gamma: [mathAgent, echoAgent],
+  vault: [echoAgent, mathAgent],
 }
 
 const nodes: Record<string, KosMeshNode> = {}
@@ -82,7 +81,7 @@ try {
       transports: [tcp()],
       listen: ['tcp://127.0.0.1:0'],
       seeds: [seedAddr],
-      agents: agents[name].map((a) => BUILTIN_AGENTS[a as keyof typeof BUILTIN_AGENTS]()),
+      agents: (agents[name] ?? []).map((make) => make()),
       router: name === 'vault' ? { trustPolicy: TASK_POLICY } : {},
       logger: silentLogger,
     })
