@@ -25,3 +25,4 @@ export {
   type ScryptParams, type SaveKeystoreOptions, type LoadKeystoreOptions,
   saveKeystore, loadKeystore, parseKeystore, KEYSTORE_FORMAT, KEYSTORE_VERSION, MAX_KEYSTORE_BYTES,
 } from './keystore.js'
+export { sealPayloadTo, openSealedPayload, type SealPayloadOptions, type OpenSealedPayloadOptions } from './sealed-payload.js'

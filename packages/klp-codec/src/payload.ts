@@ -185,7 +185,9 @@ function checkKey(key: Uint8Array): void {
   }
 }
 
-function aad(contentType: string, compression: string | null, keyId: string | null): Uint8Array {
+function aad(contentType: string, compression: string | null, keyId: string | null, ephemeralKey: Uint8Array | undefined): Uint8Array {
+  // The ephemeral key (sealed payloads) is bound too; the 4-element form is kept when it is absent.
+  if (ephemeralKey !== undefined) return encodeValue([PAYLOAD_AAD_CONTEXT, contentType, compression, keyId, ephemeralKey])
   return encodeValue([PAYLOAD_AAD_CONTEXT, contentType, compression, keyId])
 }
 
@@ -194,6 +196,11 @@ export interface EncryptOptions {
   nonce?: Uint8Array
   /** Recorded in `encryption.key_id` and bound into the associated data. */
   keyId?: string
+  /**
+   * Ephemeral public key of a sealed (ECIES-style) payload, e.g. from did-security's `sealKey`.
+   * Recorded in `encryption.ephemeral_key` and bound into the associated data.
+   */
+  ephemeralKey?: Uint8Array
   limits?: Partial<CodecLimits>
 }
 
@@ -207,6 +214,10 @@ export function encryptPayload(payload: KLPPayload, key: Uint8Array, options?: E
   }
   const keyId = options?.keyId
   if (keyId !== undefined && (typeof keyId !== 'string' || keyId.length === 0)) throw new InvalidParametersError(`expected keyId to be a non-empty string, got ${describe(keyId)}`)
+  const ephemeralKey = options?.ephemeralKey
+  if (ephemeralKey !== undefined && (!(ephemeralKey instanceof Uint8Array) || ephemeralKey.length === 0 || ephemeralKey.length > 256)) {
+    throw new InvalidParametersError(`expected ephemeralKey to be 1..256 bytes, got ${describe(ephemeralKey)}`)
+  }
   const compressed = payload.compression?.enabled === true
   let plaintext: Uint8Array
   if (compressed) {
@@ -216,7 +227,7 @@ export function encryptPayload(payload: KLPPayload, key: Uint8Array, options?: E
     plaintext = encodePayloadData(payload.data, payload.content_type, options)
   }
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LENGTH })
-  cipher.setAAD(aad(payload.content_type, compressed ? 'gzip' : null, keyId ?? null))
+  cipher.setAAD(aad(payload.content_type, compressed ? 'gzip' : null, keyId ?? null, ephemeralKey))
   const ct = cipher.update(plaintext)
   const fin = cipher.final()
   const tag = cipher.getAuthTag()
@@ -226,6 +237,7 @@ export function encryptPayload(payload: KLPPayload, key: Uint8Array, options?: E
   data.set(tag, ct.length + fin.length)
   const encryption: KLPPayload['encryption'] = { enabled: true, algorithm: 'AES-256-GCM', nonce: Uint8Array.from(nonce) }
   if (keyId !== undefined) encryption.key_id = keyId
+  if (ephemeralKey !== undefined) encryption.ephemeral_key = Uint8Array.from(ephemeralKey)
   return {
     content_type: payload.content_type,
     data,
@@ -254,7 +266,7 @@ export function decryptPayload(payload: KLPPayload, key: Uint8Array, options?: {
   let plaintext: Uint8Array
   try {
     const d = createDecipheriv('aes-256-gcm', key, e.nonce, { authTagLength: TAG_LENGTH })
-    d.setAAD(aad(payload.content_type, compressed ? 'gzip' : null, e.key_id ?? null))
+    d.setAAD(aad(payload.content_type, compressed ? 'gzip' : null, e.key_id ?? null, e.ephemeral_key))
     d.setAuthTag(data.subarray(data.length - TAG_LENGTH))
     const a = d.update(data.subarray(0, data.length - TAG_LENGTH))
     const b = d.final()

@@ -45,7 +45,7 @@ export {
   DEFAULT_MAX_RECORD_TTL_SECONDS,
 } from './record.js'
 export type { CreateNodeRecordOptions, RecordVerifierInit } from './record.js'
-export { parseDiscoveryPayload, discoveryPayloadValue, DEFAULT_PROTOCOL_LIMITS, DISCOVERY_CONTENT_TYPE } from './protocol.js'
+export { parseDiscoveryPayload, discoveryPayloadValue, knownKeyOf, knownSet, DEFAULT_PROTOCOL_LIMITS, DISCOVERY_CONTENT_TYPE, KNOWN_KEY_BYTES } from './protocol.js'
 export type { DiscoveryPayload, ProtocolLimits } from './protocol.js'
 export { parseFederatedNode, hasCapabilities, CAPABILITY_FLAGS, DEFAULT_NODE_LIMITS } from './validate.js'
 export type { NodeLimits, CapabilityFlag } from './validate.js'

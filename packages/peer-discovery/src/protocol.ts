@@ -4,8 +4,9 @@
  * - `{ action: 'record', node }`: a node record (signed by the node itself; never sent alone,
  *   always carried as encoded bytes inside the actions below).
  * - `{ action: 'announce', record }`: push my record (bytes).
- * - `{ action: 'get_peers', record?, capabilities?, max? }`: ask for a peer table, optionally
- *   announcing my record in the same round trip.
+ * - `{ action: 'get_peers', record?, capabilities?, max?, known? }`: ask for a peer table,
+ *   optionally announcing my record in the same round trip; `known` lists the last 8 bytes of
+ *   records the asker already holds, which the answer leaves out.
  * - `{ action: 'peers', records }`: a peer table: other nodes' original signed record bytes.
  */
 import type { KLPValue } from '@kos-mesh/interface'
@@ -15,7 +16,7 @@ export const DISCOVERY_CONTENT_TYPE = 'application/cbor'
 
 export type DiscoveryPayload =
   | { action: 'announce'; record: Uint8Array }
-  | { action: 'get_peers'; record?: Uint8Array; capabilities?: string[]; max?: number }
+  | { action: 'get_peers'; record?: Uint8Array; capabilities?: string[]; max?: number; known?: Uint8Array }
   | { action: 'peers'; records: Uint8Array[] }
 
 export interface ProtocolLimits {
@@ -27,13 +28,19 @@ export interface ProtocolLimits {
   maxCapabilities: number
   /** Max total record bytes in one `peers` response. Default 512 KiB (under the router's 1 MiB frame). */
   maxResponseBytes: number
+  /** Max entries of the `known` list of a `get_peers` (8 bytes each). Default 1024. */
+  maxKnown: number
 }
+
+/** Bytes per entry of a `get_peers` `known` list: the last bytes of a record (its signature's end). */
+export const KNOWN_KEY_BYTES = 8
 
 export const DEFAULT_PROTOCOL_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
   maxRecordsPerMessage: 64,
   maxRecordBytes: 8 * 1024,
   maxCapabilities: 16,
   maxResponseBytes: 512 * 1024,
+  maxKnown: 1024,
 })
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -63,8 +70,14 @@ export function parseDiscoveryPayload(data: unknown, limits: ProtocolLimits = DE
       onlyKeys(data, ['action', 'record'])
       return { action: 'announce', record: recordBytes(data.record, limits) }
     case 'get_peers': {
-      onlyKeys(data, ['action', 'record', 'capabilities', 'max'])
-      const out: { action: 'get_peers'; record?: Uint8Array; capabilities?: string[]; max?: number } = { action: 'get_peers' }
+      onlyKeys(data, ['action', 'record', 'capabilities', 'max', 'known'])
+      const out: { action: 'get_peers'; record?: Uint8Array; capabilities?: string[]; max?: number; known?: Uint8Array } = { action: 'get_peers' }
+      if (data.known !== undefined) {
+        const k = data.known
+        if (!(k instanceof Uint8Array) || k.length % KNOWN_KEY_BYTES !== 0) fail(`known as bytes, a multiple of ${KNOWN_KEY_BYTES} long`, k)
+        if (k.length / KNOWN_KEY_BYTES > limits.maxKnown) throw new RecordLimitExceededError(`expected at most ${limits.maxKnown} known entries, got ${k.length / KNOWN_KEY_BYTES}`)
+        out.known = k
+      }
       if (data.record !== undefined) out.record = recordBytes(data.record, limits)
       if (data.capabilities !== undefined) {
         const c = data.capabilities
@@ -93,6 +106,20 @@ export function parseDiscoveryPayload(data: unknown, limits: ProtocolLimits = DE
   }
 }
 
+/** The `known` key of record bytes: their last KNOWN_KEY_BYTES bytes, as a string. */
+export function knownKeyOf(record: Uint8Array): string {
+  let k = ''
+  for (let i = Math.max(0, record.length - KNOWN_KEY_BYTES); i < record.length; i++) k += String.fromCharCode(record[i]!)
+  return k
+}
+
+/** The set of keys in a `known` list. */
+export function knownSet(known: Uint8Array): Set<string> {
+  const out = new Set<string>()
+  for (let i = 0; i + KNOWN_KEY_BYTES <= known.length; i += KNOWN_KEY_BYTES) out.add(knownKeyOf(known.subarray(i, i + KNOWN_KEY_BYTES)))
+  return out
+}
+
 /** The payload value for a discovery message (omits absent optional fields). */
 export function discoveryPayloadValue(p: DiscoveryPayload): KLPValue {
   switch (p.action) {
@@ -103,6 +130,7 @@ export function discoveryPayloadValue(p: DiscoveryPayload): KLPValue {
       if (p.record !== undefined) v.record = p.record
       if (p.capabilities !== undefined) v.capabilities = p.capabilities
       if (p.max !== undefined) v.max = p.max
+      if (p.known !== undefined) v.known = p.known
       return v
     }
     case 'peers':

@@ -516,6 +516,23 @@ export class PeerRegistry extends EventTarget {
     return this.rank(query).map((r) => r.entry.record.bytes)
   }
 
+  /**
+   * The last `keyBytes` bytes of up to `max` stored records, concatenated (best-ranked first): the
+   * `known` list of a `get_peers`, so the answer skips what this node already holds.
+   */
+  knownKeys(max: number, keyBytes = 8): Uint8Array {
+    const ranked = this.rank({ maxPeers: max })
+    const out = new Uint8Array(ranked.length * keyBytes)
+    let o = 0
+    for (const r of ranked) {
+      const b = r.entry.record.bytes
+      if (b.length < keyBytes) continue
+      out.set(b.subarray(b.length - keyBytes), o)
+      o += keyBytes
+    }
+    return o === out.length ? out : out.subarray(0, o)
+  }
+
   #score(e: PeerEntry, now: number, w: RankingWeights = this.#weights): number {
     const trust = this.trustOf(e) / 10
     const latency = e.latencyMs === undefined ? 0.5 : this.#latencyRef / (this.#latencyRef + e.latencyMs)

@@ -38,7 +38,7 @@ import type {
 import { setMaxListeners } from 'node:events'
 import { splitPeerAddress, toNetworkAddress, toTransportAddress } from './addresses.js'
 import { BootstrapFailedError, DiscoveryNotStartedError, UnexpectedResponseError } from './errors.js'
-import { DEFAULT_PROTOCOL_LIMITS, discoveryPayloadValue, parseDiscoveryPayload } from './protocol.js'
+import { DEFAULT_PROTOCOL_LIMITS, KNOWN_KEY_BYTES, discoveryPayloadValue, knownKeyOf, knownSet, parseDiscoveryPayload } from './protocol.js'
 import type { ProtocolLimits } from './protocol.js'
 import { createNodeRecord, createRecordPeek, createRecordVerifier, DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_RECORD_TTL_SECONDS, DEFAULT_RECORD_TTL_SECONDS } from './record.js'
 import { PeerRegistry } from './registry.js'
@@ -180,8 +180,10 @@ export interface PeerDiscoveryInit {
 export interface PeerDiscoveryComponents {
   /** Start the router before the discovery service (its listen addresses go into the record). */
   router: DiscoveryRouter
-  /** Signs this node's record; its key id's DID must be the router's DID. */
-  signer: Signer
+  /** Signs this node's record; its key id's DID must be the router's DID. Or give `identity`. */
+  signer?: Signer
+  /** Anything with a `signer` (a did-security Identity fits); used when `signer` is absent. */
+  identity?: { signer: Signer }
   signatureVerifier: SignatureVerifier
   clock?: Clock
   logger?: Logger
@@ -284,12 +286,13 @@ class PeerDiscoveryService implements PeerDiscovery {
 
   constructor(init: PeerDiscoveryInit, components: PeerDiscoveryComponents) {
     if (components?.router === undefined) throw new InvalidParametersError('router: expected a router, got undefined')
-    if (components.signer === undefined) throw new InvalidParametersError('signer: expected a Signer, got undefined')
-    if (didOfKeyId(components.signer.keyId) !== components.router.did) {
-      throw new InvalidParametersError(`signer: expected a key of ${components.router.did.slice(0, 80)}, got ${components.signer.keyId.slice(0, 80)}`)
+    const signer = components.signer ?? components.identity?.signer
+    if (signer === undefined) throw new InvalidParametersError('signer: expected a Signer (or an identity), got undefined')
+    if (didOfKeyId(signer.keyId) !== components.router.did) {
+      throw new InvalidParametersError(`signer: expected a key of ${components.router.did.slice(0, 80)}, got ${signer.keyId.slice(0, 80)}`)
     }
     this.#router = components.router
-    this.#signer = components.signer
+    this.#signer = signer
     this.#clock = components.clock ?? { now: () => Date.now() }
     this.#log = components.logger ?? silentLogger
     this.#init = init
@@ -483,11 +486,13 @@ class PeerDiscoveryService implements PeerDiscovery {
           return true
         }
         const required = payload.capabilities ?? []
+        const known = payload.known === undefined ? undefined : knownSet(payload.known)
+        const wanted = (b: Uint8Array): boolean => known?.has(knownKeyOf(b)) !== true
         const own = this.#record
-        if (own !== undefined && hasCapabilities(own.node.capabilities, required)) add(own.bytes)
+        if (own !== undefined && hasCapabilities(own.node.capabilities, required) && wanted(own.bytes)) add(own.bytes)
         const exclude = new Set([ctx.signerDid, ctx.fromPeer])
-        for (const b of this.registry.recordBytes({ requiredCapabilities: required, maxPeers: max, exclude })) {
-          if (!add(b)) break
+        for (const b of this.registry.recordBytes({ requiredCapabilities: required, exclude })) {
+          if (wanted(b) && !add(b)) break
         }
         this.#counters.requestsServed++
         const response = await this.#router.createResponse(msg, discoveryPayloadValue({ action: 'peers', records }))
@@ -519,7 +524,13 @@ class PeerDiscoveryService implements PeerDiscovery {
         target: `klp://${peer.authority}${DISCOVERY_PATH}`,
         sourcePath: DISCOVERY_PATH,
         priority: MessagePriority.LOW,
-        data: discoveryPayloadValue({ action: 'get_peers', ...(record ? { record } : {}), max: query.max ?? this.#limits.maxRecordsPerMessage, ...(query.capabilities ? { capabilities: query.capabilities } : {}) }),
+        data: discoveryPayloadValue({
+          action: 'get_peers',
+          ...(record ? { record } : {}),
+          max: query.max ?? this.#limits.maxRecordsPerMessage,
+          ...(query.capabilities ? { capabilities: query.capabilities } : {}),
+          ...(this.registry.size > 0 ? { known: this.registry.knownKeys(this.#limits.maxKnown, KNOWN_KEY_BYTES) } : {}),
+        }),
       },
       { signal, timeoutMs: this.#requestTimeoutMs },
     )

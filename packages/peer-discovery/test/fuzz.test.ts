@@ -26,7 +26,7 @@ const value = fc.letrec((tie) => ({
     fc.constantFrom('announce', 'get_peers', 'peers', 'record'),
     fc.uint8Array({ maxLength: 64 }),
     fc.array(tie('v'), { maxLength: 5 }),
-    fc.dictionary(fc.constantFrom('action', 'record', 'records', 'capabilities', 'max', 'node', 'x'), tie('v'), { maxKeys: 5 }),
+    fc.dictionary(fc.constantFrom('action', 'record', 'records', 'capabilities', 'max', 'known', 'node', 'x'), tie('v'), { maxKeys: 5 }),
   ),
 })).v
 

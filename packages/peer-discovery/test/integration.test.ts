@@ -171,6 +171,8 @@ describe('bootstrap on the memory transport', () => {
     expect(() => peerDiscovery({ recordTtlSeconds: 7 * 86400 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
     expect(() => peerDiscovery({ recordTtlSeconds: 60, announceIntervalMs: 60_000 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
     expect(() => peerDiscovery({ targetPeers: -1 })({ router: a.router, signer: a.identity.signer, signatureVerifier })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAMETERS' }))
+    expect(() => peerDiscovery()({ router: a.router, signatureVerifier })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
+    expect(peerDiscovery()({ router: a.router, identity: a.identity, signatureVerifier }).isStarted()).toBe(false)
     await expect(a.discovery.bootstrap([])).rejects.toMatchObject({ name: 'InvalidParametersError' })
   })
 

@@ -74,6 +74,22 @@ describe('PEER_DISCOVERY protocol', () => {
     expect(parseDiscoveryPayload(capped.payload.data)).toEqual({ action: 'peers', records: [] })
   })
 
+  it('get_peers leaves out the records the asker lists as known', async () => {
+    const { server, client, target } = await pair()
+    const recs = await records(6)
+    await server.discovery.registry.merge(recs, { source: 'test', method: 'dht' })
+    const own = server.discovery.localRecord()!.bytes
+    const known = new Uint8Array(3 * 8)
+    for (const [i, r] of [recs[0]!, recs[3]!, own].entries()) known.set(r.subarray(r.length - 8), i * 8)
+    const res = await send(client, target, { action: 'get_peers', known })
+    const p = parseDiscoveryPayload(res.payload.data)
+    if (p.action !== 'peers') throw new Error('expected peers')
+    const got = p.records.map((r) => Buffer.from(r).toString('hex')).sort()
+    expect(got).toEqual([recs[1]!, recs[2]!, recs[4]!, recs[5]!].map((r) => Buffer.from(r).toString('hex')).sort())
+    // A malformed known list is rejected.
+    await expect(raw(client, target, { action: 'get_peers', known: new Uint8Array(7) })).rejects.toMatchObject({ reason: 'invalid_discovery_message' })
+  })
+
   it('get_peers never returns more than maxRecordsPerMessage', async () => {
     const { server, client, target } = await pair({ limits: { maxRecordsPerMessage: 4 } })
     await server.discovery.registry.merge(await records(9), { source: 'test', method: 'dht' })
