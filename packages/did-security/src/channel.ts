@@ -18,6 +18,8 @@
  *
  * Record = epoch (u16 BE) | seq (u48 BE) | AES-256-GCM(ciphertext | tag16); the 12-byte nonce is
  * 0x00000000 | epoch | seq, so the 8-byte header is authenticated through the nonce. Overhead: 24 bytes.
+ * Optional associated data (`aad`, e.g. a record-kind byte the caller sends in the clear) is authenticated,
+ * not encrypted and not sent: both sides must pass the same bytes. Empty aad = no aad (the same record).
  * The sender moves to epoch + 1 (key_{e+1} = HKDF(key_e, "rekey")) after `rekeyAfterRecords` records or
  * `rekeyAfterBytes` bytes; the receiver follows when it sees the new epoch (signalled in-band).
  */
@@ -99,14 +101,28 @@ export interface SecureSession {
   /** Current send / receive key epochs (rekeys so far). */
   readonly sendEpoch: number
   readonly receiveEpoch: number
-  /** Protects one record. Throws RecordTooLargeError, SessionExpiredError, ConnectionClosedError. */
-  encrypt(plaintext: Uint8Array): Uint8Array
   /**
-   * Opens one record. Throws TruncatedRecordError, RecordTooLargeError, ReplayError,
-   * RecordOutOfOrderError, DecryptionError, SessionExpiredError, ConnectionClosedError. A failed record
-   * leaves the state unchanged; callers should close the connection on any error.
+   * Protects one record: `header (8) | ciphertext | tag (16)` in one new buffer. `aad` is authenticated
+   * but neither encrypted nor part of the record (the peer must pass the same bytes to `decrypt`).
+   * Does not keep a reference to `plaintext`. Throws RecordTooLargeError, SessionExpiredError,
+   * ConnectionClosedError.
    */
-  decrypt(record: Uint8Array): Uint8Array
+  encrypt(plaintext: Uint8Array, aad?: Uint8Array): Uint8Array
+  /**
+   * The same record as `encrypt(plaintext, aad)`, as three buffers for a vectored write (writev /
+   * cork): `[header (8 bytes), ciphertext (plaintext.length bytes), tag (16 bytes)]`, without copying
+   * the ciphertext into a record buffer. Each part is freshly allocated (or a view of a fresh
+   * allocation) and owned by the caller; nothing references `plaintext`. Same errors as `encrypt`.
+   */
+  encryptParts(plaintext: Uint8Array, aad?: Uint8Array): [header: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array]
+  /**
+   * Opens one record (`aad` as given to `encrypt`; none = empty). `record` may be a view into a larger
+   * buffer (e.g. a socket read): it is read, never copied, written or retained. Returns a new buffer.
+   * Throws TruncatedRecordError, RecordTooLargeError, ReplayError, RecordOutOfOrderError,
+   * DecryptionError, SessionExpiredError, ConnectionClosedError. A failed record leaves the state
+   * unchanged; callers should close the connection on any error.
+   */
+  decrypt(record: Uint8Array, aad?: Uint8Array): Uint8Array
   /** Makes the next outgoing record use a fresh key (the peer follows in-band). */
   rekey(): void
   /** Forgets the keys; later calls throw ConnectionClosedError. */
@@ -118,17 +134,19 @@ export interface SecureSession {
 interface DirectionKey {
   epoch: number
   key: Uint8Array
-  seal(header: Uint8Array, plaintext: Uint8Array): Uint8Array
-  open(record: Uint8Array): Uint8Array
+  seal(header: Uint8Array, plaintext: Uint8Array, aad: Uint8Array | undefined): Uint8Array
+  sealParts(header: Uint8Array, plaintext: Uint8Array, aad: Uint8Array | undefined): [Uint8Array, Uint8Array, Uint8Array]
+  open(record: Uint8Array, aad: Uint8Array | undefined): Uint8Array
 }
 
 /**
  * node:crypto record protection. Per record: one cipher object (node has no reusable GCM context),
  * the KeyObject created once per direction and epoch, a reused nonce buffer written byte by byte
  * (no views allocated), and one record-sized allocation on encrypt. node:crypto cannot write into a
- * caller buffer, so the ciphertext it returns is copied once, behind the header; that copy is the only
- * work beyond a bare createCipheriv/createDecipheriv pair (see bench/index.ts). Decrypt returns the
- * buffer node:crypto produced, without copying.
+ * caller buffer, so `seal` copies the ciphertext it returns once, behind the header; that copy is the
+ * only work beyond a bare createCipheriv/createDecipheriv pair (see bench/index.ts). `sealParts` skips
+ * it (the caller writes the parts with writev). Decrypt reads the record in place (subarrays) and
+ * returns the buffer node:crypto produced, without copying.
  */
 class NativeDirectionKey implements DirectionKey {
   private readonly keyObject: nodeCrypto.KeyObject
@@ -136,25 +154,38 @@ class NativeDirectionKey implements DirectionKey {
   constructor(readonly epoch: number, readonly key: Uint8Array) {
     this.keyObject = nodeCrypto.createSecretKey(key)
   }
-  seal(header: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  seal(header: Uint8Array, plaintext: Uint8Array, aad: Uint8Array | undefined): Uint8Array {
     const nonce = this.nonce
     const n = plaintext.length
     const out = Buffer.allocUnsafe(8 + n + 16)
     for (let i = 0; i < 8; i++) { const b = header[i] as number; nonce[4 + i] = b; out[i] = b }
     const c = nodeCrypto.createCipheriv('aes-256-gcm', this.keyObject, nonce)
+    if (aad !== undefined && aad.length > 0) c.setAAD(aad)
     out.set(c.update(plaintext), 8)
     c.final() // GCM is a stream mode: final() adds no bytes, it computes the tag
     out.set(c.getAuthTag(), 8 + n)
     // a plain Uint8Array view: Buffer#slice would share memory, Uint8Array#slice copies
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
   }
-  open(record: Uint8Array): Uint8Array {
+  sealParts(header: Uint8Array, plaintext: Uint8Array, aad: Uint8Array | undefined): [Uint8Array, Uint8Array, Uint8Array] {
+    const nonce = this.nonce
+    const head = new Uint8Array(8)
+    for (let i = 0; i < 8; i++) { const b = header[i] as number; nonce[4 + i] = b; head[i] = b }
+    const c = nodeCrypto.createCipheriv('aes-256-gcm', this.keyObject, nonce)
+    if (aad !== undefined && aad.length > 0) c.setAAD(aad)
+    const ct = c.update(plaintext)
+    c.final()
+    const tag = c.getAuthTag()
+    return [head, new Uint8Array(ct.buffer, ct.byteOffset, ct.byteLength), new Uint8Array(tag.buffer, tag.byteOffset, tag.byteLength)]
+  }
+  open(record: Uint8Array, aad: Uint8Array | undefined): Uint8Array {
     const nonce = this.nonce
     for (let i = 0; i < 8; i++) nonce[4 + i] = record[i] as number
     const end = record.length - 16
     // the tag passed is always exactly the last 16 bytes, so no authTagLength option is needed
     const d = nodeCrypto.createDecipheriv('aes-256-gcm', this.keyObject, nonce)
     d.setAuthTag(record.subarray(end))
+    if (aad !== undefined && aad.length > 0) d.setAAD(aad)
     const body = d.update(record.subarray(8, end))
     try { d.final() } catch (err) { throw new DecryptionError('record authentication failed', { cause: err }) }
     return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
@@ -167,16 +198,22 @@ class GenericDirectionKey implements DirectionKey {
   constructor(readonly epoch: number, readonly key: Uint8Array, crypto: CryptoBackend) {
     this.aead = crypto.aead(key)
   }
-  seal(header: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  seal(header: Uint8Array, plaintext: Uint8Array, aad: Uint8Array | undefined): Uint8Array {
     this.nonce.set(header, 4)
-    const ct = this.aead.seal(this.nonce, plaintext)
+    const ct = this.aead.seal(this.nonce, plaintext, aad ?? EMPTY)
     const out = new Uint8Array(8 + ct.length)
     out.set(header, 0); out.set(ct, 8)
     return out
   }
-  open(record: Uint8Array): Uint8Array {
+  sealParts(header: Uint8Array, plaintext: Uint8Array, aad: Uint8Array | undefined): [Uint8Array, Uint8Array, Uint8Array] {
+    this.nonce.set(header, 4)
+    const sealed = this.aead.seal(this.nonce, plaintext, aad ?? EMPTY)
+    const end = sealed.length - 16
+    return [header.slice(0, 8), sealed.subarray(0, end), sealed.subarray(end)]
+  }
+  open(record: Uint8Array, aad: Uint8Array | undefined): Uint8Array {
     for (let i = 0; i < 8; i++) this.nonce[4 + i] = record[i] as number
-    return this.aead.open(this.nonce, record.subarray(8))
+    return this.aead.open(this.nonce, record.subarray(8), aad ?? EMPTY)
   }
 }
 
@@ -261,7 +298,15 @@ class Session implements SecureSession {
 
   close(): void { this.send = undefined; this.recv = undefined; this.prevRecv = undefined }
 
-  encrypt(plaintext: Uint8Array): Uint8Array {
+  encrypt(plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    return this.protect(plaintext, aad, false) as Uint8Array
+  }
+
+  encryptParts(plaintext: Uint8Array, aad?: Uint8Array): [header: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array] {
+    return this.protect(plaintext, aad, true) as [Uint8Array, Uint8Array, Uint8Array]
+  }
+
+  private protect(plaintext: Uint8Array, aad: Uint8Array | undefined, parts: boolean): Uint8Array | [Uint8Array, Uint8Array, Uint8Array] {
     this.live()
     if (plaintext.length > this.maxRecord) throw new RecordTooLargeError(`expected a plaintext of at most ${this.maxRecord} bytes, got ${plaintext.length}`)
     let k = this.send as DirectionKey
@@ -276,13 +321,13 @@ class Session implements SecureSession {
     const lo = seq % 0x1000000
     h[2] = (hi >>> 16) & 0xff; h[3] = (hi >>> 8) & 0xff; h[4] = hi & 0xff
     h[5] = (lo >>> 16) & 0xff; h[6] = (lo >>> 8) & 0xff; h[7] = lo & 0xff
-    const out = k.seal(h, plaintext)
+    const out = parts ? k.sealParts(h, plaintext, aad) : k.seal(h, plaintext, aad)
     this.sendSeq = seq + 1
     this.sendBytes += plaintext.length
     return out
   }
 
-  decrypt(record: Uint8Array): Uint8Array {
+  decrypt(record: Uint8Array, aad?: Uint8Array): Uint8Array {
     this.live()
     if (record.length < RECORD_OVERHEAD) throw new TruncatedRecordError(`expected a record of at least ${RECORD_OVERHEAD} bytes, got ${record.length}`)
     if (record.length > this.maxRecord + RECORD_OVERHEAD) throw new RecordTooLargeError(`expected a record of at most ${this.maxRecord + RECORD_OVERHEAD} bytes, got ${record.length}`)
@@ -294,14 +339,14 @@ class Session implements SecureSession {
       const c = this.window.check(seq, this.strict)
       if (c === 1) throw new ReplayError(`record ${epoch}:${seq} was already received or is too old`)
       if (c === 2) throw new RecordOutOfOrderError(`expected record ${epoch}:${this.window.top + 1}, got ${epoch}:${seq}`)
-      const pt = cur.open(record)
+      const pt = cur.open(record, aad)
       this.window.accept(seq)
       return pt
     }
     if (epoch === cur.epoch + 1) {
       if (this.strict && seq !== 0) throw new RecordOutOfOrderError(`expected record ${epoch}:0, got ${epoch}:${seq}`)
       const next = nextKey(this.crypto, cur)
-      const pt = next.open(record)
+      const pt = next.open(record, aad)
       this.prevRecv = this.strict ? undefined : cur
       this.prevWindow = this.strict ? undefined : this.window
       this.recv = next
@@ -311,7 +356,7 @@ class Session implements SecureSession {
     }
     if (epoch === cur.epoch - 1 && this.prevRecv !== undefined && this.prevWindow !== undefined) {
       if (this.prevWindow.check(seq, false) !== 0) throw new ReplayError(`record ${epoch}:${seq} was already received or is too old`)
-      const pt = this.prevRecv.open(record)
+      const pt = this.prevRecv.open(record, aad)
       this.prevWindow.accept(seq)
       return pt
     }
