@@ -56,15 +56,35 @@ export function rewrapEnvelope(frame: Uint8Array, hops: number, flags: number): 
   return out
 }
 
-export function decodeEnvelope(frame: Uint8Array): Envelope {
-  if (frame.byteLength < ENVELOPE_HEADER_BYTES + 1) {
-    throw new InvalidEnvelopeError(`expected a frame of at least ${ENVELOPE_HEADER_BYTES + 1} bytes, got ${frame.byteLength}`)
-  }
-  if (frame[0] !== ENVELOPE_MAGIC) throw new InvalidEnvelopeError(`expected magic 0x4b, got 0x${frame[0]!.toString(16)}`)
-  if (frame[1] !== ENVELOPE_VERSION) throw new InvalidEnvelopeError(`expected envelope version 1, got ${frame[1]}`)
+/**
+ * What is wrong with a frame's envelope header, or undefined when it is valid. Allocation-free:
+ * the router checks every inbound frame with it and reads kind / hops / flags straight from
+ * bytes 2..4.
+ */
+export function envelopeError(frame: Uint8Array): string | undefined {
+  if (frame.byteLength < ENVELOPE_HEADER_BYTES + 1) return `expected a frame of at least ${ENVELOPE_HEADER_BYTES + 1} bytes, got ${frame.byteLength}`
+  if (frame[0] !== ENVELOPE_MAGIC) return `expected magic 0x4b, got 0x${frame[0]!.toString(16)}`
+  if (frame[1] !== ENVELOPE_VERSION) return `expected envelope version 1, got ${frame[1]}`
   const kind = frame[2]
-  if (kind !== EnvelopeKind.MESSAGE && kind !== EnvelopeKind.HELLO) throw new InvalidEnvelopeError(`expected envelope kind 1 or 2, got ${kind}`)
+  if (kind !== EnvelopeKind.MESSAGE && kind !== EnvelopeKind.HELLO) return `expected envelope kind 1 or 2, got ${kind}`
   const flags = frame[4]!
-  if ((flags & ~KNOWN_FLAGS) !== 0) throw new InvalidEnvelopeError(`expected only known flag bits, got 0x${flags.toString(16)}`)
-  return { kind, hops: frame[3]!, flags, body: frame.subarray(ENVELOPE_HEADER_BYTES) }
+  if ((flags & ~KNOWN_FLAGS) !== 0) return `expected only known flag bits, got 0x${flags.toString(16)}`
+  return undefined
+}
+
+/** True when the frame's envelope header is valid (no allocation; see envelopeError). */
+export function isValidEnvelope(frame: Uint8Array): boolean {
+  return (
+    frame.byteLength > ENVELOPE_HEADER_BYTES &&
+    frame[0] === ENVELOPE_MAGIC &&
+    frame[1] === ENVELOPE_VERSION &&
+    (frame[2] === EnvelopeKind.MESSAGE || frame[2] === EnvelopeKind.HELLO) &&
+    (frame[4]! & ~KNOWN_FLAGS) === 0
+  )
+}
+
+export function decodeEnvelope(frame: Uint8Array): Envelope {
+  const err = envelopeError(frame)
+  if (err !== undefined) throw new InvalidEnvelopeError(err)
+  return { kind: frame[2] as EnvelopeKind, hops: frame[3]!, flags: frame[4]!, body: frame.subarray(ENVELOPE_HEADER_BYTES) }
 }

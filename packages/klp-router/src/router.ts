@@ -3,6 +3,7 @@ import {
   ConnectionClosedError,
   InvalidParametersError,
   KLPMessageType,
+  KosMeshError,
   MessagePriority,
   ProcessingStatus,
   TimeoutError,
@@ -31,7 +32,7 @@ import {
   type HandlerRegistry,
   type Startable,
 } from '@kos-mesh/interface'
-import { checkExpiry, decodeMessage, encodeMessage, parseAddress, signMessage, verifyMessage } from '@kos-mesh/klp-codec'
+import { decodeMessage, encodeMessage, parseAddress, signMessage, verifyMessage } from '@kos-mesh/klp-codec'
 import type { CodecLimits } from '@kos-mesh/klp-codec'
 import {
   DuplicateHandlerError,
@@ -43,7 +44,7 @@ import {
   RouterNotStartedError,
   TooManyRequestsError,
 } from './errors.js'
-import { EnvelopeKind, FLAG_VIA_REACHED, decodeEnvelope, encodeEnvelope, rewrapEnvelope, type Envelope } from './envelope.js'
+import { ENVELOPE_HEADER_BYTES, EnvelopeKind, FLAG_VIA_REACHED, encodeEnvelope, isValidEnvelope, rewrapEnvelope } from './envelope.js'
 import { Counters, type RouterMetrics } from './metrics.js'
 import { RejectReason } from './reasons.js'
 import { ReplayWindow } from './replay-cache.js'
@@ -267,14 +268,35 @@ const HELLO_PATH = '/.router/hello'
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
+/** One inbound (or locally delivered) message waiting in the fair scheduler. */
 interface QueueItem {
+  /** Undefined for messages of this node (already trusted, not verified again). */
   conn: Connection | undefined
   fromPeer: string
-  env: Envelope
+  /** Envelope hop count and flags, read from the frame header. */
+  hops: number
+  flags: number
   frame: Uint8Array
   msg: KLPMessage
   receivedAt: number
 }
+
+/**
+ * A pipeline slot: each of the `concurrency` messages in flight owns one, with its own abort
+ * signal (aborted on stop) handed to the verifier, the trust engine and the handler. A resolver
+ * that adds an abort listener per call then sees at most one listener per signal, where one
+ * shared stop signal would collect one per concurrent message (MaxListenersExceededWarning).
+ * Slots are reused, so the hot path allocates no AbortController.
+ */
+interface Slot {
+  readonly controller: AbortController
+  readonly options: { signal: AbortSignal }
+  /** The router generation (start/stop cycle) the slot belongs to. */
+  readonly gen: number
+}
+
+const DID_CACHE_SIZE = 1024
+const ADDRESS_CACHE_SIZE = 256
 
 interface Pending {
   resolve: (m: KLPMessage) => void
@@ -288,6 +310,16 @@ interface Outcome {
 
 function errName(err: unknown): string {
   return err instanceof Error ? err.name : ''
+}
+
+/** The message bytes of an enveloped frame (a view; cheaper than subarray's species lookup). */
+function bodyOf(frame: Uint8Array): Uint8Array {
+  return new Uint8Array(frame.buffer, frame.byteOffset + ENVELOPE_HEADER_BYTES, frame.byteLength - ENVELOPE_HEADER_BYTES)
+}
+
+/** Reject reason for a failed verifyMessage. */
+function verifyReason(err: unknown): string {
+  return err instanceof UnknownKeyError || errName(err) === 'UnknownKeyError' ? RejectReason.UNKNOWN_KEY : RejectReason.INVALID_SIGNATURE
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -355,6 +387,18 @@ class KLPRouter implements Router {
   private started = false
   private routeTimer: ReturnType<typeof setTimeout> | undefined
   private stopController = new AbortController()
+  /** Free pipeline slots of the current generation, and all of them (aborted on stop). */
+  private freeSlots: Slot[] = []
+  private allSlots: Slot[] = []
+  private gen = 0
+  /** Per-call controllers of hellos being verified (aborted on stop, removed when done). */
+  private readonly helloControllers = new Set<AbortController>()
+  /** key id -> DID (bounded): saves the string slice per message. */
+  private readonly didCache = new Map<string, string>()
+  /** Parsed outbound target addresses (bounded, frozen). */
+  private readonly addressCache = new Map<string, KLPAddress>()
+  private readonly sourceAddresses = new Map<string, KLPAddress>()
+  private readonly trustPolicy: Partial<Record<KLPMessageTypeT, TrustRequirements>> | undefined
   private idMs = -1
   private readonly idsThisMs = new Set<string>()
   private nonce = 0
@@ -380,9 +424,16 @@ class KLPRouter implements Router {
     }
     this.maxFrameBytes = init.maxFrameBytes ?? 1024 * 1024 + 5
     this.clockSkewMs = init.clockSkewMs ?? 30_000
+    if (!(this.clockSkewMs >= 0) || !Number.isFinite(this.clockSkewMs)) {
+      throw new InvalidParametersError(`expected clockSkewMs to be a finite number >= 0, got ${init.clockSkewMs}`)
+    }
+    this.trustPolicy = init.trustPolicy
     this.maxTtl = init.maxTtlSeconds ?? 86_400
     this.defaultTtl = init.defaultTtlSeconds ?? 60
     this.concurrency = init.concurrency ?? 32
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+      throw new InvalidParametersError(`expected concurrency to be an integer >= 1, got ${init.concurrency}`)
+    }
     this.rateLimit = init.rateLimit ?? { ratePerSec: 2000, burst: 4000 }
     this.requestTimeoutMs = init.requestTimeoutMs ?? 10_000
     this.requestRetries = init.requestRetries ?? 3
@@ -421,6 +472,9 @@ class KLPRouter implements Router {
     if (this.started) return
     this.started = true
     this.stopController = new AbortController()
+    this.gen++
+    this.freeSlots = []
+    this.allSlots = []
     if (this.routeRefreshMs > 0) {
       this.refreshTimer = setInterval(() => this.advertiseAll(), this.routeRefreshMs)
       this.refreshTimer.unref?.()
@@ -439,7 +493,14 @@ class KLPRouter implements Router {
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
-    this.stopController.abort(new RouterNotStartedError('router stopped'))
+    const stopped = new RouterNotStartedError('router stopped')
+    this.stopController.abort(stopped)
+    for (const slot of this.allSlots) slot.controller.abort(stopped)
+    this.allSlots = []
+    this.freeSlots = []
+    this.gen++
+    for (const c of this.helloControllers) c.abort(stopped)
+    this.helloControllers.clear()
     if (this.routeTimer !== undefined) clearTimeout(this.routeTimer)
     this.routeTimer = undefined
     if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer)
@@ -629,23 +690,31 @@ class KLPRouter implements Router {
     this.routeTimer.unref?.()
   }
 
-  private async onHello(conn: Connection, env: Envelope): Promise<void> {
+  private async onHello(conn: Connection, frame: Uint8Array): Promise<void> {
     let msg: KLPMessage
     try {
-      msg = decodeMessage(env.body, this.decodeOptions)
+      msg = decodeMessage(bodyOf(frame), this.decodeOptions)
     } catch {
       return this.reject(RejectReason.MALFORMED, conn.remotePeer)
     }
     const id = msg.metadata.message_id
-    try {
-      checkExpiry(msg, { now: this.clock.now(), clockSkewMs: this.clockSkewMs })
-    } catch {
-      return this.reject(RejectReason.EXPIRED, conn.remotePeer, id)
-    }
-    if (didOfKeyId(msg.signer) !== conn.remotePeer) return this.reject(RejectReason.SOURCE_MISMATCH, conn.remotePeer, id)
+    if (this.isExpired(msg, this.clock.now())) return this.reject(RejectReason.EXPIRED, conn.remotePeer, id)
+    if (this.didOf(msg.signer) !== conn.remotePeer) return this.reject(RejectReason.SOURCE_MISMATCH, conn.remotePeer, id)
     const last = this.lastHello.get(conn.remotePeer)
     if (last !== undefined && msg.timestamp < last) return this.reject(RejectReason.REPLAY, conn.remotePeer, id)
-    const bad = await this.verify(msg)
+    // a per-call signal (aborted on stop, dropped afterwards): many concurrent hellos must not
+    // pile listeners onto one long-lived signal
+    const controller = new AbortController()
+    this.helloControllers.add(controller)
+    let bad: string | undefined
+    try {
+      await verifyMessage(msg, this.verifier, { signal: controller.signal })
+    } catch (err) {
+      bad = controller.signal.aborted ? '' : verifyReason(err)
+    } finally {
+      this.helloControllers.delete(controller)
+    }
+    if (bad === '' || !this.started) return // stopped meanwhile
     if (bad !== undefined) return this.reject(bad, conn.remotePeer, id)
     const data = msg.payload.data as Record<string, KLPValue> | null
     const authority = data?.authority
@@ -679,6 +748,10 @@ class KLPRouter implements Router {
 
   // ---------------------------------------------------------------- inbound
 
+  /**
+   * Entry point of every inbound frame: size, rate limit, envelope header, decode, then the fair
+   * queue. Synchronous and exception-free: anything wrong is a typed reject in the metrics.
+   */
   private onFrame(conn: Connection, frame: Uint8Array): void {
     const c = this.counters
     c.messagesIn++
@@ -694,44 +767,59 @@ class KLPRouter implements Router {
       }
       if (!b.take(now)) return this.reject(RejectReason.RATE_LIMITED, from)
     }
-    let env: Envelope
-    try {
-      env = decodeEnvelope(frame)
-    } catch {
-      return this.reject(RejectReason.MALFORMED, from)
-    }
-    if (env.kind === EnvelopeKind.HELLO) {
-      void this.onHello(conn, env)
+    if (!isValidEnvelope(frame)) return this.reject(RejectReason.MALFORMED, from)
+    if (frame[2] === EnvelopeKind.HELLO) {
+      void this.onHello(conn, frame).catch((err: unknown) => this.log.error('hello failure', { err: errName(err) }))
       return
     }
     let msg: KLPMessage
     try {
-      msg = decodeMessage(env.body, this.decodeOptions)
-    } catch {
+      msg = decodeMessage(bodyOf(frame), this.decodeOptions)
+    } catch (err) {
+      // the codec only throws typed errors (DecodeError...); anything else is a codec bug: still a reject
+      if (!(err instanceof KosMeshError)) this.log.error('decoder threw an untyped error', { err: errName(err) })
       return this.reject(RejectReason.MALFORMED, from)
     }
-    const r = this.queue.push(from, msg.metadata.priority, { conn, fromPeer: from, env, frame, msg, receivedAt: now })
-    if (r !== 'ok') return this.reject(RejectReason.QUEUE_FULL, from, msg.metadata.message_id)
+    this.enqueue({ conn, fromPeer: from, hops: frame[3]!, flags: frame[4]!, frame, msg, receivedAt: now })
+  }
+
+  /** Queues a message (or starts it at once when nothing waits and a slot is free). */
+  private enqueue(item: QueueItem): boolean {
+    if (this.queue.size === 0 && this.active < this.concurrency) {
+      this.start1(item)
+      return true
+    }
+    const r = this.queue.push(item.fromPeer, item.msg.metadata.priority, item)
+    if (r !== 'ok') {
+      if (item.conn !== undefined) this.reject(RejectReason.QUEUE_FULL, item.fromPeer, item.msg.metadata.message_id)
+      return false
+    }
     this.pump()
+    return true
   }
 
   private pump(): void {
     while (this.active < this.concurrency && this.queue.size > 0) {
       const item = this.queue.shift()
       if (item === undefined) break
-      this.active++
-      this.process(item).then(
-        () => this.done(),
-        (err: unknown) => {
-          this.log.error('pipeline failure', { err: errName(err) })
-          this.done()
-        },
-      )
+      this.start1(item)
     }
   }
 
-  private done(): void {
+  private start1(item: QueueItem): void {
+    let slot = this.freeSlots.pop()
+    if (slot === undefined) {
+      const controller = new AbortController()
+      slot = { controller, options: { signal: controller.signal }, gen: this.gen }
+      this.allSlots.push(slot)
+    }
+    this.active++
+    void this.process(item, slot)
+  }
+
+  private release(slot: Slot): void {
     this.active--
+    if (slot.gen === this.gen) this.freeSlots.push(slot)
     if (this.queue.size > 0) this.pump()
   }
 
@@ -740,110 +828,139 @@ class KLPRouter implements Router {
     this.emit('message:rejected', messageId === undefined ? { reason, fromPeer } : { reason, fromPeer, messageId })
   }
 
-  private async verify(msg: KLPMessage): Promise<string | undefined> {
-    try {
-      await verifyMessage(msg, this.verifier, { signal: this.stopController.signal })
-      return undefined
-    } catch (err) {
-      return err instanceof UnknownKeyError || errName(err) === 'UnknownKeyError' ? RejectReason.UNKNOWN_KEY : RejectReason.INVALID_SIGNATURE
+  /** The DID of a key id (cached, bounded). */
+  private didOf(keyId: string): string {
+    let did = this.didCache.get(keyId)
+    if (did === undefined) {
+      did = didOfKeyId(keyId)
+      if (this.didCache.size >= DID_CACHE_SIZE) this.didCache.delete(this.didCache.keys().next().value as string)
+      this.didCache.set(keyId, did)
     }
+    return did
   }
 
-  /** The pipeline for one queued message: expiry, replay, signature, routing, trust, dispatch. */
-  private async process(item: QueueItem): Promise<void> {
-    const { msg, fromPeer } = item
-    const id = msg.metadata.message_id
-    const now = this.clock.now()
-    if (msg.metadata.ttl > this.maxTtl) return this.reject(RejectReason.TTL_TOO_LONG, fromPeer, id)
+  /** The codec's checkExpiry rule, without its options object: past expiry or too far in the future. */
+  private isExpired(msg: KLPMessage, now: number): boolean {
+    const skew = this.clockSkewMs
+    return now > msg.timestamp + msg.metadata.ttl * 1000 + skew || msg.timestamp > now + skew
+  }
+
+  /**
+   * The pipeline for one queued message: expiry, replay, signature, routing, trust, dispatch.
+   * Never rejects (a failure is logged); releases its slot at the end.
+   */
+  private async process(item: QueueItem, slot: Slot): Promise<void> {
     try {
-      checkExpiry(msg, { now, clockSkewMs: this.clockSkewMs })
-    } catch {
-      return this.reject(RejectReason.EXPIRED, fromPeer, id)
-    }
-    const isBroadcast = msg.type === KLPMessageType.BROADCAST_ANNOUNCE
-    const isLocal = msg.target.authority === this.authority
-    if (!isBroadcast && !isLocal) {
-      // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache
-      const bad = item.conn === undefined ? undefined : await this.verify(msg)
-      if (bad !== undefined) return this.reject(bad, fromPeer, id)
-      return this.forward(item)
-    }
-    if (this.replay.has(id)) {
-      const cached = this.responses.get(id)
-      if (cached !== undefined) {
-        this.counters.cachedResponses++
-        void this.routeFrame(cached.target, cached.frame).catch(() => {})
+      const msg = item.msg
+      const fromPeer = item.fromPeer
+      const meta = msg.metadata
+      const id = meta.message_id
+      if (meta.ttl > this.maxTtl) return this.reject(RejectReason.TTL_TOO_LONG, fromPeer, id)
+      if (this.isExpired(msg, this.clock.now())) return this.reject(RejectReason.EXPIRED, fromPeer, id)
+      const isBroadcast = msg.type === KLPMessageType.BROADCAST_ANNOUNCE
+      const isLocal = msg.target.authority === this.authority
+      if (!isBroadcast && !isLocal) {
+        // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache
+        if (item.conn !== undefined) {
+          try {
+            await verifyMessage(msg, this.verifier, slot.options)
+          } catch (err) {
+            if (slot.options.signal.aborted) return
+            return this.reject(verifyReason(err), fromPeer, id)
+          }
+          if (slot.gen !== this.gen) return
+        }
+        return await this.forward(item)
       }
-      return this.reject(RejectReason.REPLAY, fromPeer, id)
-    }
-    if (item.conn !== undefined) {
-      const bad = await this.verify(msg)
-      if (bad !== undefined) return this.reject(bad, fromPeer, id)
-    }
-    const expiresAt = msg.timestamp + msg.metadata.ttl * 1000 + this.clockSkewMs
-    if (!this.replay.checkAndRecord(id, expiresAt)) return this.reject(RejectReason.REPLAY, fromPeer, id)
-    const signerDid = didOfKeyId(msg.signer)
-    const bound = msg.source.authority === this.authority ? this.did : this.table.didOf(msg.source.authority)
-    if (bound !== undefined && bound !== signerDid) return this.reject(RejectReason.SOURCE_MISMATCH, fromPeer, id)
-    if (item.conn !== undefined && msg.source.authority !== this.authority) {
-      this.table.learn(msg.source.authority, fromPeer, item.env.hops + 1)
-    }
-    if (isBroadcast) {
-      this.flood(item)
-      if (msg.source.authority === this.authority) return
-    }
-    // trust requirements of the message, checked against its signer
-    let trustOk: boolean
-    try {
-      const required = strictestTrust(msg.metadata.trust_requirements, this.init.trustPolicy?.[msg.type])
-      const pending = this.trust.check(signerDid, required, { signal: this.stopController.signal })
-      const check = pending instanceof Promise ? await pending : pending
-      trustOk = check.passed
-    } catch (err) {
-      this.log.warn('trust engine failed', { err: errName(err) })
-      trustOk = false
-    }
-    if (!trustOk) return this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.INSUFFICIENT_TRUST, message: 'sender does not meet the trust requirements' })
-    const corr = msg.metadata.correlation_id
-    if (corr !== undefined) {
-      const p = this.pending.get(corr)
-      if (p !== undefined) {
-        this.pending.delete(corr)
-        this.counters.responsesMatched++
-        p.resolve(msg)
-        return
+      if (this.replay.has(id)) {
+        const cached = this.responses.get(id)
+        if (cached !== undefined) {
+          this.counters.cachedResponses++
+          this.routeFrame(cached.target, cached.frame).catch(() => {})
+        }
+        return this.reject(RejectReason.REPLAY, fromPeer, id)
       }
-    }
-    const handler = this.handlers.get(msg.type)
-    if (handler === undefined) {
-      if (corr !== undefined) return this.reject(RejectReason.UNSOLICITED_RESPONSE, fromPeer, id)
-      return this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.UNSUPPORTED_MESSAGE_TYPE, message: `expected a handled message type, got ${msg.type}` })
-    }
-    if (isBroadcast) this.counters.broadcastsDelivered++
-    const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: this.stopController.signal }
-    let result: ProcessingResult
-    try {
-      const r = this.runHandler(handler, msg, ctx)
-      result = r instanceof Promise ? await r : r
-      if (result === null || typeof result !== 'object') throw new TypeError('expected a ProcessingResult from the handler')
+      if (item.conn !== undefined) {
+        try {
+          await verifyMessage(msg, this.verifier, slot.options)
+        } catch (err) {
+          if (slot.options.signal.aborted) return
+          return this.reject(verifyReason(err), fromPeer, id)
+        }
+        if (slot.gen !== this.gen) return // stopped while verifying
+      }
+      const expiresAt = msg.timestamp + meta.ttl * 1000 + this.clockSkewMs
+      if (!this.replay.checkAndRecord(id, expiresAt)) return this.reject(RejectReason.REPLAY, fromPeer, id)
+      const signerDid = this.didOf(msg.signer)
+      const sourceAuthority = msg.source.authority
+      const bound = sourceAuthority === this.authority ? this.did : this.table.didOf(sourceAuthority)
+      if (bound !== undefined && bound !== signerDid) return this.reject(RejectReason.SOURCE_MISMATCH, fromPeer, id)
+      if (item.conn !== undefined && sourceAuthority !== this.authority) {
+        this.table.learn(sourceAuthority, fromPeer, item.hops + 1)
+      }
+      if (isBroadcast) {
+        this.flood(item)
+        if (sourceAuthority === this.authority) return
+      }
+      // trust requirements of the message (and this node's policy), checked against its signer;
+      // a synchronous engine (localTrustStore) costs no promise
+      let trustOk: boolean
+      try {
+        const policy = this.trustPolicy?.[msg.type]
+        const required = policy === undefined ? meta.trust_requirements : strictestTrust(meta.trust_requirements, policy)
+        const pending = this.trust.check(signerDid, required, slot.options)
+        trustOk = (pending instanceof Promise ? await pending : pending).passed === true
+      } catch (err) {
+        this.log.warn('trust engine failed', { err: errName(err) })
+        trustOk = false
+      }
+      if (slot.gen !== this.gen) return
+      if (!trustOk) return await this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.INSUFFICIENT_TRUST, message: 'sender does not meet the trust requirements' })
+      const corr = meta.correlation_id
+      if (corr !== undefined) {
+        const p = this.pending.get(corr)
+        if (p !== undefined) {
+          this.pending.delete(corr)
+          this.counters.responsesMatched++
+          p.resolve(msg)
+          return
+        }
+      }
+      const handler = this.handlers.get(msg.type)
+      if (handler === undefined) {
+        if (corr !== undefined) return this.reject(RejectReason.UNSOLICITED_RESPONSE, fromPeer, id)
+        return await this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.UNSUPPORTED_MESSAGE_TYPE, message: `expected a handled message type, got ${msg.type}` })
+      }
+      if (isBroadcast) this.counters.broadcastsDelivered++
+      const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: slot.options.signal }
+      let result: ProcessingResult
+      try {
+        const r = this.runHandler(handler, msg, ctx)
+        result = r instanceof Promise ? await r : r
+        if (result === null || typeof result !== 'object') throw new TypeError('expected a ProcessingResult from the handler')
+      } catch (err) {
+        this.log.warn('handler failed', { type: msg.type, err: errName(err) })
+        return await this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.HANDLER_ERROR, message: 'the handler failed' })
+      }
+      if (result.status === ProcessingStatus.PROCESSED) {
+        this.counters.processed++
+        if (result.response !== undefined) await this.respond(msg, result.response, expiresAt)
+      } else if (result.status === ProcessingStatus.DEFERRED) {
+        this.counters.deferred++
+        const reason = result.reason ?? 'deferred'
+        const response = result.response ?? (await this.errorResponse(msg, reason, 'try again later', 'deferred', result.retry_after))
+        if (response !== undefined) await this.respond(msg, response, expiresAt)
+      } else {
+        const reason = result.reason ?? 'rejected'
+        this.counters.reject(reason)
+        this.emit('message:rejected', { reason, fromPeer, messageId: id })
+        const response = result.response ?? (await this.errorResponse(msg, reason, `rejected: ${reason}`, 'rejected'))
+        if (response !== undefined) await this.respond(msg, response, expiresAt)
+      }
     } catch (err) {
-      this.log.warn('handler failed', { type: msg.type, err: errName(err) })
-      return this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.HANDLER_ERROR, message: 'the handler failed' })
-    }
-    if (result.status === ProcessingStatus.PROCESSED) {
-      this.counters.processed++
-      if (result.response !== undefined) await this.respond(msg, result.response, expiresAt)
-    } else if (result.status === ProcessingStatus.DEFERRED) {
-      this.counters.deferred++
-      const reason = result.reason ?? 'deferred'
-      const response = result.response ?? (await this.errorResponse(msg, reason, 'try again later', 'deferred', result.retry_after))
-      if (response !== undefined) await this.respond(msg, response, expiresAt)
-    } else {
-      const reason = result.reason ?? 'rejected'
-      this.counters.reject(reason)
-      this.emit('message:rejected', { reason, fromPeer, messageId: id })
-      const response = result.response ?? (await this.errorResponse(msg, reason, `rejected: ${reason}`, 'rejected'))
-      if (response !== undefined) await this.respond(msg, response, expiresAt)
+      this.log.error('pipeline failure', { err: errName(err) })
+    } finally {
+      this.release(slot)
     }
   }
 
@@ -901,12 +1018,12 @@ class KLPRouter implements Router {
   // ---------------------------------------------------------------- forwarding
 
   private async forward(item: QueueItem): Promise<void> {
-    const { msg, env, fromPeer } = item
-    const hops = env.hops + 1
+    const { msg, fromPeer } = item
+    const hops = item.hops + 1
     if (hops > this.hopLimit) {
       return this.fail(msg, fromPeer, this.expiryOf(msg), { reason: RejectReason.HOP_LIMIT, message: `expected at most ${this.hopLimit} hops` })
     }
-    let flags = env.flags
+    let flags = item.flags
     const via = this.viaHint(msg, flags)
     if (via === this.authority) flags |= FLAG_VIA_REACHED
     const target = via !== undefined && via !== this.authority ? via : msg.target.authority
@@ -934,9 +1051,9 @@ class KLPRouter implements Router {
   }
 
   private flood(item: QueueItem): void {
-    const hops = item.env.hops + 1
+    const hops = item.hops + 1
     if (hops > this.hopLimit && item.conn !== undefined) return
-    const frame = item.conn === undefined ? item.frame : rewrapEnvelope(item.frame, hops, item.env.flags)
+    const frame = item.conn === undefined ? item.frame : rewrapEnvelope(item.frame, hops, item.flags)
     for (const did of this.table.peers()) {
       if (did === item.fromPeer) continue
       const c = this.table.connection(did)
@@ -962,8 +1079,27 @@ class KLPRouter implements Router {
 
   // ---------------------------------------------------------------- outbound
 
+  /** A target address; strings are parsed once and cached (bounded, frozen). */
   private address(a: string | KLPAddress): KLPAddress {
-    return typeof a === 'string' ? parseAddress(a) : a
+    if (typeof a !== 'string') return a
+    let parsed = this.addressCache.get(a)
+    if (parsed === undefined) {
+      parsed = Object.freeze(parseAddress(a))
+      if (this.addressCache.size >= ADDRESS_CACHE_SIZE) this.addressCache.delete(this.addressCache.keys().next().value as string)
+      this.addressCache.set(a, parsed)
+    }
+    return parsed
+  }
+
+  /** This node's address with a path (cached, bounded, frozen). */
+  private sourceAddress(path: string): KLPAddress {
+    let a = this.sourceAddresses.get(path)
+    if (a === undefined) {
+      a = Object.freeze({ scheme: 'klp', authority: this.authority, path })
+      if (this.sourceAddresses.size >= ADDRESS_CACHE_SIZE) this.sourceAddresses.delete(this.sourceAddresses.keys().next().value as string)
+      this.sourceAddresses.set(path, a)
+    }
+    return a
   }
 
   private async build(init: MessageInit): Promise<KLPMessage> {
@@ -971,7 +1107,7 @@ class KLPRouter implements Router {
     const unsigned: UnsignedKLPMessage = {
       version: '1.0',
       type: init.type,
-      source: { scheme: 'klp', authority: this.authority, path: init.sourcePath ?? '/' },
+      source: this.sourceAddress(init.sourcePath ?? '/'),
       target: this.address(init.target),
       payload: {
         content_type: init.contentType ?? 'application/cbor',
@@ -1030,20 +1166,9 @@ class KLPRouter implements Router {
 
   private async dispatchOutbound(msg: KLPMessage, signal?: AbortSignal): Promise<void> {
     const frame = encodeEnvelope(EnvelopeKind.MESSAGE, 0, 0, encodeMessage(msg))
-    if (msg.type === KLPMessageType.BROADCAST_ANNOUNCE) {
-      const r = this.queue.push(this.did, msg.metadata.priority, {
-        conn: undefined, fromPeer: this.did, env: { kind: EnvelopeKind.MESSAGE, hops: 0, flags: 0, body: frame.subarray(5) }, frame, msg, receivedAt: this.clock.now(),
-      })
-      if (r !== 'ok') throw new TooManyRequestsError('expected room in the local queue, got a full queue')
-      this.pump()
-      return
-    }
-    if (msg.target.authority === this.authority) {
-      const r = this.queue.push(this.did, msg.metadata.priority, {
-        conn: undefined, fromPeer: this.did, env: { kind: EnvelopeKind.MESSAGE, hops: 0, flags: 0, body: frame.subarray(5) }, frame, msg, receivedAt: this.clock.now(),
-      })
-      if (r !== 'ok') throw new TooManyRequestsError('expected room in the local queue, got a full queue')
-      this.pump()
+    if (msg.type === KLPMessageType.BROADCAST_ANNOUNCE || msg.target.authority === this.authority) {
+      const item: QueueItem = { conn: undefined, fromPeer: this.did, hops: 0, flags: 0, frame, msg, receivedAt: this.clock.now() }
+      if (!this.enqueue(item)) throw new TooManyRequestsError('expected room in the local queue, got a full queue')
       return
     }
     const via = this.viaHint(msg, 0)

@@ -147,6 +147,13 @@ export class RoutingTable {
       const first = this.learned.keys().next()
       if (first.done !== true) this.learned.delete(first.value)
     }
+    if (cur !== undefined) {
+      // refresh in place: this runs for every inbound message from a remote source
+      cur.nextHop = via
+      cur.hops = hops
+      cur.expiresAt = now + this.learnedTtl
+      return
+    }
     this.learned.set(authority, { nextHop: via, hops, expiresAt: now + this.learnedTtl })
   }
 

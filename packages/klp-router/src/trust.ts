@@ -36,19 +36,21 @@ export interface LocalTrustStore extends TrustEngine {
 
 /** Checks a profile against requirements; the `reason` names the first unmet one. */
 export function checkTrust(profile: NodeTrustProfile, req: TrustRequirements): TrustCheck {
-  const base = { score: profile.trust_score, endorsements: profile.endorsements }
-  if (profile.trust_score < req.minimum_trust_score) {
-    return { ...base, passed: false, reason: `expected trust score >= ${req.minimum_trust_score}, got ${profile.trust_score}` }
+  // object literals, no spreads: this runs for every inbound message
+  const score = profile.trust_score
+  const endorsements = profile.endorsements
+  if (score < req.minimum_trust_score) {
+    return { passed: false, score, endorsements, reason: `expected trust score >= ${req.minimum_trust_score}, got ${score}` }
   }
-  if (profile.endorsements < req.required_endorsements) {
-    return { ...base, passed: false, reason: `expected >= ${req.required_endorsements} endorsements, got ${profile.endorsements}` }
+  if (endorsements < req.required_endorsements) {
+    return { passed: false, score, endorsements, reason: `expected >= ${req.required_endorsements} endorsements, got ${endorsements}` }
   }
   const need = LEVEL_RANK[req.verification_level]
   const have = LEVEL_RANK[profile.verification_level] ?? 0
   if (need === undefined || have < need) {
-    return { ...base, passed: false, reason: `expected verification level ${req.verification_level}, got ${profile.verification_level}` }
+    return { passed: false, score, endorsements, reason: `expected verification level ${req.verification_level}, got ${profile.verification_level}` }
   }
-  return { ...base, passed: true }
+  return { passed: true, score, endorsements }
 }
 
 class LocalTrust implements LocalTrustStore {

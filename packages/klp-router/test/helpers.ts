@@ -1,5 +1,5 @@
 import { generateIdentity, type Identity } from '@kos-mesh/did-security'
-import { MessagePriority, VerificationLevel, type Connection, type KLPMessage, type KLPMessageType } from '@kos-mesh/interface'
+import { MessagePriority, VerificationLevel, type Connection, type KLPMessage, type KLPMessageType, type Transport } from '@kos-mesh/interface'
 import { createMessage, decodeMessage, encodeMessage, signMessage, type CreateMessageInit } from '@kos-mesh/klp-codec'
 import { memoryTransport, type MemoryNetwork } from '@kos-mesh/transport-memory'
 import { EnvelopeKind, decodeEnvelope, encodeEnvelope } from '../src/envelope.js'
@@ -62,3 +62,90 @@ export async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<v
 }
 
 export const TRUST_NONE = { minimum_trust_score: 0, required_endorsements: 0, verification_level: VerificationLevel.NONE }
+
+/**
+ * A connection fed by hand (unit tests and the fuzz only): frames pushed in are read by the
+ * router's read loop in order, without a transport in between.
+ */
+export class FeedConnection implements Connection {
+  readonly id: string
+  readonly direction = 'inbound' as const
+  readonly remoteAddr = 'feed://test'
+  status: 'open' | 'closing' | 'closed' = 'open'
+  readonly closed: Promise<void>
+  readonly sent: Uint8Array[] = []
+  private closeResolve!: () => void
+  private queue: Uint8Array[] = []
+  private head = 0
+  private wake: ((r: IteratorResult<Uint8Array>) => void) | undefined
+  constructor(readonly remotePeer: string, id = 'feed') {
+    this.id = id
+    this.closed = new Promise((r) => { this.closeResolve = r })
+  }
+  push(frames: readonly Uint8Array[]): void {
+    let i = 0
+    if (this.wake !== undefined && frames.length > 0) {
+      const w = this.wake
+      this.wake = undefined
+      w({ value: frames[i++]!, done: false })
+    }
+    for (; i < frames.length; i++) this.queue.push(frames[i]!)
+  }
+  async send(frame: Uint8Array): Promise<void> {
+    this.sent.push(frame)
+  }
+  async close(): Promise<void> {
+    this.abort()
+  }
+  abort(): void {
+    this.status = 'closed'
+    const w = this.wake
+    this.wake = undefined
+    w?.({ value: undefined, done: true })
+    this.closeResolve()
+  }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: () => {
+        if (this.head < this.queue.length) {
+          const value = this.queue[this.head++]!
+          if (this.head === this.queue.length) {
+            this.queue = []
+            this.head = 0
+          }
+          return Promise.resolve({ value, done: false })
+        }
+        if (this.status !== 'open') return Promise.resolve({ value: undefined, done: true })
+        return new Promise((r) => { this.wake = r })
+      },
+    }
+  }
+}
+
+/** A transport whose listener hands its connection handler to `onListen` (feed connections). */
+export function feedTransport(onListen: (h: (c: Connection) => void) => void): Transport {
+  return {
+    name: 'feed',
+    canDial: (a) => a.startsWith('feed://'),
+    dial: async () => {
+      throw new Error('not dialable')
+    },
+    listen: async (_a, handler) => {
+      onListen(handler)
+      return { addrs: () => ['feed://test'], close: async () => {} }
+    },
+    close: async () => {},
+  }
+}
+
+/** Seeded PRNG (mulberry32): uniform in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
