@@ -36,7 +36,8 @@ import type {
   UnsignedKLPMessage,
 } from '@kos-mesh/interface'
 import { CID } from 'multiformats/cid'
-import { MAX_ADDRESS_LENGTH, formatAddress, parseAddress, toAddress } from './address.js'
+import { MAX_ADDRESS_LENGTH, formatAddress, parseAddress } from './address.js'
+import { allocBytes } from './alloc.js'
 import { Reader, Writer, checkWriterItems, limitWriter, useWriter, withWriter, writeValue } from './cbor.js'
 import {
   InvalidFieldError,
@@ -216,32 +217,89 @@ export interface CreateMessageInit {
   compression?: CompressionInfo
 }
 
-/** Builds a validated unsigned message with defaults filled in. Throws InvalidParametersError / InvalidAddressError. */
+/**
+ * Builds a validated unsigned message with defaults filled in. Throws InvalidParametersError /
+ * InvalidAddressError.
+ *
+ * The result is frozen, and so are the objects it is made of that createMessage created (addresses,
+ * payload, metadata, routing hints, trust requirements, encryption / compression info). `payload.data`
+ * is the caller's value, not a copy: its canonical bytes are taken once, here, and those bytes are
+ * what signMessage signs (like `structuredClone` at this moment, but without the copy). Mutating
+ * `data` (or a `Uint8Array` in it, or `encryption.nonce`) after createMessage does not change the
+ * signed message's wire bytes, only the in-memory object: treat `data` as immutable from here on, or
+ * build a new message. To derive a changed message, spread it (`{ ...msg, payload: newPayload }`):
+ * such a copy is not frozen and signMessage validates and encodes it in full.
+ */
 export function createMessage(init: CreateMessageInit): UnsignedKLPMessage {
   if (init === null || typeof init !== 'object') failParam(`expected an init object, got ${describe(init)}`)
-  const msg: UnsignedKLPMessage = {
+  const source = initAddress(init.source)
+  const target = initAddress(init.target)
+  const payload = Object.freeze({
+    content_type: init.content_type ?? CONTENT_TYPES.CBOR,
+    data: init.data,
+    encryption: init.encryption === undefined ? DISABLED_INFO : copyInfo(init.encryption),
+    compression: init.compression === undefined ? DISABLED_INFO : copyInfo(init.compression),
+  })
+  const priority = init.priority ?? MessagePriority.NORMAL
+  const ttl = init.ttl ?? DEFAULT_TTL
+  const hints = init.routing_hints === undefined ? NO_HINTS : copyHints(init.routing_hints)
+  const t = init.trust_requirements
+  const trust = t === undefined ? DEFAULT_TRUST : t !== null && typeof t === 'object'
+    ? Object.freeze({ minimum_trust_score: t.minimum_trust_score, required_endorsements: t.required_endorsements, verification_level: t.verification_level })
+    : t
+  const metadata = Object.freeze(init.correlation_id === undefined
+    ? { priority, ttl, routing_hints: hints, trust_requirements: trust }
+    : { priority, ttl, routing_hints: hints, trust_requirements: trust, correlation_id: init.correlation_id })
+  const msg: UnsignedKLPMessage = Object.freeze({
     version: init.version ?? KLP_VERSION,
     type: init.type,
-    source: initAddress(init.source),
-    target: initAddress(init.target),
-    payload: {
-      content_type: init.content_type ?? CONTENT_TYPES.CBOR,
-      data: init.data,
-      encryption: init.encryption ?? { enabled: false },
-      compression: init.compression ?? { enabled: false },
-    },
-    metadata: {
-      priority: init.priority ?? MessagePriority.NORMAL,
-      ttl: init.ttl ?? DEFAULT_TTL,
-      routing_hints: init.routing_hints ?? [],
-      trust_requirements: init.trust_requirements ?? { minimum_trust_score: 0, required_endorsements: 0, verification_level: VerificationLevel.NONE },
-    },
+    source,
+    target,
+    payload,
+    metadata,
     timestamp: init.timestamp ?? Date.now(),
-  }
-  if (init.correlation_id !== undefined) msg.metadata.correlation_id = init.correlation_id
-  // Validate every field exactly as the wire does: encode into the scratch buffer, keep nothing.
-  useWriter((w) => { writeCheckedBody(w, msg, DEFAULT_LIMITS) })
+  })
+  // Validate every field exactly as the wire does, and keep the canonical body for signMessage.
+  const body = useWriter((w) => {
+    writeCheckedBody(w, msg, DEFAULT_LIMITS)
+    const out = allocBytes(w.pos)
+    out.set(w.buf.subarray(0, w.pos))
+    return out
+  })
+  created.set(msg, { body, id: undefined })
   return msg
+}
+
+/** The canonical body of a createMessage result (frozen, so it cannot go stale), and its id once computed. */
+interface Created {
+  readonly body: Uint8Array
+  id: string | undefined
+}
+const created = new WeakMap<object, Created>()
+
+/** The shared frozen `{ enabled: false }` of created, signed and decoded messages. */
+const DISABLED_INFO: { enabled: false } = Object.freeze({ enabled: false })
+const NO_HINTS: RoutingHint[] = Object.freeze([]) as unknown as RoutingHint[]
+const DEFAULT_TRUST: TrustRequirements = Object.freeze({
+  minimum_trust_score: 0, required_endorsements: 0, verification_level: VerificationLevel.NONE,
+})
+
+/** A frozen copy of an encryption / compression info object (anything else is left for validation to reject). */
+function copyInfo<T extends EncryptionInfo | CompressionInfo>(info: T): T {
+  if (info === null || typeof info !== 'object') return info
+  return info.enabled === false && Object.keys(info).length === 1 ? DISABLED_INFO as T : Object.freeze({ ...info }) as unknown as T
+}
+
+/** Frozen copies of routing hints (a non-array or an over-long array is left for validation to reject). */
+function copyHints(hints: RoutingHint[]): RoutingHint[] {
+  if (!Array.isArray(hints) || hints.length > MAX_ROUTING_HINTS) return hints
+  if (hints.length === 0) return NO_HINTS
+  const out = new Array<RoutingHint>(hints.length)
+  for (let i = 0; i < hints.length; i++) {
+    const h = hints[i] as RoutingHint
+    out[i] = h !== null && typeof h === 'object' ? Object.freeze({ kind: h.kind, value: h.value }) : h
+  }
+  return Object.freeze(out) as RoutingHint[]
 }
 
 // ------------------------------------------------------------------ body encoding
@@ -324,7 +382,13 @@ function writeMetadata(w: Writer, m: UnsignedKLPMessage['metadata']): void {
   w.raw(K.required_endorsements); w.head(0, checkUint(t.required_endorsements, 'trust_requirements.required_endorsements', MAX_U32, failParam))
 }
 
-/** A validated address: its parts as they were when validated, and its canonical string. */
+/**
+ * Canonical strings of frozen addresses the codec created or parsed (createMessage, signMessage,
+ * decodeMessage): a frozen address cannot change, so its string never goes stale.
+ */
+const canonical = new WeakMap<object, string>()
+
+/** A validated mutable address: its parts as they were when validated, and its canonical string. */
 interface Formatted {
   readonly scheme: string
   readonly authority: string
@@ -335,50 +399,46 @@ interface Formatted {
 }
 const formatted = new WeakMap<object, Formatted>()
 
-function remember(a: KLPAddress, s: string): void {
-  formatted.set(a, { scheme: a.scheme, authority: a.authority, path: a.path, query: a.query, fragment: a.fragment, s })
-}
-
 /**
- * formatAddress, cached per address object. The cache entry keeps the parts that were validated
- * and is used only while the object still holds exactly those (strings are immutable, so equal
- * parts are equally valid): a mutated address is validated again.
+ * formatAddress, cached per address object. For a mutable address the cache entry keeps the parts
+ * that were validated and is used only while the object still holds exactly those (strings are
+ * immutable, so equal parts are equally valid): a mutated address is validated again.
  */
 function addressString(a: KLPAddress): string {
   if (a !== null && typeof a === 'object') {
+    const c = canonical.get(a)
+    if (c !== undefined) return c
     const hit = formatted.get(a)
     if (hit !== undefined && hit.authority === a.authority && hit.path === a.path && hit.query === a.query &&
       hit.fragment === a.fragment && hit.scheme === a.scheme) return hit.s
   }
   const s = formatAddress(a)
-  remember(a, s)
+  formatted.set(a, { scheme: a.scheme, authority: a.authority, path: a.path, query: a.query, fragment: a.fragment, s })
   return s
 }
 
 /** Bounded cache of frozen, leniently parsed address strings (createMessage inputs repeat). */
-const parsedCache = new Map<string, Readonly<KLPAddress>>()
+const parsedCache = new Map<string, KLPAddress>()
 const PARSED_CACHE_SIZE = 1024
 
-/** toAddress for createMessage: a fresh mutable copy, with its canonical string remembered. */
+/** A frozen address (its canonical string registered), shared between messages for repeated strings. */
 function initAddress(a: KLPAddress | string): KLPAddress {
   if (typeof a !== 'string') {
-    const out = toAddress(a)
-    remember(out, formatAddress(out))
+    const s = formatAddress(a)
+    const out = Object.freeze(parseAddress(s))
+    canonical.set(out, s)
     return out
   }
   let p = parsedCache.get(a)
   if (p === undefined) {
     p = Object.freeze(parseAddress(a))
+    // The canonical string, without re-running the validation parseAddress just did.
+    const str = `klp://${p.authority}${p.path}${p.query === undefined ? '' : `?${p.query}`}${p.fragment === undefined ? '' : `#${p.fragment}`}`
+    if (str.length <= MAX_ADDRESS_LENGTH) canonical.set(p, str) // else formatAddress rejects it on encode
     if (parsedCache.size >= PARSED_CACHE_SIZE) parsedCache.delete(parsedCache.keys().next().value as string)
     parsedCache.set(a, p)
   }
-  const out: KLPAddress = { scheme: 'klp', authority: p.authority, path: p.path }
-  if (p.query !== undefined) out.query = p.query
-  if (p.fragment !== undefined) out.fragment = p.fragment
-  // The canonical string, without re-running the validation parseAddress just did.
-  const str = `klp://${p.authority}${p.path}${p.query === undefined ? '' : `?${p.query}`}${p.fragment === undefined ? '' : `#${p.fragment}`}`
-  if (str.length <= MAX_ADDRESS_LENGTH) remember(out, str) // else formatAddress will reject it on encode
-  return out
+  return p
 }
 
 function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
@@ -417,10 +477,11 @@ function writeCheckedBody(w: Writer, msg: UnsignedKLPMessage | KLPMessage, limit
 
 // ------------------------------------------------------------------ ids
 
-type OneShotHash = (alg: string, data: Uint8Array, enc: 'buffer') => Buffer
+type OneShotHash = (alg: string, data: Uint8Array, enc: 'latin1') => string
 const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash
-const sha256 = (data: Uint8Array): Uint8Array =>
-  oneShot !== undefined ? oneShot('sha256', data, 'buffer') : nodeCrypto.createHash('sha256').update(data).digest()
+/** SHA-256 as a 32-char latin1 string (one char per byte): no Buffer allocation for the digest. */
+const sha256Latin1 = (data: Uint8Array): string =>
+  oneShot !== undefined ? oneShot('sha256', data, 'latin1') : nodeCrypto.createHash('sha256').update(data).digest('binary')
 
 const ID_PREFIX = Uint8Array.of(0x01, MESSAGE_ID_CODEC, MESSAGE_ID_HASH, MESSAGE_ID_DIGEST_LENGTH)
 /** RFC 4648 base32, lower case, no padding: the multibase 'b' alphabet. */
@@ -434,9 +495,9 @@ idBytes.set(ID_PREFIX, 0)
  * bytes) are written straight into the string: no CID object, no intermediate arrays.
  */
 export function messageIdFromBody(body: Uint8Array): string {
-  const digest = sha256(body)
+  const digest = sha256Latin1(body)
   const b = idBytes
-  for (let i = 0; i < MESSAGE_ID_DIGEST_LENGTH; i++) b[4 + i] = digest[i] as number
+  for (let i = 0; i < MESSAGE_ID_DIGEST_LENGTH; i++) b[4 + i] = digest.charCodeAt(i)
   let out = 'b'
   for (let i = 0; i < 20; i += 5) {
     // 40 bits as a high byte and a low 32-bit word (no bigint): 8 digits of 5 bits.
@@ -546,91 +607,125 @@ function buildSigned(keyId: string, msg: UnsignedKLPMessage, limits: Readonly<Co
     buf.copyWithin(bodyStart - headLen, bodyStart - MAX_HEAD, w.pos)
     const start = MAX_HEAD - headLen
     buf.copyWithin(start, 0, lead)
-    const input = buf.slice(start, end)
+    const input = allocBytes(end - start)
+    input.set(buf.subarray(start, end))
     return { signer: keyId, input, body: input.subarray(input.length - bodyLen) }
   })
 }
 
+
+/** The signing input for `keyId` around an already encoded body, in one exact-size buffer. */
+function signedFromBody(keyId: string, body: Uint8Array): Signed {
+  return useWriter((w) => {
+    w.raw(SIGNING_PREFIX)
+    w.text(keyId)
+    w.head(2, body.length)
+    const lead = w.pos
+    const input = allocBytes(lead + body.length)
+    input.set(w.buf.subarray(0, lead))
+    input.set(body, lead)
+    return { signer: keyId, input, body: input.subarray(lead) }
+  })
+}
+
 function freezeAddress(a: KLPAddress): KLPAddress {
+  const c = canonical.get(a)
+  if (c !== undefined) return a // frozen already
   const out: KLPAddress = { scheme: a.scheme, authority: a.authority, path: a.path }
   if (a.query !== undefined) out.query = a.query
   if (a.fragment !== undefined) out.fragment = a.fragment
-  return Object.freeze(out)
+  Object.freeze(out)
+  canonical.set(out, addressString(a)) // validated by the body encoding just before
+  return out
 }
 
 /**
  * Signs a message: computes its id, signs `signingInput(signer.keyId, body)` and returns a new
- * frozen KLPMessage with `metadata.message_id`, `signer` and `signature` filled in. (Objects
- * inside `payload.data` are shared with the input, not copied: do not mutate them afterwards.)
+ * frozen KLPMessage with `metadata.message_id`, `signer` and `signature` filled in.
+ *
+ * For a message straight from createMessage (frozen) the body encoded there is reused, and the
+ * result shares its frozen parts; `payload.data` is the caller's value, signed as it was at
+ * createMessage. Any other message (a spread copy, a hand-built object) is validated and encoded
+ * here, and the fields are snapshotted before the signer runs. Either way, objects inside
+ * `payload.data` are shared, not copied: do not mutate them.
  */
 export async function signMessage(msg: UnsignedKLPMessage, signer: Signer, options?: AbortOptions): Promise<KLPMessage> {
   throwIfAborted(options?.signal)
   if (signer === null || typeof signer !== 'object' || typeof signer.sign !== 'function') failParam(`expected a Signer, got ${describe(signer)}`)
   const keyId = checkString(signer.keyId, 'signer.keyId', 1, MAX_SIGNER_LENGTH, failParam)
-  const signed = buildSigned(keyId, msg, DEFAULT_LIMITS) // validates every field
-  const id = messageIdFromBody(signed.body)
-  if (msg.metadata.message_id !== undefined && msg.metadata.message_id !== id) {
-    throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describe(msg.metadata.message_id)}`)
+  const c = msg !== null && typeof msg === 'object' ? created.get(msg) : undefined
+  let signed: Signed
+  let out: Omit<KLPMessage, 'signature' | 'signer'>
+  if (c !== undefined) {
+    signed = signedFromBody(keyId, c.body)
+    const id = c.id ?? (c.id = messageIdFromBody(c.body))
+    const m = msg.metadata // frozen: exactly what the body holds
+    out = {
+      version: msg.version,
+      type: msg.type,
+      source: msg.source,
+      target: msg.target,
+      payload: msg.payload,
+      metadata: Object.freeze(m.correlation_id === undefined
+        ? { message_id: id, priority: m.priority, ttl: m.ttl, routing_hints: m.routing_hints, trust_requirements: m.trust_requirements }
+        : { message_id: id, priority: m.priority, ttl: m.ttl, routing_hints: m.routing_hints, trust_requirements: m.trust_requirements, correlation_id: m.correlation_id }),
+      timestamp: msg.timestamp,
+    }
+  } else {
+    signed = buildSigned(keyId, msg, DEFAULT_LIMITS) // validates every field
+    const id = messageIdFromBody(signed.body)
+    if (msg.metadata.message_id !== undefined && msg.metadata.message_id !== id) {
+      throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describe(msg.metadata.message_id)}`)
+    }
+    // Snapshot the (just validated) fields before the signer runs, so the result matches the body.
+    const m = msg.metadata
+    const metadata: KLPMessage['metadata'] = {
+      message_id: id,
+      priority: m.priority,
+      ttl: m.ttl,
+      routing_hints: copyHints(m.routing_hints),
+      trust_requirements: Object.freeze({
+        minimum_trust_score: m.trust_requirements.minimum_trust_score,
+        required_endorsements: m.trust_requirements.required_endorsements,
+        verification_level: m.trust_requirements.verification_level,
+      }),
+    }
+    if (m.correlation_id !== undefined) metadata.correlation_id = m.correlation_id
+    const p = msg.payload
+    out = {
+      version: msg.version,
+      type: msg.type,
+      source: freezeAddress(msg.source),
+      target: freezeAddress(msg.target),
+      payload: Object.freeze({
+        content_type: p.content_type,
+        data: p.data,
+        encryption: p.encryption.enabled ? Object.freeze({ ...p.encryption }) : DISABLED_INFO,
+        compression: p.compression.enabled ? Object.freeze({ ...p.compression }) : DISABLED_INFO,
+      }),
+      metadata: Object.freeze(metadata),
+      timestamp: msg.timestamp,
+    }
   }
-  // Snapshot the (just validated) fields before the signer runs, so the result matches the body.
-  const m = msg.metadata
-  const metadata: KLPMessage['metadata'] = {
-    message_id: id,
-    priority: m.priority,
-    ttl: m.ttl,
-    routing_hints: freezeHints(m.routing_hints),
-    trust_requirements: Object.freeze({
-      minimum_trust_score: m.trust_requirements.minimum_trust_score,
-      required_endorsements: m.trust_requirements.required_endorsements,
-      verification_level: m.trust_requirements.verification_level,
-    }),
-  }
-  if (m.correlation_id !== undefined) metadata.correlation_id = m.correlation_id
-  const p = msg.payload
-  const version = msg.version
-  const type = msg.type
-  const timestamp = msg.timestamp
-  const source = freezeAddress(msg.source)
-  const target = freezeAddress(msg.target)
-  const payload = Object.freeze({
-    content_type: p.content_type,
-    data: p.data,
-    encryption: p.encryption.enabled ? Object.freeze({ ...p.encryption }) : DISABLED_INFO,
-    compression: p.compression.enabled ? Object.freeze({ ...p.compression }) : DISABLED_INFO,
-  })
   const sig = await signer.sign(signed.input)
   throwIfAborted(options?.signal)
   if (!(sig instanceof Uint8Array) || sig.length !== SIGNATURE_LENGTH) {
     throw new InvalidSignatureError(`expected the signer to return ${SIGNATURE_LENGTH} bytes, got ${describe(sig)}`)
   }
-  const out: KLPMessage = {
-    version,
-    type,
-    source,
-    target,
-    payload,
-    metadata: Object.freeze(metadata),
+  const result: KLPMessage = {
+    version: out.version,
+    type: out.type,
+    source: out.source,
+    target: out.target,
+    payload: out.payload,
+    metadata: out.metadata,
     signature: Uint8Array.from(sig),
     signer: keyId,
-    timestamp,
+    timestamp: out.timestamp,
   }
-  Object.freeze(out)
-  bodies.set(out, signed)
-  return out
-}
-
-/** The shared frozen `{ enabled: false }` of signed and decoded messages. */
-const DISABLED_INFO: { enabled: false } = Object.freeze({ enabled: false })
-const NO_HINTS: RoutingHint[] = Object.freeze([]) as unknown as RoutingHint[]
-
-function freezeHints(hints: readonly RoutingHint[]): RoutingHint[] {
-  if (hints.length === 0) return NO_HINTS
-  const out = new Array<RoutingHint>(hints.length)
-  for (let i = 0; i < hints.length; i++) {
-    const h = hints[i] as RoutingHint
-    out[i] = Object.freeze({ kind: h.kind, value: h.value })
-  }
-  return Object.freeze(out) as RoutingHint[]
+  Object.freeze(result)
+  bodies.set(result, signed)
+  return result
 }
 
 // ------------------------------------------------------------------ envelope
@@ -775,6 +870,154 @@ function readMetadata(v: unknown, id: string): KLPMessage['metadata'] {
   return Object.freeze(out)
 }
 
+// ------------------------------------------------------------------ schema-directed body decoding
+
+/**
+ * Thrown inside fastBody when the body is not in the exact expected shape; fastBody then returns
+ * undefined and decodeMessage decodes the body generically, which accepts or rejects it (with the
+ * precise typed error) exactly as before. fastBody accepts a subset of what the generic path
+ * accepts and builds the same values, so it changes speed, never results or errors.
+ */
+const BAIL = new Error('klp-codec: fast path bail-out (internal)')
+
+interface FastBody {
+  version: string
+  type: KLPMessageType
+  source: KLPAddress
+  target: KLPAddress
+  payload: KLPPayload
+  metadata: Omit<KLPMessage['metadata'], 'message_id'>
+  timestamp: number
+}
+
+/** Consumes the pre-encoded key `k` at the reader's position, or bails. */
+function fKey(r: Reader, k: Uint8Array): void {
+  const b = r.buf
+  const p = r.pos
+  const n = k.length
+  if (n > r.end - p) throw BAIL
+  for (let i = 0; i < n; i++) if (b[p + i] !== k[i]) throw BAIL
+  r.pos = p + n
+}
+
+/** True (and consumed, items and depth accounted) when the next bytes are `{ "enabled": false }`. */
+function fDisabled(r: Reader, depth: number): boolean {
+  const b = r.buf
+  const p = r.pos
+  const n = DISABLED.length
+  if (n > r.end - p) return false
+  for (let i = 0; i < n; i++) if (b[p + i] !== DISABLED[i]) return false
+  if (depth >= r.limits.maxDepth) throw BAIL
+  r.takeItems(1, 2, 'a map')
+  r.pos = p + n
+  return true
+}
+
+/** A map head at `depth` with exactly `min`..`max` entries, accounted like the generic decoder does. */
+function fMap(r: Reader, depth: number, min: number, max: number): number {
+  const n = r.head()
+  if (r.type() !== 5 || typeof n !== 'number' || n < min || n > max || depth >= r.limits.maxDepth) throw BAIL
+  return r.takeItems(n, 2, 'a map')
+}
+
+function fText(r: Reader): string {
+  const n = r.head()
+  if (r.type() !== 3) throw BAIL
+  return r.textBody(n)
+}
+
+function fUint(r: Reader, max: number): number {
+  const n = r.head()
+  if (r.type() !== 0 || typeof n !== 'number' || n > max) throw BAIL
+  return n
+}
+
+const bail: Fail = () => { throw BAIL }
+
+function fastBody(bytes: Uint8Array, limits: Readonly<CodecLimits>, start: number, end: number): FastBody | undefined {
+  const r = new Reader(bytes, limits, start, end)
+  r.freeze = true
+  try {
+    fMap(r, 0, 7, 7)
+    fKey(r, K.type)
+    const type = fText(r)
+    if (!TYPES.has(type)) throw BAIL
+    fKey(r, K.source)
+    const source = wireAddress(fText(r), 'source')
+    fKey(r, K.target)
+    const target = wireAddress(fText(r), 'target')
+
+    fKey(r, K.payload)
+    fMap(r, 1, 4, 4)
+    fKey(r, K.data)
+    const data = r.value(2)
+    fKey(r, K.encryption)
+    const encryption = fDisabled(r, 2) ? DISABLED_INFO : readEncryption(r.value(2))
+    fKey(r, K.compression)
+    const compression = fDisabled(r, 2) ? DISABLED_INFO : readCompression(r.value(2))
+    fKey(r, K.content_type)
+    const contentType = checkString(fText(r), '', 1, MAX_CONTENT_TYPE_LENGTH, bail, CONTENT_TYPE_RE)
+    if ((encryption.enabled || compression.enabled) && !(data instanceof Uint8Array)) throw BAIL
+    const payload: KLPPayload = Object.freeze({ content_type: contentType, data, encryption, compression })
+
+    fKey(r, K.version)
+    const version = checkString(fText(r), '', 1, MAX_VERSION_LENGTH, bail, VERSION_RE)
+
+    fKey(r, K.metadata)
+    const entries = fMap(r, 1, 4, 5)
+    fKey(r, K.ttl)
+    const ttl = fUint(r, MAX_U32)
+    fKey(r, K.priority)
+    const priority = fUint(r, 10)
+    if (!PRIORITIES.has(priority)) throw BAIL
+    fKey(r, K.routing_hints)
+    const hn = r.head()
+    if (r.type() !== 4 || typeof hn !== 'number' || hn > MAX_ROUTING_HINTS || 2 >= limits.maxDepth) throw BAIL
+    r.takeItems(hn, 1, 'an array')
+    let hints = NO_HINTS
+    if (hn > 0) {
+      hints = new Array<RoutingHint>(hn)
+      for (let i = 0; i < hn; i++) {
+        fMap(r, 3, 2, 2)
+        fKey(r, K.kind)
+        const kind = checkString(fText(r), '', 1, MAX_HINT_KIND_LENGTH, bail)
+        fKey(r, K.value)
+        const value = checkString(fText(r), '', 0, MAX_HINT_VALUE_LENGTH, bail)
+        hints[i] = Object.freeze({ kind, value })
+      }
+      Object.freeze(hints)
+    }
+    let correlationId: string | undefined
+    if (entries === 5) {
+      fKey(r, K.correlation_id)
+      correlationId = checkString(fText(r), '', 1, MAX_CORRELATION_ID_LENGTH, bail)
+    }
+    fKey(r, K.trust_requirements)
+    fMap(r, 2, 3, 3)
+    fKey(r, K.verification_level)
+    const level = fText(r)
+    if (!LEVELS.has(level)) throw BAIL
+    fKey(r, K.minimum_trust_score)
+    const score = r.value(3)
+    if (typeof score !== 'number' || !(score >= 0 && score <= 10) || Object.is(score, -0)) throw BAIL
+    fKey(r, K.required_endorsements)
+    const endorsements = fUint(r, MAX_U32)
+    const trust: TrustRequirements = Object.freeze({
+      verification_level: level as VerificationLevel, minimum_trust_score: score, required_endorsements: endorsements,
+    })
+
+    fKey(r, K.timestamp)
+    const timestamp = fUint(r, Number.MAX_SAFE_INTEGER)
+    if (r.pos !== end) throw BAIL
+    const metadata: FastBody['metadata'] = correlationId === undefined
+      ? { priority: priority as MessagePriority, ttl, routing_hints: hints, trust_requirements: trust }
+      : { priority: priority as MessagePriority, ttl, routing_hints: hints, trust_requirements: trust, correlation_id: correlationId }
+    return { version, type: type as KLPMessageType, source, target, payload, metadata, timestamp }
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Strictly decodes the canonical bytes of a signed message (encodeMessage's output). Rejects
  * malformed or non-canonical CBOR, unknown or missing fields and wrong types with typed errors,
@@ -801,11 +1044,16 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
   const bodyLen = r.length(bn, 'the body')
   const bodyStart = r.pos
   const bodyEnd = bodyStart + bodyLen
-  // Decode the body in place, bounded to its byte string.
-  const br = new Reader(bytes, limits, bodyStart, bodyEnd)
-  br.freeze = true
-  const raw = br.value(0)
-  if (br.pos !== bodyEnd) throw new TrailingBytesError(`expected one CBOR item in the body, got ${bodyEnd - br.pos} trailing byte(s)`)
+  // Decode the body in place, bounded to its byte string: the schema-directed fast path for a
+  // well-formed body, else the generic decoder plus field checks (which report the error).
+  const fast = fastBody(bytes, limits, bodyStart, bodyEnd)
+  let raw: unknown
+  if (fast === undefined) {
+    const br = new Reader(bytes, limits, bodyStart, bodyEnd)
+    br.freeze = true
+    raw = br.value(0)
+    if (br.pos !== bodyEnd) throw new TrailingBytesError(`expected one CBOR item in the body, got ${bodyEnd - br.pos} trailing byte(s)`)
+  }
   r.pos = bodyEnd
   const sigN = r.head()
   if (r.type() !== 2) throw new InvalidFieldError(`expected the signature as a byte string, got major type ${r.type()}`)
@@ -815,10 +1063,28 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
 
   // One copy of the received bytes the signature covers, as the signing input (prefix + signer
   // + body, contiguous on the wire); the body is a view into it, kept for verify and re-encode.
-  const input = new Uint8Array(PREFIX_LENGTH + bodyEnd - signerStart)
+  const input = allocBytes(PREFIX_LENGTH + bodyEnd - signerStart)
   input.set(SIGNING_PREFIX, 0)
   input.set(bytes.subarray(signerStart, bodyEnd), PREFIX_LENGTH)
   const body = input.subarray(input.length - bodyLen)
+  if (fast !== undefined) {
+    const m = fast.metadata
+    const msg: KLPMessage = Object.freeze({
+      version: fast.version,
+      type: fast.type,
+      source: fast.source,
+      target: fast.target,
+      payload: fast.payload,
+      metadata: Object.freeze(m.correlation_id === undefined
+        ? { message_id: messageIdFromBody(body), priority: m.priority, ttl: m.ttl, routing_hints: m.routing_hints, trust_requirements: m.trust_requirements }
+        : { message_id: messageIdFromBody(body), priority: m.priority, ttl: m.ttl, routing_hints: m.routing_hints, trust_requirements: m.trust_requirements, correlation_id: m.correlation_id }),
+      signature,
+      signer,
+      timestamp: fast.timestamp,
+    })
+    bodies.set(msg, { signer, input, body })
+    return msg
+  }
   const o = fields(raw, 'message body', BODY_FIELDS, BODY_REQUIRED)
   const msg: KLPMessage = {
     version: checkString(o.version, 'version', 1, MAX_VERSION_LENGTH, failField, VERSION_RE),

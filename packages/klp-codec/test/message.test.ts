@@ -4,7 +4,7 @@ import {
   DecodeError, InvalidAddressError, InvalidParametersError, InvalidSignatureError, KosMeshError,
   MessageExpiredError, UnknownKeyError,
 } from '@kos-mesh/interface'
-import type { KLPMessage } from '@kos-mesh/interface'
+import type { KLPMessage, UnsignedKLPMessage } from '@kos-mesh/interface'
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
@@ -80,8 +80,11 @@ describe('fast paths agree with the slow, obvious ones', () => {
     }), { numRuns: 300 })
   })
 
-  it('re-validates what changed between createMessage and signMessage (no stale cached validation)', async () => {
-    const m = base()
+  it('re-validates a mutable copy of a created message (no stale cached validation)', async () => {
+    const c = base()
+    const m: UnsignedKLPMessage = {
+      ...c, source: { ...c.source }, payload: { ...c.payload, data: { task: 'summarize', n: 3 } }, metadata: { ...c.metadata, routing_hints: [] },
+    }
     m.source.path = '/not a valid path'
     expect(throws(() => encodeBody(m))).toBeInstanceOf(InvalidAddressError)
     expect(await rejects(signMessage(m, signer))).toBeInstanceOf(InvalidAddressError)
@@ -97,6 +100,50 @@ describe('fast paths agree with the slow, obvious ones', () => {
     expect(decoded.metadata.message_id).toBe(computeMessageId(m))
     m.payload.content_type = 'bad\u0000type'
     expect(throws(() => encodeBody(m))).toBeInstanceOf(InvalidParametersError)
+  })
+
+  it('createMessage returns a frozen message and signMessage signs the body encoded there (snapshot of data)', async () => {
+    const hints = [{ kind: 'via', value: 'n1' }]
+    const trust = { minimum_trust_score: 2, required_endorsements: 1, verification_level: 'basic' as const }
+    const data = { task: 'summarize', n: 3, list: [1, 2] }
+    const m = createMessage({ type: 'TASK_REQUEST', source: 'klp://a.kai/x', target: { scheme: 'klp', authority: 'b.kai', path: '/y' }, data, routing_hints: hints, trust_requirements: trust, timestamp: 1 })
+    for (const o of [m, m.source, m.target, m.payload, m.payload.encryption, m.payload.compression, m.metadata, m.metadata.routing_hints, m.metadata.routing_hints[0], m.metadata.trust_requirements]) {
+      expect(Object.isFrozen(o)).toBe(true)
+    }
+    // The caller's own objects are copied, not frozen.
+    expect(Object.isFrozen(hints) || Object.isFrozen(hints[0]) || Object.isFrozen(trust) || Object.isFrozen(data)).toBe(false)
+    expect(() => { (m.metadata as { ttl: number }).ttl = 1 }).toThrow(TypeError)
+    const id = computeMessageId(m)
+    // Snapshot semantics: data mutated after createMessage is not what gets signed.
+    data.n = 4
+    data.list.push(3)
+    const signed = await signMessage(m, signer)
+    expect(signed.payload.data).toBe(data) // the caller's object, not a copy
+    expect(signed.metadata.message_id).toBe(id)
+    await verifyMessage(signed, verifier)
+    const decoded = decodeMessage(encodeMessage(signed))
+    expect(decoded.payload.data).toEqual({ task: 'summarize', n: 3, list: [1, 2] })
+    expect(decoded.metadata.message_id).toBe(id)
+    await verifyMessage(decoded, verifier)
+    // The same created message signed by another key: same id, each signature over its own input.
+    const byOther = await signMessage(m, other)
+    expect(byOther.metadata.message_id).toBe(id)
+    await verifyMessage(decodeMessage(encodeMessage(byOther)), verifier)
+    expect(Buffer.from(getSigningInput(byOther)).includes(Buffer.from(other.keyId))).toBe(true)
+  })
+
+  it('a spread copy of a created message is encoded from its own fields, not the cached body', async () => {
+    const m = base()
+    const copy = { ...m, payload: { ...m.payload, data: { changed: true } }, metadata: { ...m.metadata, ttl: 5 } }
+    const signed = await signMessage(copy, signer)
+    expect(signed.metadata.message_id).toBe(computeMessageId(copy))
+    expect(signed.metadata.message_id).not.toBe(computeMessageId(m))
+    const decoded = decodeMessage(encodeMessage(signed))
+    expect(decoded.payload.data).toEqual({ changed: true })
+    expect(decoded.metadata.ttl).toBe(5)
+    await verifyMessage(decoded, verifier)
+    const invalid = { ...m, metadata: { ...m.metadata, ttl: -1 } }
+    expect(await rejects(signMessage(invalid, signer))).toBeInstanceOf(InvalidParametersError)
   })
 
   it('getSigningInput hands out a copy, so mutating it cannot break verification', async () => {
@@ -255,6 +302,7 @@ describe('sign / encode / decode / verify', () => {
       const decoded = decodeMessage(bytes)
       expect(decoded).toEqual(signed)
       expect(Buffer.compare(encodeMessage(decoded), bytes)).toBe(0)
+      expect(Buffer.compare(encodeBody({ ...decoded }), encodeBody(m))).toBe(0) // from the decoded fields, not the kept bytes
       expect(decoded.metadata.message_id).toBe(computeMessageId(m))
       await verifyMessage(decoded, verifier)
     }), { numRuns: 300 })
