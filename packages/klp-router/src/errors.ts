@@ -5,6 +5,7 @@ import {
   InvalidParametersError,
   KosMeshError,
   NotStartedError,
+  PeerMismatchError,
   QueueFullError,
   TimeoutError,
   UnreachableError,
@@ -79,4 +80,14 @@ export class RouterNotStartedError extends NotStartedError {
   static override readonly code: string = 'ERR_ROUTER_NOT_STARTED'
   override name = 'RouterNotStartedError'
   override readonly code: string = 'ERR_ROUTER_NOT_STARTED'
+}
+
+/**
+ * The peer's signed hello claims an authority pinned to another DID (trust on first use, or
+ * `pinnedAuthorities`), or its DID is pinned to another authority. The connection is closed.
+ */
+export class AuthorityConflictError extends PeerMismatchError {
+  static override readonly code: string = 'ERR_AUTHORITY_CONFLICT'
+  override name = 'AuthorityConflictError'
+  override readonly code: string = 'ERR_AUTHORITY_CONFLICT'
 }

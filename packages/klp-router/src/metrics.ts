@@ -28,6 +28,8 @@ export interface RouterMetrics {
   responseCacheSize: number
   peers: number
   routes: number
+  /** Authority -> DID pins (trust on first use and configured). */
+  pinnedAuthorities: number
 }
 
 /** Mutable counters; `snapshot()` adds the gauges. */

@@ -38,6 +38,21 @@ export const RejectReason = {
   UNSOLICITED_RESPONSE: 'unsolicited_response',
   /** The router is stopping. */
   SHUTTING_DOWN: 'shutting_down',
+  /**
+   * A hello claims an authority pinned to another DID (or the DID is pinned to another
+   * authority): the binding is refused, routes are unchanged and the connection is closed.
+   */
+  AUTHORITY_CONFLICT: 'authority_conflict',
+  /**
+   * A message carries the correlation id of a pending request but is not its response (other
+   * source authority than the request's target, other type, or another signer than expected).
+   * The pending request stays pending.
+   */
+  RESPONSE_MISMATCH: 'response_mismatch',
+  /** A hello advertised a route the router refuses (0 hops for an authority that is not the neighbour's own). */
+  INVALID_ROUTE: 'invalid_route',
+  /** A neighbour's route set changed more often than `routeChangeLimit` allows: its advertisement is ignored. */
+  ROUTE_DAMPED: 'route_damped',
 } as const
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason]
 

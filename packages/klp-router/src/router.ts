@@ -43,6 +43,7 @@ import {
   RequestTimeoutError,
   RouterNotStartedError,
   TooManyRequestsError,
+  AuthorityConflictError,
 } from './errors.js'
 import { ENVELOPE_HEADER_BYTES, EnvelopeKind, FLAG_VIA_REACHED, encodeEnvelope, isValidEnvelope, rewrapEnvelope } from './envelope.js'
 import { Counters, type RouterMetrics } from './metrics.js'
@@ -121,6 +122,34 @@ export interface RouterInit {
    * sender wrote. Default: none (only the message's own requirements apply).
    */
   trustPolicy?: Partial<Record<KLPMessageTypeT, TrustRequirements>>
+  /**
+   * Authority -> DID pins to start with (e.g. `routingTable.pins()` saved by an earlier run, or
+   * configured). Pinned authorities are never rebound: a hello claiming one from another DID is
+   * rejected with `authority_conflict`. Unpinned authorities are pinned on first use (the first
+   * accepted signed hello) for the router's lifetime. Default: none.
+   */
+  pinnedAuthorities?: Record<string, string>
+  /** Largest number of pins (configured ones included). Default 65,536. */
+  maxPinnedAuthorities?: number
+  /**
+   * Replay-window entries one signer DID may hold. Default 10 % of `replayCacheSize`. Beyond it,
+   * that signer's oldest id is evicted and its messages expiring at or before it count as replays.
+   */
+  replayQuotaPerSigner?: number
+  /**
+   * Accept messages timestamped before this router's start minus `clockSkewMs`. The replay window
+   * lives in memory only, so after a restart such a message may be a replay of one processed
+   * before. Default false (they are rejected as `replay`).
+   */
+  acceptBeforeStart?: boolean
+  /** Advertised routes kept over all neighbours together. Default 4 x `maxRoutes` (16,384). */
+  maxTotalRoutes?: number
+  /**
+   * Route-set changes accepted per neighbour per minute (a token bucket with this burst); further
+   * changing advertisements are damped (`route_damped`): only the neighbour's latest one is kept
+   * and applied once the bucket has a token again. 0 disables damping. Default 6.
+   */
+  maxRouteChangesPerMinute?: number
 }
 
 const VERIFICATION_ORDER: readonly string[] = [VerificationLevel.NONE, VerificationLevel.BASIC, VerificationLevel.STRONG, VerificationLevel.CRYPTOGRAPHIC]
@@ -174,6 +203,12 @@ export interface RequestOptions extends AbortOptions {
   timeoutMs?: number
   /** Retransmissions of the same signed request within the timeout. Default `requestRetries`. */
   retries?: number
+  /**
+   * The DID that must sign the response. Default: the DID the target authority is pinned to (at
+   * send time, else when the response arrives). When neither is known, a response is accepted
+   * from any signer the source-binding check accepts (the target authority is unbound).
+   */
+  expectedSigner?: string
 }
 
 export interface PeerInfo {
@@ -203,6 +238,8 @@ export interface RoutingTableView {
   routes(): Route[]
   didOf(authority: string): string | undefined
   authorityOf(did: string): string | undefined
+  /** Every authority -> DID pin (trust on first use and configured), to persist and pass back as `pinnedAuthorities`. */
+  pins(): Record<string, string>
 }
 
 export interface Router extends HandlerRegistry, Startable {
@@ -301,7 +338,23 @@ const ADDRESS_CACHE_SIZE = 256
 interface Pending {
   resolve: (m: KLPMessage) => void
   reject: (e: Error) => void
+  /** The request's target authority: the response must come from it. */
+  target: string
+  /** The response type (`responseTypeFor(request.type)`). */
+  responseType: string
+  /** The DID that must sign the response, when known (explicit or pinned). */
+  expectedSigner: string | undefined
+  /** `expectedSigner` was given by the caller (always wins). */
+  explicitSigner: boolean
 }
+
+/** Error codes a forwarder (not the target) answers with; accepted from another source than the target. */
+const ROUTING_ERRORS: ReadonlySet<string> = new Set([RejectReason.NO_ROUTE, RejectReason.HOP_LIMIT])
+
+/** Shortest `retry_after` honoured, ms: a `retry_after` of 0 must not turn into a resend loop. */
+const MIN_RETRY_AFTER_MS = 100
+/** Neighbours whose route-change buckets are remembered (across reconnects). */
+const ROUTE_BUCKETS = 4096
 
 interface Outcome {
   reason: string
@@ -380,7 +433,16 @@ class KLPRouter implements Router {
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly pending = new Map<string, Pending>()
   private readonly lastHello = new Map<string, number>()
-  private readonly helloWaiters = new Map<string, Array<() => void>>()
+  private readonly helloWaiters = new Map<string, Array<(err?: Error) => void>>()
+  /** Per neighbour DID: route-set changes allowed (damping). Kept across reconnects, bounded. */
+  private readonly routeBuckets = new Map<string, TokenBucket>()
+  private readonly maxRouteChanges: number
+  /** The latest damped advertisement per neighbour, applied when its bucket refills. */
+  private readonly dampedRoutes = new Map<string, AdvertisedRoute[]>()
+  private readonly dampTimers = new Set<ReturnType<typeof setTimeout>>()
+  private readonly acceptBeforeStart: boolean
+  /** Time of the first start (clock ms): older messages may be replays of a previous run. */
+  private startedAt: number | undefined
   private readonly connections = new Set<Connection>()
   private listeners: Listener[] = []
   private active = 0
@@ -445,9 +507,31 @@ class KLPRouter implements Router {
     this.routeRefreshMs = init.routeRefreshMs ?? 30_000
     this.decodeOptions = init.codecLimits === undefined ? {} : { limits: init.codecLimits }
     const now = (): number => this.clock.now()
-    this.replay = new ReplayWindow({ maxEntries: init.replayCacheSize ?? 100_000, now })
+    this.maxRouteChanges = init.maxRouteChangesPerMinute ?? 6
+    if (!(this.maxRouteChanges === 0 || this.maxRouteChanges >= 1) || !Number.isFinite(this.maxRouteChanges)) {
+      throw new InvalidParametersError(`expected maxRouteChangesPerMinute to be a finite number >= 0, got ${init.maxRouteChangesPerMinute}`)
+    }
+    this.acceptBeforeStart = init.acceptBeforeStart ?? false
+    this.replay = new ReplayWindow({
+      maxEntries: init.replayCacheSize ?? 100_000,
+      ...(init.replayQuotaPerSigner === undefined ? {} : { maxPerOwner: init.replayQuotaPerSigner }),
+      now,
+    })
     this.responses = new ResponseCache({ maxEntries: init.responseCacheSize, maxBytes: init.responseCacheBytes, now })
-    this.table = new RoutingTable({ now, maxHops: this.hopLimit, maxRoutes: init.maxRoutes })
+    const pinned = init.pinnedAuthorities ?? {}
+    for (const [a, d] of Object.entries(pinned)) {
+      if (a === this.authority && d !== this.did) {
+        throw new InvalidParametersError(`expected the pin of this node's own authority ${a} to be ${this.did}, got ${d}`)
+      }
+    }
+    this.table = new RoutingTable({
+      now,
+      maxHops: this.hopLimit,
+      maxRoutes: init.maxRoutes,
+      ...(init.maxTotalRoutes === undefined ? {} : { maxTotalRoutes: init.maxTotalRoutes }),
+      ...(init.maxPinnedAuthorities === undefined ? {} : { maxPins: init.maxPinnedAuthorities }),
+      pinned,
+    })
     this.queue = new FairScheduler<QueueItem>({
       maxPerPeer: init.maxQueuePerPeer,
       maxTotal: init.maxQueueTotal,
@@ -459,6 +543,7 @@ class KLPRouter implements Router {
       routes: () => table.routes(),
       didOf: (a) => (a === this.authority ? this.did : table.didOf(a)),
       authorityOf: (d) => (d === this.did ? this.authority : table.authorityOf(d)),
+      pins: () => table.pins(),
     }
   }
 
@@ -471,6 +556,7 @@ class KLPRouter implements Router {
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
+    this.startedAt ??= this.clock.now()
     this.stopController = new AbortController()
     this.gen++
     this.freeSlots = []
@@ -503,6 +589,9 @@ class KLPRouter implements Router {
     this.helloControllers.clear()
     if (this.routeTimer !== undefined) clearTimeout(this.routeTimer)
     this.routeTimer = undefined
+    for (const t of this.dampTimers) clearTimeout(t)
+    this.dampTimers.clear()
+    this.dampedRoutes.clear()
     if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer)
     this.refreshTimer = undefined
     this.identified.clear()
@@ -574,7 +663,7 @@ class KLPRouter implements Router {
           reject(err)
         }
       }
-      const ok = (): void => done()
+      const ok = (err?: Error): void => done(err)
       const onAbort = (): void => done(new AbortError(undefined, { cause: signal?.reason }))
       const timer = setTimeout(() => done(new TimeoutError(`expected a hello within ${this.helloTimeoutMs} ms, got none`)), this.helloTimeoutMs)
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -649,6 +738,7 @@ class KLPRouter implements Router {
       if (this.table.removeConnection(conn)) {
         this.buckets.delete(conn.remotePeer)
         this.lastHello.delete(conn.remotePeer)
+        this.dampedRoutes.delete(conn.remotePeer)
         if (this.started) {
           this.emit('peer:disconnect', info)
           this.scheduleRouteUpdate()
@@ -716,27 +806,61 @@ class KLPRouter implements Router {
     }
     if (bad === '' || !this.started) return // stopped meanwhile
     if (bad !== undefined) return this.reject(bad, conn.remotePeer, id)
+    // hellos are verified concurrently: a newer one may have been applied meanwhile
+    const latest = this.lastHello.get(conn.remotePeer)
+    if (latest !== undefined && msg.timestamp < latest) return this.reject(RejectReason.REPLAY, conn.remotePeer, id)
     const data = msg.payload.data as Record<string, KLPValue> | null
     const authority = data?.authority
     const routesIn = data?.routes
     if (typeof authority !== 'string' || authority !== msg.source.authority || !Array.isArray(routesIn)) {
       return this.reject(RejectReason.MALFORMED, conn.remotePeer, id)
     }
+    // trust on first use: the authority is pinned to the first DID that claims it, for the
+    // router's lifetime; a claim from another DID is refused and changes nothing
+    const peer = conn.remotePeer
+    const claim = authority === this.authority ? { ok: false as const, reason: 'authority_pinned' as const, pinnedTo: this.did } : this.table.claim(authority, peer)
+    if (!claim.ok) {
+      this.reject(RejectReason.AUTHORITY_CONFLICT, peer, id)
+      this.log.warn('hello refused: authority conflict', { authority, did: peer, reason: claim.reason, pinnedTo: claim.pinnedTo })
+      const err = new AuthorityConflictError(claim.reason === 'did_pinned'
+        ? `expected ${peer} to claim ${claim.pinnedTo ?? 'its pinned authority'}, got ${authority}`
+        : claim.reason === 'pins_full'
+          ? `expected room for a new authority pin, got ${this.table.pinCount} pins and none evictable`
+          : `expected ${authority} to be claimed by ${claim.pinnedTo ?? 'its pinned DID'}, got ${peer}`)
+      const waiters = this.helloWaiters.get(conn.id)
+      if (waiters !== undefined) for (const w of [...waiters]) w(err)
+      if (conn.status === 'open') conn.abort(err)
+      return
+    }
     const routes: AdvertisedRoute[] = []
+    let invalidRoutes = 0
     for (const r of routesIn as KLPValue[]) {
       const o = r as Record<string, KLPValue> | null
       if (o !== null && typeof o === 'object' && typeof o.authority === 'string' && typeof o.hops === 'number' && Number.isInteger(o.hops) && o.hops >= 0) {
-        if (o.authority !== this.authority) routes.push({ authority: o.authority, hops: o.hops })
+        if (o.authority === this.authority) continue
+        // only the neighbour itself is 0 hops away from the neighbour
+        if (o.hops === 0 && o.authority !== authority) {
+          invalidRoutes++
+          continue
+        }
+        routes.push({ authority: o.authority, hops: o.hops })
       }
     }
-    this.lastHello.set(conn.remotePeer, msg.timestamp)
+    if (invalidRoutes > 0) this.reject(RejectReason.INVALID_ROUTE, peer, id)
+    this.lastHello.set(peer, msg.timestamp)
     this.identified.add(conn.id)
     if (data?.known !== true) void this.sendHello(conn)
-    const before = this.table.authorityOf(conn.remotePeer)
-    const displaced = this.table.bind(authority, conn.remotePeer)
-    if (displaced !== undefined) this.log.warn('authority re-bound to another DID', { authority, from: displaced, to: conn.remotePeer })
-    const changed = this.table.setAdvertised(conn.remotePeer, routes)
-    if (before !== authority) {
+    const before = this.table.authorityOf(peer)
+    let changed = false
+    if (!this.table.wouldChange(peer, routes)) {
+      this.dampedRoutes.delete(peer) // the newest advertisement is the current one
+    } else if (this.routeChangeAllowed(peer)) {
+      this.dampedRoutes.delete(peer)
+      changed = this.table.setAdvertised(peer, routes)
+    } else {
+      this.dampRoutes(peer, routes, id)
+    }
+    if (before !== authority || claim.pinned) {
       this.emit('peer:identify', this.peerInfo(conn))
       this.scheduleRouteUpdate()
     } else if (changed) {
@@ -744,6 +868,45 @@ class KLPRouter implements Router {
     }
     const waiters = this.helloWaiters.get(conn.id)
     if (waiters !== undefined) for (const w of [...waiters]) w()
+  }
+
+  /**
+   * A damped advertisement: counted, and only the neighbour's latest one is kept and applied
+   * when its bucket has a token again (so a flapping neighbour changes routes at most
+   * `maxRouteChangesPerMinute` times a minute, and an honest one still converges).
+   */
+  private dampRoutes(peer: string, routes: AdvertisedRoute[], id: string): void {
+    this.reject(RejectReason.ROUTE_DAMPED, peer, id)
+    const had = this.dampedRoutes.has(peer)
+    this.dampedRoutes.set(peer, routes)
+    if (had) return
+    const b = this.routeBuckets.get(peer)
+    const wait = Math.max(1, b === undefined ? 0 : b.waitTime(this.clock.now()))
+    const gen = this.gen
+    const timer = setTimeout(() => {
+      this.dampTimers.delete(timer)
+      const latest = this.dampedRoutes.get(peer)
+      this.dampedRoutes.delete(peer)
+      if (latest === undefined || gen !== this.gen || !this.started || this.table.connection(peer) === undefined) return
+      if (!this.table.wouldChange(peer, latest)) return
+      if (!this.routeChangeAllowed(peer)) return this.dampRoutes(peer, latest, id)
+      if (this.table.setAdvertised(peer, latest)) this.scheduleRouteUpdate()
+    }, wait)
+    timer.unref?.()
+    this.dampTimers.add(timer)
+  }
+
+  /** Route-flap damping: one token per route-set change of a neighbour. */
+  private routeChangeAllowed(did: string): boolean {
+    if (this.maxRouteChanges === 0) return true
+    const now = this.clock.now()
+    let b = this.routeBuckets.get(did)
+    if (b === undefined) {
+      if (this.routeBuckets.size >= ROUTE_BUCKETS) this.routeBuckets.delete(this.routeBuckets.keys().next().value as string)
+      b = new TokenBucket({ ratePerSec: this.maxRouteChanges / 60, burst: this.maxRouteChanges }, now)
+      this.routeBuckets.set(did, b)
+    }
+    return b.take(now)
   }
 
   // ---------------------------------------------------------------- inbound
@@ -872,8 +1035,17 @@ class KLPRouter implements Router {
         }
         return await this.forward(item)
       }
-      if (this.replay.has(id)) {
-        const cached = this.responses.get(id)
+      // the replay window only lives in memory: a message older than this router's start may
+      // be a replay of one a previous run processed
+      if (item.conn !== undefined && !this.acceptBeforeStart && msg.timestamp < (this.startedAt ?? 0) - this.clockSkewMs) {
+        return this.reject(RejectReason.REPLAY, fromPeer, id)
+      }
+      // replay window and response cache are keyed by signer DID + message id: the id covers the
+      // body only, so somebody re-signing another's body must not pre-empt the genuine message
+      const signerDid = this.didOf(msg.signer)
+      const key = `${signerDid} ${id}`
+      if (this.replay.has(key)) {
+        const cached = this.responses.get(key)
         if (cached !== undefined) {
           this.counters.cachedResponses++
           this.routeFrame(cached.target, cached.frame).catch(() => {})
@@ -889,12 +1061,17 @@ class KLPRouter implements Router {
         }
         if (slot.gen !== this.gen) return // stopped while verifying
       }
-      const expiresAt = msg.timestamp + meta.ttl * 1000 + this.clockSkewMs
-      if (!this.replay.checkAndRecord(id, expiresAt)) return this.reject(RejectReason.REPLAY, fromPeer, id)
-      const signerDid = this.didOf(msg.signer)
+      // source binding before anything is recorded
       const sourceAuthority = msg.source.authority
       const bound = sourceAuthority === this.authority ? this.did : this.table.didOf(sourceAuthority)
       if (bound !== undefined && bound !== signerDid) return this.reject(RejectReason.SOURCE_MISMATCH, fromPeer, id)
+      const corr = meta.correlation_id
+      // a response nobody waits for and nobody handles has no effect: it takes no room in the window
+      if (corr !== undefined && !this.pending.has(corr) && !this.handlers.has(msg.type)) {
+        return this.reject(RejectReason.UNSOLICITED_RESPONSE, fromPeer, id)
+      }
+      const expiresAt = msg.timestamp + meta.ttl * 1000 + this.clockSkewMs
+      if (!this.replay.checkAndRecord(key, expiresAt, signerDid)) return this.reject(RejectReason.REPLAY, fromPeer, id)
       if (item.conn !== undefined && sourceAuthority !== this.authority) {
         this.table.learn(sourceAuthority, fromPeer, item.hops + 1)
       }
@@ -916,10 +1093,12 @@ class KLPRouter implements Router {
       }
       if (slot.gen !== this.gen) return
       if (!trustOk) return await this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.INSUFFICIENT_TRUST, message: 'sender does not meet the trust requirements' })
-      const corr = meta.correlation_id
       if (corr !== undefined) {
         const p = this.pending.get(corr)
         if (p !== undefined) {
+          // only the request's target, with the expected type and signer, answers it; anything
+          // else is refused and the request stays pending
+          if (!this.isResponseTo(p, msg, signerDid)) return this.reject(RejectReason.RESPONSE_MISMATCH, fromPeer, id)
           this.pending.delete(corr)
           this.counters.responsesMatched++
           p.resolve(msg)
@@ -964,6 +1143,20 @@ class KLPRouter implements Router {
     }
   }
 
+  /** True when `msg` (signed by `signerDid`) may resolve the pending request `p`. */
+  private isResponseTo(p: Pending, msg: KLPMessage, signerDid: string): boolean {
+    if (msg.type !== p.responseType) return false
+    if (msg.source.authority !== p.target) {
+      // a forwarder on the way may answer no_route / hop_limit (it could as well drop the request)
+      const err = errorOf(msg)
+      return err !== undefined && ROUTING_ERRORS.has(err.code)
+    }
+    let expected = p.expectedSigner
+    if (!p.explicitSigner) expected ??= p.target === this.authority ? this.did : this.table.didOf(p.target)
+    // nothing known: the source-binding check already required the source to be unbound or bound to the signer
+    return expected === undefined || expected === signerDid
+  }
+
   private runHandler(handler: MessageHandler, msg: KLPMessage, ctx: MessageContext): ProcessingResult | Promise<ProcessingResult> {
     // a synchronous handler needs no timer
     const r = handler(msg, ctx)
@@ -1006,7 +1199,7 @@ class KLPRouter implements Router {
 
   private async respond(request: KLPMessage, response: KLPMessage, expiresAt: number): Promise<void> {
     const frame = encodeEnvelope(EnvelopeKind.MESSAGE, 0, 0, encodeMessage(response))
-    this.responses.set(request.metadata.message_id, frame, response.target.authority, expiresAt)
+    this.responses.set(`${this.didOf(request.signer)} ${request.metadata.message_id}`, frame, response.target.authority, expiresAt)
     try {
       if (response.target.authority === this.authority) await this.dispatchOutbound(response)
       else await this.routeFrame(response.target.authority, frame)
@@ -1197,9 +1390,14 @@ class KLPRouter implements Router {
     if (!Number.isInteger(retries) || retries < 0) throw new InvalidParametersError(`expected retries to be an integer >= 0, got ${retries}`)
     const signal = options.signal
     if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
+    const expectedSigner = options.expectedSigner
+    if (expectedSigner !== undefined && (typeof expectedSigner !== 'string' || !expectedSigner.startsWith('did:'))) {
+      throw new InvalidParametersError(`expected expectedSigner to be a DID, got ${String(expectedSigner)}`)
+    }
     const deadline = Date.now() + timeoutMs
     const interval = timeoutMs / (retries + 1)
     let lastNoRoute: Error | undefined
+    let deferrals = 0
     for (;;) {
       const msg = await this.build(init)
       const id = msg.metadata.message_id
@@ -1211,7 +1409,15 @@ class KLPRouter implements Router {
         rejectP = rej
       })
       responded.catch(() => {})
-      this.pending.set(id, { resolve: resolveP, reject: rejectP })
+      const target = msg.target.authority
+      this.pending.set(id, {
+        resolve: resolveP,
+        reject: rejectP,
+        target,
+        responseType: responseTypeFor(msg.type),
+        expectedSigner: expectedSigner ?? (target === this.authority ? this.did : this.table.didOf(target)),
+        explicitSigner: expectedSigner !== undefined,
+      })
       let response: KLPMessage | undefined
       try {
         for (let attempt = 0; attempt <= retries && response === undefined; attempt++) {
@@ -1238,8 +1444,10 @@ class KLPRouter implements Router {
       const err = errorOf(response)
       if (err === undefined) return response
       if (err.status === 'deferred' && err.retry_after !== undefined) {
-        const waitMs = err.retry_after * 1000
-        if (Date.now() + waitMs < deadline) {
+        // at least MIN_RETRY_AFTER_MS (a 0 must not force immediate resends), at most `retries` deferrals
+        const waitMs = Math.max(MIN_RETRY_AFTER_MS, err.retry_after * 1000)
+        if (deferrals < retries && Date.now() + waitMs < deadline) {
+          deferrals++
           await sleep(waitMs, signal)
           continue
         }
@@ -1305,6 +1513,7 @@ class KLPRouter implements Router {
       responseCacheSize: this.responses.size,
       peers: this.table.peers().length,
       routes: this.table.routes().length,
+      pinnedAuthorities: this.table.pinCount,
     }
   }
 

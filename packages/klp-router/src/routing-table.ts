@@ -1,4 +1,4 @@
-import type { Connection } from '@kos-mesh/interface'
+import { InvalidParametersError, type Connection } from '@kos-mesh/interface'
 
 /** One route as advertised in a hello: the authority and its distance in hops from the sender. */
 export interface AdvertisedRoute {
@@ -30,8 +30,32 @@ export interface RoutingTableInit {
   maxHops: number
   /** Maximum routes kept per neighbour advertisement and for reverse-path learning. Default 4096. */
   maxRoutes?: number
+  /** Maximum advertised routes kept over all neighbours together. Default 4 x `maxRoutes`. */
+  maxTotalRoutes?: number
   /** How long a reverse-path route learned from traffic is kept (ms). Default 60,000. */
   learnedRouteTtlMs?: number
+  /**
+   * Authority -> DID pins to start with (e.g. restored from `pins()` of an earlier run, or
+   * configured). They are never evicted and never rebound.
+   */
+  pinned?: Record<string, string>
+  /**
+   * Largest number of pins. When full, the oldest trust-on-first-use pin whose DID has no open
+   * connection is evicted to make room (configured pins never are); when none can be evicted a
+   * new claim is refused. Default 65,536.
+   */
+  maxPins?: number
+}
+
+/** Result of `claim()`. */
+export type ClaimResult =
+  | { ok: true; pinned: boolean }
+  | { ok: false; reason: 'authority_pinned' | 'did_pinned' | 'pins_full'; pinnedTo?: string }
+
+interface Pin {
+  did: string
+  /** Configured (init / `pin()`): never evicted. */
+  fixed: boolean
 }
 
 /**
@@ -41,20 +65,99 @@ export interface RoutingTableInit {
  */
 export class RoutingTable {
   private readonly conns = new Map<string, Connection[]>()
-  private readonly didByAuthority = new Map<string, string>()
+  /** authority -> DID, trust on first use (or configured): never rebound for the table's lifetime. */
+  private readonly pinned = new Map<string, Pin>()
+  /** TOFU pins per DID (a DID claims at most one authority by itself). */
+  private readonly tofuByDid = new Map<string, string>()
   private readonly authorityByDid = new Map<string, string>()
   private readonly advertised = new Map<string, Map<string, number>>()
+  private advertisedTotal = 0
   private readonly learned = new Map<string, LearnedRoute>()
   private readonly now: () => number
   private readonly maxHops: number
   private readonly maxRoutes: number
+  private readonly maxTotalRoutes: number
+  private readonly maxPins: number
   private readonly learnedTtl: number
+  /** TOFU pins evicted because the pin table was full. */
+  pinEvictions = 0
 
   constructor(init: RoutingTableInit) {
     this.now = init.now
     this.maxHops = init.maxHops
     this.maxRoutes = init.maxRoutes ?? 4096
+    this.maxTotalRoutes = init.maxTotalRoutes ?? this.maxRoutes * 4
+    this.maxPins = init.maxPins ?? 65_536
     this.learnedTtl = init.learnedRouteTtlMs ?? 60_000
+    for (const [authority, did] of Object.entries(init.pinned ?? {})) this.pin(authority, did)
+  }
+
+  /**
+   * Pins an authority to a DID (configured pin: never evicted). Throws when the authority is
+   * already pinned to another DID.
+   */
+  pin(authority: string, did: string): void {
+    if (typeof authority !== 'string' || authority.length === 0 || typeof did !== 'string' || !did.startsWith('did:')) {
+      throw new InvalidParametersError(`expected a pin authority -> did:..., got ${String(authority)} -> ${String(did)}`)
+    }
+    const cur = this.pinned.get(authority)
+    if (cur !== undefined && cur.did !== did) {
+      throw new InvalidParametersError(`expected ${authority} to be unpinned or pinned to ${did}, got it pinned to ${cur.did}`)
+    }
+    this.pinned.set(authority, { did, fixed: true })
+    if (!this.authorityByDid.has(did)) this.authorityByDid.set(did, authority)
+  }
+
+  /** The DID an authority is pinned to, if any. */
+  pinnedDid(authority: string): string | undefined {
+    return this.pinned.get(authority)?.did
+  }
+
+  /** Every pin (authority -> DID), for an embedder to persist and restore (`pinned` / `pinnedAuthorities`). */
+  pins(): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const [a, p] of this.pinned) out[a] = p.did
+    return out
+  }
+
+  get pinCount(): number {
+    return this.pinned.size
+  }
+
+  /**
+   * A signed hello from `did` claims `authority`. Trust on first use: an unpinned authority is
+   * pinned to the DID (a DID pins at most one authority by itself); an authority pinned to another
+   * DID, or a DID already pinned to another authority, is refused and nothing changes.
+   */
+  claim(authority: string, did: string): ClaimResult {
+    const cur = this.pinned.get(authority)
+    if (cur !== undefined) {
+      if (cur.did !== did) return { ok: false, reason: 'authority_pinned', pinnedTo: cur.did }
+      this.authorityByDid.set(did, authority)
+      return { ok: true, pinned: false }
+    }
+    const own = this.tofuByDid.get(did)
+    if (own !== undefined && own !== authority && this.pinned.get(own)?.did === did) {
+      return { ok: false, reason: 'did_pinned', pinnedTo: own }
+    }
+    if (this.pinned.size >= this.maxPins && !this.evictPin()) return { ok: false, reason: 'pins_full' }
+    this.pinned.set(authority, { did, fixed: false })
+    this.tofuByDid.set(did, authority)
+    this.authorityByDid.set(did, authority)
+    return { ok: true, pinned: true }
+  }
+
+  /** Evicts the oldest TOFU pin whose DID has no connection. */
+  private evictPin(): boolean {
+    for (const [a, p] of this.pinned) {
+      if (p.fixed || this.conns.has(p.did)) continue
+      this.pinned.delete(a)
+      if (this.tofuByDid.get(p.did) === a) this.tofuByDid.delete(p.did)
+      if (this.authorityByDid.get(p.did) === a) this.authorityByDid.delete(p.did)
+      this.pinEvictions++
+      return true
+    }
+    return false
   }
 
   /** DIDs of directly connected peers. */
@@ -96,50 +199,96 @@ export class RoutingTable {
     if (i >= 0) list.splice(i, 1)
     if (list.length > 0) return false
     this.conns.delete(conn.remotePeer)
-    this.advertised.delete(conn.remotePeer)
+    this.dropAdvertised(conn.remotePeer)
     for (const [a, r] of this.learned) if (r.nextHop === conn.remotePeer) this.learned.delete(a)
     return true
   }
 
-  /** Binds an authority to a DID (from a signed hello). Returns the DID it was bound to before, if different. */
+  /**
+   * Binds an authority to a DID (see `claim()`). Never rebinds: returns the DID the authority is
+   * pinned to when that is another DID (the binding is then refused), else undefined.
+   * (Before pinning, this silently rebound the authority and returned the displaced DID.)
+   */
   bind(authority: string, did: string): string | undefined {
-    const prev = this.didByAuthority.get(authority)
-    const prevAuthority = this.authorityByDid.get(did)
-    if (prevAuthority !== undefined && prevAuthority !== authority) this.didByAuthority.delete(prevAuthority)
-    this.didByAuthority.set(authority, did)
-    this.authorityByDid.set(did, authority)
-    return prev !== undefined && prev !== did ? prev : undefined
+    const r = this.claim(authority, did)
+    if (r.ok) return undefined
+    return r.reason === 'authority_pinned' ? r.pinnedTo : undefined
   }
 
+  /** The DID an authority is bound (pinned) to. */
   didOf(authority: string): string | undefined {
-    return this.didByAuthority.get(authority)
+    return this.pinned.get(authority)?.did
   }
 
   authorityOf(did: string): string | undefined {
     return this.authorityByDid.get(did)
   }
 
-  /** Replaces the routes advertised by neighbour `via`. Returns true when anything changed. */
+  /**
+   * True when a route advertised by neighbour `via` is acceptable: at 0 hops only for the
+   * neighbour's own (pinned) authority, and never for an authority pinned to the neighbour
+   * itself at more hops (that would be a detour around the direct binding).
+   */
+  acceptsAdvertised(via: string, r: AdvertisedRoute): boolean {
+    const pinnedTo = this.pinned.get(r.authority)?.did
+    if (r.hops === 0) return pinnedTo === via && this.authorityByDid.get(via) === r.authority
+    return pinnedTo !== via
+  }
+
+  /**
+   * Replaces the routes advertised by neighbour `via`. Returns true when anything changed.
+   * Routes `acceptsAdvertised` refuses are skipped; at most `maxRoutes` per neighbour and
+   * `maxTotalRoutes` over all neighbours are kept.
+   */
   setAdvertised(via: string, routes: readonly AdvertisedRoute[]): boolean {
+    const prev = this.advertised.get(via)
+    const budget = Math.min(this.maxRoutes, this.maxTotalRoutes - (this.advertisedTotal - (prev?.size ?? 0)))
     const next = new Map<string, number>()
     for (const r of routes) {
-      if (next.size >= this.maxRoutes) break
+      if (next.size >= budget) break
       const hops = r.hops + 1
-      if (hops > this.maxHops) continue
+      if (hops > this.maxHops || !this.acceptsAdvertised(via, r)) continue
       const cur = next.get(r.authority)
       if (cur === undefined || hops < cur) next.set(r.authority, hops)
     }
-    const prev = this.advertised.get(via)
     this.advertised.set(via, next)
-    if (prev === undefined) return next.size > 0
-    if (prev.size !== next.size) return true
-    for (const [a, h] of next) if (prev.get(a) !== h) return true
-    return false
+    this.advertisedTotal += next.size - (prev?.size ?? 0)
+    return !sameRoutes(prev, next)
+  }
+
+  /** True when `routes` would change what `via` advertised before (same filtering as `setAdvertised`). */
+  wouldChange(via: string, routes: readonly AdvertisedRoute[]): boolean {
+    const prev = this.advertised.get(via)
+    const budget = Math.min(this.maxRoutes, this.maxTotalRoutes - (this.advertisedTotal - (prev?.size ?? 0)))
+    const next = new Map<string, number>()
+    for (const r of routes) {
+      if (next.size >= budget) break
+      const hops = r.hops + 1
+      if (hops > this.maxHops || !this.acceptsAdvertised(via, r)) continue
+      const cur = next.get(r.authority)
+      if (cur === undefined || hops < cur) next.set(r.authority, hops)
+    }
+    return !sameRoutes(prev, next)
+  }
+
+  /** Advertised routes kept over all neighbours. */
+  get advertisedCount(): number {
+    return this.advertisedTotal
+  }
+
+  private dropAdvertised(via: string): void {
+    const prev = this.advertised.get(via)
+    if (prev === undefined) return
+    this.advertisedTotal -= prev.size
+    this.advertised.delete(via)
   }
 
   /** Learns a reverse-path route from traffic (`authority` reached us through `via` in `hops`). */
   learn(authority: string, via: string, hops: number): void {
     if (hops > this.maxHops || !this.conns.has(via)) return
+    // a pinned authority whose DID is a direct peer is reached directly, never through a detour
+    const pinnedTo = this.pinned.get(authority)?.did
+    if (pinnedTo !== undefined && pinnedTo !== via && this.conns.has(pinnedTo)) return
     const cur = this.learned.get(authority)
     const now = this.now()
     if (cur !== undefined && cur.expiresAt > now && cur.hops < hops) return
@@ -159,7 +308,7 @@ export class RoutingTable {
 
   /** The best route to an authority: direct, then the shortest advertised, then learned from traffic. */
   lookup(authority: string, exclude?: string): Route | undefined {
-    const did = this.didByAuthority.get(authority)
+    const did = this.pinned.get(authority)?.did
     if (did !== undefined && did !== exclude && this.connection(did) !== undefined) {
       return { authority, nextHop: did, hops: 1, kind: 'direct' }
     }
@@ -207,7 +356,8 @@ export class RoutingTable {
 
   /** Every authority the table can currently reach, with its best route. */
   routes(): Route[] {
-    const names = new Set<string>([...this.didByAuthority.keys(), ...this.learned.keys()])
+    const names = new Set<string>(this.learned.keys())
+    for (const [a, p] of this.pinned) if (this.conns.has(p.did)) names.add(a)
     for (const r of this.advertised.values()) for (const a of r.keys()) names.add(a)
     const out: Route[] = []
     for (const a of names) {
@@ -217,9 +367,18 @@ export class RoutingTable {
     return out
   }
 
+  /** Drops connections and routes; pins stay (they live as long as the table). */
   clear(): void {
     this.conns.clear()
     this.advertised.clear()
+    this.advertisedTotal = 0
     this.learned.clear()
   }
+}
+
+function sameRoutes(prev: Map<string, number> | undefined, next: Map<string, number>): boolean {
+  if (prev === undefined) return next.size === 0
+  if (prev.size !== next.size) return false
+  for (const [a, h] of next) if (prev.get(a) !== h) return false
+  return true
 }

@@ -174,12 +174,15 @@ describe('RoutingTable', () => {
     expect(t.lookup('x.kai')).toBeUndefined()
   })
 
-  it('rebinds an authority when its DID changes', () => {
+  // security fix: this test used to assert that a second DID silently rebinds the authority;
+  // authorities are now pinned to the first DID (trust on first use) and never rebound
+  it('never rebinds an authority pinned to another DID', () => {
     const t = new RoutingTable({ now: () => 0, maxHops: 8 })
     expect(t.bind('a.kai', 'did:1')).toBeUndefined()
     expect(t.bind('a.kai', 'did:2')).toBe('did:1')
-    expect(t.didOf('a.kai')).toBe('did:2')
-    expect(t.authorityOf('did:2')).toBe('a.kai')
+    expect(t.didOf('a.kai')).toBe('did:1')
+    expect(t.authorityOf('did:2')).toBeUndefined()
+    expect(t.authorityOf('did:1')).toBe('a.kai')
   })
 })
 
