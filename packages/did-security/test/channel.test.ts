@@ -202,6 +202,73 @@ describe('records', () => {
     expect(dec(b.decrypt(r))).toBe('payload')
   })
 
+  for (const backend of ['native', 'noble'] as const) {
+    it(`encryptParts gives header, ciphertext and tag that concatenate to the record (${backend}, across rekeys)`, async () => {
+      const [a, b] = await connect({ backend, rekeyAfterRecords: 2 }, { backend })
+      for (let i = 0; i < 6; i++) {
+        const pt = new Uint8Array(1000 + i).map((_, j) => (j * 7 + i) & 0xff)
+        // encrypt and encryptParts share one sequence / epoch schedule
+        let record: Uint8Array
+        if (i % 2 === 0) {
+          const parts = a.encryptParts(pt)
+          expect(parts.map((p) => p.length)).toEqual([8, pt.length, 16])
+          expect(parts[0][0]! * 256 + parts[0][1]!).toBe(a.sendEpoch)
+          record = Buffer.concat(parts)
+        } else {
+          record = a.encrypt(pt)
+        }
+        expect(Buffer.from(b.decrypt(record)).equals(Buffer.from(pt))).toBe(true)
+      }
+      expect(a.sendEpoch).toBe(2)
+      expect(b.receiveEpoch).toBe(2)
+    })
+
+    it(`binds the aad: a record opens only with the same aad, and the state survives a wrong one (${backend})`, async () => {
+      const [a, b] = await connect({ backend }, { backend })
+      const kind1 = Uint8Array.of(1)
+      const whole = a.encrypt(enc('zero'), Uint8Array.of(0))
+      const parts = a.encryptParts(enc('one'), kind1)
+      const r1 = Buffer.concat(parts)
+      expect(r1.length).toBe(3 + RECORD_OVERHEAD) // the aad is not part of the record
+      expect(throws(() => b.decrypt(whole)).name).toBe('DecryptionError')
+      expect(throws(() => b.decrypt(whole, kind1)).name).toBe('DecryptionError')
+      expect(dec(b.decrypt(whole, Uint8Array.of(0)))).toBe('zero')
+      expect(throws(() => b.decrypt(r1, Uint8Array.of(2))).name).toBe('DecryptionError')
+      expect(throws(() => b.decrypt(r1)).name).toBe('DecryptionError')
+      expect(dec(b.decrypt(r1, kind1))).toBe('one')
+    })
+
+    it(`treats an empty aad as none (old and new callers interoperate) (${backend})`, async () => {
+      const [a, b] = await connect({ backend }, { backend })
+      expect(dec(b.decrypt(a.encrypt(enc('x'), new Uint8Array(0))))).toBe('x')
+      expect(dec(b.decrypt(Buffer.concat(a.encryptParts(enc('y'))), new Uint8Array(0)))).toBe('y')
+    })
+
+    it(`decrypts a record that is a view into a larger buffer, leaving the buffer as it was (${backend})`, async () => {
+      const [a, b] = await connect({ backend }, { backend })
+      const pt = new Uint8Array(70_000).map((_, i) => (i * 13) & 0xff)
+      const record = Buffer.concat(a.encryptParts(pt, Uint8Array.of(0)))
+      const big = new Uint8Array(record.length + 100).fill(0xee)
+      big.set(record, 37)
+      const before = big.slice()
+      const out = b.decrypt(big.subarray(37, 37 + record.length), Uint8Array.of(0))
+      expect(Buffer.from(out).equals(Buffer.from(pt))).toBe(true)
+      expect(Buffer.from(big).equals(Buffer.from(before))).toBe(true)
+      expect(out.buffer === big.buffer).toBe(false)
+    })
+  }
+
+  it('encryptParts parts are not tied to the plaintext buffer and enforce the same limits', async () => {
+    const [a, b] = await connect({ maxRecordSize: 1024 })
+    const pt = new Uint8Array(512).fill(9)
+    const parts = a.encryptParts(pt)
+    pt.fill(0) // the caller reuses its buffer before the parts are written
+    expect(Buffer.from(b.decrypt(Buffer.concat(parts))).equals(Buffer.alloc(512, 9))).toBe(true)
+    expect(throws(() => a.encryptParts(new Uint8Array(1025))).name).toBe('RecordTooLargeError')
+    a.close()
+    expect(throws(() => a.encryptParts(pt)).name).toBe('ConnectionClosedError')
+  })
+
   it('cannot be decrypted by the sender direction (keys are per direction)', async () => {
     const [a] = await connect()
     const r = a.encrypt(enc('x'))

@@ -17,7 +17,9 @@ import {
   type ConnectionStatus,
   type Logger,
 } from '@kos-mesh/interface'
-import { FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, encodeFrame, type Frame } from '@kos-mesh/klp-codec'
+import {
+  FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, InvalidFrameError, TruncatedInputError, encodeFrame, type Frame,
+} from '@kos-mesh/klp-codec'
 import { HandshakeError } from '@kos-mesh/did-security'
 import { BadRecordError, ConnectionResetError, InvalidRecordError, KeepAliveTimeoutError, ReplayedRecordError } from './errors.js'
 import type { HandshakeIo, SecureSession } from './security.js'
@@ -27,11 +29,16 @@ export const FRAME_KIND_HANDSHAKE = 0x80
 /** klp-codec frame kind of an encrypted record. */
 export const FRAME_KIND_RECORD = 0x81
 
-/** Record kinds: first plaintext byte of every encrypted record. */
+/**
+ * Record kinds: the first byte of every record frame body, sent in the clear in front of the session
+ * record and bound into its AEAD as associated data (so it cannot be changed on the path).
+ */
 const KIND_DATA = 0
 const KIND_PING = 1
 const KIND_PONG = 2
 const KIND_CLOSE = 3
+/** The associated data of each kind: one constant 1-byte array each (no allocation per record). */
+const KIND_AAD: readonly Uint8Array[] = [Uint8Array.of(KIND_DATA), Uint8Array.of(KIND_PING), Uint8Array.of(KIND_PONG), Uint8Array.of(KIND_CLOSE)]
 
 /** Extra bytes a record may carry over its plaintext (session overhead: nonce/seq, tag...). */
 export const RECORD_OVERHEAD_ALLOWANCE = 256
@@ -90,6 +97,15 @@ export class TcpConnection implements Connection {
   private heldBytes = 0
   private hsPaused = false
   private hsReader: { resolve(f: Uint8Array): void; reject(e: Error): void } | undefined
+
+  // inbound record frames (after the handshake the connection splits frames itself, see onRecordData)
+  private readonly rxHeader = new Uint8Array(FRAME_HEADER_LENGTH)
+  private rxHeaderFill = 0
+  /** Body of the frame being assembled across chunks (a view of rxScratch or a fresh buffer). */
+  private rxBody: Uint8Array | undefined
+  private rxBodyFill = 0
+  /** Reused assembly buffer for frames up to RX_SCRATCH_MAX bytes: the body is decrypted synchronously. */
+  private rxScratch: Uint8Array = EMPTY
 
   // inbound records
   private readonly queue: Uint8Array[] = []
@@ -221,10 +237,12 @@ export class TcpConnection implements Connection {
     if (this.error !== undefined) return
     this.receivedSinceTick = true
     try {
-      if (this.state === 'handshake') {
-        chunk = this.gateHandshake(chunk)
-        if (chunk.byteLength === 0) return
+      if (this.state !== 'handshake') {
+        this.onRecordData(chunk)
+        return
       }
+      chunk = this.gateHandshake(chunk)
+      if (chunk.byteLength === 0) return
       const frames = this.decoder.push(chunk)
       for (let i = 0; i < frames.length; i++) {
         if (this.error !== undefined) return
@@ -236,6 +254,70 @@ export class TcpConnection implements Connection {
     } catch (err) {
       this.fail(err as Error)
     }
+  }
+
+  /**
+   * Splits record frames after the handshake (the same header checks as klp-codec's FrameDecoder):
+   * a frame inside one chunk is decrypted straight from the chunk (a view, no copy); a frame spanning
+   * chunks is assembled into a per-connection buffer that is reused for the next frame (no allocation
+   * per frame; frames over RX_SCRATCH_MAX get a fresh uninitialised buffer instead, so an idle
+   * connection never holds more than RX_SCRATCH_MAX). The header is checked before any body byte is
+   * buffered, so an announced oversized frame aborts the connection at once.
+   */
+  private onRecordData(chunk: Uint8Array): void {
+    const n = chunk.byteLength
+    let off = 0
+    while (off < n) {
+      if (this.error !== undefined) return
+      if (this.rxBody === undefined) {
+        if (this.rxHeaderFill === 0 && n - off >= FRAME_HEADER_LENGTH) {
+          const len = this.recordHeader(chunk, off)
+          if (n - off - FRAME_HEADER_LENGTH >= len) {
+            const start = off + FRAME_HEADER_LENGTH
+            off = start + len
+            this.onRecord(chunk.subarray(start, off))
+            continue
+          }
+        }
+        const take = Math.min(FRAME_HEADER_LENGTH - this.rxHeaderFill, n - off)
+        this.rxHeader.set(chunk.subarray(off, off + take), this.rxHeaderFill)
+        this.rxHeaderFill += take
+        off += take
+        if (this.rxHeaderFill < FRAME_HEADER_LENGTH) return
+        const len = this.recordHeader(this.rxHeader, 0)
+        if (len <= RX_SCRATCH_MAX) {
+          if (this.rxScratch.byteLength < len) this.rxScratch = Buffer.allocUnsafeSlow(Math.min(RX_SCRATCH_MAX, Math.max(len, this.rxScratch.byteLength * 2, 4096)))
+          this.rxBody = this.rxScratch.subarray(0, len)
+        } else {
+          this.rxBody = Buffer.allocUnsafe(len)
+        }
+        this.rxBodyFill = 0
+      }
+      const body = this.rxBody
+      const take = Math.min(body.byteLength - this.rxBodyFill, n - off)
+      body.set(chunk.subarray(off, off + take), this.rxBodyFill)
+      this.rxBodyFill += take
+      off += take
+      if (this.rxBodyFill < body.byteLength) return
+      this.rxBody = undefined
+      this.rxBodyFill = 0
+      this.rxHeaderFill = 0
+      this.onRecord(body)
+    }
+  }
+
+  /** Checks a record frame header at `off`; returns the body length. */
+  private recordHeader(b: Uint8Array, off: number): number {
+    if (b[off] !== FRAME_MAGIC) throw new InvalidFrameError(`expected frame magic 0x${FRAME_MAGIC.toString(16)}, got 0x${(b[off] as number).toString(16).padStart(2, '0')}`)
+    if (b[off + 1] !== FRAME_VERSION) throw new InvalidFrameError(`expected frame version ${FRAME_VERSION}, got ${String(b[off + 1])}`)
+    if (b[off + 3] !== 0) throw new InvalidFrameError(`expected frame flags 0, got ${String(b[off + 3])}`)
+    const kind = b[off + 2] as number
+    if (kind !== FRAME_KIND_RECORD) {
+      throw new InvalidRecordError(`expected frame kind 0x${FRAME_KIND_RECORD.toString(16)} after the handshake, got 0x${kind.toString(16)}`)
+    }
+    const len = (b[off + 4] as number) * 0x1000000 + (((b[off + 5] as number) << 16) | ((b[off + 6] as number) << 8) | (b[off + 7] as number))
+    if (len + FRAME_HEADER_LENGTH > this.maxWireFrame) throw new FrameTooLargeError(`expected a frame of at most ${this.maxWireFrame} bytes, got ${len + FRAME_HEADER_LENGTH}`)
+    return len
   }
 
   /**
@@ -320,23 +402,25 @@ export class TcpConnection implements Connection {
     }
   }
 
-  private onRecord(record: Uint8Array): void {
+  /** `body` = kind byte | session record; a view into the socket chunk when the frame lay in one. */
+  private onRecord(body: Uint8Array): void {
     const session = this.session as SecureSession
+    if (body.byteLength < 1) throw new InvalidRecordError('expected a record kind byte, got an empty frame body')
+    const kind = body[0] as number
     let plain: Uint8Array
     try {
-      plain = session.decrypt(record)
+      // decrypted in place: the session reads the view and returns a new buffer (no copy of the record)
+      plain = session.decrypt(body.subarray(1), KIND_AAD[kind] ?? body.subarray(0, 1))
     } catch (err) {
       throw mapRecordError(err)
     }
-    if (plain.byteLength < 1) throw new InvalidRecordError('expected a record with a kind byte, got an empty record')
-    if (plain.byteLength > this.limits.maxFrameSize + 1) {
-      throw new FrameTooLargeError(`expected a record of at most ${this.limits.maxFrameSize} bytes, got ${plain.byteLength - 1}`)
+    if (plain.byteLength > this.limits.maxFrameSize) {
+      throw new FrameTooLargeError(`expected a record of at most ${this.limits.maxFrameSize} bytes, got ${plain.byteLength}`)
     }
-    const kind = plain[0]
-    if (this.remoteClosed) throw new InvalidRecordError(`expected no record after the close record, got kind ${kind ?? -1}`)
+    if (this.remoteClosed) throw new InvalidRecordError(`expected no record after the close record, got kind ${kind}`)
     switch (kind) {
       case KIND_DATA: {
-        const data = plain.subarray(1)
+        const data = plain
         if (this.reader !== undefined) {
           const r = this.reader
           this.reader = undefined
@@ -355,9 +439,9 @@ export class TcpConnection implements Connection {
         return
       }
       case KIND_PING: {
-        if (plain.byteLength > 65) throw new InvalidRecordError(`expected a ping of at most 64 bytes, got ${plain.byteLength - 1}`)
+        if (plain.byteLength > 64) throw new InvalidRecordError(`expected a ping of at most 64 bytes, got ${plain.byteLength}`)
         // a peer that floods pings without reading pongs must not grow our write buffer
-        if (!this.socket.writableNeedDrain && this.state === 'open') this.writeRecord(KIND_PONG, plain.subarray(1))
+        if (!this.socket.writableNeedDrain && this.state === 'open') this.writeRecord(KIND_PONG, plain)
         return
       }
       case KIND_PONG:
@@ -370,7 +454,7 @@ export class TcpConnection implements Connection {
         void this.close().catch(() => {})
         return
       default:
-        throw new InvalidRecordError(`expected a record kind in 0..3, got ${kind ?? -1}`)
+        throw new InvalidRecordError(`expected a record kind in 0..3, got ${kind}`)
     }
   }
 
@@ -378,6 +462,8 @@ export class TcpConnection implements Connection {
     if (this.error !== undefined) return
     try {
       this.decoder.end() // TruncatedInputError when the stream stops inside a frame
+      const partial = this.rxHeaderFill + this.rxBodyFill
+      if (partial > 0) throw new TruncatedInputError(`expected the stream to end on a frame boundary, got ${partial} byte(s) of a partial frame`)
     } catch (err) {
       this.fail(err as Error)
       return
@@ -469,52 +555,57 @@ export class TcpConnection implements Connection {
     return new ConnectionClosedError(`expected an open connection, got status ${this.status}`)
   }
 
+  /**
+   * Seals one record and writes `frame header | kind | record header`, ciphertext and tag. The session
+   * returns the parts separately (encryptParts), so the payload is never copied: node:crypto's output
+   * goes to the socket as is. Small records are copied into one frame buffer and coalesced with the
+   * other small records of this tick (one writev); large ones are written as three buffers under
+   * cork(), i.e. one writev without any copy.
+   */
   private writeRecord(kind: number, payload: Uint8Array): void {
     const session = this.session as SecureSession
-    const n = payload.byteLength + 1
-    // the plaintext is only read by encrypt(), synchronously: reuse one scratch buffer for it
-    let plain: Uint8Array
-    if (n <= SCRATCH_BYTES) {
-      if (this.scratch.byteLength < n) this.scratch = new Uint8Array(Math.min(SCRATCH_BYTES, Math.max(n, this.scratch.byteLength * 2, 1024)))
-      plain = this.scratch.subarray(0, n)
-    } else {
-      plain = new Uint8Array(n)
-    }
-    plain[0] = kind
-    plain.set(payload, 1)
-    let record: Uint8Array
+    const aad = KIND_AAD[kind] as Uint8Array
+    let parts: Uint8Array[]
     try {
-      record = session.encrypt(plain)
+      parts = session.encryptParts !== undefined ? session.encryptParts(payload, aad) : [session.encrypt(payload, aad)]
     } catch (err) {
       // the session refused (expired, closed): the connection cannot go on
       this.fail(err as Error)
       throw err
     }
-    if (record.byteLength < SPLIT_WRITE_BYTES) {
+    let recordLen = 0
+    for (let i = 0; i < parts.length; i++) recordLen += (parts[i] as Uint8Array).byteLength
+    const bodyLen = 1 + recordLen
+    const s = this.socket
+    if (recordLen < SPLIT_WRITE_BYTES) {
+      const frame = new Uint8Array(FRAME_HEADER_LENGTH + bodyLen)
+      frameHeader(frame, bodyLen)
+      frame[FRAME_HEADER_LENGTH] = kind
+      let off = FRAME_HEADER_LENGTH + 1
+      for (let i = 0; i < parts.length; i++) { const p = parts[i] as Uint8Array; frame.set(p, off); off += p.byteLength }
       // coalesce the small records written in this tick into one writev (one syscall, not one per frame)
       if (!this.corked) {
         this.corked = true
-        this.socket.cork()
+        s.cork()
         process.nextTick(this.uncork)
       }
-      this.socket.write(encodeFrame(record, { kind: FRAME_KIND_RECORD, maxFrameSize: this.maxWireFrame }))
+      s.write(frame)
       return
     }
-    // large record: header and body as one writev without copying the body, flushed right away
-    const header = encodeFrame(EMPTY, { kind: FRAME_KIND_RECORD })
-    new DataView(header.buffer, header.byteOffset, header.byteLength).setUint32(4, record.byteLength)
-    if (this.corked) {
-      this.socket.write(header)
-      this.socket.write(record)
-    } else {
-      this.socket.cork()
-      this.socket.write(header)
-      this.socket.write(record)
-      this.socket.uncork()
-    }
+    // large record: prefix (frame header, kind, record header), ciphertext, tag: one writev, no copy
+    const split = parts.length === 3
+    const head = split ? (parts[0] as Uint8Array) : EMPTY
+    const prefix = new Uint8Array(FRAME_HEADER_LENGTH + 1 + head.byteLength)
+    frameHeader(prefix, bodyLen)
+    prefix[FRAME_HEADER_LENGTH] = kind
+    prefix.set(head, FRAME_HEADER_LENGTH + 1)
+    const wasCorked = this.corked
+    if (!wasCorked) s.cork()
+    s.write(prefix)
+    for (let i = split ? 1 : 0; i < parts.length; i++) s.write(parts[i] as Uint8Array)
+    if (!wasCorked) s.uncork()
   }
 
-  private scratch = new Uint8Array(0)
   private corked = false
   private readonly uncork = (): void => {
     this.corked = false
@@ -636,6 +727,8 @@ export class TcpConnection implements Connection {
     this.queuedBytes = 0
     this.hsFrames.length = 0
     this.held = undefined
+    this.rxBody = undefined
+    this.rxScratch = EMPTY
     if (this.hsReader !== undefined) {
       const r = this.hsReader
       this.hsReader = undefined
@@ -679,9 +772,17 @@ class LocalClose extends Error {}
 const EMPTY = new Uint8Array(0)
 /** Records at least this large are written as header + body (no copy) instead of one frame buffer. */
 const SPLIT_WRITE_BYTES = 16 * 1024
-/** Largest plaintext assembled in the reusable per-connection scratch buffer. */
-const SCRATCH_BYTES = 64 * 1024 + 1
+/** A record frame header with a zero length (magic, version, kind, flags), from klp-codec. */
+const RECORD_FRAME_HEADER = encodeFrame(EMPTY, { kind: FRAME_KIND_RECORD })
+
+/** Writes the klp-codec frame header of a record frame whose body is `bodyLen` bytes into `out`. */
+function frameHeader(out: Uint8Array, bodyLen: number): void {
+  out.set(RECORD_FRAME_HEADER, 0)
+  out[4] = bodyLen >>> 24; out[5] = (bodyLen >>> 16) & 0xff; out[6] = (bodyLen >>> 8) & 0xff; out[7] = bodyLen & 0xff
+}
 const PING_BODY = new Uint8Array(8)
+/** Largest record frame body assembled in the reusable per-connection buffer (bulk 64 KiB frames fit). */
+const RX_SCRATCH_MAX = 256 * 1024
 
 function mapRecordError(err: unknown): Error {
   const e = err as { name?: unknown; code?: unknown; message?: unknown }

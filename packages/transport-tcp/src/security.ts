@@ -18,10 +18,22 @@ export interface SecureSession {
   readonly remoteDid: string
   /** Epoch ms after which the session must not be used any more. */
   readonly expiresAt?: number
-  /** Must not keep a reference to `plaintext` (the transport reuses that buffer). */
-  encrypt(plaintext: Uint8Array): Uint8Array
-  /** Throws (ReplayError for a replayed record, DecryptionError otherwise) when the record is bad. */
-  decrypt(record: Uint8Array): Uint8Array
+  /**
+   * Seals one record; `aad` (the 1-byte record kind) must be authenticated, it is sent outside the
+   * record. Must not keep a reference to `plaintext` (the caller may reuse that buffer).
+   */
+  encrypt(plaintext: Uint8Array, aad?: Uint8Array): Uint8Array
+  /**
+   * Optional: the same record as separate buffers (concatenated they equal `encrypt`'s result), written
+   * with one writev and no copy of the payload. did-security's session has it.
+   */
+  encryptParts?(plaintext: Uint8Array, aad?: Uint8Array): Uint8Array[]
+  /**
+   * Opens one record with the same `aad`. `record` may be a view into a socket buffer: read it
+   * synchronously, do not keep it. Throws (ReplayError for a replayed record, DecryptionError
+   * otherwise) when the record is bad.
+   */
+  decrypt(record: Uint8Array, aad?: Uint8Array): Uint8Array
   /** Forgets the keys (called when the connection closes). */
   close?(): void
 }

@@ -212,6 +212,31 @@ describe('tcp transport: man in the middle', () => {
     expect(err.name).toBe('BadRecordError')
   })
 
+  // the record kind travels in the clear (first body byte) but is bound into the AEAD as associated data
+  for (const [from, to] of [[0, 3], [0, 1], [0, 2], [0, 9]] as const) {
+    it(`rewriting the clear record kind ${from} -> ${to} aborts with BadRecordError (nothing delivered)`, async () => {
+      const p = await pair()
+      cleanups.push(p.teardown)
+      const proxy = await startProxy(p.addr, (dir, i, f) => {
+        if (dir === 'c2s' && i === 3) {
+          expect(f.body[0]).toBe(from)
+          f.body[0] = to
+        }
+        return [f]
+      })
+      cleanups.push(proxy.close)
+      const conn = await p.a.transport.dial(proxy.addr)
+      const inb = await p.nextInbound()
+      await conn.send(new Uint8Array(1)) // frame #2 c2s (after m1, m3)
+      await conn.send(new Uint8Array(64)) // frame #3: rewritten
+      const it = inb[Symbol.asyncIterator]()
+      expect((await it.next()).value).toEqual(new Uint8Array(1))
+      const err = await rejection(it.next())
+      expect(err.name).toBe('BadRecordError')
+      expect(err.code).toBe('ERR_BAD_RECORD')
+    })
+  }
+
   for (const [dir, index] of [['c2s', 0], ['s2c', 0], ['c2s', 1]] as const) {
     it(`rewriting handshake message ${dir}#${index} makes the handshake fail`, async () => {
       const p = await pair({ handshakeTimeoutMs: 2_000 })

@@ -67,6 +67,36 @@ describe('tcp transport: basics', () => {
 })
 
 describe('tcp transport: stream boundaries', () => {
+  for (const chunk of [0, 7001]) {
+    it(`bulk frames spanning socket reads arrive intact and do not alias each other (${chunk === 0 ? 'direct' : `${chunk}-byte chunks`})`, async () => {
+      const { startByteProxy } = await import('./fixtures/proxy.js')
+      const { randomBytes } = await import('node:crypto')
+      const p = await pair()
+      const proxy = chunk === 0 ? undefined : await startByteProxy(p.addr, chunk)
+      try {
+        const conn = await p.a.transport.dial(proxy?.addr ?? p.addr, { remotePeer: p.b.identity.did })
+        const inb = await p.nextInbound()
+        // 64 KiB (reused assembly buffer), 600 KiB (over its cap), small ones in between
+        const frames = [65536, 100, 65536, 600_000, 65536, 1, 65536 + 7].map((n) => new Uint8Array(randomBytes(n)))
+        const sent = Promise.all(frames.map((f) => conn.send(f)))
+        const got = await collect(inb, frames.length)
+        await sent
+        // compared after all arrived: a frame delivered early must not have been overwritten by a later one
+        for (let i = 0; i < frames.length; i++) expect(Buffer.from(got[i]!).equals(Buffer.from(frames[i]!))).toBe(true)
+        // and the other direction, through the listener's connection
+        await inb.send(frames[0]!)
+        await inb.send(frames[3]!)
+        const back = await collect(conn, 2)
+        expect(Buffer.from(back[0]!).equals(Buffer.from(frames[0]!))).toBe(true)
+        expect(Buffer.from(back[1]!).equals(Buffer.from(frames[3]!))).toBe(true)
+        await conn.close()
+      } finally {
+        await proxy?.close()
+        await p.teardown()
+      }
+    })
+  }
+
   it('works when every byte arrives in its own chunk (1-byte TCP segments through a proxy)', async () => {
     const { startByteProxy } = await import('./fixtures/proxy.js')
     const p = await pair()
