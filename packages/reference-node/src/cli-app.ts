@@ -2,13 +2,13 @@
  * The `kos-mesh` command line. `runCli(argv)` returns the exit code; `src/cli.ts` is the binary.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { NodeType, type KLPValue } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { BUILTIN_AGENTS } from './agents/builtin.js'
-import { dataDirPaths, defaultConfig, loadConfig, parseConfig, resolveDataDir, saveConfig, validateAuthority, writeFileAtomic, type NodeConfig } from './config.js'
+import { dataDirPaths, defaultConfig, ensurePrivateDir, loadConfig, parseConfig, resolveDataDir, saveConfig, validateAuthority, writeFileAtomic, type NodeConfig } from './config.js'
 import { connectControl, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo } from './control.js'
 import { InvalidConfigError } from './errors.js'
 import { keystoreIdentity } from './identity.js'
@@ -147,14 +147,20 @@ async function passphraseFor(dataDir: string, env: NodeJS.ProcessEnv, create: bo
   return pass
 }
 
+/** The task policy in words (for init / start output). */
+function taskPolicyText(minTrust: number): string {
+  return minTrust <= 0 ? 'open: any authenticated DID may run tasks (policy.task_min_trust 0)' : `only DIDs trusted at >= ${minTrust} may run tasks (policy.task_min_trust)`
+}
+
 // ------------------------------------------------------------------ commands
 
 const init: Command = {
   help: `Usage: kos-mesh init [options]
 
-Creates the data directory (mode 0700) with config.json, the node identity in keystore.json
-(encrypted with the passphrase from $KOS_MESH_PASSPHRASE, else a generated passphrase file, 0600),
-and prints the node DID.
+Creates the data directory (mode 0700; an existing one is chmod-ed to 0700) with config.json,
+the node identity in keystore.json (encrypted with the passphrase from $KOS_MESH_PASSPHRASE, else
+a generated passphrase file, 0600, which only guards against casual reads), and prints the node
+DID.
 
 Options:
   --name <name>           node name, [a-z0-9-] (default: node-<random>)
@@ -163,6 +169,9 @@ Options:
   --seed <address>        seed node tcp://host:port[/did:key:...], repeatable
   --type <type>           PeerNode, GatewayNode, ArchiveNode or ValidatorNode (default: PeerNode)
   --agents <list>         built-in agents, comma separated: echo,text-stats,math (default: all; "" for none)
+  --task-min-trust <N>    trust score 0..10 a sender's DID needs to run tasks here
+                          (default: 0 = open: any authenticated DID may run tasks;
+                          raise a DID with \`kos-mesh trust <did> --level N\`)
   --control-port <port>   control API port on 127.0.0.1 (default: 0 = random)
   --log-level <level>     debug, info, warn, error or silent (default: info)
   --force                 overwrite an existing config.json (the identity is kept)
@@ -176,6 +185,7 @@ ${GLOBAL_TEXT}
     seed: { type: 'string', multiple: true },
     type: { type: 'string' },
     agents: { type: 'string' },
+    'task-min-trust': { type: 'string' },
     'control-port': { type: 'string' },
     'log-level': { type: 'string' },
     force: { type: 'boolean' },
@@ -209,6 +219,8 @@ ${GLOBAL_TEXT}
     }
     const port = intOption('control-port', v['control-port'], 0, 65535)
     if (port !== undefined) config.control.port = port
+    const minTrust = intOption('task-min-trust', v['task-min-trust'], 0, 10)
+    if (minTrust !== undefined) config.policy.task_min_trust = minTrust
     const level = str(v['log-level'])
     if (level !== undefined) {
       if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
@@ -225,14 +237,14 @@ ${GLOBAL_TEXT}
       ctx.io.stderr(`kos-mesh: ${p.config} already exists; use --force to overwrite it (the identity is kept)\n`)
       return ExitCode.FAILURE
     }
-    await mkdir(p.root, { recursive: true, mode: 0o700 })
+    await ensurePrivateDir(p.root, (m) => ctx.io.stderr(`kos-mesh: warning: ${m}\n`))
     const passphrase = await passphraseFor(p.root, ctx.io.env, true)
     const source = keystoreIdentity({ path: p.keystore, passphrase })
     const identity = await source.loadIdentity()
     await saveConfig(p.root, config)
     print(
       ctx,
-      `initialized ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n  next:       kos-mesh start --data-dir ${p.root}`,
+      `initialized ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  next:       kos-mesh start --data-dir ${p.root}`,
       { dataDir: p.root, did: identity.did, authority: config.node.authority, identityCreated: source.created, config },
     )
     return ExitCode.OK
@@ -244,7 +256,8 @@ const start: Command = {
 
 Runs the node in the foreground until Ctrl-C (SIGINT), SIGTERM or \`kos-mesh stop\`. It listens,
 bootstraps from the seeds, and serves the control API on 127.0.0.1 (port and token in control.json
-and control.token, mode 0600, removed on exit). Logs go to stderr as JSON lines.
+and control.token, mode 0600, removed on exit). Logs go to stderr as JSON lines. Authority -> DID
+pins (trust on first use of each peer's signed hello) are kept in db/ and restored at start.
 
 Options:
   --listen <address>      listen address, repeatable (replaces the config's)
@@ -289,6 +302,7 @@ ${GLOBAL_TEXT}
       // none: go on
     }
     const logger = jsonLogger(config.logLevel, (l) => ctx.io.stderr(l), config.node.name)
+    await ensurePrivateDir(p.root, (m) => logger.warn(m))
     const passphrase = await passphraseFor(p.root, ctx.io.env, false)
     const node = createNode({
       identity: keystoreIdentity({ path: p.keystore, passphrase }),
@@ -301,6 +315,7 @@ ${GLOBAL_TEXT}
       bootstrap: false,
       storage: levelStore({ path: p.db }),
       agents: config.agents.map((a) => (BUILTIN_AGENTS[a] as () => never)()),
+      taskMinTrust: config.policy.task_min_trust,
       logger,
     })
     let stopping: Promise<void> | undefined
@@ -345,8 +360,8 @@ ${GLOBAL_TEXT}
       }
       print(
         ctx,
-        `kos-mesh node started\n  did:        ${info.did}\n  authority:  ${info.authority}\n${info.addrs.map((a) => `  listening:  ${a}\n`).join('')}  control:    http://127.0.0.1:${info.port} (token in ${p.token})\n  agents:     ${status.agents.map((a) => a.name).join(', ') || 'none'}\n  peers:      ${node.router.peers().length}\nPress Ctrl-C to stop.`,
-        { event: 'started', ...info, agents: status.agents, bootstrap: bootstrap ?? null },
+        `kos-mesh node started\n  did:        ${info.did}\n  authority:  ${info.authority}\n${info.addrs.map((a) => `  listening:  ${a}\n`).join('')}  control:    http://127.0.0.1:${info.port} (token in ${p.token})\n  agents:     ${status.agents.map((a) => a.name).join(', ') || 'none'}\n  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  peers:      ${node.router.peers().length}\nPress Ctrl-C to stop.`,
+        { event: 'started', ...info, agents: status.agents, policy: config.policy, bootstrap: bootstrap ?? null },
       )
     } catch (err) {
       await shutdown()
@@ -405,7 +420,7 @@ ${GLOBAL_TEXT}
       const s = await c.call<NodeStatus & { record: unknown }>('GET', '/v1/status')
       print(
         ctx,
-        `did:        ${s.did}\nauthority:  ${s.authority}\ntype:       ${s.nodeType}\n${s.addrs.map((a) => `listening:  ${a}\n`).join('')}peers:      ${s.peers} connected\nagents:\n${s.agents.map((a) => `  ${a.address}  [${a.capabilities.join(', ')}]  ${a.description}\n`).join('') || '  none\n'}`,
+        `did:        ${s.did}\nauthority:  ${s.authority}\ntype:       ${s.nodeType}\n${s.addrs.map((a) => `listening:  ${a}\n`).join('')}peers:      ${s.peers} connected\ntasks:      ${taskPolicyText(s.taskMinTrust ?? 0)}\nagents:\n${s.agents.map((a) => `  ${a.address}  [${a.capabilities.join(', ')}]  ${a.description}\n`).join('') || '  none\n'}`,
         s,
       )
       return ExitCode.OK
@@ -464,9 +479,12 @@ ${GLOBAL_TEXT}
 const trust: Command = controlCommand(
   `Usage: kos-mesh trust <did|address> [--level N]
 
-Trusts a DID, or the node behind a klp:// address (klp://node-b.mesh.kai/agents/math; its
-authority must be known to the running node: connect first). Messages that require a trust
-score up to N from that DID are then accepted. Persists in the node's database.
+Trusts a DID, or the node behind a klp:// address (klp://node-b.mesh.kai/agents/math). An
+address resolves only through the running node's pins (the DID that proved the authority in an
+authenticated, signed hello): connect to that node first, or pass its DID. A discovery record is
+not enough (anyone can claim any authority there). With trust N, that DID passes this node's
+policy.task_min_trust when N >= it, and messages that ask for a trust score up to N. Persists in
+the node's database.
 
 Options:
   --level <N>        trust score 0..10 (default: 5; 0 = no trust)
@@ -498,8 +516,11 @@ const task: Command = controlCommand(
   `Usage: kos-mesh task <target> <input> [options]
 
 Sends a TASK_REQUEST from the running node to <target> and prints the agent's result.
-<target> is klp://<authority>/agents/<name> (that agent) or klp://<authority> (the best agent
-there with --capability). <input> is a string (or JSON with --input-json).
+<target> is klp://<authority>/agents/<name> (that agent), klp://<authority> (the best agent
+there with --capability), or a node DID did:key:... (the best agent there with --capability; its
+authority comes from the node's pins, else from the DID's signed node record). The answer must be
+signed by the target's DID when it is known (a DID target, or an authority pinned by a
+connection), so a relay cannot forge it. <input> is a string (or JSON with --input-json).
 
 Options:
   --capability <cap>  capability to ask for (default: the agent name of <target>)
@@ -520,14 +541,19 @@ ${GLOBAL_TEXT}
   (ctx) => {
     needPositionals(ctx, 2, ctx.positionals.length === 0 ? '<target> and <input>' : '<input>')
     const target = ctx.positionals[0] as string
-    let path: string
-    try {
-      path = parseAddress(target).path
-    } catch (err) {
-      throw new UsageError(`<target>: expected klp://authority[/agents/<name>], got ${JSON.stringify(target)} (${(err as Error).message})`)
+    let path = '/'
+    if (target.startsWith('did:')) {
+      if (!/^did:[a-z0-9]+:[A-Za-z0-9._:%-]{1,2000}$/.test(target)) throw new UsageError(`<target>: expected a DID like did:key:z6Mk..., got ${JSON.stringify(target.slice(0, 80))}`)
+    } else {
+      try {
+        path = parseAddress(target).path
+      } catch (err) {
+        throw new UsageError(`<target>: expected klp://authority[/agents/<name>] or a DID, got ${JSON.stringify(target)} (${(err as Error).message})`)
+      }
     }
     const capability = str(ctx.values.capability) ?? agentNameOfPath(path)
     if (capability === undefined) throw new UsageError('missing --capability (or name an agent: klp://<authority>/agents/<name>)')
+    // (a DID target has path "/": the capability must come from --capability)
     let input: KLPValue = ctx.positionals[1] as string
     if (ctx.values['input-json'] === true) {
       try {
@@ -567,6 +593,7 @@ Prints the node configuration (config.json, validated) as JSON on stdout. The fi
   seeds       seed addresses, e.g. ["tcp://127.0.0.1:4001/did:key:z6Mk..."]
   agents      built-in agents: any of "echo", "text-stats", "math"
   control     { port }  (0 = random)
+  policy      { task_min_trust }  trust 0..10 a sender needs to run tasks (0 = open)
   logLevel    debug, info, warn, error or silent
 
 ${GLOBAL_TEXT}
@@ -603,9 +630,11 @@ function exitCodeOf(err: unknown): number {
 }
 
 function hint(err: unknown): string {
-  const e = err as { name?: string; reason?: string; status?: number }
+  const e = err as { name?: string; reason?: string; status?: number; remoteCode?: string }
   if (e.name === 'ControlApiError' && e.reason === 'no_eligible_agents') return '\nhint: no agent there has that capability; `kos-mesh peers` lists nodes, `kos-mesh task --help` the built-in agents'
-  if (e.name === 'ControlApiError' && e.reason === 'insufficient_trust') return '\nhint: the peer must trust this node: run `kos-mesh trust <this node DID>` on the peer'
+  if (e.name === 'ControlApiError' && e.reason === 'insufficient_trust') return '\nhint: the peer must trust this node: run `kos-mesh trust <this node DID> --level N` on the peer (N >= its policy.task_min_trust)'
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNPINNED_AUTHORITY') return '\nhint: `kos-mesh connect <address>/did:...` to that node first, or pass its DID: `kos-mesh trust did:key:... --level N`'
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNKNOWN_PEER') return '\nhint: connect to that node, or bootstrap from a seed that knows it (`kos-mesh peers` lists what is known)'
   if (e.name === 'ControlApiError' && e.status === 504) return '\nhint: check the address and that the peer runs (`kos-mesh peers`)'
   if (e.name === 'KeystorePassphraseError') return '\nhint: KOS_MESH_PASSPHRASE must be the passphrase the keystore was created with'
   return ''

@@ -38,6 +38,14 @@ export interface NodeConfig {
     /** Port of the loopback control API; 0 = random (written to control.json at start). */
     port: number
   }
+  /** What this node insists on, whatever the sender asks for. */
+  policy: {
+    /**
+     * Minimum trust score (0..10) a sender's DID needs to run tasks here (`kos-mesh trust <did>
+     * --level N` raises one). 0 = open: any authenticated DID may run tasks.
+     */
+    task_min_trust: number
+  }
   logLevel: LogLevel
 }
 
@@ -86,6 +94,7 @@ export function defaultConfig(name = `node-${randomBytes(3).toString('hex')}`): 
     seeds: [],
     agents: ['echo', 'text-stats', 'math'],
     control: { port: 0 },
+    policy: { task_min_trust: 0 },
     logLevel: 'info',
   }
 }
@@ -121,7 +130,7 @@ export function validateAuthority(authority: unknown, where = 'node.authority'):
 /** Validates a parsed config object (unknown keys are errors, so typos do not pass silently). */
 export function parseConfig(v: unknown): NodeConfig {
   if (!isObj(v)) throw new InvalidConfigError(`expected a JSON object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('config', v, ['version', 'node', 'listen', 'seeds', 'agents', 'control', 'logLevel'])
+  noExtra('config', v, ['version', 'node', 'listen', 'seeds', 'agents', 'control', 'policy', 'logLevel'])
   if (v.version !== CONFIG_VERSION) throw new InvalidConfigError(`version: expected ${CONFIG_VERSION}, got ${JSON.stringify(v.version)}`)
   const node = v.node
   if (!isObj(node)) throw new InvalidConfigError(`node: expected an object, got ${typeof node}`)
@@ -150,6 +159,13 @@ export function parseConfig(v: unknown): NodeConfig {
   noExtra('control', control, ['port'])
   const port = control.port ?? 0
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidConfigError(`control.port: expected 0..65535, got ${JSON.stringify(port)}`)
+  const policy = v.policy ?? {}
+  if (!isObj(policy)) throw new InvalidConfigError(`policy: expected an object, got ${typeof policy}`)
+  noExtra('policy', policy, ['task_min_trust'])
+  const taskMinTrust = policy.task_min_trust ?? 0
+  if (typeof taskMinTrust !== 'number' || !Number.isInteger(taskMinTrust) || taskMinTrust < 0 || taskMinTrust > 10) {
+    throw new InvalidConfigError(`policy.task_min_trust: expected an integer in 0..10, got ${JSON.stringify(taskMinTrust)}`)
+  }
   const logLevel = v.logLevel ?? 'info'
   if (typeof logLevel !== 'string' || !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new InvalidConfigError(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
   return {
@@ -159,6 +175,7 @@ export function parseConfig(v: unknown): NodeConfig {
     seeds,
     agents: [...new Set(agents as string[])],
     control: { port },
+    policy: { task_min_trust: taskMinTrust },
     logLevel: logLevel as LogLevel,
   }
 }
@@ -203,8 +220,45 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await rename(tmp, path)
 }
 
+/** What `ensurePrivateDir` found and did. */
+export interface PrivateDirResult {
+  /** The mode (permission bits) before. */
+  modeBefore: number
+  /** The directory was chmod-ed to 0700. */
+  fixed: boolean
+  /** Owned by the current user (always true where uids do not exist). */
+  ownedByUser: boolean
+}
+
+/**
+ * Creates `dir` (0700) or, when it exists, makes it 0700: `mkdir(..., { mode })` leaves an
+ * existing directory's mode alone, so a data dir created 0755 by hand (or by an older version)
+ * would expose its files' names and any file created with a looser mode. Warns (through `warn`)
+ * when the directory belongs to another user or its mode cannot be changed.
+ */
+export async function ensurePrivateDir(dir: string, warn: (message: string) => void = () => {}): Promise<PrivateDirResult> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const s = await stat(dir)
+  if (!s.isDirectory()) throw new InvalidConfigError(`${dir}: expected a directory, got a file`)
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined
+  const ownedByUser = uid === undefined || s.uid === uid
+  if (!ownedByUser) warn(`${dir} is owned by uid ${s.uid}, not by this user (uid ${String(uid)}): its owner can read the keystore and the passphrase file`)
+  const modeBefore = s.mode & 0o777
+  let fixed = false
+  if (modeBefore !== 0o700) {
+    try {
+      await chmod(dir, 0o700)
+      fixed = true
+      warn(`${dir} had mode ${modeBefore.toString(8).padStart(4, '0')}; changed it to 0700`)
+    } catch (err) {
+      warn(`${dir} has mode ${modeBefore.toString(8).padStart(4, '0')} and could not be changed to 0700 (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  return { modeBefore, fixed, ownedByUser }
+}
+
 export async function saveConfig(dir: string, config: NodeConfig): Promise<void> {
   const p = dataDirPaths(dir)
-  await mkdir(p.root, { recursive: true, mode: 0o700 })
+  await ensurePrivateDir(p.root)
   await writeFileAtomic(p.config, JSON.stringify(parseConfig(config), null, 2) + '\n', 0o600)
 }

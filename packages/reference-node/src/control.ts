@@ -98,7 +98,7 @@ function toHttpError(err: unknown): HttpError {
     return new HttpError(502, e.code ?? 'ERR_REMOTE_REJECTED', text, e.reason)
   }
   if (/Timeout/.test(name)) return new HttpError(504, e.code ?? 'ERR_TIMEOUT', message)
-  if (['NoRouteError', 'NoTransportError', 'UnreachableError', 'ConnectionClosedError', 'PeerMismatchError'].includes(name) || e.code === 'ECONNREFUSED') {
+  if (['NoRouteError', 'NoTransportError', 'UnreachableError', 'ConnectionClosedError', 'PeerMismatchError', 'UnknownPeerError', 'TargetConflictError', 'AuthorityConflictError'].includes(name) || e.code === 'ECONNREFUSED') {
     return new HttpError(504, e.code ?? 'ERR_UNREACHABLE', isKosMeshError(err) ? message : `could not reach the peer (${e.code ?? name})`)
   }
   if (isKosMeshError(err) && err instanceof InvalidParametersError) return new HttpError(400, e.code ?? 'ERR_INVALID_PARAMETERS', message)

@@ -5,6 +5,7 @@ import {
   InvalidParametersError,
   KosMeshError,
   NotStartedError,
+  PeerMismatchError,
   UnreachableError,
   type KosMeshErrorOptions,
 } from '@kos-mesh/interface'
@@ -128,4 +129,45 @@ export class ServiceDependencyCycleError extends InvalidParametersError {
   static override readonly code: string = 'ERR_SERVICE_DEPENDENCY_CYCLE'
   override name = 'ServiceDependencyCycleError'
   override readonly code: string = 'ERR_SERVICE_DEPENDENCY_CYCLE'
+}
+
+/**
+ * `trust klp://<authority>`: the authority is not pinned to a DID by an authenticated hello (a
+ * self-asserted discovery record is not enough). Connect to the node first, or pass its DID.
+ */
+export class UnpinnedAuthorityError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_UNPINNED_AUTHORITY'
+  override name = 'UnpinnedAuthorityError'
+  override readonly code: string = 'ERR_UNPINNED_AUTHORITY'
+  /** The authority that has no pin. */
+  readonly authority: string
+
+  constructor(authority: string, options?: KosMeshErrorOptions) {
+    super(`expected "${authority}" to be pinned to a DID by an authenticated hello (connect to it first, or pass its DID), got no pin`, options)
+    this.authority = authority
+  }
+}
+
+/** A task addressed to a DID whose authority this node does not know (no pin, no discovery record). */
+export class UnknownPeerError extends UnreachableError {
+  static override readonly code: string = 'ERR_UNKNOWN_PEER'
+  override name = 'UnknownPeerError'
+  override readonly code: string = 'ERR_UNKNOWN_PEER'
+  /** The DID that could not be resolved. */
+  readonly did: string
+
+  constructor(did: string, options?: KosMeshErrorOptions) {
+    super(`expected a known authority for ${did} (pinned by a connection or from its signed node record; connect or bootstrap first), got none`, options)
+    this.did = did
+  }
+}
+
+/**
+ * A task target and its expected signer disagree with the router's pins: the authority is
+ * pinned to another DID (so the named DID could never answer for it).
+ */
+export class TargetConflictError extends PeerMismatchError {
+  static override readonly code: string = 'ERR_TARGET_CONFLICT'
+  override name = 'TargetConflictError'
+  override readonly code: string = 'ERR_TARGET_CONFLICT'
 }

@@ -11,6 +11,7 @@ export {
   memory,
   discoveryService,
   defaultAuthority,
+  PIN_PREFIX,
   type KosMeshNode,
   type NodeInit,
   type NodePeer,
@@ -36,6 +37,7 @@ export {
   type TaskService,
   type TaskServiceInit,
   type SendTaskOptions,
+  type AuthorityResolver,
 } from './services/tasks.js'
 export { jsonLogger, silentLogger, LOG_LEVELS, type LogLevel } from './logger.js'
 export * from './errors.js'

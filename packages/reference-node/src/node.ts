@@ -6,7 +6,9 @@
 import { createHash } from 'node:crypto'
 import {
   InvalidParametersError,
+  KLPMessageType,
   NodeType,
+  VerificationLevel,
   throwIfAborted,
   type AbortOptions,
   type Clock,
@@ -17,10 +19,11 @@ import {
   type Startable,
   type Transport,
   type TransportAddress,
+  type TrustRequirements,
 } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { createSignatureVerifier, generateIdentity, type Identity } from '@kos-mesh/did-security'
-import { klpRouter, type PeerInfo, type Router, type RouterInit } from '@kos-mesh/klp-router'
+import { klpRouter, strictestTrust, type PeerInfo, type Router, type RouterInit } from '@kos-mesh/klp-router'
 import { peerDiscovery, type BootstrapResult, type PeerDiscovery, type PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
 import { memoryTransport, type MemoryNetwork } from '@kos-mesh/transport-memory'
 import { AgentRegistry } from './agents/registry.js'
@@ -32,6 +35,7 @@ import {
   MissingServiceDependencyError,
   NodeNotStartedError,
   ServiceDependencyCycleError,
+  UnpinnedAuthorityError,
 } from './errors.js'
 import { isIdentitySource, type IdentitySource } from './identity.js'
 import { silentLogger } from './logger.js'
@@ -80,6 +84,19 @@ export interface NodeInit {
   agents?: AgentInit[]
   /** Router options besides authority and listen. */
   router?: Omit<RouterInit, 'authority' | 'listen'>
+  /**
+   * Minimum trust score (0..10) a sender's DID needs for this node to run its `TASK_REQUEST`s,
+   * whatever `trust_requirements` the sender wrote (the router's receiver-side
+   * `trustPolicy.TASK_REQUEST`; merged with `router.trustPolicy`, the stricter wins). Raise it
+   * with `trust(did, level)`. Default 0: open, any authenticated DID may run tasks.
+   */
+  taskMinTrust?: number
+  /**
+   * Persist the router's authority -> DID pins in `storage` (under `pin/<authority>`) and restore
+   * them at start as `pinnedAuthorities`, so a restart does not reopen trust on first use.
+   * Default true.
+   */
+  persistPins?: boolean
   /** Options of the default discovery service. */
   discovery?: PeerDiscoveryInit
   /** Bootstrap seeds at start (throwing if none answers). Default true when seeds are given. */
@@ -109,6 +126,8 @@ export interface NodeStatus {
   addrs: string[]
   agents: Array<{ name: string; address: string; capabilities: readonly string[]; description: string }>
   peers: number
+  /** Minimum trust score a sender needs to run tasks here (0 = open). */
+  taskMinTrust: number
   bootstrap?: BootstrapResult | undefined
 }
 
@@ -138,11 +157,17 @@ export interface KosMeshNode extends Startable {
   /** Connected and discovered peers. */
   peers(): NodePeer[]
   /**
-   * Trusts a DID, or the DID behind an agent/node address `klp://authority/...` (the authority
-   * must be known: connected or discovered), at `level` 0..10. Persists.
+   * Trusts a DID, or the DID behind an agent/node address `klp://authority/...`, at `level`
+   * 0..10. Persists. An address resolves only through the router's pins (an authenticated signed
+   * hello, or a restored pin), never through a self-asserted discovery record: an unpinned
+   * authority throws UnpinnedAuthorityError (connect first, or pass the DID).
    */
   trust(subject: string, level: number, options?: AbortOptions): Promise<TrustEntry>
-  /** Sends a task to `target` (`klp://authority[/agents/<name>]`). */
+  /**
+   * Sends a task to `target`: `klp://authority[/agents/<name>]`, or a DID (its authority is
+   * resolved through the router's pins, else its signed node record). The answer must be signed by
+   * the target's DID when it is known (a DID target or a pinned authority).
+   */
   task(target: string, request: TaskRequest, options?: SendTaskOptions): Promise<TaskResult>
   /** This node's FederatedNode record (undefined before start or without discovery). */
   record(): FederatedNode | undefined
@@ -158,6 +183,20 @@ const DEFAULT_CAPABILITIES: NodeCapabilities = {
   bandwidth_mbps: 0,
   storage_gb: 0,
   compute_units: 0,
+}
+
+/** Store prefix of persisted authority pins: `pin/<authority>` -> the DID (UTF-8). */
+export const PIN_PREFIX = 'pin/'
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+const DID_RE = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]{1,2000}$/
+
+function isAuthority(a: string): boolean {
+  try {
+    return parseAddress(`klp://${a}`).authority === a
+  } catch {
+    return false
+  }
 }
 
 /** The default authority of a DID: `n<12 hex>.mesh.kai`. */
@@ -229,6 +268,9 @@ class Node implements KosMeshNode {
     this.log = init.logger ?? silentLogger
     this.clock = init.clock ?? { now: () => Date.now() }
     if (init.authority !== undefined) checkAuthority(init.authority)
+    if (init.taskMinTrust !== undefined && !(typeof init.taskMinTrust === 'number' && init.taskMinTrust >= 0 && init.taskMinTrust <= 10)) {
+      throw new InvalidConfigError(`expected taskMinTrust to be a number in 0..10, got ${String(init.taskMinTrust)}`)
+    }
     if (init.identity !== undefined) {
       if (isIdentitySource(init.identity)) this.identitySource = init.identity
       else if (typeof (init.identity as Identity).did === 'string' && typeof (init.identity as Identity).signer === 'object') this.identity = init.identity as Identity
@@ -297,7 +339,15 @@ class Node implements KosMeshNode {
       const factories = this.init.transports ?? [memory()]
       this.transports = factories.map((f) => f({ identity, logger: this.log }))
       const signatureVerifier = this.init.signatureVerifier ?? createSignatureVerifier()
-      const router = klpRouter({ ...this.init.router, authority, listen: this.init.listen ?? [] })({
+      const persistPins = this.init.persistPins !== false
+      const pinnedAuthorities = persistPins ? await this.loadPins(authority, identity.did, options) : { ...this.init.router?.pinnedAuthorities }
+      const router = klpRouter({
+        ...this.init.router,
+        authority,
+        listen: this.init.listen ?? [],
+        pinnedAuthorities,
+        ...(this.trustPolicy() === undefined ? {} : { trustPolicy: this.trustPolicy() }),
+      })({
         signer: identity.signer,
         signatureVerifier,
         trustEngine: this.trustStore,
@@ -306,9 +356,15 @@ class Node implements KosMeshNode {
         logger: this.log,
       })
       this._router = router
+      const onIdentify = (): void => void this.savePins(router)
+      if (persistPins) router.addEventListener('peer:identify', onIdentify)
       undo.push(async () => {
         await router.stop()
         await Promise.allSettled(this.transports.map((t) => t.close()))
+        if (persistPins) {
+          router.removeEventListener('peer:identify', onIdentify)
+          await this.savePins(router) // before the store closes (it stops after this step)
+        }
       })
       await router.start()
       // 4. services, in dependency order
@@ -359,6 +415,62 @@ class Node implements KosMeshNode {
   }
 
   private undo: Array<() => Promise<void> | void> = []
+  /** Pins as last written to the store (authority -> DID). */
+  private savedPins = new Map<string, string>()
+  private pinWrites: Promise<void> = Promise.resolve()
+
+  /** The router's trust policy: `router.trustPolicy` with `taskMinTrust` folded into TASK_REQUEST. */
+  private trustPolicy(): RouterInit['trustPolicy'] {
+    const base = this.init.router?.trustPolicy
+    const min = this.init.taskMinTrust ?? 0
+    if (min <= 0) return base
+    const own: TrustRequirements = { minimum_trust_score: min, required_endorsements: 0, verification_level: VerificationLevel.NONE }
+    const cur = base?.[KLPMessageType.TASK_REQUEST]
+    return { ...base, [KLPMessageType.TASK_REQUEST]: cur === undefined ? own : strictestTrust(cur, own) }
+  }
+
+  /**
+   * Restored pins (`pin/<authority>` -> DID) merged with configured ones (`router.pinnedAuthorities`
+   * win on conflict). Corrupt entries and pins of this node's own authority or DID are skipped.
+   */
+  private async loadPins(authority: string, did: string, options: AbortOptions): Promise<Record<string, string>> {
+    const configured = this.init.router?.pinnedAuthorities ?? {}
+    const max = Math.max(0, (this.init.router?.maxPinnedAuthorities ?? 65_536) - Object.keys(configured).length)
+    const out: Record<string, string> = {}
+    this.savedPins.clear()
+    for await (const { key, value } of this.storage.query(PIN_PREFIX, { ...options, limit: max })) {
+      const a = key.slice(PIN_PREFIX.length)
+      const d = textDecoder.decode(value)
+      this.savedPins.set(a, d)
+      if (a === authority || d === did || !DID_RE.test(d) || !isAuthority(a)) continue
+      out[a] = d
+    }
+    const configuredDids = new Set(Object.values(configured))
+    for (const [a, d] of Object.entries(out)) if (configured[a] !== undefined || configuredDids.has(d)) delete out[a]
+    return { ...out, ...configured }
+  }
+
+  /** Writes the router's pins to the store (only what changed; serialized). Failures are logged. */
+  private savePins(router: Router): Promise<void> {
+    this.pinWrites = this.pinWrites.then(async () => {
+      try {
+        const pins = router.routingTable.pins()
+        for (const [a, d] of Object.entries(pins)) {
+          if (this.savedPins.get(a) === d) continue
+          await this.storage.put(PIN_PREFIX + a, textEncoder.encode(d))
+          this.savedPins.set(a, d)
+        }
+        for (const a of [...this.savedPins.keys()]) {
+          if (pins[a] !== undefined) continue
+          await this.storage.delete(PIN_PREFIX + a)
+          this.savedPins.delete(a)
+        }
+      } catch (err) {
+        this.log.warn('could not persist authority pins', { err: err instanceof Error ? err.name : String(err) })
+      }
+    })
+    return this.pinWrites
+  }
 
   async stop(): Promise<void> {
     if (this.starting !== undefined) await this.starting.catch(() => {})
@@ -467,12 +579,9 @@ class Node implements KosMeshNode {
     if (subject.startsWith('did:')) return this.trustStore.trust(subject, level, subject, options)
     if (!subject.startsWith('klp://')) throw new InvalidParametersError(`expected a DID or klp:// address, got ${JSON.stringify(subject.slice(0, 80))}`)
     const { authority } = parseAddress(subject)
-    let did = authority === this.authority ? this.did : router.routingTable.didOf(authority)
-    if (did === undefined) {
-      const discovery = this.services.get('discovery') as PeerDiscovery | undefined
-      did = discovery?.getPeers().find((p) => discovery.registry.get(p.peer_id)?.record.address?.authority === authority)?.peer_id
-    }
-    if (did === undefined) throw new InvalidParametersError(`expected a known authority (connect to it first), got "${authority}"`)
+    // only an authenticated binding: the pin of a signed hello on an authenticated connection
+    const did = router.routingTable.didOf(authority)
+    if (did === undefined) throw new UnpinnedAuthorityError(authority)
     return this.trustStore.trust(did, level, subject, options)
   }
 
@@ -498,6 +607,7 @@ class Node implements KosMeshNode {
       addrs: started ? this.addrs() : [],
       agents: this.agents.list().map((a) => ({ name: a.name, address: a.address, capabilities: a.capabilities, description: a.description })),
       peers: started ? this.router.peers().length : 0,
+      taskMinTrust: this.init.taskMinTrust ?? 0,
       bootstrap: this.bootstrapResult,
     }
   }

@@ -4,11 +4,13 @@
  */
 import {
   AbortError,
+  InvalidParametersError,
   KLPMessageType,
   ProcessingStatus,
   TimeoutError,
   isKosMeshError,
   type AbortOptions,
+  type KLPAddress,
   type KLPMessage,
   type KLPValue,
   type MessageContext,
@@ -17,10 +19,11 @@ import {
 } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import type { Router } from '@kos-mesh/klp-router'
+import type { PeerDiscovery } from '@kos-mesh/peer-discovery'
 import type { AgentRegistry } from '../agents/registry.js'
 import type { Agent, TaskRequest, TaskResult } from '../agents/types.js'
 import { defineService, type NodeService } from '../components.js'
-import { AgentFailedError, InvalidTaskError, NoEligibleAgentsError } from '../errors.js'
+import { AgentFailedError, InvalidTaskError, NoEligibleAgentsError, TargetConflictError, UnknownPeerError } from '../errors.js'
 
 /** Wire reason codes of task rejections (in `payload.data.error.code`). */
 export const TaskRejectReason = {
@@ -38,18 +41,33 @@ export interface TaskServiceInit {
 export interface SendTaskOptions extends AbortOptions {
   /** Time to wait for the TASK_RESPONSE, ms. Default: the router's request timeout. */
   timeoutMs?: number
+  /**
+   * The DID that must sign the answer. Default: the DID of a `did:` target, else the DID the
+   * target authority is pinned to (none for an unpinned multi-hop authority: then any signer not
+   * bound to another authority could answer, see klp-router's security model).
+   */
+  expectedSigner?: string
 }
+
+/** Finds the authority a DID announced in its signed node record (discovery). */
+export type AuthorityResolver = (did: string) => string | undefined
 
 export interface TaskService extends Startable {
   /** Runs a task on a local agent (the same selection as for remote requests). */
   run(request: TaskRequest, options?: AbortOptions & { agent?: string; from?: string; taskId?: string }): Promise<TaskResult>
-  /** Sends a TASK_REQUEST to `target` (`klp://authority[/agents/<name>]`) and resolves with the result. */
+  /**
+   * Sends a TASK_REQUEST to `target` and resolves with the result. `target` is
+   * `klp://authority[/agents/<name>]` or a DID (`did:key:...`, the best agent there). The answer
+   * must be signed by the target's DID whenever it is known (a DID target, or a pinned authority),
+   * so a relay on the path cannot forge it (`response_mismatch`).
+   */
   send(target: string, request: TaskRequest, options?: SendTaskOptions): Promise<TaskResult>
   /** The router handler (exported for tests). */
   handleTaskRequest(message: KLPMessage, context: MessageContext): Promise<ProcessingResult>
 }
 
 const MAX_CAPABILITY_LENGTH = 128
+const DID_RE = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]{1,2000}$/
 
 function isMap(v: unknown): v is Record<string, KLPValue> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
@@ -87,6 +105,7 @@ class TaskServiceImpl implements TaskService {
     private readonly router: Router,
     private readonly agents: AgentRegistry,
     private readonly now: () => number,
+    private readonly resolveAuthority: AuthorityResolver = () => undefined,
   ) {
     this.timeoutMs = init.taskTimeoutMs ?? 20_000
   }
@@ -186,10 +205,34 @@ class TaskServiceImpl implements TaskService {
 
   async send(target: string, request: TaskRequest, options: SendTaskOptions = {}): Promise<TaskResult> {
     const req = parseTaskRequest(request)
-    const addr = parseAddress(target)
+    if (typeof target !== 'string') throw new InvalidParametersError(`expected a klp:// address or a DID, got ${typeof target}`)
+    const pins = this.router.routingTable
+    let addr: KLPAddress
+    let expectedSigner = options.expectedSigner
+    if (target.startsWith('did:')) {
+      if (!DID_RE.test(target)) throw new InvalidParametersError(`expected a DID like did:key:z6Mk..., got ${JSON.stringify(target.slice(0, 80))}`)
+      if (expectedSigner !== undefined && expectedSigner !== target) throw new InvalidParametersError(`expected expectedSigner to be the target DID ${target}, got ${expectedSigner}`)
+      expectedSigner = target
+      // an authenticated pin first; else the authority of the DID's own signed node record (a
+      // wrong one cannot forge anything: the answer must still be signed by this DID)
+      const authority = pins.authorityOf(target) ?? this.resolveAuthority(target)
+      if (authority === undefined) throw new UnknownPeerError(target)
+      addr = parseAddress(`klp://${authority}/`)
+    } else {
+      addr = parseAddress(target)
+    }
+    const pinned = pins.didOf(addr.authority)
+    if (expectedSigner === undefined) expectedSigner = pinned
+    else if (pinned !== undefined && pinned !== expectedSigner) {
+      throw new TargetConflictError(`expected ${addr.authority} to be pinned to ${expectedSigner}, got it pinned to ${pinned}`)
+    }
     const response = await this.router.request(
       { type: KLPMessageType.TASK_REQUEST, target: addr, data: req as unknown as KLPValue },
-      { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
+      {
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(expectedSigner === undefined ? {} : { expectedSigner }),
+      },
     )
     const data = response.payload.data
     if (!isTaskResult(data)) throw new InvalidTaskError(`expected a completed task result, got ${JSON.stringify(data)?.slice(0, 120)}`)
@@ -199,5 +242,14 @@ class TaskServiceImpl implements TaskService {
 
 /** The task service factory (`services: { tasks: taskService() }`). Needs `router` and `agents`. */
 export function taskService(init: TaskServiceInit = {}): NodeService<TaskService> {
-  return defineService(['router', 'agents', 'clock'], (c) => new TaskServiceImpl(init, c.router, c.agents, () => c.clock.now()))
+  return defineService(['router', 'agents', 'clock'], (c) => {
+    // discovery is optional: when the node runs it, a DID target may be resolved through the
+    // DID's signed node record (read lazily: services are added to `c` as they are created)
+    const resolve: AuthorityResolver = (did) => {
+      const discovery = c.discovery as PeerDiscovery | undefined
+      const authority = discovery?.registry?.get(did)?.record.address?.authority
+      return typeof authority === 'string' && authority.length > 0 ? authority : undefined
+    }
+    return new TaskServiceImpl(init, c.router, c.agents, () => c.clock.now(), resolve)
+  })
 }
