@@ -700,7 +700,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (err) {
     const code = exitCodeOf(err)
     const e = err as Error & { code?: string; remoteCode?: string; reason?: string }
-    if (code === ExitCode.USAGE) {
+    if (e.name === 'UsageError') {
       io.stderr(`kos-mesh ${command}: ${e.message}\nRun \`kos-mesh ${command} --help\` for usage.\n`)
     } else if (ctx.json) {
       io.stdout(JSON.stringify({ error: { name: e.name, code: e.remoteCode ?? e.code ?? 'ERR_UNKNOWN', message: e.message, ...(e.reason === undefined ? {} : { reason: e.reason }) }, exitCode: code }) + '\n')

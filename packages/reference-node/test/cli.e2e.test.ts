@@ -49,7 +49,7 @@ function json<T = Record<string, unknown>>(r: Result): T {
 
 interface Running {
   child: ChildProcess
-  started: { did: string; authority: string; addrs: string[]; port: number; pid: number }
+  started: { did: string; authority: string; addrs: string[]; port: number; pid: number; policy: { task_min_trust: number } }
   stdout: () => string
   exited: Promise<number | null>
 }
@@ -96,7 +96,8 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'kos-e2e-'))
   const inits = await Promise.all([
     cli(['init', '--data-dir', dir('seed'), '--name', 'seed', '--agents', 'echo', '--json']),
-    cli(['init', '--data-dir', dir('worker'), '--name', 'worker', '--type', 'ArchiveNode', '--json']),
+    // a closed worker: only DIDs trusted at >= 5 may run tasks there
+    cli(['init', '--data-dir', dir('worker'), '--name', 'worker', '--type', 'ArchiveNode', '--task-min-trust', '5', '--json']),
     cli(['init', '--data-dir', dir('client'), '--name', 'client', '--agents', '', '--json']),
   ])
   for (const r of inits) expect(r.code, r.stderr).toBe(0)
@@ -142,6 +143,8 @@ describe('kos-mesh end to end (3 processes on loopback)', () => {
     expect(seed.started.authority).toBe('seed.mesh.kai')
     expect(worker.started.addrs[0]).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+\/did:key:z6Mk/)
     expect(worker.started.did).not.toBe(client.started.did)
+    expect(worker.started.policy).toEqual({ task_min_trust: 5 })
+    expect(client.started.policy).toEqual({ task_min_trust: 0 })
   })
 
   it('peers: the client knows the worker through the seed peer table', async () => {
@@ -156,7 +159,22 @@ describe('kos-mesh end to end (3 processes on loopback)', () => {
     expect(human.stdout).toContain(worker.started.did)
   })
 
-  it('task: answered by a built-in agent on another node', async () => {
+  it('task: the closed worker rejects the untrusted client (exit 4, insufficient_trust) until it trusts it', async () => {
+    const denied = await cli(['task', '--json', '--data-dir', dir('client'), 'klp://worker.mesh.kai/agents/math', '1+1'])
+    expect(denied.code, denied.stderr).toBe(4)
+    expect(json(denied)).toMatchObject({ exitCode: 4, error: { reason: 'insufficient_trust' } })
+    const t = await cli(['trust', '--json', '--data-dir', dir('worker'), client.started.did, '--level', '7'])
+    expect(t.code, t.stderr).toBe(0)
+    expect(json(t)).toMatchObject({ did: client.started.did, trust_score: 7 })
+    const ok = await cli(['task', '--json', '--data-dir', dir('client'), 'klp://worker.mesh.kai/agents/math', '1+1'])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(json(ok)).toMatchObject({ status: 'completed', result: { value: 2 } })
+  })
+
+  it('task: answered by a built-in agent on another node (by address and by DID)', async () => {
+    const byDid = await cli(['task', '--json', '--data-dir', dir('client'), worker.started.did, '--capability', 'math', '2 * 21'])
+    expect(byDid.code, byDid.stderr).toBe(0)
+    expect(json(byDid)).toMatchObject({ status: 'completed', agent: 'klp://worker.mesh.kai/agents/math', result: { value: 42 } })
     const r = await cli(['task', '--json', '--data-dir', dir('client'), 'klp://worker.mesh.kai/agents/math', '(1 + 2) * 2^3 - sqrt(16)'])
     expect(r.code, r.stderr).toBe(0)
     expect(json(r)).toMatchObject({ status: 'completed', agent: 'klp://worker.mesh.kai/agents/math', result: { value: 20 } })
@@ -184,8 +202,9 @@ describe('kos-mesh end to end (3 processes on loopback)', () => {
     const byDid = await cli(['trust', '--data-dir', dir('worker'), seed.started.did])
     expect(byDid.code, byDid.stderr).toBe(0)
     expect(byDid.stdout).toContain('level 5')
-    const unknown = await cli(['trust', '--data-dir', dir('worker'), 'klp://nobody.mesh.kai'])
+    const unknown = await cli(['trust', '--json', '--data-dir', dir('worker'), 'klp://nobody.mesh.kai'])
     expect(unknown.code).toBe(2)
+    expect(json(unknown)).toMatchObject({ exitCode: 2, error: { code: 'ERR_UNPINNED_AUTHORITY' } })
   })
 
   it('connect to a dead address fails with exit 5', async () => {
@@ -196,7 +215,12 @@ describe('kos-mesh end to end (3 processes on loopback)', () => {
   it('config export prints the validated config', async () => {
     const r = await cli(['config', 'export', '--data-dir', dir('worker')])
     expect(r.code, r.stderr).toBe(0)
-    expect(JSON.parse(r.stdout)).toMatchObject({ version: 1, node: { name: 'worker', authority: 'worker.mesh.kai', type: 'ArchiveNode' }, agents: ['echo', 'text-stats', 'math'] })
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      version: 1,
+      node: { name: 'worker', authority: 'worker.mesh.kai', type: 'ArchiveNode' },
+      agents: ['echo', 'text-stats', 'math'],
+      policy: { task_min_trust: 5 },
+    })
   })
 
   it('usage errors exit 2; no running node exits 3; no config exits 6', async () => {

@@ -1,10 +1,10 @@
 /** The CLI in-process: parsing, help and exit codes that need no running node. */
-import { mkdtemp, rm, readFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, rm, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ExitCode, helpText, runCli } from '../src/cli-app.js'
-import { parseConfig, defaultConfig, resolveDataDir } from '../src/config.js'
+import { ensurePrivateDir, parseConfig, defaultConfig, resolveDataDir } from '../src/config.js'
 
 let root: string
 beforeAll(async () => {
@@ -59,6 +59,10 @@ describe('kos-mesh CLI parsing', () => {
       ['init', '--agents', 'echo,teleport'],
       ['init', '--control-port', '70000'],
       ['init', '--log-level', 'loud'],
+      ['init', '--task-min-trust', '11'],
+      ['init', '--task-min-trust', 'high'],
+      ['task', 'did:key:z6Mk', 'in'],
+      ['task', 'did:bad!', 'in', '--capability', 'echo'],
       ['start', '--control-port', '-1'],
     ]
     for (const args of cases) {
@@ -91,6 +95,26 @@ describe('kos-mesh CLI parsing', () => {
     expect(JSON.parse(again.out)).toMatchObject({ did: out.did, identityCreated: false })
     // the passphrase came from the env, so no passphrase file was written
     await expect(readFile(join(d, 'passphrase'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(JSON.parse((await run(['config', 'export'], env)).out)).toMatchObject({ policy: { task_min_trust: 0 } })
+    // a config written before `policy` existed still loads, as open
+    expect(parseConfig({ ...defaultConfig('old'), policy: undefined }).policy).toEqual({ task_min_trust: 0 })
+  })
+
+  it('init makes an existing data dir private (0700) and stores --task-min-trust', async () => {
+    const d = join(root, 'loose')
+    await mkdir(d, { mode: 0o755 })
+    await chmod(d, 0o755) // whatever the umask
+    const r = await run(['init', '--json', '--name', 'closed', '--task-min-trust', '5', '--data-dir', d], { KOS_MESH_PASSPHRASE: 'pw' })
+    expect(r.code, r.err).toBe(0)
+    expect(((await stat(d)).mode & 0o777).toString(8)).toBe('700')
+    expect(r.err).toContain('0700') // warned about the change
+    expect(JSON.parse(r.out)).toMatchObject({ config: { policy: { task_min_trust: 5 } } })
+    // already private: nothing to fix, no warning
+    await expect(ensurePrivateDir(d)).resolves.toEqual({ modeBefore: 0o700, fixed: false, ownedByUser: true })
+    const warnings: string[] = []
+    await chmod(d, 0o750)
+    await expect(ensurePrivateDir(d, (m) => warnings.push(m))).resolves.toMatchObject({ modeBefore: 0o750, fixed: true })
+    expect(warnings).toHaveLength(1)
   })
 })
 
@@ -112,6 +136,10 @@ describe('config file', () => {
       { ...ok, agents: ['nope'] },
       { ...ok, control: { port: 65536 } },
       { ...ok, logLevel: 'trace' },
+      { ...ok, policy: { task_min_trust: 11 } },
+      { ...ok, policy: { task_min_trust: 2.5 } },
+      { ...ok, policy: { min_trust: 1 } },
+      { ...ok, policy: 5 },
     ]
     for (const b of bad) expect(() => parseConfig(b), JSON.stringify(b)).toThrow(expect.objectContaining({ name: 'InvalidConfigError' }))
   })

@@ -148,7 +148,7 @@ describe('a mesh of nodes on the memory transport', () => {
     expect(entry).toMatchObject({ did: b.did, trust_score: 7 })
     const ok = await ask()
     expect(ok.payload.data).toMatchObject({ status: 'completed', result: 'hi' })
-    await expect(a.trust('klp://unknown.mesh.kai', 3)).rejects.toMatchObject({ name: 'InvalidParametersError' })
+    await expect(a.trust('klp://unknown.mesh.kai', 3)).rejects.toMatchObject({ name: 'UnpinnedAuthorityError', code: 'ERR_UNPINNED_AUTHORITY' })
     await expect(a.trust(b.did, 11)).rejects.toMatchObject({ name: 'InvalidParametersError' })
   })
 })
