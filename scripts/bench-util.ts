@@ -5,6 +5,11 @@
  * `seconds` and reports operations per second (median of batches). `report` prints a table and
  * writes `bench-results/<package>.json` at the repository root: one row per result with name,
  * unit, value, baseline, ratio (value / baseline, or null when there is no baseline).
+ *
+ * `measure` times one function on its own, so a number and its baseline measured one after the
+ * other can differ just because the machine's load changed in between. To compare a path with its
+ * baseline on a noisy machine use `paired` from `./bench-paired.ts` (interleaved A/B batches on
+ * process CPU time, medians of per-pair ratios) and put its result into `row(..., { ratio })`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
