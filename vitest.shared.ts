@@ -20,6 +20,9 @@ export function config(overrides: { testTimeout?: number; include?: string[] } =
       include: overrides.include ?? ['test/**/*.test.ts'],
       testTimeout: overrides.testTimeout ?? 30_000,
       hookTimeout: 30_000,
+      // A test that blocks its process's main thread (a native deadlock, an endless loop) cannot run
+      // vitest's own timeout; the watchdog turns it into a failed run instead of a hang.
+      setupFiles: [join(root, 'scripts', 'test-watchdog.ts')],
       // The JSON report feeds scripts/test-summary.mjs, which prints the suite's closing line.
       reporters: ['default', ['json', { outputFile: '.test-results/vitest.json' }]],
     },

@@ -52,6 +52,29 @@ export interface CryptoBackend {
 const ED_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 const X_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
 
+/*
+ * Why ephemeral X25519 public keys are computed as X25519(secret, 9) and never exported:
+ * on Node 20 (seen on 20.20.2), `generateKeyPairSync()` leaves a KeyGenJob behind whose destructor
+ * (~KeyPairGenConfig, run from a GC weak callback) locks the generated key's mutex. That mutex is
+ * shared with the returned KeyObject and with `createPublicKey(it)`, and `export({ format: 'jwk' })`
+ * holds it while allocating JS strings. When that allocation triggers the GC that collects the job,
+ * the main thread locks a mutex it already holds: a self-deadlock at 0 % CPU, forever.
+ * `generateKeyPairSync('x25519')` + `createPublicKey(priv).export({ format: 'jwk' })` in a loop
+ * deadlocks within ~15 k iterations. `diffieHellman()` takes no key mutex, so deriving the public
+ * key with the base point is safe (and cheaper than DER-encoded keygen, whose OpenSSL encoders cost
+ * ~85 µs). Keys imported with createPrivateKey (seeds, static keys) have no KeyGenJob; their export
+ * cannot meet this deadlock.
+ */
+let x25519Base: nodeCrypto.KeyObject | undefined
+function x25519BasePoint(): nodeCrypto.KeyObject {
+  if (x25519Base === undefined) {
+    const u = new Uint8Array(32)
+    u[0] = 9
+    x25519Base = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: toBase64Url(u) }, format: 'jwk' })
+  }
+  return x25519Base
+}
+
 function u8(b: Buffer | ArrayBuffer): Uint8Array {
   return b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 }
@@ -132,11 +155,17 @@ class NativeBackend implements CryptoBackend {
   }
 
   x25519KeyPair(secretKey?: Uint8Array): X25519KeyPair {
-    // PKCS#8 import costs ~0.6 ms on OpenSSL 3.0; generating a pair costs ~0.06 ms
-    const priv = secretKey === undefined
-      ? nodeCrypto.generateKeyPairSync('x25519').privateKey
-      : nodeCrypto.createPrivateKey({ key: Buffer.concat([X_PKCS8_PREFIX, secretKey]), format: 'der', type: 'pkcs8' })
-    const publicKey = u8(Buffer.from(nodeCrypto.createPublicKey(priv).export({ format: 'jwk' }).x as string, 'base64url'))
+    // PKCS#8 import costs ~0.3-0.6 ms on OpenSSL 3.0; generating a pair costs ~0.03 ms
+    let priv: nodeCrypto.KeyObject
+    let publicKey: Uint8Array
+    if (secretKey === undefined) {
+      // never export a key generateKeyPairSync made (see x25519BasePoint): public = X25519(secret, 9)
+      priv = nodeCrypto.generateKeyPairSync('x25519').privateKey
+      publicKey = u8(nodeCrypto.diffieHellman({ privateKey: priv, publicKey: x25519BasePoint() }))
+    } else {
+      priv = nodeCrypto.createPrivateKey({ key: Buffer.concat([X_PKCS8_PREFIX, secretKey]), format: 'der', type: 'pkcs8' })
+      publicKey = u8(Buffer.from(nodeCrypto.createPublicKey(priv).export({ format: 'jwk' }).x as string, 'base64url'))
+    }
     return {
       publicKey,
       agree(peerPublicKey: Uint8Array): Uint8Array {

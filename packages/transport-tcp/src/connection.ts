@@ -68,6 +68,8 @@ export interface TcpConnectionInit {
   maxHandshakeFrameSize: number
   limits: ConnectionLimits
   logger?: Logger
+  /** Called once, when the first complete handshake message has arrived from the remote. */
+  onFirstHandshakeMessage?: () => void
 }
 
 export class TcpConnection implements Connection {
@@ -97,6 +99,8 @@ export class TcpConnection implements Connection {
   private heldBytes = 0
   private hsPaused = false
   private hsReader: { resolve(f: Uint8Array): void; reject(e: Error): void } | undefined
+  private hsReceived = false
+  private onFirstHsMessage: (() => void) | undefined
 
   // inbound record frames (after the handshake the connection splits frames itself, see onRecordData)
   private readonly rxHeader = new Uint8Array(FRAME_HEADER_LENGTH)
@@ -136,6 +140,7 @@ export class TcpConnection implements Connection {
     this.limits = init.limits
     this.log = init.logger
     this.maxHandshakeFrameSize = init.maxHandshakeFrameSize
+    this.onFirstHsMessage = init.onFirstHandshakeMessage
     this.maxWireFrame = FRAME_HEADER_LENGTH + Math.max(init.limits.maxFrameSize + 1 + RECORD_OVERHEAD_ALLOWANCE, init.maxHandshakeFrameSize)
     this.decoder = new FrameDecoder({ maxFrameSize: this.maxWireFrame })
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve })
@@ -160,6 +165,11 @@ export class TcpConnection implements Connection {
 
   get status(): ConnectionStatus {
     return this.state === 'handshake' ? 'open' : this.state
+  }
+
+  /** Whether a complete handshake message has arrived from the remote (inbound slot accounting). */
+  get receivedHandshakeMessage(): boolean {
+    return this.hsReceived
   }
 
   /** Bytes of decoded records waiting for the consumer. */
@@ -372,6 +382,12 @@ export class TcpConnection implements Connection {
   private onHandshakeFrame(frame: Frame): void {
     if (frame.kind !== FRAME_KIND_HANDSHAKE) {
       throw new HandshakeError(`expected frame kind 0x${FRAME_KIND_HANDSHAKE.toString(16)} during the handshake, got 0x${frame.kind.toString(16)}`)
+    }
+    if (!this.hsReceived) {
+      this.hsReceived = true
+      const cb = this.onFirstHsMessage
+      this.onFirstHsMessage = undefined
+      cb?.()
     }
     if (this.hsReader !== undefined) {
       const r = this.hsReader

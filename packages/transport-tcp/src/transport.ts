@@ -1,4 +1,4 @@
-import { connect, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net'
+import { connect, createServer, isIPv4, isIPv6, type NetConnectOpts, type Server, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import {
   AbortError,
@@ -40,10 +40,29 @@ export interface TcpInit<Id = Identity> {
   maxMissedPongs?: number
   /** Time a graceful `close()` may take before the socket is destroyed. Default 5000 ms. */
   closeTimeoutMs?: number
-  /** Inbound handshakes running at once per listener; more sockets are dropped. Default 64. */
+  /**
+   * Time an inbound socket has to deliver its first complete handshake message; a silent or slow
+   * socket is dropped after it (it also stops counting against the handshake limits). Default 1000 ms.
+   */
+  firstMessageTimeoutMs?: number
+  /**
+   * Inbound handshakes running at once per listener. When all slots are taken, the oldest pending
+   * handshake that has not yet delivered its first message is dropped to make room; when every
+   * pending handshake has, the new socket is dropped. Default 64.
+   */
   maxInboundHandshakes?: number
+  /**
+   * Inbound handshakes running at once per listener from one remote IP (IPv6: one /64), with the
+   * same eviction rule as `maxInboundHandshakes`. Default 8.
+   */
+  maxInboundHandshakesPerIp?: number
   /** Open connections (both directions) per transport; more are refused. Default 1024. */
   maxConnections?: number
+  /**
+   * Connections (handshaking or open) per remote IP (IPv6: one /64), counted separately for inbound
+   * and outbound, so inbound sockets from an address never block our own dials to it. Default 64.
+   */
+  maxConnectionsPerIp?: number
   /**
    * Bytes the socket's write buffer may hold before `send()` waits for 'drain' (the node:net
    * writable high-water mark). Default 128 KiB.
@@ -70,8 +89,11 @@ export const DEFAULTS = {
   keepAliveIntervalMs: 15_000,
   maxMissedPongs: 2,
   closeTimeoutMs: 5_000,
+  firstMessageTimeoutMs: 1_000,
   maxInboundHandshakes: 64,
+  maxInboundHandshakesPerIp: 8,
   maxConnections: 1024,
+  maxConnectionsPerIp: 64,
   backlog: 511,
   sendBufferBytes: 128 * 1024,
 } as const
@@ -84,6 +106,31 @@ function positive(name: string, v: number | undefined, def: number, allowZero = 
   return v
 }
 
+/**
+ * The key remote addresses are counted under: the IPv4 address (IPv4-mapped IPv6 unwrapped), the /64
+ * of an IPv6 address (one host usually owns a whole /64), or the lower-cased host name of a dial.
+ */
+export function ipKey(address: string | undefined): string {
+  if (address === undefined || address === '') return '?'
+  let a = address.toLowerCase()
+  const zone = a.indexOf('%')
+  if (zone >= 0) a = a.slice(0, zone)
+  if (a.startsWith('::ffff:') && isIPv4(a.slice(7))) return a.slice(7)
+  if (!isIPv6(a)) return a
+  const gap = a.indexOf('::')
+  const head = (gap >= 0 ? a.slice(0, gap) : a).split(':').filter((g) => g !== '')
+  const tail = gap >= 0 ? a.slice(gap + 2).split(':').filter((g) => g !== '') : []
+  const tailGroups = tail.length + (tail.length > 0 && (tail[tail.length - 1] as string).includes('.') ? 1 : 0)
+  const groups = [...head, ...(Array(Math.max(0, 8 - head.length - tailGroups)).fill('0') as string[]), ...tail]
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`
+}
+
+function bump(m: Map<string, number>, key: string, by: number): void {
+  const n = (m.get(key) ?? 0) + by
+  if (n <= 0) m.delete(key)
+  else m.set(key, n)
+}
+
 export class TcpTransport<Id = Identity> implements Transport {
   readonly name = 'tcp'
   private readonly identity: Id
@@ -93,8 +140,11 @@ export class TcpTransport<Id = Identity> implements Transport {
   private readonly maxHandshakeFrameSize: number
   private readonly handshakeTimeoutMs: number
   private readonly dialTimeoutMs: number
+  private readonly firstMessageTimeoutMs: number
   private readonly maxInboundHandshakes: number
+  private readonly maxInboundHandshakesPerIp: number
   private readonly maxConnections: number
+  private readonly maxConnectionsPerIp: number
   private readonly backlog: number
   /** @internal */
   readonly sendBufferBytes: number
@@ -102,6 +152,10 @@ export class TcpTransport<Id = Identity> implements Transport {
   private nextId = 0
   /** Connections handshaking or open (both directions); counted against maxConnections. */
   private readonly connections = new Set<TcpConnection>()
+  /** The ipKey each tracked connection is counted under, with its direction. */
+  private readonly peers = new Map<TcpConnection, { key: string; direction: 'inbound' | 'outbound' }>()
+  private readonly inboundPerIp = new Map<string, number>()
+  private readonly outboundPerIp = new Map<string, number>()
   private readonly listeners = new Set<TcpListener>()
   private closing = false
 
@@ -125,8 +179,11 @@ export class TcpTransport<Id = Identity> implements Transport {
     this.maxHandshakeFrameSize = positive('maxHandshakeFrameSize', init.maxHandshakeFrameSize, DEFAULTS.maxHandshakeFrameSize)
     this.handshakeTimeoutMs = positive('handshakeTimeoutMs', init.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs)
     this.dialTimeoutMs = positive('dialTimeoutMs', init.dialTimeoutMs, DEFAULTS.dialTimeoutMs)
+    this.firstMessageTimeoutMs = positive('firstMessageTimeoutMs', init.firstMessageTimeoutMs, DEFAULTS.firstMessageTimeoutMs)
     this.maxInboundHandshakes = positive('maxInboundHandshakes', init.maxInboundHandshakes, DEFAULTS.maxInboundHandshakes)
+    this.maxInboundHandshakesPerIp = positive('maxInboundHandshakesPerIp', init.maxInboundHandshakesPerIp, DEFAULTS.maxInboundHandshakesPerIp)
     this.maxConnections = positive('maxConnections', init.maxConnections, DEFAULTS.maxConnections)
+    this.maxConnectionsPerIp = positive('maxConnectionsPerIp', init.maxConnectionsPerIp, DEFAULTS.maxConnectionsPerIp)
     this.backlog = positive('backlog', init.backlog, DEFAULTS.backlog)
     this.sendBufferBytes = positive('sendBufferBytes', init.sendBufferBytes, DEFAULTS.sendBufferBytes)
   }
@@ -155,11 +212,17 @@ export class TcpTransport<Id = Identity> implements Transport {
     const expected = options.remotePeer ?? a.peer
     const signal = options.signal
     if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
-    if (this.connections.size >= this.maxConnections) {
+    const key = ipKey(a.host)
+    const toHost = this.outboundPerIp.get(key) ?? 0
+    if (toHost >= this.maxConnectionsPerIp) {
+      throw new TooManyConnectionsError(`expected fewer than ${this.maxConnectionsPerIp} outbound connections to ${key}, got ${toHost}`)
+    }
+    // an inbound socket that has not even sent its first handshake message gives way to our own dial
+    if (this.connections.size >= this.maxConnections && !this.evictIdleHandshake(undefined, undefined)) {
       throw new TooManyConnectionsError(`expected fewer than ${this.maxConnections} connections, got ${this.connections.size}`)
     }
     const socket = await this.connectSocket(a.host, a.port, signal)
-    const conn = this.track(socket, 'outbound', formatTcpAddress(a.host, a.port))
+    const conn = this.track(socket, 'outbound', formatTcpAddress(a.host, a.port), key)
     const session = await this.runHandshake(conn, 'initiator', expected, signal)
     if (expected !== undefined && session.remoteDid !== expected) {
       const err = new PeerMismatchError(`expected remote peer ${expected}, got ${session.remoteDid}`)
@@ -199,7 +262,7 @@ export class TcpTransport<Id = Identity> implements Transport {
     })
   }
 
-  private track(socket: Socket, direction: 'inbound' | 'outbound', remoteAddr: string): TcpConnection {
+  private track(socket: Socket, direction: 'inbound' | 'outbound', remoteAddr: string, key: string, onFirstHandshakeMessage?: () => void): TcpConnection {
     const conn = new TcpConnection({
       id: `tcp-${this.idPrefix}-${++this.nextId}`,
       socket,
@@ -208,10 +271,57 @@ export class TcpTransport<Id = Identity> implements Transport {
       maxHandshakeFrameSize: this.maxHandshakeFrameSize,
       limits: this.limits,
       ...(this.log === undefined ? {} : { logger: this.log }),
+      ...(onFirstHandshakeMessage === undefined ? {} : { onFirstHandshakeMessage }),
     })
     this.connections.add(conn)
-    void conn.closed.then(() => { this.connections.delete(conn) })
+    this.peers.set(conn, { key, direction })
+    bump(direction === 'inbound' ? this.inboundPerIp : this.outboundPerIp, key, 1)
+    void conn.closed.then(() => { this.untrack(conn) })
     return conn
+  }
+
+  /** Stops counting `conn` (idempotent; runs synchronously on eviction, again when it has closed). */
+  private untrack(conn: TcpConnection): void {
+    this.connections.delete(conn)
+    const p = this.peers.get(conn)
+    if (p === undefined) return
+    this.peers.delete(conn)
+    bump(p.direction === 'inbound' ? this.inboundPerIp : this.outboundPerIp, p.key, -1)
+  }
+
+  /**
+   * Drops the oldest pending inbound handshake (of `listener`, or of any listener) that has not yet
+   * delivered its first message (from `key` only, when given). Returns false when there is none.
+   */
+  private evictIdleHandshake(listener: TcpListener | undefined, key: string | undefined): boolean {
+    for (const l of listener === undefined ? this.listeners : [listener]) {
+      for (const c of l.pending) {
+        if (c.receivedHandshakeMessage) continue
+        if (key !== undefined && this.peers.get(c)?.key !== key) continue
+        l.pending.delete(c)
+        l.evicted++
+        this.untrack(c)
+        c.abort(new TooManyConnectionsError('expected a first handshake message before the inbound handshake slots ran out, got none (evicted)'))
+        return true
+      }
+    }
+    return false
+  }
+
+  /** Makes room for one more inbound socket from `key`, evicting an idle handshake if needed. */
+  private admitInbound(listener: TcpListener, key: string): boolean {
+    let fromKey = 0
+    for (const c of listener.pending) if (this.peers.get(c)?.key === key) fromKey++
+    const keyFull = fromKey >= this.maxInboundHandshakesPerIp || (this.inboundPerIp.get(key) ?? 0) >= this.maxConnectionsPerIp
+    const globalFull = listener.pending.size >= this.maxInboundHandshakes || this.connections.size >= this.maxConnections
+    // evicting a socket from the same address frees a per-address and a global slot at once
+    if (keyFull) {
+      if (!this.evictIdleHandshake(listener, key)) return false
+    } else if (globalFull) {
+      if (!this.evictIdleHandshake(listener, undefined)) return false
+    }
+    return listener.pending.size < this.maxInboundHandshakes && this.connections.size < this.maxConnections &&
+      (this.inboundPerIp.get(key) ?? 0) < this.maxConnectionsPerIp
   }
 
   /** Runs the handshake under the handshake timeout and the caller's signal; aborts `conn` on failure. */
@@ -274,16 +384,22 @@ export class TcpTransport<Id = Identity> implements Transport {
 
   /** Called by a listener for each accepted socket. */
   accept(socket: Socket, listener: TcpListener, onConnection: ConnectionHandler): void {
-    if (this.closing || listener.handshaking >= this.maxInboundHandshakes || this.connections.size >= this.maxConnections) {
-      this.log?.debug('tcp inbound socket refused by limits', { handshaking: listener.handshaking, connections: this.connections.size })
+    const key = ipKey(socket.remoteAddress)
+    if (this.closing || !this.admitInbound(listener, key)) {
+      this.log?.debug('tcp inbound socket refused by limits', { remote: key, handshaking: listener.handshaking, connections: this.connections.size })
       listener.refused++
       socket.on('error', () => {})
       socket.destroy()
       return
     }
     const remote = formatTcpAddress(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0)
-    const conn = this.track(socket, 'inbound', remote)
-    listener.handshaking++
+    let firstTimer: ReturnType<typeof setTimeout> | undefined
+    const conn = this.track(socket, 'inbound', remote, key, () => { clearTimeout(firstTimer) })
+    firstTimer = setTimeout(() => {
+      if (!conn.receivedHandshakeMessage) {
+        conn.abort(new HandshakeTimeoutError(`expected the first handshake message within ${this.firstMessageTimeoutMs} ms`))
+      }
+    }, this.firstMessageTimeoutMs)
     listener.pending.add(conn)
     this.runHandshake(conn, 'responder', undefined, listener.signal)
       .then((session) => {
@@ -300,7 +416,7 @@ export class TcpTransport<Id = Identity> implements Transport {
         this.log?.debug('tcp inbound handshake failed', { remote, error: (err as Error)?.name })
       })
       .finally(() => {
-        listener.handshaking--
+        clearTimeout(firstTimer)
         listener.pending.delete(conn)
       })
   }
@@ -317,11 +433,12 @@ export class TcpListener implements Listener {
   private bound: string[] = []
   private readonly controller = new AbortController()
   readonly signal: AbortSignal = this.controller.signal
+  /** Inbound handshakes in progress, oldest first. */
   readonly pending = new Set<TcpConnection>()
-  handshaking = 0
   accepted = 0
   failed = 0
   refused = 0
+  evicted = 0
   private resolveClosed!: () => void
   readonly closedPromise = new Promise<void>((resolve) => { this.resolveClosed = resolve })
 
@@ -351,9 +468,17 @@ export class TcpListener implements Listener {
     return [...this.bound]
   }
 
-  /** Counters: accepted (handshake ok), failed (handshake failed), refused (limits). */
-  stats(): { handshaking: number; accepted: number; failed: number; refused: number } {
-    return { handshaking: this.handshaking, accepted: this.accepted, failed: this.failed, refused: this.refused }
+  /** Inbound handshakes in progress. */
+  get handshaking(): number {
+    return this.pending.size
+  }
+
+  /**
+   * Counters: accepted (handshake ok), failed (handshake failed, including evicted ones), refused
+   * (dropped at once by the limits), evicted (idle handshakes dropped to make room for a new socket).
+   */
+  stats(): { handshaking: number; accepted: number; failed: number; refused: number; evicted: number } {
+    return { handshaking: this.handshaking, accepted: this.accepted, failed: this.failed, refused: this.refused, evicted: this.evicted }
   }
 
   /** Stops accepting; handshakes in progress are aborted. Established connections stay open. */

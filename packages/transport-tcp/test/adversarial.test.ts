@@ -106,21 +106,22 @@ describe('tcp transport: hostile raw clients', () => {
     await stillServes(p)
   })
 
-  it('limits concurrent inbound handshakes', async () => {
-    const p = await pair({}, { maxInboundHandshakes: 2, handshakeTimeoutMs: 60_000 })
+  it('limits concurrent inbound handshakes: an idle one is evicted for a new socket', async () => {
+    const p = await pair({}, { maxInboundHandshakes: 2, handshakeTimeoutMs: 60_000, firstMessageTimeoutMs: 60_000 })
     cleanups.push(p.teardown)
     const s1 = raw(p.addr)
+    await s1.connected
     const s2 = raw(p.addr)
-    await Promise.all([s1.connected, s2.connected])
-    await new Promise((r) => setTimeout(r, 50))
+    await s2.connected
+    await until(() => stats(p.listener).handshaking === 2)
     const s3 = raw(p.addr)
-    await s3.closed
-    expect(stats(p.listener).refused).toBe(1)
-    expect(s1.socket.destroyed).toBe(false)
-    s1.socket.destroy()
+    await s1.closed // the oldest socket that sent nothing made room
+    expect(stats(p.listener)).toMatchObject({ evicted: 1, refused: 0, handshaking: 2 })
+    expect(s2.socket.destroyed).toBe(false)
     s2.socket.destroy()
-    await Promise.all([s1.closed, s2.closed])
-    await new Promise((r) => setTimeout(r, 50))
+    s3.socket.destroy()
+    await Promise.all([s2.closed, s3.closed])
+    await until(() => stats(p.listener).handshaking === 0)
     await stillServes(p)
   })
 
