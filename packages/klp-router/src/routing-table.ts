@@ -242,15 +242,7 @@ export class RoutingTable {
    */
   setAdvertised(via: string, routes: readonly AdvertisedRoute[]): boolean {
     const prev = this.advertised.get(via)
-    const budget = Math.min(this.maxRoutes, this.maxTotalRoutes - (this.advertisedTotal - (prev?.size ?? 0)))
-    const next = new Map<string, number>()
-    for (const r of routes) {
-      if (next.size >= budget) break
-      const hops = r.hops + 1
-      if (hops > this.maxHops || !this.acceptsAdvertised(via, r)) continue
-      const cur = next.get(r.authority)
-      if (cur === undefined || hops < cur) next.set(r.authority, hops)
-    }
+    const next = this.filterAdvertised(via, routes, prev)
     this.advertised.set(via, next)
     this.advertisedTotal += next.size - (prev?.size ?? 0)
     return !sameRoutes(prev, next)
@@ -259,6 +251,11 @@ export class RoutingTable {
   /** True when `routes` would change what `via` advertised before (same filtering as `setAdvertised`). */
   wouldChange(via: string, routes: readonly AdvertisedRoute[]): boolean {
     const prev = this.advertised.get(via)
+    return !sameRoutes(prev, this.filterAdvertised(via, routes, prev))
+  }
+
+  /** The routes of `via` that would be kept: accepted, within the hop limit and the route budgets. */
+  private filterAdvertised(via: string, routes: readonly AdvertisedRoute[], prev: Map<string, number> | undefined): Map<string, number> {
     const budget = Math.min(this.maxRoutes, this.maxTotalRoutes - (this.advertisedTotal - (prev?.size ?? 0)))
     const next = new Map<string, number>()
     for (const r of routes) {
@@ -268,7 +265,7 @@ export class RoutingTable {
       const cur = next.get(r.authority)
       if (cur === undefined || hops < cur) next.set(r.authority, hops)
     }
-    return !sameRoutes(prev, next)
+    return next
   }
 
   /** Advertised routes kept over all neighbours. */

@@ -119,6 +119,22 @@ function list(v: unknown): string[] {
   return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []
 }
 
+/** --control-port and --log-level (shared by init and start), then the whole config is validated. */
+function applyCommonOptions(config: NodeConfig, v: Record<string, unknown>): void {
+  const port = intOption('control-port', v['control-port'], 0, 65535)
+  if (port !== undefined) config.control.port = port
+  const level = str(v['log-level'])
+  if (level !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
+    config.logLevel = level as LogLevel
+  }
+  try {
+    parseConfig(config)
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
 function intOption(name: string, v: unknown, min: number, max: number): number | undefined {
   if (v === undefined) return undefined
   const n = Number(v)
@@ -217,20 +233,9 @@ ${GLOBAL_TEXT}
       for (const a of config.agents) if (BUILTIN_AGENTS[a] === undefined) throw new UsageError(`--agents: expected names among ${Object.keys(BUILTIN_AGENTS).join(', ')}, got ${JSON.stringify(a)}`)
       config.node.capabilities.agent_hosting = config.agents.length > 0
     }
-    const port = intOption('control-port', v['control-port'], 0, 65535)
-    if (port !== undefined) config.control.port = port
     const minTrust = intOption('task-min-trust', v['task-min-trust'], 0, 10)
     if (minTrust !== undefined) config.policy.task_min_trust = minTrust
-    const level = str(v['log-level'])
-    if (level !== undefined) {
-      if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
-      config.logLevel = level as LogLevel
-    }
-    try {
-      parseConfig(config)
-    } catch (err) {
-      throw new UsageError((err as Error).message)
-    }
+    applyCommonOptions(config, v)
     const p = dataDirPaths(ctx.dataDir)
     const exists = await stat(p.config).then(() => true, () => false)
     if (exists && v.force !== true) {
@@ -280,18 +285,7 @@ ${GLOBAL_TEXT}
     const v = ctx.values
     if (v.listen !== undefined) config.listen = list(v.listen)
     config.seeds = [...new Set([...config.seeds, ...list(v.seed)])]
-    const port = intOption('control-port', v['control-port'], 0, 65535)
-    if (port !== undefined) config.control.port = port
-    const level = str(v['log-level'])
-    if (level !== undefined) {
-      if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
-      config.logLevel = level as LogLevel
-    }
-    try {
-      parseConfig(config)
-    } catch (err) {
-      throw new UsageError((err as Error).message)
-    }
+    applyCommonOptions(config, v)
     // a control.json that still answers means a node already runs here
     try {
       const c = await connectControl(p.root)
