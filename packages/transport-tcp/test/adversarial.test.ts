@@ -118,6 +118,7 @@ describe('tcp transport: hostile raw clients', () => {
     await s1.closed // the oldest socket that sent nothing made room
     expect(stats(p.listener)).toMatchObject({ evicted: 1, refused: 0, handshaking: 2 })
     expect(s2.socket.destroyed).toBe(false)
+    expect(s3.socket.destroyed).toBe(false)
     s2.socket.destroy()
     s3.socket.destroy()
     await Promise.all([s2.closed, s3.closed])
