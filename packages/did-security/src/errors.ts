@@ -21,6 +21,17 @@ export class InvalidDidError extends InvalidParametersError {
   override readonly code: string = 'ERR_INVALID_DID'
 }
 
+/**
+ * A did:key names a key that is not a valid Ed25519 public key: not a point on the curve (its y has
+ * no x), a non-canonical encoding, or a point of small order. The did:key method requires such a DID
+ * to be rejected as an invalid public key (`invalidPublicKey`). An `InvalidDidError` too.
+ */
+export class InvalidPublicKeyError extends InvalidDidError {
+  static override readonly code: string = 'ERR_INVALID_PUBLIC_KEY'
+  override name = 'InvalidPublicKeyError'
+  override readonly code: string = 'ERR_INVALID_PUBLIC_KEY'
+}
+
 /** No resolver is registered for the DID method. */
 export class UnsupportedDidMethodError extends UnknownKeyError {
   static override readonly code: string = 'ERR_UNSUPPORTED_DID_METHOD'

@@ -8,7 +8,7 @@
 export * from './errors.js'
 export { type BackendName, type CryptoBackend, type AeadKey, getBackend, nativeBackend, nobleBackend } from './backend.js'
 export { SMALL_ORDER_ENCODINGS, checkPublicKey, checkSignatureEncoding, isCanonicalPointEncoding, isCanonicalScalar, isSmallOrderEncoding } from './rule.js'
-export { didKeyFromPublicKey, publicKeyFromDidKey, keyIdFromDid, x25519FromEd25519PublicKey, x25519KeyFingerprint, didKeyDocument, MAX_DID_LENGTH } from './did-key.js'
+export { didKeyFromPublicKey, publicKeyFromDidKey, isValidEd25519PublicKey, keyIdFromDid, x25519FromEd25519PublicKey, x25519KeyFingerprint, didKeyDocument, MAX_DID_LENGTH } from './did-key.js'
 export { type Identity, type IdentityOptions, generateIdentity, identityFromSeed } from './identity.js'
 export { type DidResolverInit, type MeshDidResolver, createDidResolver, toDocumentView } from './resolver.js'
 export { type VerifyOptions, type SignatureVerifierInit, type MeshSignatureVerifier, ed25519Verify, createVerifier, createSignatureVerifier } from './verifier.js'

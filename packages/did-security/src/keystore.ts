@@ -19,12 +19,30 @@ export const KEYSTORE_VERSION = 1
 /** Files larger than this are refused before parsing. */
 export const MAX_KEYSTORE_BYTES = 64 * 1024
 
+/** Smallest scrypt N accepted (2^10). */
+export const MIN_SCRYPT_N = 2 ** 10
+/** Largest scrypt N accepted (2^20). */
+export const MAX_SCRYPT_N = 2 ** 20
+/** Largest scrypt block size r accepted. */
+export const MAX_SCRYPT_R = 32
+/** Largest scrypt parallelism p accepted. */
+export const MAX_SCRYPT_P = 16
+/**
+ * Largest scrypt cost accepted, as the bytes 128 * N * r * p (256 MiB, twice the default's
+ * 128 MiB). It bounds the memory (128 * N * r) and the time (proportional to N * r * p) that a
+ * keystore file can make a load spend before the passphrase is even checked.
+ */
+export const MAX_SCRYPT_COST_BYTES = 256 * 1024 * 1024
+
 export interface ScryptParams {
-  /** CPU/memory cost, a power of two. Default: 2^17 (128 MiB with r = 8). Accepted on load: 2^10..2^20. */
+  /**
+   * CPU/memory cost, a power of two. Default: 2^17 (128 MiB with r = 8). Accepted (save and
+   * load): 2^10..2^20, and 128 * N * r * p <= 256 MiB (`MAX_SCRYPT_COST_BYTES`).
+   */
   N?: number
-  /** Block size. Default 8; accepted 1..32. */
+  /** Block size. Default 8; accepted 1..32 (within the cost bound). */
   r?: number
-  /** Parallelism. Default 1; accepted 1..16. */
+  /** Parallelism. Default 1; accepted 1..16 (within the cost bound). */
   p?: number
 }
 
@@ -52,12 +70,25 @@ function passphraseBytes(passphrase: string | Uint8Array): Uint8Array {
   throw new InvalidParametersError(`expected a passphrase string or Uint8Array, got ${typeof passphrase}`)
 }
 
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v)
+const show = (v: unknown): string => (typeof v === 'number' ? String(v) : typeof v === 'string' ? JSON.stringify(v.slice(0, 20)) : typeof v)
+
+/**
+ * Checks scrypt parameters against the bounds above, before any KDF runs: a hostile keystore file
+ * cannot make a load spend gigabytes or minutes. `Err` is the error class to throw (the message
+ * names the bound: "expected scrypt N <= ..., got ...").
+ */
 function checkParams(N: unknown, r: unknown, p: unknown, Err: new (m: string) => Error): { N: number; r: number; p: number } {
-  const ok = typeof N === 'number' && Number.isInteger(N) && N >= 1024 && N <= 2 ** 20 && (N & (N - 1)) === 0 &&
-    typeof r === 'number' && Number.isInteger(r) && r >= 1 && r <= 32 &&
-    typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 16
-  if (!ok) throw new Err(`expected scrypt N a power of two in 2^10..2^20, r in 1..32, p in 1..16, got N=${String(N)} r=${String(r)} p=${String(p)}`)
-  return { N: N as number, r: r as number, p: p as number }
+  if (!isInt(N) || N < MIN_SCRYPT_N || N > MAX_SCRYPT_N || (N & (N - 1)) !== 0) {
+    throw new Err(`expected scrypt N a power of two with ${MIN_SCRYPT_N} (2^10) <= N <= ${MAX_SCRYPT_N} (2^20), got ${show(N)}`)
+  }
+  if (!isInt(r) || r < 1 || r > MAX_SCRYPT_R) throw new Err(`expected scrypt r an integer with 1 <= r <= ${MAX_SCRYPT_R}, got ${show(r)}`)
+  if (!isInt(p) || p < 1 || p > MAX_SCRYPT_P) throw new Err(`expected scrypt p an integer with 1 <= p <= ${MAX_SCRYPT_P}, got ${show(p)}`)
+  const cost = 128 * N * r * p
+  if (cost > MAX_SCRYPT_COST_BYTES) {
+    throw new Err(`expected scrypt 128 * N * r * p <= ${MAX_SCRYPT_COST_BYTES} bytes (256 MiB), got ${cost} (N=${N} r=${r} p=${p})`)
+  }
+  return { N, r, p }
 }
 
 function deriveKey(pass: Uint8Array, salt: Uint8Array, N: number, r: number, p: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -138,7 +169,8 @@ export function parseKeystore(bytes: Uint8Array | string): KeystoreFile {
 
 /**
  * Reads and decrypts a keystore. Throws KeystoreNotFoundError (no file at `path`), KeystoreFormatError
- * or KeystorePassphraseError; other fs errors (EACCES, EISDIR...) as-is.
+ * (also for a directory or another non-regular file at `path`, and for KDF parameters beyond the
+ * bounds, checked before the KDF runs) or KeystorePassphraseError; other fs errors (EACCES...) as-is.
  */
 export async function loadKeystore(path: string, passphrase: string | Uint8Array, options: LoadKeystoreOptions = {}): Promise<Identity> {
   throwIfAborted(options.signal)
@@ -151,7 +183,9 @@ export async function loadKeystore(path: string, passphrase: string | Uint8Array
   }
   let bytes: Uint8Array
   try {
-    const { size } = await fh.stat()
+    const st = await fh.stat()
+    if (!st.isFile()) throw new KeystoreFormatError(`expected a keystore file at ${path}, got ${st.isDirectory() ? 'a directory' : 'something that is not a regular file'}`)
+    const { size } = st
     if (size > MAX_KEYSTORE_BYTES) throw new KeystoreFormatError(`expected a keystore of at most ${MAX_KEYSTORE_BYTES} bytes, got ${size}`)
     bytes = await readFile(fh)
   } finally { await fh.close() }

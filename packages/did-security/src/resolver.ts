@@ -8,7 +8,7 @@ import { base58btc } from 'multiformats/bases/base58'
 import { throwIfAborted, type AbortOptions, type DidDocumentView, type DidResolver, type KeyResolver } from '@kos-mesh/interface'
 import { DidResolutionError, InvalidDidError, UnsupportedDidMethodError } from './errors.js'
 import { LruCache, fromBase64Url } from './bytes.js'
-import { MAX_DID_LENGTH } from './did-key.js'
+import { MAX_DID_LENGTH, publicKeyFromDidKey } from './did-key.js'
 
 export interface DidResolverInit {
   /** Extra did-resolver method drivers, e.g. `{ web: ... }`. did:key is always present. */
@@ -100,6 +100,10 @@ class CachingDidResolver implements MeshDidResolver {
   }
 
   private async resolveUncached(did: string): Promise<DidDocumentView> {
+    // An Ed25519 did:key ("z6Mk...") must name a valid public key (a point on the curve, canonical,
+    // not of small order): the did:key method rejects it otherwise (invalidPublicKey). Checked here
+    // with our own parser (cached per DID), so the error is typed: InvalidPublicKeyError.
+    if (did.startsWith('did:key:z6Mk')) publicKeyFromDidKey(did)
     const result = await this.resolver.resolve(did)
     const err = result.didResolutionMetadata.error
     if (err === 'unsupportedDidMethod') throw new UnsupportedDidMethodError(`expected a supported DID method, got "${did.split(':')[1] ?? ''}"`)

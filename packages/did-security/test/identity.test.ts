@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import * as ed from '@noble/ed25519'
+import { pointCheckCount } from '../src/did-key.js'
 import { base58btc } from 'multiformats/bases/base58'
 import {
-  createDidResolver, createSignatureVerifier, createVerifier, didKeyFromPublicKey, ed25519Verify, generateIdentity, identityFromSeed,
-  publicKeyFromDidKey, SMALL_ORDER_ENCODINGS,
+  createDidResolver, createSignatureVerifier, createVerifier, didKeyDocument, didKeyFromPublicKey, ed25519Verify, generateIdentity, identityFromSeed,
+  InvalidDidError, isValidEd25519PublicKey, publicKeyFromDidKey, SMALL_ORDER_ENCODINGS,
 } from '../src/index.js'
 
 const id = generateIdentity()
@@ -38,13 +39,63 @@ describe('did:key', () => {
       expect(() => publicKeyFromDidKey(bad), bad).toThrow(expect.objectContaining({ name: 'InvalidDidError' }))
     }
   })
-  it('refuses a key off the curve with a fragment as InvalidDidError (regression: noble threw a plain Error)', () => {
+  it('refuses a key off the curve with a fragment as InvalidPublicKeyError (regression: noble threw a plain Error)', () => {
     // y = 2 is canonical and not small order, but (y^2 - 1) / (d y^2 + 1) has no square root: no point
     const key = new Uint8Array(32); key[0] = 2
     const did = `did:key:${base58btc.encode(Uint8Array.of(0xed, 0x01, ...key))}`
     expect(() => ed.Point.fromBytes(key)).toThrow()
-    expect(() => publicKeyFromDidKey(`${did}#z6LSbysY2xFMRpGMhb7tFTLMpeuPRaqaWM1yECx2AtzE3KCc`)).toThrow(
-      expect.objectContaining({ name: 'InvalidDidError', code: 'ERR_INVALID_DID' }))
+    const err = (() => { try { publicKeyFromDidKey(`${did}#z6LSbysY2xFMRpGMhb7tFTLMpeuPRaqaWM1yECx2AtzE3KCc`) } catch (e) { return e } return undefined })()
+    expect(err).toMatchObject({ name: 'InvalidPublicKeyError', code: 'ERR_INVALID_PUBLIC_KEY' })
+    expect(err).toBeInstanceOf(InvalidDidError) // still an invalid DID for callers that catch the broader class
+  })
+  it('rejects a did:key whose 32 bytes are not a point on the curve, wherever it is parsed (did:key spec: invalidPublicKey)', async () => {
+    // the key is 02 00..00: canonical, not small order, but y = 2 has no x on Ed25519
+    const bad = 'did:key:z6Mkeb4rtEhc8DUtvt5ehaVjdx3TLbQPpnTArkXhqfb1Mq75'
+    const key = base58btc.decode(bad.slice(8)).subarray(2)
+    expect(Buffer.from(key).toString('hex')).toBe(`02${'00'.repeat(31)}`)
+    const invalid = { name: 'InvalidPublicKeyError', code: 'ERR_INVALID_PUBLIC_KEY' }
+    for (const s of [bad, `${bad}#${bad.slice(8)}`, `${bad}#z6LSbysY2xFMRpGMhb7tFTLMpeuPRaqaWM1yECx2AtzE3KCc`]) {
+      expect(() => publicKeyFromDidKey(s), s).toThrow(expect.objectContaining(invalid))
+      expect(() => publicKeyFromDidKey(s), s).toThrow(expect.objectContaining(invalid)) // the cached rejection too
+    }
+    expect(() => didKeyDocument(bad)).toThrow(expect.objectContaining(invalid))
+    expect(() => didKeyFromPublicKey(key)).toThrow(expect.objectContaining({ name: 'InvalidKeyError' }))
+    expect(isValidEd25519PublicKey(key)).toBe(false)
+    expect(isValidEd25519PublicKey(id.publicKey)).toBe(true)
+    const r = createDidResolver()
+    await expect(r.resolveDid(bad)).rejects.toMatchObject(invalid)
+    await expect(r.resolveKey(`${bad}#${bad.slice(8)}`)).rejects.toMatchObject(invalid)
+    // the codec's SignatureVerifier: a key id that resolves to no key is an unknown key, with the reason as cause
+    const v = createSignatureVerifier()
+    const err = await v.verifySignature(`${bad}#${bad.slice(8)}`, new Uint8Array(1), new Uint8Array(64)).then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ name: 'UnknownKeyError', cause: expect.objectContaining(invalid) })
+  })
+  it('rejects small-order and non-canonical did:key keys as InvalidPublicKeyError', () => {
+    const nonCanonical = new Uint8Array(32).fill(0xff); nonCanonical[31] = 0x7f // y = 2^255 - 1 >= p
+    for (const key of [...SMALL_ORDER_ENCODINGS, nonCanonical]) {
+      const did = `did:key:${base58btc.encode(Uint8Array.of(0xed, 0x01, ...key))}`
+      expect(() => publicKeyFromDidKey(did)).toThrow(expect.objectContaining({ name: 'InvalidPublicKeyError' }))
+    }
+  })
+  it('checks each did:key point once: later parses of the same DID come from the cache', () => {
+    const fresh = generateIdentity()
+    const start = pointCheckCount()
+    expect(publicKeyFromDidKey(fresh.did)).toEqual(fresh.publicKey)
+    expect(pointCheckCount()).toBe(start + 1)
+    for (let i = 0; i < 50; i++) {
+      expect(publicKeyFromDidKey(fresh.did)).toEqual(fresh.publicKey)
+      expect(publicKeyFromDidKey(fresh.keyId)).toEqual(fresh.publicKey)
+    }
+    expect(pointCheckCount()).toBe(start + 1)
+    // a rejected DID is remembered too
+    const bad = 'did:key:z6Mkeb4rtEhc8DUtvt5ehaVjdx3TLbQPpnTArkXhqfb1Mq75'
+    try { publicKeyFromDidKey(bad) } catch { /* expected */ }
+    const afterBad = pointCheckCount()
+    for (let i = 0; i < 20; i++) expect(() => publicKeyFromDidKey(bad)).toThrow(expect.objectContaining({ name: 'InvalidPublicKeyError' }))
+    expect(pointCheckCount()).toBe(afterBad)
+    // the returned key is a copy: mutating it does not poison the cache
+    publicKeyFromDidKey(fresh.did).fill(0)
+    expect(publicKeyFromDidKey(fresh.did)).toEqual(fresh.publicKey)
   })
   it('refuses small-order keys', () => {
     for (const s of SMALL_ORDER_ENCODINGS) expect(() => didKeyFromPublicKey(s)).toThrow(expect.objectContaining({ name: 'InvalidKeyError' }))

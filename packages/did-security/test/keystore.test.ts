@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { KosMeshError } from '@kos-mesh/interface'
 import { KeystoreNotFoundError, generateIdentity, loadKeystore, parseKeystore, saveKeystore } from '../src/index.js'
+import { MAX_SCRYPT_COST_BYTES } from '../src/keystore.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'kos-keystore-'))
 afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -55,8 +56,43 @@ describe('keystore', () => {
     expect(err).toBeInstanceOf(KosMeshError)
     expect(err).toMatchObject({ name: 'KeystoreNotFoundError', code: 'ERR_KEYSTORE_NOT_FOUND' })
     expect((err as Error).cause).toMatchObject({ code: 'ENOENT' })
-    // other fs failures stay fs errors: a directory is not a missing file
-    await expect(loadKeystore(dir, 'pw')).rejects.not.toMatchObject({ name: 'KeystoreNotFoundError' })
+  })
+
+  it('reports a directory at the keystore path as KeystoreFormatError, not a raw EISDIR', async () => {
+    const err = await loadKeystore(dir, 'pw').then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ name: 'KeystoreFormatError', code: 'ERR_KEYSTORE_FORMAT' })
+  })
+
+  it('bounds the KDF parameters a keystore may ask for, before running the KDF', async () => {
+    const good = JSON.parse(readFileSync(path, 'utf8'))
+    const write = (kdfOver: Record<string, unknown>): string => {
+      const p = join(dir, 'kdf.key')
+      writeFileSync(p, JSON.stringify({ ...good, kdf: { ...good.kdf, ...kdfOver } }))
+      return p
+    }
+    // each within its own range, together 4 GiB and ~20 s of scrypt: refused before any KDF work
+    // (were the KDF run, the error would be KeystorePassphraseError after gigabytes and seconds)
+    const hostile = [
+      { N: 2 ** 20, r: 32, p: 1 },
+      { N: 2 ** 20, r: 8, p: 1 },
+      { N: 2 ** 17, r: 8, p: 16 },
+      { N: 2 ** 21, r: 1, p: 1 },
+      { N: 1000, r: 8, p: 1 },
+      { N: 1024, r: 33, p: 1 },
+      { N: 1024, r: 8, p: 17 },
+      { N: 1024, r: 8.5, p: 1 },
+      { N: '1024', r: 8, p: 1 },
+    ]
+    for (const k of hostile) {
+      const err = await loadKeystore(write(k), 'correct horse').then(() => undefined, (e: unknown) => e)
+      expect(err, JSON.stringify(k)).toMatchObject({ name: 'KeystoreFormatError', code: 'ERR_KEYSTORE_FORMAT' })
+      expect(() => parseKeystore(readFileSync(join(dir, 'kdf.key'))), JSON.stringify(k)).toThrow(expect.objectContaining({ name: 'KeystoreFormatError' }))
+    }
+    // the same bounds apply to what the project writes; the default (2^17, 8, 1) is within them
+    await expect(saveKeystore(join(dir, 'big.key'), id, 'pw', { kdf: { N: 2 ** 20, r: 32, p: 1 } })).rejects.toMatchObject({ name: 'InvalidParametersError' })
+    expect(128 * 2 ** 17 * 8 * 1).toBeLessThanOrEqual(MAX_SCRYPT_COST_BYTES)
+    // within the bound: accepted (N = 2^10 keeps parsing cheap; no KDF runs in parseKeystore)
+    expect(parseKeystore(readFileSync(write({ N: 2 ** 10, r: 8, p: 16 }))).kdf).toMatchObject({ N: 1024, r: 8, p: 16 })
   })
 
   it('honours an aborted signal', async () => {

@@ -5,5 +5,7 @@
  * @packageDocumentation
  */
 export { transportCompliance } from './transport.js'
-export type { TransportPair, TransportComplianceOptions } from './transport.js'
+export type { TransportPair, TransportComplianceOptions, OutboundLimits } from './transport.js'
+export { storeCompliance } from './store.js'
+export type { StoreUnderTest, StoreComplianceOptions } from './store.js'
 export { bytesEqual, frameOf, seqOf, readN, collect, stalled, withTimeout, waitFor, isErrorOf, expectError } from './util.js'

@@ -19,7 +19,7 @@ import {
   type TransportAddress,
 } from '@kos-mesh/interface'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { bytesEqual, collect, expectError, frameOf, isErrorOf, readN, seqOf, stalled, withTimeout } from './util.js'
+import { bytesEqual, collect, expectError, frameOf, isErrorOf, readN, seqOf, stalled, waitFor, withTimeout } from './util.js'
 
 /** What a transport under test provides to the suite. `setup` is called once per test. */
 export interface TransportPair {
@@ -39,6 +39,34 @@ export interface TransportPair {
   unreachableAddr?: TransportAddress
   /** Closes whatever setup created (called after each test, even a failing one). */
   teardown(): Promise<void>
+  /**
+   * The outbound limits the transports were created with, when `setup` was given some and the
+   * transport supports them; enables the slow-peer test (skipped when absent).
+   */
+  outboundLimits?: OutboundLimits
+  /**
+   * Lets `ms` of the transports' time pass (a virtual-time network advances its clock here).
+   * Default: a wall-clock timer.
+   */
+  sleep?(ms: number): Promise<void>
+}
+
+/**
+ * Outbound limits of a connection (both kos-mesh transports have them under these init names): the
+ * bytes it may hold on the way out before `send()` rejects with `SendBufferFullError`, and how long
+ * they may sit undrained before the connection is aborted with `SlowPeerError`.
+ */
+export interface OutboundLimits {
+  maxOutboundBufferBytes: number
+  sendStallTimeoutMs: number
+}
+
+/** Matchers for the slow-peer errors (by `name` / `code`; the classes live in each transport). */
+class SendBufferFullError extends Error {
+  static readonly code = 'ERR_SEND_BUFFER_FULL'
+}
+class SlowPeerError extends Error {
+  static readonly code = 'ERR_SLOW_PEER'
 }
 
 export interface TransportComplianceOptions {
@@ -50,6 +78,8 @@ export interface TransportComplianceOptions {
   backpressureCapBytes?: number
   /** How long a send must stay unresolved to count as blocked, in ms. Default 200. */
   stallMs?: number
+  /** The short limits the slow-peer test asks `setup` for. Default 256 KiB and 300 ms. */
+  slowPeer?: Partial<OutboundLimits>
 }
 
 interface Ctx {
@@ -63,11 +93,12 @@ interface Ctx {
 }
 
 /** Registers the transport compliance tests (vitest `describe`/`it`) under `name`. */
-export function transportCompliance(name: string, setup: () => Promise<TransportPair>, options: TransportComplianceOptions = {}): void {
+export function transportCompliance(name: string, setup: (limits?: OutboundLimits) => Promise<TransportPair>, options: TransportComplianceOptions = {}): void {
   const FRAMES = options.frames ?? 1000
   const CONNS = options.connections ?? 50
   const CAP = options.backpressureCapBytes ?? 64 * 1024 * 1024
   const STALL = options.stallMs ?? 200
+  const SLOW: OutboundLimits = { maxOutboundBufferBytes: 256 * 1024, sendStallTimeoutMs: 300, ...options.slowPeer }
 
   describe(`${name}: transport compliance`, () => {
     let ctx: Ctx
@@ -330,6 +361,75 @@ export function transportCompliance(name: string, setup: () => Promise<Transport
       await ctx.pair.b.close()
       const err = await ctx.pair.b.dial(addr, { remotePeer: ctx.pair.bPeer }).then(() => undefined, (e: unknown) => e)
       expect(err).toBeInstanceOf(Error)
+    })
+
+    it('a peer that never reads: send() is bounded in bytes and the connection is eventually aborted (SlowPeerError)', async (t) => {
+      const slow = await setup(SLOW)
+      try {
+        const limits = slow.outboundLimits
+        if (limits === undefined) { t.skip(); return }
+        const sleep = slow.sleep ?? ((ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms) }))
+        const inbound: Connection[] = []
+        const listener = await slow.b.listen(slow.listenAddr, (c) => { inbound.push(c) })
+        // outboundBufferedBytes is an optional member of the Connection contract
+        const out: Connection & { readonly outboundBufferedBytes?: number } = await slow.a.dial(listener.addrs()[0] as string, { remotePeer: slow.bPeer })
+        await waitFor(() => inbound.length > 0, 'the inbound connection')
+        const inb = inbound[0] as Connection
+        const outRead = collect(out).then(() => undefined, (err: unknown) => err)
+        let aborted: unknown = 'pending'
+        void outRead.then((err) => { aborted = err })
+        // a keeps sending without waiting for its sends; b never reads
+        const size = Math.min(16 * 1024, slow.maxFrameSize ?? 16 * 1024)
+        const waiting: Array<Promise<unknown>> = []
+        let seq = 0
+        let maxHeld = 0
+        /** Offers frames until one is refused; returns how many were taken and the refusal. */
+        const fill = async (): Promise<{ taken: number; refusal: unknown }> => {
+          for (let taken = 0; taken * size < CAP; taken++) {
+            const p = out.send(frameOf(seq++, size))
+            const r: { state: 'pending' | 'ok' | 'rejected'; err?: unknown } = { state: 'pending' }
+            p.then(() => { r.state = 'ok' }, (err: unknown) => { r.state = 'rejected'; r.err = err })
+            for (let i = 0; i < 5; i++) await Promise.resolve() // settles now, or it waits for its turn
+            if (typeof out.outboundBufferedBytes === 'number') maxHeld = Math.max(maxHeld, out.outboundBufferedBytes)
+            if (r.state === 'rejected') return { taken, refusal: r.err ?? new Error('rejected') }
+            if (r.state === 'pending') waiting.push(p.then(() => undefined, (err: unknown) => err))
+          }
+          return { taken: Infinity, refusal: undefined }
+        }
+        const first = await fill()
+        expect(isErrorOf(first.refusal, SendBufferFullError), `expected send() to reject at once with SendBufferFullError at the bound, got ${String((first.refusal as Error)?.name ?? 'nothing')} after ${first.taken} frames`).toBe(true)
+        expect(out.status).toBe('open')
+        if (typeof out.outboundBufferedBytes === 'number') {
+          expect(out.outboundBufferedBytes).toBeLessThanOrEqual(limits.maxOutboundBufferBytes)
+        }
+        // a keeps offering; once whatever sits between a and b (kernel buffers, b's inbound buffer) is
+        // full nothing drains any more, and the connection is aborted with SlowPeerError
+        for (let i = 0; i < 2_000 && aborted === 'pending'; i++) {
+          const r = await fill()
+          if (aborted !== 'pending') break
+          expect(isErrorOf(r.refusal, SendBufferFullError) || isErrorOf(r.refusal, ConnectionClosedError), `expected SendBufferFullError while the peer does not read, got ${String((r.refusal as Error)?.name)}`).toBe(true)
+          await sleep(r.taken > 0 ? 0 : limits.sendStallTimeoutMs / 4) // progress: offer again soon
+        }
+        expect(isErrorOf(aborted, SlowPeerError), `expected the reader to throw SlowPeerError, got ${String((aborted as Error)?.name ?? aborted)}`).toBe(true)
+        if (typeof out.outboundBufferedBytes === 'number') expect(maxHeld).toBeLessThanOrEqual(limits.maxOutboundBufferBytes)
+        // sends that had to wait either got through before the abort or reject with ConnectionClosedError
+        const outcomes = await Promise.all(waiting)
+        for (const err of outcomes) {
+          expect(err === undefined || isErrorOf(err, ConnectionClosedError), `expected a waiting send to complete or reject with ConnectionClosedError, got ${String((err as Error)?.name)}`).toBe(true)
+        }
+        expect(outcomes.some((err) => err !== undefined), 'expected the sends still waiting at the abort to reject').toBe(true)
+        await withTimeout(out.closed, 'closed did not resolve after the slow-peer abort')
+        expect(out.status).toBe('closed')
+        await expectError(out.send(frameOf(0, 4)), ConnectionClosedError)
+        // the remote, once it reads again, finds the connection gone
+        const remote = collect(inb).then(() => 'ended', () => 'threw')
+        let remoteEnd: string | undefined
+        void remote.then((r) => { remoteEnd = r })
+        for (let i = 0; i < 100 && remoteEnd === undefined; i++) await sleep(limits.sendStallTimeoutMs / 4)
+        expect(['ended', 'threw']).toContain(remoteEnd)
+      } finally {
+        await slow.teardown()
+      }
     })
 
     it(`handles ${CONNS} concurrent connections`, async () => {

@@ -99,8 +99,17 @@ export interface Connection extends AsyncIterable<Uint8Array> {
   readonly remoteAddr: TransportAddress
   readonly direction: ConnectionDirection
   readonly status: ConnectionStatus
-  /** Resolves once the frame is accepted by the transport's bounded send buffer. */
+  /**
+   * Resolves once the frame is accepted by the transport's bounded send buffer. Transports that
+   * bound their outbound bytes reject at once (e.g. `SendBufferFullError`) instead of queuing past
+   * the bound, and abort a connection whose peer stops draining it (e.g. `SlowPeerError`).
+   */
   send(frame: Uint8Array, options?: AbortOptions): Promise<void>
+  /**
+   * Optional: bytes this connection currently holds on the way out (frames waiting for their turn
+   * plus the transport's own write buffer), i.e. what the transport's outbound bound counts.
+   */
+  readonly outboundBufferedBytes?: number
   /** Graceful close: pending frames are flushed. */
   close(options?: AbortOptions): Promise<void>
   /** Immediate close with an error; pending frames are dropped. */
@@ -146,6 +155,14 @@ export interface TrustCheck {
 /** Decides whether a sender meets a message's trust requirements. */
 export interface TrustEngine {
   check(subject: string, requirements: TrustRequirements, options?: AbortOptions): TrustCheck | Promise<TrustCheck>
+  /**
+   * Optional, synchronous and cheap: the subject's current trust score (0..10), or undefined when
+   * the engine knows nothing of it. The router uses it on its hot path to tell *known* peers and
+   * signers (score > 0) from strangers, which share bounded slices of the node (queue turns,
+   * replay-window pool) instead of each getting a full one. Engines without it make everybody a
+   * stranger.
+   */
+  peerScore?(subject: string): number | undefined
 }
 
 // ---------------------------------------------------------------- handlers

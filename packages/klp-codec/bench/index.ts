@@ -13,6 +13,7 @@
  */
 import { sign, verify } from 'node:crypto'
 import { Encoder } from 'cbor-x'
+import * as dagCbor from '@ipld/dag-cbor'
 import { report, row } from '../../../scripts/bench-util.js'
 import type { BenchRow } from '../../../scripts/bench-util.js'
 import type { KLPValue, SignatureVerifier, Signer } from '@kos-mesh/interface'
@@ -73,11 +74,12 @@ function canonicalForCborX(v: unknown): unknown {
 const ours = encodeValue(plainBody)
 const theirs = cborx.encode(canonicalForCborX(plainBody))
 if (Buffer.compare(ours, theirs) !== 0) throw new Error('bench setup: cbor-x and klp-codec disagree on the body bytes')
+if (Buffer.compare(ours, dagCbor.encode(plainBody)) !== 0) throw new Error('bench setup: @ipld/dag-cbor and klp-codec disagree on the body bytes')
 
 const json = (m: typeof signed): string => JSON.stringify(m, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v))
 const jsonBytes = Buffer.from(json(signed))
 
-console.log(`message: ${messageBytes.length} B canonical CBOR (frame ${frame.length} B, signing input ${input.length} B), JSON+base64 ${jsonBytes.length} B`)
+console.log(`message: ${messageBytes.length} B COSE_Sign1 (frame ${frame.length} B, signing input ${input.length} B), JSON+base64 ${jsonBytes.length} B`)
 console.log(`clock: ${clockName()} time; load average at start: ${(await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ')}`)
 
 const encodeSignPath = async (): Promise<unknown> => encodeFrame(encodeMessage(await signMessage(createMessage(init), signer)))
@@ -92,6 +94,7 @@ const dec = await paired(decodeVerifyPath, bareVerify)
 const encOnly = await paired(async () => encodeFrame(encodeMessage(await signMessage(createMessage(init), nullSigner))), bareSign)
 const decOnly = await paired(async () => verifyMessage(decodeMessage(decodeFrame(frame).body), alwaysTrue), bareVerify)
 const vsCborX = await paired(() => encodeValue(plainBody), () => cborx.encode(canonicalForCborX(plainBody)))
+const vsDag = await paired(() => encodeValue(plainBody), () => dagCbor.encode(plainBody))
 const vsJson = await paired(async () => encodeFrame(encodeMessage(await signMessage(createMessage(init), nullSigner))), () => Buffer.from(json(signed)))
 
 const r1 = (v: number): number => Math.round(v * 10) / 10
@@ -116,6 +119,7 @@ const rows: BenchRow[] = [
   row('codec only, sign path incl. createMessage (constant signer)', 'us/msg', r2(encOnly.aUs), B('bare sign', r2(encOnly.bUs)), { higherIsBetter: false, ratio: Math.round(encOnly.ratio * 10_000) / 10_000 }),
   row('codec only, decode path (always-true verifier)', 'us/msg', r2(decOnly.aUs), B('bare verify', r2(decOnly.bUs)), { higherIsBetter: false, ratio: Math.round(decOnly.ratio * 10_000) / 10_000 }),
   row('encodeValue(body as plain value), canonical', 'ops/s', vsCborX.aRate, B('cbor-x encode + recursive key sort', vsCborX.bRate), { higherIsBetter: true, ...pairedRatio(vsCborX.ratio) }),
+  row('encodeValue(body as plain value), DAG-CBOR', 'ops/s', vsDag.aRate, B('@ipld/dag-cbor encode', vsDag.bRate), { higherIsBetter: true, ...pairedRatio(vsDag.ratio) }),
   row('codec only, sign path (constant signer), rate', 'msg/s', vsJson.aRate, B('JSON.stringify + base64 bytes', vsJson.bRate), { higherIsBetter: true, ...pairedRatio(vsJson.ratio) }),
 ]
 report('klp-codec', rows, {

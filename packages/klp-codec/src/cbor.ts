@@ -1,15 +1,21 @@
 /**
- * Canonical CBOR for the KLP data model (RFC 8949 §4.2.1 core deterministic encoding, which for
- * this model is byte-identical to DAG-CBOR):
- * - integers and lengths in the shortest head; integers beyond +/-2^53 as bigint, up to 64 bits;
- * - non-integer numbers (and -0) as float64, never float16/32; NaN and +/-Infinity are rejected;
- * - definite lengths only; map keys are text strings, sorted by their encoded bytes (length
- *   first, then bytewise), no duplicates;
- * - byte strings are untagged; no tags, no `undefined`, no other simple values.
+ * DAG-CBOR for the KLP data model: byte for byte what `@ipld/dag-cbor` (the IPLD DAG-CBOR codec,
+ * https://ipld.io/specs/codecs/dag-cbor/spec/) writes for the same value, and a strict decoder that
+ * accepts exactly those bytes:
+ * - integers (a `number` that is a safe integer, or a `bigint` of at most 64 bits) as major type 0/1
+ *   in the shortest head; `-0` is the integer 0 (`00`), as @ipld/dag-cbor writes it;
+ * - every other finite number (non-integral, or integral beyond +/-(2^53 - 1)) as a 64-bit float
+ *   (`fb`), never float16/32; NaN and +/-Infinity are outside the data model and rejected;
+ * - definite lengths only; map keys are text strings sorted length-first, then bytewise (RFC 7049
+ *   §3.9 "canonical CBOR", RFC 8949 §4.2.3), no duplicates;
+ * - byte strings are untagged; no tags (the model has no links), no `undefined`, no other simple values.
+ * This is not RFC 8949 §4.2.1 core deterministic encoding, which would shorten floats to 16/32 bits
+ * and sort keys bytewise: DAG-CBOR keeps 64-bit floats and length-first keys.
  *
  * The decoder is strict and bounded: it checks every length against the remaining input and
  * the configured limits before allocating, and rejects any non-canonical form with a typed
- * error, so `encode(decode(b))` equals `b` for every accepted `b`.
+ * error, so `encode(decode(b))` equals `b` for every accepted `b`. Byte strings are decoded as
+ * views (`subarray`) into the input, not copies.
  */
 import { InvalidParametersError } from '@kos-mesh/interface'
 import type { KLPValue } from '@kos-mesh/interface'
@@ -224,9 +230,12 @@ function typeName(v: unknown): string {
   return typeof v
 }
 
-/** True for a number that the canonical encoding writes as an integer. */
+/**
+ * True for a number that DAG-CBOR writes as an integer: a safe integer, `-0` included (written `00`,
+ * as @ipld/dag-cbor does). Integral numbers beyond 2^53 - 1 are written as float64, like it does too.
+ */
 function isCborInt(v: number): boolean {
-  return Number.isSafeInteger(v) && !Object.is(v, -0)
+  return Number.isSafeInteger(v)
 }
 
 function compareKeys(a: string, b: string): number {
@@ -276,7 +285,7 @@ export function writeValue(w: Writer, v: unknown, depth: number, maxDepth: numbe
       return
     case 'number':
       if (isCborInt(v)) {
-        if (v >= 0) w.head(0, v)
+        if (v >= 0) w.head(0, v === 0 ? 0 : v) // -0 >= 0: written as 0
         else w.head(1, -1 - v)
       } else {
         if (!Number.isFinite(v)) throw new InvalidParametersError(`expected a finite number, got ${v}`)
@@ -340,8 +349,10 @@ export function checkWriterItems(w: Writer, limits: Readonly<CodecLimits>): void
 }
 
 /**
- * Encodes a KLPValue as canonical CBOR, within the same limits the decoder applies (so what
- * encodes also decodes). Throws `InvalidParametersError` for values outside the model.
+ * Encodes a KLPValue as DAG-CBOR (byte-identical to `@ipld/dag-cbor`'s `encode` of the same value),
+ * within the same limits the decoder applies (so what encodes also decodes). Throws
+ * `InvalidParametersError` for values outside the model (`undefined`, NaN, +/-Infinity, bigints
+ * beyond 64 bits, strings with lone surrogates, non-plain objects, cycles).
  */
 export function encodeValue(value: KLPValue, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
   const limits = resolveLimits(options?.limits)
@@ -500,12 +511,16 @@ export class Reader {
     }
   }
 
+  /**
+   * A byte string's content as a view (`subarray`) into the input: no copy, so a decoded 1 MiB
+   * byte string costs no second MiB. The view shares memory with the input (and keeps it alive).
+   */
   bytesBody(n: number | bigint): Uint8Array {
     if (n > this.limits.maxBytesLength) {
       throw new StringTooLongError(`expected a byte string of at most ${this.limits.maxBytesLength} bytes, got ${String(n)}`)
     }
     const len = this.length(n, 'a byte string')
-    const out = this.buf.slice(this.pos, this.pos + len)
+    const out = this.buf.subarray(this.pos, this.pos + len)
     this.pos += len
     return out
   }
@@ -586,7 +601,8 @@ export class Reader {
         const v = this.view.getFloat64(this.pos)
         this.pos += 8
         if (!Number.isFinite(v)) throw new MalformedCborError(`expected a finite float, got ${v} at offset ${this.headStart}`)
-        if (isCborInt(v)) throw new NonCanonicalCborError(`expected integer ${v} as a CBOR integer, got a float64 at offset ${this.headStart}`)
+        // DAG-CBOR writes every safe integer, -0 included, as an integer: a float64 holding one is not its encoding
+        if (isCborInt(v)) throw new NonCanonicalCborError(`expected ${Object.is(v, -0) ? '-0' : v} as a CBOR integer, got a float64 at offset ${this.headStart}`)
         return v
       }
       case 31:
@@ -597,7 +613,8 @@ export class Reader {
   }
 }
 
-function compareBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+/** Compares `b[s1..e1)` with `b[s2..e2)` bytewise (a proper prefix first): the order of encoded map keys. */
+export function compareBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
   const l1 = e1 - s1
   const l2 = e2 - s2
   const n = Math.min(l1, l2)
@@ -608,7 +625,14 @@ function compareBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: num
   return l1 - l2
 }
 
-/** Decodes exactly one canonical CBOR item holding a KLPValue. Strict; typed errors; bounded by `limits`. */
+/**
+ * Decodes exactly one DAG-CBOR item holding a KLPValue. Strict (only the bytes `encodeValue` would
+ * write for the value are accepted); typed errors; bounded by `limits`.
+ *
+ * The result may reference `bytes`: every byte string in it is a view (`subarray`) into the input,
+ * not a copy. Do not modify `bytes` while you use the result, and `.slice()` a byte string you keep
+ * longer than the input should live (a small view keeps the whole input buffer alive).
+ */
 export function decodeValue(bytes: Uint8Array, options?: { limits?: Partial<CodecLimits> }): KLPValue {
   if (!(bytes instanceof Uint8Array)) throw new InvalidParametersError(`expected a Uint8Array, got ${typeName(bytes)}`)
   const r = new Reader(bytes, resolveLimits(options?.limits))

@@ -1,6 +1,6 @@
 /**
- * @kos-mesh/klp-codec: the Kind Link Protocol wire format. klp:// addresses, canonical CBOR,
- * content-addressed message ids, signing and verification over canonical bytes, payload
+ * @kos-mesh/klp-codec: the Kind Link Protocol wire format. klp:// addresses, DAG-CBOR bodies,
+ * content-addressed message ids, signed messages as standard COSE_Sign1 (RFC 9052), payload
  * compression/encryption envelopes and framing. Pure functions; no I/O, no transports.
  *
  * @packageDocumentation
@@ -26,6 +26,10 @@ export {
   DEFAULT_CLOCK_SKEW_MS,
   SIGNING_CONTEXT,
   SIGNATURE_LENGTH,
+  COSE_SIGN1_TAG,
+  COSE_ALG_EDDSA,
+  COSE_HEADER_ALG,
+  COSE_HEADER_KID,
   MESSAGE_ID_CODEC,
   MESSAGE_ID_HASH,
   MESSAGE_ID_DIGEST_LENGTH,

@@ -1,14 +1,15 @@
 /**
- * KLP messages: construction, canonical body encoding, content-addressed ids, the signed
- * envelope, strict decoding, signature verification and expiry.
+ * KLP messages: construction, the DAG-CBOR body, content-addressed ids, the signed envelope (a
+ * standard COSE_Sign1, RFC 9052), strict decoding, signature verification and expiry.
  *
  * Wire form of a signed message (see docs/PROTOCOL.md):
- *   envelope      = [ signer: tstr, body: bstr, signature: bstr .size 64 ]   ; CBOR array(3)
- *   body          = canonical CBOR map of the unsigned message, without message_id
+ *   message       = COSE_Sign1_Tagged = #6.18([ protected: bstr, unprotected: {}, payload: bstr, signature: bstr .size 64 ])
+ *   protected     = bstr .cbor { 1 (alg): -8 (EdDSA), 4 (kid): bstr (UTF-8 of the signer key id) }
+ *   payload       = body = DAG-CBOR map of the unsigned message, without message_id
  *   message_id    = CIDv1(dag-cbor, sha2-256 truncated to 128 bits of body), base32
- *   signing input = [ "KLP-Sign1", signer, body ]                         ; CBOR array(3)
- * The signed body travels as a byte string, so a verifier checks the signature over the bytes
- * it received, without re-encoding.
+ *   signing input = Sig_structure = [ "Signature1", protected, external_aad: h'', payload ]
+ * The body travels as a byte string, so a verifier checks the signature over the bytes it
+ * received, without re-encoding; any COSE library verifies it with the signer's Ed25519 key.
  */
 import * as nodeCrypto from 'node:crypto'
 import {
@@ -38,13 +39,14 @@ import type {
 import { CID } from 'multiformats/cid'
 import { MAX_ADDRESS_LENGTH, formatAddress, parseAddress } from './address.js'
 import { allocBytes } from './alloc.js'
-import { Reader, Writer, checkWriterItems, limitWriter, useWriter, withWriter, writeValue } from './cbor.js'
+import { Reader, Writer, checkWriterItems, compareBytes, limitWriter, useWriter, withWriter, writeValue } from './cbor.js'
 import {
+  DuplicateKeyError,
   InvalidFieldError,
-  MalformedCborError,
   MessageIdMismatchError,
   MessageTooLargeError,
   MissingFieldError,
+  NonCanonicalCborError,
   TrailingBytesError,
   UnknownFieldError,
 } from './errors.js'
@@ -58,8 +60,15 @@ export const KLP_VERSION = '1.0'
 export const DEFAULT_TTL = 300
 /** Default clock-skew window for checkExpiry, milliseconds. */
 export const DEFAULT_CLOCK_SKEW_MS = 30_000
-/** Context string of the signing input. */
-export const SIGNING_CONTEXT = 'KLP-Sign1'
+/** Context string of the signing input: the COSE Sig_structure of a COSE_Sign1 (RFC 9052 §4.4). */
+export const SIGNING_CONTEXT = 'Signature1'
+/** CBOR tag of a COSE_Sign1 (RFC 9052 §4.2): every signed message starts with its head, `d2`. */
+export const COSE_SIGN1_TAG = 18
+/** COSE algorithm of the signature: EdDSA (RFC 9053 §2.2), here always Ed25519. */
+export const COSE_ALG_EDDSA = -8
+/** COSE header labels used in the protected header (RFC 9052 §3.1). */
+export const COSE_HEADER_ALG = 1
+export const COSE_HEADER_KID = 4
 /** Multicodec of the message id CID (dag-cbor: the body is valid DAG-CBOR). */
 export const MESSAGE_ID_CODEC = 0x71
 /** Multihash code of the message id digest (sha2-256, truncated to 16 bytes). */
@@ -457,7 +466,7 @@ function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
 }
 
 /**
- * The canonical body of a message: the canonical CBOR map of everything but `signature`,
+ * The body of a message: the DAG-CBOR map of everything but `signature`,
  * `signer` and `metadata.message_id`. Validates every field (InvalidParametersError).
  */
 export function encodeBody(msg: UnsignedKLPMessage | KLPMessage, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
@@ -531,40 +540,103 @@ export function parseMessageId(id: string): CID {
 // ------------------------------------------------------------------ signing
 
 /**
- * What signMessage / decodeMessage keep per message: the exact signing input
- * `["KLP-Sign1", signer, body]`, in one buffer that also holds the body (a view into it). Never
- * handed out to callers (getSigningInput copies), so it cannot be mutated behind our back; the
- * Signer and SignatureVerifier do see it, as they always saw the bytes they sign or verify.
+ * What signMessage / decodeMessage keep per message: views of the COSE_Sign1 parts the signature
+ * covers, the protected header and the payload (each a byte string with its head), and the body
+ * (the payload's content).
+ * - signMessage keeps the Sig_structure it signed (`input`), in one buffer that holds the other
+ *   views too; never handed out to callers (getSigningInput copies), so it cannot be mutated behind
+ *   our back; the Signer sees it, as it always saw the bytes it signs.
+ * - decodeMessage keeps views into the received bytes (no copy) and builds the Sig_structure only
+ *   when verifyMessage / getSigningInput asks for it, so a decoded message that waits in a queue
+ *   costs nothing beyond the received bytes.
  */
 interface Signed {
   readonly signer: string
-  readonly input: Uint8Array
+  /** The Sig_structure, kept by signMessage; undefined for decoded messages (built on demand). */
+  readonly input: Uint8Array | undefined
+  /** The protected header as it is signed and sent: `bstr .cbor {1: -8, 4: kid}`, head included. */
+  readonly protectedBstr: Uint8Array
+  /** The payload byte string, head included. */
+  readonly payloadBstr: Uint8Array
+  /** The body: the payload's content. */
   readonly body: Uint8Array
 }
-/** Signing inputs of messages produced by signMessage or decodeMessage (never re-encoded). */
+/** The Signed of signMessage: with the Sig_structure. */
+type SignedInput = Signed & { readonly input: Uint8Array }
+/** COSE parts of messages produced by signMessage or decodeMessage (never re-encoded). */
 const bodies = new WeakMap<object, Signed>()
 
+/** `84 6a "Signature1"`: the head of the 4-item Sig_structure and its context string, 12 bytes. */
 const SIGNING_PREFIX = (() => {
   const w = new Writer(16)
-  w.head(4, 3)
+  w.head(4, 4)
   w.text(SIGNING_CONTEXT)
   return w.finish()
 })()
-/** `83 69 "KLP-Sign1"`: 11 bytes. */
 const PREFIX_LENGTH = SIGNING_PREFIX.length
+/** The empty external_aad of the Sig_structure (`h''`). */
+const EMPTY_BSTR = 0x40
+/** The empty unprotected header map (`{}`), at the same place in the COSE_Sign1 as external_aad in the Sig_structure. */
+const EMPTY_MAP = 0xa0
+/** `d2 84`: tag 18 and the head of the 4-item COSE_Sign1 array. */
+const ENVELOPE_TAG = 0xc0 | COSE_SIGN1_TAG
+const ENVELOPE_ARRAY = 0x84
+/** Longest signer key id in UTF-8 bytes (1024 UTF-16 units, at most 3 bytes each). */
+const MAX_SIGNER_BYTES = MAX_SIGNER_LENGTH * 3
 
-/** The exact bytes signed: CBOR array `["KLP-Sign1", signer, body]`. */
-export function signingInput(signer: string, body: Uint8Array): Uint8Array {
-  const w = new Writer(SIGNING_PREFIX.length + signer.length * 3 + body.length + 18)
-  w.raw(SIGNING_PREFIX)
-  w.text(signer)
-  w.bytes(body)
-  return w.buf.length === w.pos ? w.buf : w.buf.subarray(0, w.pos)
+/** Protected headers of recent signer key ids (signers sign many messages with one key id). */
+const protectedCache = new Map<string, Uint8Array>()
+const PROTECTED_CACHE_SIZE = 256
+
+/**
+ * The protected header of `keyId` as signed and sent: a byte string (head included) holding the
+ * deterministic map `{1: -8, 4: h'<UTF-8 of keyId>'}` = `a2 01 27 04 <bstr kid>`.
+ */
+function protectedHeader(keyId: string): Uint8Array {
+  let p = protectedCache.get(keyId)
+  if (p !== undefined) return p
+  const kid = new Writer(keyId.length * 3 + 9)
+  kid.text(keyId) // UTF-8 with the well-formedness check (InvalidParametersError on a lone surrogate)
+  const kidHeadLen = kid.pos - Buffer.byteLength(keyId, 'utf8')
+  const kidBytes = kid.buf.subarray(kidHeadLen, kid.pos)
+  const map = new Writer(kidBytes.length + 16)
+  map.head(5, 2)
+  map.head(0, COSE_HEADER_ALG); map.head(1, -1 - COSE_ALG_EDDSA)
+  map.head(0, COSE_HEADER_KID); map.bytes(kidBytes)
+  const w = new Writer(map.pos + 9)
+  w.bytes(map.buf.subarray(0, map.pos))
+  p = w.finish()
+  if (protectedCache.size >= PROTECTED_CACHE_SIZE) protectedCache.delete(protectedCache.keys().next().value as string)
+  protectedCache.set(keyId, p)
+  return p
 }
 
-/** Signing input of a message (a fresh copy): reuses the received/signed body when known, else re-encodes. */
+/** Writes a Sig_structure around a protected header and a payload byte string (heads included) into one fresh buffer. */
+function sigStructure(protectedBstr: Uint8Array, payloadBstr: Uint8Array): Uint8Array {
+  const p = protectedBstr.length
+  const input = allocBytes(PREFIX_LENGTH + p + 1 + payloadBstr.length)
+  input.set(SIGNING_PREFIX, 0)
+  input.set(protectedBstr, PREFIX_LENGTH)
+  input[PREFIX_LENGTH + p] = EMPTY_BSTR
+  input.set(payloadBstr, PREFIX_LENGTH + p + 1)
+  return input
+}
+
+/**
+ * The exact bytes signed for `signer` and a body: the COSE Sig_structure
+ * `["Signature1", protected, h'', body]` (RFC 9052 §4.4), where protected is
+ * `bstr .cbor {1: -8, 4: h'<UTF-8 of signer>'}`.
+ */
+export function signingInput(signer: string, body: Uint8Array): Uint8Array {
+  checkString(signer, 'signer', 1, MAX_SIGNER_LENGTH, failParam)
+  if (!(body instanceof Uint8Array)) failParam(`expected the body to be a Uint8Array, got ${describe(body)}`)
+  return signedFromBody(signer, body).input
+}
+
+/** Signing input of a message (a fresh copy): reuses the received/signed bytes when known, else re-encodes. */
 export function getSigningInput(msg: KLPMessage): Uint8Array {
-  return signedOf(msg).input.slice()
+  const s = signedOf(msg)
+  return s.input === undefined ? sigStructure(s.protectedBstr, s.payloadBstr).slice() : s.input.slice()
 }
 
 function signedOf(msg: KLPMessage): Signed {
@@ -575,23 +647,36 @@ function signedOf(msg: KLPMessage): Signed {
   if (msg.metadata.message_id !== id) {
     throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describe(msg.metadata.message_id)}`)
   }
-  const input = signingInput(msg.signer, body)
-  return { signer: msg.signer, input, body: input.subarray(input.length - body.length) }
+  return signedFromBody(msg.signer, body)
 }
 
 /** Largest bstr head (1 + 8 bytes). */
 const MAX_HEAD = 9
 
+/** The Signed views of a Sig_structure whose protected header is `p` bytes long. */
+function signedOfInput(keyId: string, input: Uint8Array, p: number, bodyLen: number): SignedInput {
+  return {
+    signer: keyId,
+    input,
+    protectedBstr: input.subarray(PREFIX_LENGTH, PREFIX_LENGTH + p),
+    payloadBstr: input.subarray(PREFIX_LENGTH + p + 1),
+    body: input.subarray(input.length - bodyLen),
+  }
+}
+
 /**
- * Encodes the body of `msg` and returns the signing input for `keyId` in one exact-size buffer,
- * the body a view into it: prefix and signer are written first, a 9-byte gap is left for the
- * body's byte-string head, then the body; once the body length (so the head size) is known the
- * prefix and signer are moved up against the head and the whole run is copied out once.
+ * Encodes the body of `msg` and returns the Sig_structure for `keyId` in one exact-size buffer, the
+ * body a view into it: prefix, protected header and external_aad are written first, a 9-byte gap
+ * is left for the body's byte-string head, then the body; once the body length (so the head size)
+ * is known the lead is moved up against the head and the whole run is copied out once.
  */
-function buildSigned(keyId: string, msg: UnsignedKLPMessage, limits: Readonly<CodecLimits>): Signed {
+function buildSigned(keyId: string, msg: UnsignedKLPMessage, limits: Readonly<CodecLimits>): SignedInput {
+  const prot = protectedHeader(keyId)
   return useWriter((w) => {
     w.raw(SIGNING_PREFIX)
-    w.text(keyId)
+    w.raw(prot)
+    w.ensure(1)
+    w.buf[w.pos++] = EMPTY_BSTR
     const lead = w.pos
     w.ensure(MAX_HEAD)
     w.pos += MAX_HEAD
@@ -609,22 +694,24 @@ function buildSigned(keyId: string, msg: UnsignedKLPMessage, limits: Readonly<Co
     buf.copyWithin(start, 0, lead)
     const input = allocBytes(end - start)
     input.set(buf.subarray(start, end))
-    return { signer: keyId, input, body: input.subarray(input.length - bodyLen) }
+    return signedOfInput(keyId, input, prot.length, bodyLen)
   })
 }
 
-
-/** The signing input for `keyId` around an already encoded body, in one exact-size buffer. */
-function signedFromBody(keyId: string, body: Uint8Array): Signed {
+/** The Sig_structure for `keyId` around an already encoded body, in one exact-size buffer. */
+function signedFromBody(keyId: string, body: Uint8Array): SignedInput {
+  const prot = protectedHeader(keyId)
   return useWriter((w) => {
     w.raw(SIGNING_PREFIX)
-    w.text(keyId)
+    w.raw(prot)
+    w.ensure(1)
+    w.buf[w.pos++] = EMPTY_BSTR
     w.head(2, body.length)
     const lead = w.pos
     const input = allocBytes(lead + body.length)
     input.set(w.buf.subarray(0, lead))
     input.set(body, lead)
-    return { signer: keyId, input, body: input.subarray(lead) }
+    return signedOfInput(keyId, input, prot.length, body.length)
   })
 }
 
@@ -654,7 +741,7 @@ export async function signMessage(msg: UnsignedKLPMessage, signer: Signer, optio
   if (signer === null || typeof signer !== 'object' || typeof signer.sign !== 'function') failParam(`expected a Signer, got ${describe(signer)}`)
   const keyId = checkString(signer.keyId, 'signer.keyId', 1, MAX_SIGNER_LENGTH, failParam)
   const c = msg !== null && typeof msg === 'object' ? created.get(msg) : undefined
-  let signed: Signed
+  let signed: SignedInput
   let out: Omit<KLPMessage, 'signature' | 'signer'>
   if (c !== undefined) {
     signed = signedFromBody(keyId, c.body)
@@ -735,26 +822,41 @@ const SIG_HEAD_0 = 0x58
 const SIG_HEAD_1 = SIGNATURE_LENGTH
 
 /**
- * Canonical bytes of a signed message: CBOR array `[signer, body, signature]`. For a message
- * from signMessage / decodeMessage this is one allocation and one copy: the envelope is the
- * cached signing input with its 11-byte context prefix replaced by the array head, plus the
- * signature. The result is a fresh buffer (with 8 bytes of headroom before it, which
- * encodeFrame uses to frame it without another copy).
+ * The bytes of a signed message: a tagged COSE_Sign1 (RFC 9052 §4.2),
+ * `d2 84 <protected bstr> a0 <payload bstr> 58 40 <signature>`. For a message from signMessage /
+ * decodeMessage this is one allocation and one copy of the kept parts (the Sig_structure signMessage
+ * kept, or the received bytes), plus the signature; nothing is re-encoded. The result is a fresh
+ * buffer (with 8 bytes of headroom before it, which encodeFrame uses to frame it without another copy).
  */
 export function encodeMessage(msg: KLPMessage, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
   if (msg === null || typeof msg !== 'object') failParam(`expected a KLPMessage, got ${describe(msg)}`)
   const limits = resolveLimits(options?.limits)
   checkString(msg.signer, 'signer', 1, MAX_SIGNER_LENGTH, failParam)
   const sig = checkBytes(msg.signature, 'signature', SIGNATURE_LENGTH, SIGNATURE_LENGTH, failParam)
-  const input = signedOf(msg).input // [prefix(11)] [signer tstr] [body bstr]; signer === msg.signer
-  const shared = input.length - PREFIX_LENGTH
-  const len = 1 + shared + 2 + SIGNATURE_LENGTH
+  const s = signedOf(msg) // s.signer === msg.signer
+  const prot = s.protectedBstr
+  const payload = s.payloadBstr
+  const len = 2 + prot.length + 1 + payload.length + 2 + SIGNATURE_LENGTH
   if (len > limits.maxMessageSize) throw new MessageTooLargeError(`expected an encoded message of at most ${limits.maxMessageSize} bytes, got ${len}`)
   const buf = new Uint8Array(FRAME_HEADER_LENGTH + len)
   const o = FRAME_HEADER_LENGTH
-  buf[o] = 0x83
-  buf.set(input.subarray(PREFIX_LENGTH), o + 1)
-  let p = o + 1 + shared
+  buf[o] = ENVELOPE_TAG
+  buf[o + 1] = ENVELOPE_ARRAY
+  let p = o + 2
+  if (s.input !== undefined) {
+    // protected, external_aad and payload are contiguous in the Sig_structure: one copy, then
+    // the external_aad byte (h'') becomes the unprotected header ({}), which sits at that place.
+    buf.set(s.input.subarray(PREFIX_LENGTH), p)
+    p += prot.length
+    buf[p] = EMPTY_MAP
+    p += 1 + payload.length
+  } else {
+    buf.set(prot, p)
+    p += prot.length
+    buf[p++] = EMPTY_MAP
+    buf.set(payload, p)
+    p += payload.length
+  }
   buf[p++] = SIG_HEAD_0
   buf[p++] = SIG_HEAD_1
   for (let i = 0; i < SIGNATURE_LENGTH; i++) buf[p++] = sig[i] as number
@@ -1018,11 +1120,114 @@ function fastBody(bytes: Uint8Array, limits: Readonly<CodecLimits>, start: numbe
   }
 }
 
+/** Direct-mapped cache of recently decoded ASCII key ids (routers see the same signers again and again). */
+const KID_CACHE_SIZE = 256
+const KID_CACHE_MAX_LENGTH = 512
+const kidCache: Array<string | undefined> = new Array<string | undefined>(KID_CACHE_SIZE).fill(undefined)
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** The signer key id in `b[start..start+len)` (the kid's UTF-8), validated like any signer. */
+function kidString(b: Uint8Array, start: number, len: number): string {
+  if (len < 1 || len > MAX_SIGNER_BYTES) failField(`expected a kid (signer key id) of 1..${MAX_SIGNER_BYTES} bytes, got ${len}`)
+  let s: string | undefined
+  if (len <= KID_CACHE_MAX_LENGTH) {
+    let h = len
+    let ascii = true
+    for (let i = start; i < start + len; i++) {
+      const c = b[i] as number
+      if (c > 0x7f) { ascii = false; break }
+      h = (Math.imul(h, 31) + c) | 0
+    }
+    if (ascii) {
+      const slot = (h ^ (h >>> 15)) & (KID_CACHE_SIZE - 1)
+      const hit = kidCache[slot]
+      if (hit !== undefined && hit.length === len) {
+        let i = 0
+        while (i < len && hit.charCodeAt(i) === b[start + i]) i++
+        if (i === len) return hit
+      }
+      s = String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[])
+      kidCache[slot] = checkString(s, 'signer', 1, MAX_SIGNER_LENGTH, failField)
+      return s
+    }
+  }
+  try {
+    s = fatalUtf8.decode(b.subarray(start, start + len))
+  } catch (err) {
+    throw new InvalidFieldError('expected the kid (signer key id) to be UTF-8', { cause: err })
+  }
+  return checkString(s, 'signer', 1, MAX_SIGNER_LENGTH, failField)
+}
+
 /**
- * Strictly decodes the canonical bytes of a signed message (encodeMessage's output). Rejects
- * malformed or non-canonical CBOR, unknown or missing fields and wrong types with typed errors,
- * bounded by `limits`. The result is frozen; it keeps the received body so verifyMessage checks
- * the signature over the received bytes without re-encoding.
+ * Reads the protected header map in `bytes[start..end)`: exactly `{1: -8, 4: kid}` in deterministic
+ * order; returns the signer key id (the kid as UTF-8).
+ */
+function readProtected(bytes: Uint8Array, limits: Readonly<CodecLimits>, start: number, end: number): string {
+  const b = bytes
+  // The form every encoder here writes: a2 01 27 04 <bstr kid> (kid <= 23 bytes is too short for a DID URL: 58 / 59 heads).
+  if (end - start > 6 && b[start] === 0xa2 && b[start + 1] === 0x01 && b[start + 2] === 0x27 && b[start + 3] === 0x04) {
+    const h = b[start + 4] as number
+    const kidLen = h === 0x58 ? (b[start + 5] as number) : h === 0x59 && end - start > 7 ? ((b[start + 5] as number) << 8) | (b[start + 6] as number) : -1
+    const kidStart = start + (h === 0x58 ? 6 : 7)
+    if ((h === 0x58 ? kidLen >= 24 : kidLen >= 0x100) && kidStart + kidLen === end) return kidString(b, kidStart, kidLen)
+  }
+  // Anything else: parsed generically, for the precise error (or a short kid).
+  const pr = new Reader(bytes, limits, start, end)
+  const n = pr.head()
+  if (pr.type() !== 5) throw new InvalidFieldError(`expected the protected header to be a map, got major type ${pr.type()}`)
+  const count = pr.takeItems(n, 2, 'a map')
+  let alg = false
+  let kid: string | undefined
+  let prevStart = -1
+  let prevEnd = -1
+  for (let i = 0; i < count; i++) {
+    const keyStart = pr.pos
+    const label = pr.head()
+    const t = pr.type()
+    const keyEnd = pr.pos
+    if (t !== 0 && t !== 1) throw new UnknownFieldError(`expected only the integer header labels 1 (alg) and 4 (kid) in the protected header, got a label of major type ${t}`)
+    if (prevStart >= 0) {
+      const c = compareBytes(b, prevStart, prevEnd, keyStart, keyEnd)
+      if (c === 0) throw new DuplicateKeyError(`expected unique header labels, got ${String(label)} twice in the protected header`)
+      if (c > 0) throw new NonCanonicalCborError('expected the protected header labels in deterministic order (1, then 4)')
+    }
+    prevStart = keyStart
+    prevEnd = keyEnd
+    if (t === 0 && label === COSE_HEADER_ALG) {
+      const v = pr.head()
+      if (pr.type() !== 1 || v !== -1 - COSE_ALG_EDDSA) {
+        throw new InvalidFieldError(`expected alg ${COSE_ALG_EDDSA} (EdDSA), got ${pr.type() === 1 && typeof v === 'number' ? -1 - v : pr.type() === 0 ? String(v) : `major type ${pr.type()}`}`)
+      }
+      alg = true
+    } else if (t === 0 && label === COSE_HEADER_KID) {
+      const kn = pr.head()
+      if (pr.type() !== 2) throw new InvalidFieldError(`expected the kid (signer key id) as a byte string, got major type ${pr.type()}`)
+      const len = pr.length(kn, 'the kid')
+      kid = kidString(b, pr.pos, len)
+      pr.pos += len
+    } else {
+      throw new UnknownFieldError(`expected only the header parameters 1 (alg) and 4 (kid) in the protected header, got label ${t === 0 ? String(label) : String(-1 - Number(label))}`)
+    }
+  }
+  if (pr.pos !== end) throw new TrailingBytesError(`expected one map in the protected header, got ${end - pr.pos} trailing byte(s)`)
+  if (!alg) throw new MissingFieldError(`expected the header parameter 1 (alg) in the protected header, got none`)
+  if (kid === undefined) throw new MissingFieldError(`expected the header parameter 4 (kid) in the protected header, got none`)
+  return kid
+}
+
+/**
+ * Strictly decodes a signed message (encodeMessage's output): a tagged COSE_Sign1 with the
+ * protected header `{1: -8, 4: kid}`, an empty unprotected header, the DAG-CBOR body as payload
+ * and a 64-byte signature. Rejects malformed or non-canonical CBOR, other COSE headers, unknown or
+ * missing fields and wrong types with typed errors, bounded by `limits`. The result is frozen.
+ *
+ * The result references `bytes` (no copy): byte strings in it (`payload.data` when it is one, an
+ * encryption nonce, `signature`...) are views into the input, and the message keeps views of the
+ * received protected header and body, so verifyMessage checks the signature over the received
+ * bytes without re-encoding and encodeMessage copies them. Do not modify `bytes` afterwards (a
+ * change would show in the message and in what verifyMessage checks), and `.slice()` a byte string
+ * you keep beyond the message if the input is large (a view keeps the whole input buffer alive).
  */
 export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<CodecLimits> }): KLPMessage {
   if (!(bytes instanceof Uint8Array)) throw new InvalidParametersError(`expected a Uint8Array, got ${describe(bytes)}`)
@@ -1032,15 +1237,29 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
   }
   const r = new Reader(bytes, limits)
   r.freeze = true
+  const tag = r.head()
+  if (r.type() !== 6 || tag !== COSE_SIGN1_TAG) {
+    throw new InvalidFieldError(`expected a COSE_Sign1 (CBOR tag ${COSE_SIGN1_TAG}), got major type ${r.type()} with argument ${String(tag)}`)
+  }
   const n = r.head()
-  if (r.type() !== 4 || n !== 3) throw new InvalidFieldError(`expected the envelope to be a CBOR array of 3 items, got major type ${r.type()} with argument ${String(n)}`)
-  const signerStart = r.pos
-  const sn = r.head()
-  if (r.type() !== 3) throw new InvalidFieldError(`expected the signer as a text string, got major type ${r.type()}`)
-  const signer = r.textBody(sn)
-  checkString(signer, 'signer', 1, MAX_SIGNER_LENGTH, failField)
+  if (r.type() !== 4 || n !== 4) throw new InvalidFieldError(`expected the COSE_Sign1 array of 4 items, got major type ${r.type()} with argument ${String(n)}`)
+  // protected: bstr .cbor header map
+  const pn = r.head()
+  if (r.type() !== 2) throw new InvalidFieldError(`expected the protected header as a byte string, got major type ${r.type()}`)
+  const protStart = r.headStart
+  const pLen = r.length(pn, 'the protected header')
+  const pStart = r.pos
+  const pEnd = pStart + pLen
+  const signer = readProtected(bytes, limits, pStart, pEnd)
+  r.pos = pEnd
+  // unprotected: an empty map
+  const un = r.head()
+  if (r.type() !== 5) throw new InvalidFieldError(`expected the unprotected header as a map, got major type ${r.type()}`)
+  if (un !== 0) throw new UnknownFieldError(`expected an empty unprotected header, got ${String(un)} parameter(s)`)
+  // payload: the body, attached
+  const payloadStart = r.pos
   const bn = r.head()
-  if (r.type() !== 2) throw new InvalidFieldError(`expected the body as a byte string, got major type ${r.type()}`)
+  if (r.type() !== 2) throw new InvalidFieldError(`expected the payload (body) as a byte string, got major type ${r.type()}`)
   const bodyLen = r.length(bn, 'the body')
   const bodyStart = r.pos
   const bodyEnd = bodyStart + bodyLen
@@ -1061,12 +1280,15 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
   const signature = r.bytesBody(sigN)
   if (r.pos !== r.end) throw new TrailingBytesError(`expected one message, got ${r.end - r.pos} trailing byte(s) at offset ${r.pos}`)
 
-  // One copy of the received bytes the signature covers, as the signing input (prefix + signer
-  // + body, contiguous on the wire); the body is a view into it, kept for verify and re-encode.
-  const input = allocBytes(PREFIX_LENGTH + bodyEnd - signerStart)
-  input.set(SIGNING_PREFIX, 0)
-  input.set(bytes.subarray(signerStart, bodyEnd), PREFIX_LENGTH)
-  const body = input.subarray(input.length - bodyLen)
+  // Views of what the signature covers, in the received bytes: no copy (see Signed).
+  const body = bytes.subarray(bodyStart, bodyEnd)
+  const signed: Signed = {
+    signer,
+    input: undefined,
+    protectedBstr: bytes.subarray(protStart, pEnd),
+    payloadBstr: bytes.subarray(payloadStart, bodyEnd),
+    body,
+  }
   if (fast !== undefined) {
     const m = fast.metadata
     const msg: KLPMessage = Object.freeze({
@@ -1082,7 +1304,7 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
       signer,
       timestamp: fast.timestamp,
     })
-    bodies.set(msg, { signer, input, body })
+    bodies.set(msg, signed)
     return msg
   }
   const o = fields(raw, 'message body', BODY_FIELDS, BODY_REQUIRED)
@@ -1098,16 +1320,16 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
     timestamp: checkUint(o.timestamp, 'timestamp', Number.MAX_SAFE_INTEGER, failField),
   }
   Object.freeze(msg)
-  bodies.set(msg, { signer, input, body })
+  bodies.set(msg, signed)
   return msg
 }
 
 // ------------------------------------------------------------------ verify / expiry
 
 /**
- * Verifies the signature of a message through a SignatureVerifier. On a message from
- * decodeMessage or signMessage the exact signed bytes are reused; otherwise the body is
- * re-encoded and its id checked. Throws InvalidSignatureError (and whatever the verifier throws,
+ * Verifies the signature of a message through a SignatureVerifier, over the COSE Sig_structure
+ * `["Signature1", protected, h'', body]`. On a message from decodeMessage or signMessage the exact
+ * signed / received bytes are used; otherwise the body is re-encoded and its id checked. Throws InvalidSignatureError (and whatever the verifier throws,
  * e.g. UnknownKeyError).
  */
 export async function verifyMessage(msg: KLPMessage, verifier: SignatureVerifier, options?: AbortOptions): Promise<void> {
@@ -1117,7 +1339,9 @@ export async function verifyMessage(msg: KLPMessage, verifier: SignatureVerifier
   if (!(msg.signature instanceof Uint8Array) || msg.signature.length !== SIGNATURE_LENGTH) {
     throw new InvalidSignatureError(`expected a signature of exactly ${SIGNATURE_LENGTH} bytes, got ${describe(msg.signature)}`)
   }
-  const input = signedOf(msg).input // internal: not handed to callers, only to the verifier
+  const s = signedOf(msg)
+  // internal: not handed to callers, only to the verifier; built from the received bytes when decoded
+  const input = s.input ?? sigStructure(s.protectedBstr, s.payloadBstr)
   const ok = await verifier.verifySignature(msg.signer, input, msg.signature, options?.signal === undefined ? undefined : { signal: options.signal })
   throwIfAborted(options?.signal)
   if (ok !== true) throw new InvalidSignatureError(`expected a valid signature by ${msg.signer} on message ${msg.metadata.message_id}, got an invalid one`)

@@ -4,7 +4,7 @@
  *
  * Order: serialize -> compress -> encrypt; open in reverse. A compressed or encrypted payload's
  * `data` is a byte string. Ciphertext is `AES-256-GCM(key, nonce, plaintext, aad) || tag(16)`,
- * where aad = canonical CBOR `["KLP-Payload1", content_type, compression algorithm | null, key_id | null]`.
+ * where aad = DAG-CBOR `["KLP-Payload1", content_type, compression algorithm | null, key_id | null]`.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { gunzipSync, gzipSync } from 'node:zlib'
@@ -54,7 +54,7 @@ function jsonReplacer(_key: string, v: unknown): unknown {
 }
 
 /**
- * Serializes `data` under its content type: application/cbor -> canonical CBOR; application/json
+ * Serializes `data` under its content type: application/cbor -> DAG-CBOR; application/json
  * -> UTF-8 JSON; text/plain -> UTF-8 (data must be a string); application/octet-stream and any
  * other type -> data must already be a Uint8Array.
  */
@@ -93,7 +93,10 @@ function checkShape(v: unknown, depth: number, limits: Readonly<CodecLimits>, bu
   for (const x of values) checkShape(x, depth + 1, limits, budget)
 }
 
-/** Inverse of encodePayloadData; strict and bounded. Unknown types come back as bytes. */
+/**
+ * Inverse of encodePayloadData; strict and bounded. Unknown types come back as bytes (`bytes`
+ * itself). For application/cbor, byte strings in the result are views into `bytes` (see decodeValue).
+ */
 export function decodePayloadData(bytes: Uint8Array, contentType: string, options?: { limits?: Partial<CodecLimits> }): KLPValue {
   const limits = resolveLimits(options?.limits)
   switch (mediaType(contentType)) {

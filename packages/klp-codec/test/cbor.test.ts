@@ -1,10 +1,11 @@
 import fc from 'fast-check'
+import * as dagCbor from '@ipld/dag-cbor'
 import { Decoder, Encoder } from 'cbor-x'
 import { describe, expect, it } from 'vitest'
 import { DecodeError, InvalidParametersError, KosMeshError, LimitExceededError } from '@kos-mesh/interface'
 import type { KLPValue } from '@kos-mesh/interface'
 import { decodeValue, encodeValue } from '../src/index.js'
-import { valueArb } from './helpers/arbitraries.js'
+import { modelValueArb, valueArb } from './helpers/arbitraries.js'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'))
@@ -14,7 +15,7 @@ function errorOf(fn: () => unknown): KosMeshError {
   throw new Error('expected a throw')
 }
 
-describe('canonical CBOR encoding', () => {
+describe('DAG-CBOR encoding', () => {
   it('writes shortest heads, float64, sorted keys, untagged bytes', () => {
     expect(hex(encodeValue(0))).toBe('00')
     expect(hex(encodeValue(23))).toBe('17')
@@ -26,7 +27,13 @@ describe('canonical CBOR encoding', () => {
     expect(hex(encodeValue(-1))).toBe('20')
     expect(hex(encodeValue(-25))).toBe('3818')
     expect(hex(encodeValue(1.5))).toBe('fb3ff8000000000000')
-    expect(hex(encodeValue(-0))).toBe('fb8000000000000000')
+    expect(hex(encodeValue(-0))).toBe('00') // as @ipld/dag-cbor: -0 is the integer 0
+    expect(hex(encodeValue(0.1))).toBe('fb3fb999999999999a') // float64 even where float32/16 would be exact or shorter
+    expect(hex(encodeValue(65504.5))).toBe('fb40effc1000000000')
+    expect(hex(encodeValue(2 ** 53))).toBe('fb4340000000000000') // an integral number beyond 2^53 - 1 stays a float64
+    expect(hex(encodeValue(-(2 ** 53)))).toBe('fbc340000000000000')
+    expect(hex(encodeValue(2n ** 53n))).toBe('1b0020000000000000') // the same integer as a bigint is an integer
+    expect(hex(encodeValue(Number.MAX_SAFE_INTEGER))).toBe('1b001fffffffffffff')
     expect(hex(encodeValue(2n ** 64n - 1n))).toBe('1bffffffffffffffff')
     expect(hex(encodeValue(-(2n ** 64n)))).toBe('3bffffffffffffffff')
     expect(hex(encodeValue(5n))).toBe('05')
@@ -64,7 +71,7 @@ describe('canonical CBOR encoding', () => {
   it('agrees with cbor-x (canonical options, sorted keys) as an independent oracle', () => {
     const enc = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, mapsAsObjects: true, useTag259ForMaps: false } as ConstructorParameters<typeof Encoder>[0])
     const dec = new Decoder({ useRecords: false, mapsAsObjects: true })
-    // cbor-x writes ints >= 2^32 as float64 and -0 as 0: hand it bigints and skip -0 / -2^64.
+    // cbor-x writes ints >= 2^32 as float64: hand it bigints; skip -2^64 (and "__proto__" keys).
     const forCborX = (v: unknown): unknown => {
       if (typeof v === 'number' && Number.isSafeInteger(v) && Math.abs(v) >= 2 ** 32) return BigInt(v)
       if (Array.isArray(v)) return v.map(forCborX)
@@ -74,7 +81,7 @@ describe('canonical CBOR encoding', () => {
       }
       return v
     }
-    const skip = (v: unknown): boolean => Object.is(v, -0) || v === -(2n ** 64n) || (Array.isArray(v) ? v.some(skip) : v !== null && typeof v === 'object' && !(v instanceof Uint8Array) ? Object.keys(v).includes('__proto__') || Object.values(v).some(skip) : false)
+    const skip = (v: unknown): boolean => v === -(2n ** 64n) || (Array.isArray(v) ? v.some(skip) : v !== null && typeof v === 'object' && !(v instanceof Uint8Array) ? Object.keys(v).includes('__proto__') || Object.values(v).some(skip) : false)
     let compared = 0
     fc.assert(fc.property(valueArb, (v) => {
       if (skip(v)) return
@@ -115,6 +122,9 @@ describe('strict CBOR decoding', () => {
     ['f93c00', 'NonCanonicalCborError', 'float16'],
     ['fa3fc00000', 'NonCanonicalCborError', 'float32'],
     ['fb3ff0000000000000', 'NonCanonicalCborError', 'integral float64'],
+    ['fb8000000000000000', 'NonCanonicalCborError', '-0 as a float64 (DAG-CBOR writes 00)'],
+    ['fb433fffffffffffff', 'NonCanonicalCborError', '2^53 - 1 as a float64'],
+    ['d82a4500010203ff', 'MalformedCborError', 'a CID link (tag 42): outside the KLP data model'],
     ['fb7ff8000000000000', 'MalformedCborError', 'NaN'],
     ['fb7ff0000000000000', 'MalformedCborError', 'Infinity'],
     ['c249010000000000000000', 'MalformedCborError', 'tag'],
@@ -163,10 +173,72 @@ describe('strict CBOR decoding', () => {
     expect(hex(encodeValue(v as KLPValue))).toBe('a1695f5f70726f746f5f5fa1617801')
   })
 
+  it('accepts integral float64 values beyond 2^53 - 1 (how DAG-CBOR writes such numbers)', () => {
+    expect(decodeValue(unhex('fb4340000000000000'))).toBe(2 ** 53)
+    expect(decodeValue(unhex('fbc3f0000000000000'))).toBe(-(2 ** 64))
+  })
+
   it('turns integers beyond 2^53 into bigints and back', () => {
     expect(decodeValue(unhex('1b0020000000000000'))).toBe(2n ** 53n)
     expect(decodeValue(unhex('1b001fffffffffffff'))).toBe(2 ** 53 - 1)
     expect(decodeValue(unhex('3b001ffffffffffffe'))).toBe(-(2 ** 53 - 1))
     expect(decodeValue(unhex('3b001fffffffffffff'))).toBe(-(2n ** 53n))
+  })
+})
+
+describe('DAG-CBOR, with @ipld/dag-cbor as the oracle', () => {
+  it('encodes every value of the data model byte-identically to @ipld/dag-cbor, and both decode it alike (property)', () => {
+    fc.assert(fc.property(modelValueArb, (v) => {
+      const ours = encodeValue(v)
+      expect(hex(ours)).toBe(hex(dagCbor.encode(v)))
+      // @ipld/dag-cbor decodes what we wrote to the same value our decoder returns, and we decode its bytes
+      const back = decodeValue(ours)
+      expect(back).toEqual(dagCbor.decode(ours))
+      expect(hex(encodeValue(back))).toBe(hex(ours))
+    }), { numRuns: 3000 })
+  })
+
+  it('whatever the strict decoder accepts, @ipld/dag-cbor decodes and re-encodes to the same bytes (mutation fuzz)', () => {
+    let accepted = 0
+    let rejected = 0
+    fc.assert(fc.property(modelValueArb, fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 3 }), (v, edits) => {
+      const b = Uint8Array.from(encodeValue(v))
+      for (const [at, byte] of edits) b[at % b.length] = byte
+      let ok = false
+      try {
+        decodeValue(b)
+        ok = true
+      } catch (err) {
+        expect(err).toBeInstanceOf(DecodeError)
+        rejected++
+      }
+      if (ok) {
+        accepted++
+        expect(hex(dagCbor.encode(dagCbor.decode(b)))).toBe(hex(b))
+      }
+    }), { numRuns: 5000 })
+    expect(accepted).toBeGreaterThan(100)
+    expect(rejected).toBeGreaterThan(100)
+  })
+
+  it('rejects what @ipld/dag-cbor rejects on encode: NaN, +/-Infinity, undefined, bigints beyond 64 bits', () => {
+    for (const v of [NaN, Infinity, -Infinity, undefined, 2n ** 64n, [1, { a: undefined }]]) {
+      expect(() => dagCbor.encode(v)).toThrow()
+      expect(errorOf(() => encodeValue(v as unknown as KLPValue))).toBeInstanceOf(InvalidParametersError)
+    }
+  })
+})
+
+describe('byte strings decode as views', () => {
+  it('returns byte strings as views into the input, not copies', () => {
+    const input = encodeValue({ a: new Uint8Array([1, 2, 3]), b: [new Uint8Array(300).fill(7)] })
+    const v = decodeValue(input) as { a: Uint8Array; b: Uint8Array[] }
+    expect(v.a).toEqual(new Uint8Array([1, 2, 3]))
+    expect(v.a.buffer).toBe(input.buffer)
+    expect(v.b[0]!.buffer).toBe(input.buffer)
+    expect(v.b[0]!.byteOffset).toBeGreaterThan(input.byteOffset)
+    // shared memory: a change to the input shows in the decoded bytes (documented: do not modify the input)
+    input[input.length - 1] = 9
+    expect(v.b[0]![299]).toBe(9)
   })
 })

@@ -14,6 +14,7 @@ import {
 } from '../src/index.js'
 import { messageInitArb } from './helpers/arbitraries.js'
 import { ed25519Signer, ed25519Verifier } from './helpers/ed25519.js'
+import { coseParts } from './helpers/cose.js'
 
 const signer = ed25519Signer('did:key:z6MkTest#z6MkTest', new Uint8Array(32).fill(1))
 const other = ed25519Signer('did:key:z6MkOther#z6MkOther', new Uint8Array(32).fill(2))
@@ -224,15 +225,13 @@ describe('sign / encode / decode / verify', () => {
   it('decodes strictly: envelope shape, unknown/missing fields, wrong types, trailing bytes', async () => {
     const signed = await signMessage(base(), signer)
     const bytes = encodeMessage(signed)
-    const envelope = (body: Uint8Array): Uint8Array => {
-      // [signer, body, signature] with a replaced body.
-      const w = Buffer.concat([Buffer.from([0x83]), Buffer.from(encodeText(signed.signer)), Buffer.from(encodeBytes(body)), Buffer.from(encodeBytes(signed.signature))])
-      return new Uint8Array(w)
-    }
-    const body = encodeBody(signed)
     const { decodeValue, encodeValue } = await import('../src/index.js')
-    const encodeText = (s: string) => encodeValue(s)
-    const encodeBytes = (b: Uint8Array) => encodeValue(b)
+    const { protectedBytes } = coseParts(bytes)
+    const cat = (...parts: Array<number[] | Uint8Array>): Uint8Array => new Uint8Array(Buffer.concat(parts.map((p) => Buffer.from(p))))
+    // COSE_Sign1 d2 84 [protected, {}, body, signature] with a replaced body.
+    const envelope = (body: Uint8Array): Uint8Array =>
+      cat([0xd2, 0x84], encodeValue(protectedBytes), [0xa0], encodeValue(body), encodeValue(signed.signature))
+    const body = encodeBody(signed)
     const raw = decodeValue(body) as Record<string, any>
     const mutate = (f: (o: Record<string, any>) => void): Uint8Array => {
       const o = structuredClone(raw)
@@ -262,6 +261,56 @@ describe('sign / encode / decode / verify', () => {
     expect(throws(() => decodeMessage(bytes.subarray(0, bytes.length - 1))).name).toBe('TruncatedInputError')
     expect(throws(() => decodeMessage(bytes, { limits: { maxMessageSize: bytes.length - 1 } })).name).toBe('MessageTooLargeError')
     expect(throws(() => decodeMessage(new Uint8Array([0x82, 0x60, 0x40])))).toBeInstanceOf(DecodeError)
+  })
+
+  it('accepts only the one COSE_Sign1 form: tag 18, protected {1: -8, 4: kid}, empty unprotected, attached payload', async () => {
+    const signed = await signMessage(base(), signer)
+    const bytes = encodeMessage(signed)
+    const { encodeValue } = await import('../src/index.js')
+    const { protectedBytes, payload, signature } = coseParts(bytes)
+    const kid = new TextEncoder().encode(signed.signer)
+    const cat = (...parts: Array<number[] | Uint8Array>): Uint8Array => new Uint8Array(Buffer.concat(parts.map((p) => Buffer.from(p))))
+    const bstr = (b: Uint8Array): Uint8Array => encodeValue(b)
+    const sign1 = (prot: Uint8Array, unprot: number[] | Uint8Array = [0xa0], pay: number[] | Uint8Array = bstr(payload), tag: number[] = [0xd2]): Uint8Array =>
+      cat(tag, [0x84], bstr(prot), unprot, pay, bstr(signature))
+    // the reference form decodes to the same message
+    expect(Buffer.compare(sign1(protectedBytes), bytes)).toBe(0)
+    expect(Buffer.from(protectedBytes).subarray(0, 4).toString('hex')).toBe('a2012704') // {1: -8, 4: h'...'}
+    const cases: Array<[string, Uint8Array]> = [
+      ['InvalidFieldError', bytes.subarray(1)], // untagged COSE_Sign1
+      ['InvalidFieldError', cat([0xd1], bytes.subarray(1))], // COSE_Mac0 tag
+      ['NonCanonicalCborError', cat([0xd8, 0x12], bytes.subarray(1))], // tag 18 in a non-minimal head
+      ['InvalidFieldError', sign1(protectedBytes, [0xa0], [0xf6])], // detached payload (nil)
+      ['UnknownFieldError', sign1(protectedBytes, cat([0xa1, 0x04], bstr(kid)))], // kid in the unprotected header too
+      ['InvalidFieldError', sign1(protectedBytes, [0x80])], // unprotected not a map
+      ['InvalidFieldError', sign1(cat([0xa2, 0x01, 0x26, 0x04], bstr(kid)))], // alg -7 (ES256)
+      ['InvalidFieldError', sign1(cat([0xa2, 0x01, 0x64, 0x45, 0x64, 0x44, 0x53, 0x41, 0x04], bstr(kid)))], // alg as text "EdDSA"
+      ['MissingFieldError', sign1(cat([0xa1, 0x04], bstr(kid)))], // no alg
+      ['MissingFieldError', sign1(new Uint8Array([0xa1, 0x01, 0x27]))], // no kid
+      ['UnknownFieldError', sign1(cat([0xa3, 0x01, 0x27, 0x03, 0x00, 0x04], bstr(kid)))], // content type (3) too
+      ['UnknownFieldError', sign1(cat([0xa3, 0x01, 0x27, 0x04], bstr(kid), [0x61, 0x78, 0x00]))], // a text label
+      ['NonCanonicalCborError', sign1(cat([0xa2, 0x04], bstr(kid), [0x01, 0x27]))], // labels out of order
+      ['DuplicateKeyError', sign1(cat([0xa3, 0x01, 0x27, 0x01, 0x27, 0x04], bstr(kid)))], // alg twice
+      ['InvalidFieldError', sign1(cat([0xa2, 0x01, 0x27, 0x04], encodeValue(signed.signer)))], // kid as a text string
+      ['InvalidFieldError', sign1(cat([0xa2, 0x01, 0x27, 0x04], bstr(new Uint8Array([0x64, 0x69, 0x64, 0xff]))))], // kid not UTF-8
+      ['InvalidFieldError', sign1(new Uint8Array([0xa2, 0x01, 0x27, 0x04, 0x40]))], // empty kid
+      ['InvalidFieldError', sign1(new Uint8Array([0x80]))], // protected header not a map
+      ['TrailingBytesError', sign1(cat(protectedBytes, [0x00]))], // bytes after the protected header map
+      ['NonCanonicalCborError', cat([0xd2, 0x84, 0x59, 0x00, protectedBytes.length], protectedBytes, [0xa0], bstr(payload), bstr(signature))], // non-minimal bstr head
+    ]
+    for (const [name, b] of cases) expect(throws(() => decodeMessage(b)).name, Buffer.from(b.subarray(0, 12)).toString('hex')).toBe(name)
+    // a short kid (under 24 bytes, 1-byte head) takes the generic path and is accepted when it is the encoder's form
+    const short = ed25519Signer('did:key:z6Mk#k', new Uint8Array(32).fill(3))
+    const m = await signMessage(base(), short)
+    const d = decodeMessage(encodeMessage(m))
+    expect(d.signer).toBe('did:key:z6Mk#k')
+    await verifyMessage(d, ed25519Verifier({ [short.keyId]: short.publicKey }))
+    // a non-ASCII kid round-trips as UTF-8
+    const uni = ed25519Signer('did:example:ünï#ķey', new Uint8Array(32).fill(4))
+    const mu = decodeMessage(encodeMessage(await signMessage(base(), uni)))
+    expect(mu.signer).toBe('did:example:ünï#ķey')
+    await verifyMessage(mu, ed25519Verifier({ [uni.keyId]: uni.publicKey }))
+    expect(await rejects(signMessage(base(), { ...uni, keyId: 'did:x:\uD800' }))).toBeInstanceOf(InvalidParametersError)
   })
 
   it('flipping any single bit of a signed message is always rejected (by decode or verify)', async () => {
@@ -319,5 +368,40 @@ describe('checkExpiry', () => {
     checkExpiry(m, { now: 1_000_000 - 30_000 })
     expect(throws(() => checkExpiry(m, { now: 1_000_000 - 30_001 })).name).toBe('MessageExpiredError')
     expect(throws(() => checkExpiry(m, { now: 1_000_000, clockSkewMs: -1 }))).toBeInstanceOf(InvalidParametersError)
+  })
+})
+
+describe('decoding without copies', () => {
+  it('a 512 KiB byte string decodes as a view into the input: no second copy', async () => {
+    const big = new Uint8Array(512 * 1024).map((_, i) => i & 0xff)
+    const signed = await signMessage(createMessage({
+      type: 'VECTOR_SYNC', source: 'klp://a.kai/x', target: 'klp://b.kai/y', data: { blob: big }, timestamp: 1_700_000_000_000,
+    }), signer)
+    const input = Uint8Array.from(encodeMessage(signed)) // a buffer of its own, as a transport hands it over
+    const before = process.memoryUsage().arrayBuffers
+    const decoded = decodeMessage(input)
+    const grown = process.memoryUsage().arrayBuffers - before
+    const blob = (decoded.payload.data as { blob: Uint8Array }).blob
+    expect(blob.length).toBe(big.length)
+    expect(blob.buffer).toBe(input.buffer) // the decoded bytes' buffer is the input's
+    expect(blob.byteOffset).toBeGreaterThan(0)
+    expect(blob.byteOffset + blob.length).toBeLessThan(input.length)
+    expect(decoded.signature.buffer).toBe(input.buffer)
+    expect(grown).toBeLessThan(big.length / 2) // a copy would add 512 KiB of ArrayBuffer memory
+    expect(Buffer.compare(blob, big)).toBe(0)
+    // verification and re-encoding work from the received bytes (the Sig_structure is built on demand)
+    await verifyMessage(decoded, verifier)
+    expect(Buffer.compare(encodeMessage(decoded), input)).toBe(0)
+    expect(Buffer.compare(getSigningInput(decoded), getSigningInput(signed))).toBe(0)
+  })
+
+  it('frame bodies from FrameDecoder decode as views into the pushed chunk', async () => {
+    const signed = await signMessage(createMessage({ type: 'TASK_REQUEST', source: 'klp://a/', target: 'klp://b/', data: new Uint8Array(1000).fill(1), timestamp: 1 }), signer)
+    const chunk = Uint8Array.from(encodeFrame(encodeMessage(signed)))
+    const { FrameDecoder } = await import('../src/index.js')
+    const [frame] = new FrameDecoder().push(chunk)
+    const decoded = decodeMessage(frame!.body)
+    expect((decoded.payload.data as Uint8Array).buffer).toBe(chunk.buffer)
+    await verifyMessage(decoded, verifier)
   })
 })

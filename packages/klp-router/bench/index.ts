@@ -350,6 +350,11 @@ async function main(): Promise<void> {
   rows.push(row('request/response p50 vs its crypto floor', 'ms', lat.p50, { name: '2 sign + 2 verify', value: 1000 / cryptoFloor }, { higherIsBetter: false }))
   rows.push(row('request/response p99, loopback TCP, wall', 'ms', lat.p99, { name: 'bare node:net echo p99', value: raw.p99 }, { higherIsBetter: false }))
   rows.push(row('request/response throughput (sequential), loopback TCP', 'req/s', 1000 / lat.p50, { name: 'bare node:net echo', value: 1000 / raw.p50 }, { higherIsBetter: true }))
+  if (process.env.BENCH_ATTACK !== '0') {
+    console.log('under attack (honest peer and attackers in child processes):')
+    const { attackRows } = await import('./attack.js')
+    rows.push(...(await attackRows()))
+  }
   report('klp-router', rows, {
     batch: BATCH,
     framePool: POOL,

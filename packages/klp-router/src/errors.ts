@@ -91,3 +91,20 @@ export class AuthorityConflictError extends PeerMismatchError {
   override name = 'AuthorityConflictError'
   override readonly code: string = 'ERR_AUTHORITY_CONFLICT'
 }
+
+/**
+ * The router's outbound queue for a connection (or over all connections) is full, or the
+ * connection closed before the frame could be handed over.
+ */
+export class SendQueueFullError extends QueueFullError {
+  static override readonly code: string = 'ERR_SEND_QUEUE_FULL'
+  override name = 'SendQueueFullError'
+  override readonly code: string = 'ERR_SEND_QUEUE_FULL'
+}
+
+/** The pin table is full and holds no pin that may be evicted: a new authority claim is refused. */
+export class PinTableFullError extends QueueFullError {
+  static override readonly code: string = 'ERR_PIN_TABLE_FULL'
+  override name = 'PinTableFullError'
+  override readonly code: string = 'ERR_PIN_TABLE_FULL'
+}

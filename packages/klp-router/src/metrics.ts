@@ -22,6 +22,18 @@ export interface RouterMetrics {
   retries: number
   /** Inbound queue depth: total and per class. */
   queueDepth: { total: number; critical: number; high: number; normal: number; low: number }
+  /** Frame bytes in the inbound queue. */
+  queueBytes: number
+  /** The outbound queues: bytes waiting, frames dropped (a peer's bound reached), frames lost (its connection failed). */
+  outbound: { queuedBytes: number; dropped: number; failed: number }
+  /** Connections the transport dropped because the peer stopped reading (SlowPeerError). */
+  slowPeers: number
+  /** Replay-window ids held for strangers (signers without trust). */
+  replayStrangerSize: number
+  /** Provisional pins evicted to make room (disconnected, nothing relied on them). */
+  pinEvictions: number
+  /** Authority claims refused because the pin table was full of pins that may not go. */
+  pinRefusals: number
   pendingRequests: number
   replayCacheSize: number
   replayEvictions: number
@@ -45,6 +57,7 @@ export class Counters {
   cachedResponses = 0
   responsesMatched = 0
   retries = 0
+  slowPeers = 0
   readonly rejects: Record<string, number> = Object.create(null) as Record<string, number>
 
   reject(reason: string): void {

@@ -1,22 +1,44 @@
 import { InvalidParametersError, type ReplayCache } from '@kos-mesh/interface'
 
 export interface ReplayWindowInit {
-  /** Maximum remembered ids. Default 100,000. When full, expired ids are purged, then the id expiring first is evicted. */
-  maxEntries?: number
   /**
-   * Maximum ids one owner (the router passes the signer DID) may hold. Default 10 % of
-   * `maxEntries` (at least 1). Beyond it the owner's oldest id is evicted and the owner's own
-   * floor is raised (see `checkAndRecord`), so one signer cannot push out anybody else's ids.
+   * Ids remembered for *known* owners (signers the node trusts, and calls without an owner).
+   * Default 100,000. When full, the id expiring first goes and only its owner's floor rises.
    */
+  maxEntries?: number
+  /** Ids one known owner may hold. Default 10 % of `maxEntries` (at least 1). */
   maxPerOwner?: number
+  /**
+   * Ids remembered for *strangers* (signers the node does not trust), all together: their own,
+   * separate pool, so strangers never push out a known signer's ids. Default 16,384.
+   */
+  maxStrangerEntries?: number
+  /** Ids one stranger may hold. Default 1/16 of `maxStrangerEntries` (at least 1). */
+  maxPerStranger?: number
+  /**
+   * Owners kept with only a floor left (all their ids evicted, the floor still in the future).
+   * Beyond it, floors are folded into `floorSlots` hashed slots (never dropped). Default 65,536.
+   */
+  maxFloorOnlyOwners?: number
+  /** Hashed floor slots for folded floors. Default 65,536 (512 KiB). */
+  floorSlots?: number
   /** Clock (ms). */
   now: () => number
+}
+
+interface Pool {
+  readonly max: number
+  readonly perOwner: number
+  size: number
+  /** Binary min-heap of this pool's entries by expiry (lazy deletion: dead entries are skipped). */
+  heap: Entry[]
 }
 
 interface Entry {
   readonly key: string
   readonly exp: number
-  readonly owner: OwnerState | undefined
+  readonly owner: OwnerState
+  readonly pool: Pool
   /** Insertion order (ties of `exp` go oldest first). */
   readonly seq: number
   live: boolean
@@ -28,52 +50,87 @@ function before(a: Entry, b: Entry): boolean {
 
 interface OwnerState {
   readonly name: string
+  readonly pool: Pool
   count: number
   /** Ids of this owner expiring at or before this time may have been evicted: treated as replays. */
   floor: number
   /** The owner's entries, a min-heap by expiry (dead ones are skipped and compacted). */
   heap: Entry[]
+  /** Counted in `floorOnly` (no ids, a floor in the future). */
+  floorOnly: boolean
 }
 
+/** The owner of calls that name none (a known owner). */
+const ANONYMOUS = ''
+
 /**
- * Remembers message ids until their expiry (message `timestamp + ttl` plus clock skew), so a
- * replayed message is caught for exactly as long as it would otherwise be accepted.
+ * Remembers message ids until their expiry, so a replayed message is caught for exactly as long
+ * as it would otherwise be accepted (the router caps that expiry by its `maxMessageAgeSeconds`).
  *
- * Bounded: at most `maxEntries` ids. An unexpired id is never forgotten silently: when one must
- * be evicted (the window is full), the id expiring first goes and the window's *floor*
- * (`evictedUntil`) is raised to its expiry; from then on every id expiring at or before the floor
- * is refused as a possible replay (fail closed). Each owner (signer) may hold at most
- * `maxPerOwner` ids; beyond that its own id expiring first is evicted and a per-owner floor is raised,
- * which only affects that owner's messages.
+ * Bounded, and fail closed *per owner*: an unexpired id is never forgotten silently. When an id
+ * must go (its owner is over its quota, or its pool is full), the id expiring first goes and
+ * **its owner's** floor rises to that id's expiry; from then on that owner's ids expiring at or
+ * before its floor are refused as possible replays. Nobody else's floor moves, so no set of
+ * signers can make the window refuse another signer's fresh messages, and an honest signer whose
+ * ids were evicted loses nothing it would send next (its new messages expire later than the
+ * evicted ones). Known owners and strangers have separate pools, so strangers never evict a
+ * known owner's ids. Owners left with only a floor are kept (bounded); beyond that their floors
+ * are folded into hashed slots (a slot keeps the highest floor folded into it), so memory stays
+ * bounded and nothing fails open: a stranger that shares a slot with a folded floor may see an
+ * old-expiring message refused until that floor passes.
  */
 export class ReplayWindow implements ReplayCache {
   private readonly seen = new Map<string, Entry>()
-  /** Binary min-heap of entries by expiry (lazy deletion: dead entries are skipped). */
-  private heap: Entry[] = []
   private readonly owners = new Map<string, OwnerState>()
-  private readonly maxEntries: number
-  private readonly maxPerOwner: number
+  private readonly known: Pool
+  private readonly strangers: Pool
+  private readonly maxFloorOnly: number
+  private floorOnly = 0
+  private readonly slots: Float64Array
   private readonly now: () => number
   private inserts = 0
-  /** Unexpired ids dropped because the window (or an owner's quota) was full. */
+  /** The owner whose id is being recorded (never settled meanwhile). */
+  private inserting: OwnerState | undefined
+  /** Unexpired ids dropped because a pool (or an owner's quota) was full. */
   evictions = 0
-  /** Ids expiring at or before this time may have been evicted: they count as replays. */
-  evictedUntil = -Infinity
+  /** Floors folded into hashed slots because too many owners had only a floor left. */
+  foldedFloors = 0
 
   constructor(init: ReplayWindowInit) {
-    this.maxEntries = init.maxEntries ?? 100_000
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
-      throw new InvalidParametersError(`expected maxEntries to be a positive integer, got ${init.maxEntries}`)
+    const maxEntries = init.maxEntries ?? 100_000
+    const maxPerOwner = init.maxPerOwner ?? Math.max(1, Math.floor(maxEntries / 10))
+    const maxStrangers = init.maxStrangerEntries ?? 16_384
+    const maxPerStranger = init.maxPerStranger ?? Math.max(1, Math.floor(maxStrangers / 16))
+    for (const [name, v] of [['maxEntries', maxEntries], ['maxPerOwner', maxPerOwner], ['maxStrangerEntries', maxStrangers], ['maxPerStranger', maxPerStranger]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new InvalidParametersError(`expected ${name} to be a positive integer, got ${v}`)
     }
-    this.maxPerOwner = init.maxPerOwner ?? Math.max(1, Math.floor(this.maxEntries / 10))
-    if (!Number.isInteger(this.maxPerOwner) || this.maxPerOwner < 1) {
-      throw new InvalidParametersError(`expected maxPerOwner to be a positive integer, got ${init.maxPerOwner}`)
-    }
+    this.known = { max: maxEntries, perOwner: maxPerOwner, size: 0, heap: [] }
+    this.strangers = { max: maxStrangers, perOwner: maxPerStranger, size: 0, heap: [] }
+    this.maxFloorOnly = init.maxFloorOnlyOwners ?? 65_536
+    const slots = init.floorSlots ?? 65_536
+    if (!Number.isInteger(slots) || slots < 1) throw new InvalidParametersError(`expected floorSlots to be a positive integer, got ${slots}`)
+    this.slots = new Float64Array(slots).fill(-Infinity)
     this.now = init.now
   }
 
+  /** Ids remembered (both pools). */
   get size(): number {
     return this.seen.size
+  }
+
+  /** Ids remembered for strangers. */
+  get strangerSize(): number {
+    return this.strangers.size
+  }
+
+  /** Owners tracked (with ids, or with a floor only). */
+  get ownerCount(): number {
+    return this.owners.size
+  }
+
+  /** The floor of calls without an owner (kept for callers that use one shared owner). */
+  get evictedUntil(): number {
+    return this.owners.get(ANONYMOUS)?.floor ?? -Infinity
   }
 
   /** True when the id is remembered and not yet expired. */
@@ -88,22 +145,21 @@ export class ReplayWindow implements ReplayCache {
   }
 
   /**
-   * True when a message of `owner` expiring at `expiresAt` is below a floor (the window or the
-   * owner had to evict unexpired ids expiring at or after it): it may be a replay of an evicted id.
+   * True when a message of `owner` expiring at `expiresAt` is at or below that owner's floor (its
+   * own ids expiring at or after it had to be evicted): it may be a replay of an evicted id.
    */
-  belowFloor(expiresAt: number, owner?: string): boolean {
-    if (expiresAt <= this.evictedUntil) return true
-    if (owner === undefined) return false
+  belowFloor(expiresAt: number, owner: string = ANONYMOUS): boolean {
     const o = this.owners.get(owner)
-    return o !== undefined && expiresAt <= o.floor
+    if (o !== undefined && expiresAt <= o.floor) return true
+    return expiresAt <= this.slots[this.slotOf(owner)]!
   }
 
   /**
    * Returns true when the id was not seen (and records it until `expiresAt`), false when it is
-   * (possibly) a replay: remembered, or expiring at or before a floor. `owner` (the signer DID)
-   * is charged for the entry against `maxPerOwner`.
+   * (possibly) a replay: remembered, or expiring at or before the owner's floor. `owner` (the
+   * signer DID) is charged for the entry; a `stranger` owner is charged in the strangers' pool.
    */
-  checkAndRecord(id: string, expiresAt: number, owner?: string): boolean {
+  checkAndRecord(id: string, expiresAt: number, owner: string = ANONYMOUS, stranger = false): boolean {
     const now = this.now()
     const cur = this.seen.get(id)
     if (cur !== undefined) {
@@ -111,39 +167,71 @@ export class ReplayWindow implements ReplayCache {
       this.kill(cur)
     }
     if (this.belowFloor(expiresAt, owner)) return false
-    // incremental purge: up to 4 expired (or dead) entries from the heap top per insert
-    this.purge(now, 4)
     if ((++this.inserts & 1023) === 0) this.maintain(now)
-    let o: OwnerState | undefined
-    if (owner !== undefined) {
-      o = this.owners.get(owner)
-      if (o === undefined) {
-        o = { name: owner, count: 0, floor: -Infinity, heap: [] }
-        this.owners.set(owner, o)
-      }
-      while (o.count >= this.maxPerOwner && this.evictOwn(o, now));
+    let o = this.owners.get(owner)
+    if (o === undefined) {
+      o = { name: owner, pool: stranger ? this.strangers : this.known, count: 0, floor: -Infinity, heap: [], floorOnly: false }
+      this.owners.set(owner, o)
+    } else if (o.floorOnly) {
+      o.floorOnly = false // it holds an id again
+      this.floorOnly--
     }
-    if (this.seen.size >= this.maxEntries) this.makeRoom(now)
-    const e: Entry = { key: id, exp: expiresAt, owner: o, seq: this.inserts, live: true }
+    const pool = o.pool
+    this.inserting = o
+    // incremental purge: up to 4 expired (or dead) entries from the pool's heap top per insert
+    this.purge(pool, now, 4)
+    // calls without an owner share the pool without a quota
+    const quota = owner === ANONYMOUS ? pool.max : pool.perOwner
+    while (o.count >= quota && this.evictOwn(o, now));
+    if (pool.size >= pool.max) this.makeRoom(pool, now)
+    this.inserting = undefined
+    const e: Entry = { key: id, exp: expiresAt, owner: o, pool, seq: this.inserts, live: true }
     this.seen.set(id, e)
-    heapPush(this.heap, e)
-    if (o !== undefined) {
-      o.count++
-      heapPush(o.heap, e)
-    }
+    heapPush(pool.heap, e)
+    pool.size++
+    o.count++
+    heapPush(o.heap, e)
     return true
   }
 
-  /** Removes an entry from the map and its owner's count (its heap and fifo slots die lazily). */
+  /** Removes an entry from the map and its owner's count (its heap slots die lazily). */
   private kill(e: Entry): void {
     if (!e.live) return
     e.live = false
     this.seen.delete(e.key)
+    e.pool.size--
     const o = e.owner
-    if (o !== undefined) {
-      o.count--
-      if (o.heap.length > 2 * o.count + 16) o.heap = heapify(o.heap.filter((x) => x.live))
+    o.count--
+    if (o.heap.length > 2 * o.count + 16) o.heap = heapify(o.heap.filter((x) => x.live))
+    if (o.count === 0) this.settle(o)
+  }
+
+  /** An owner without ids: forgotten once its floor passed, else kept (bounded) or folded into a slot. */
+  private settle(o: OwnerState): void {
+    if (o === this.inserting) return
+    o.heap = []
+    if (o.floor <= this.now()) {
+      this.owners.delete(o.name)
+      return
     }
+    if (this.floorOnly < this.maxFloorOnly) {
+      o.floorOnly = true
+      this.floorOnly++
+      return
+    }
+    const s = this.slotOf(o.name)
+    if (o.floor > this.slots[s]!) this.slots[s] = o.floor
+    this.foldedFloors++
+    this.owners.delete(o.name)
+  }
+
+  /** Raises an owner's floor to an evicted id's expiry. */
+  private evict(e: Entry, now: number): void {
+    if (e.exp > now) {
+      this.evictions++
+      if (e.exp > e.owner.floor) e.owner.floor = e.exp
+    }
+    this.kill(e)
   }
 
   /** The owner is over its quota: its id expiring first goes, and the owner's floor rises to it. */
@@ -152,17 +240,13 @@ export class ReplayWindow implements ReplayCache {
       const e = heapPop(o.heap)
       if (e === undefined) return false
       if (!e.live) continue
-      if (e.exp > now) {
-        this.evictions++
-        if (e.exp > o.floor) o.floor = e.exp
-      }
-      this.kill(e)
+      this.evict(e, now)
       return true
     }
   }
 
-  private purge(now: number, max: number): void {
-    const h = this.heap
+  private purge(pool: Pool, now: number, max: number): void {
+    const h = pool.heap
     for (let n = 0; n < max && h.length > 0; n++) {
       const top = h[0]!
       if (top.live && top.exp > now) return
@@ -171,29 +255,45 @@ export class ReplayWindow implements ReplayCache {
     }
   }
 
-  /** Occasional upkeep: rebuild the heap when dead entries dominate, drop idle owners. */
-  private maintain(now: number): void {
-    if (this.heap.length > 2 * this.seen.size + 1024) this.heap = heapify([...this.seen.values()])
-    for (const [k, o] of this.owners) if (o.count === 0 && o.floor <= now) this.owners.delete(k)
+  /** The pool is full: expired ids go, then the id expiring first (its owner's floor rises). */
+  private makeRoom(pool: Pool, now: number): void {
+    this.purge(pool, now, Infinity)
+    while (pool.size >= pool.max && pool.heap.length > 0) {
+      const top = heapPop(pool.heap)!
+      if (top.live) this.evict(top, now)
+    }
   }
 
-  private makeRoom(now: number): void {
-    this.purge(now, Infinity)
-    while (this.seen.size >= this.maxEntries && this.heap.length > 0) {
-      const top = heapPop(this.heap)!
-      if (!top.live) continue
-      // fail closed: every id expiring at or before the evicted one counts as a replay from now on
-      if (top.exp > this.evictedUntil) this.evictedUntil = top.exp
-      this.evictions++
-      this.kill(top)
+  /** Occasional upkeep: rebuild heaps when dead entries dominate, drop owners whose floor passed. */
+  private maintain(now: number): void {
+    for (const pool of [this.known, this.strangers]) {
+      if (pool.heap.length > 2 * pool.size + 1024) pool.heap = heapify(pool.heap.filter((e) => e.live))
     }
+    for (const [k, o] of this.owners) {
+      if (o.count === 0 && o.floor <= now) {
+        this.owners.delete(k)
+        if (o.floorOnly) this.floorOnly--
+      }
+    }
+    for (let i = 0; i < this.slots.length; i++) if (this.slots[i]! <= now) this.slots[i] = -Infinity
+  }
+
+  private slotOf(owner: string): number {
+    // FNV-1a over the owner's last characters (a DID's tail is its key material)
+    let h = 0x811c9dc5
+    for (let i = Math.max(0, owner.length - 24); i < owner.length; i++) h = Math.imul(h ^ owner.charCodeAt(i), 0x01000193)
+    return (h >>> 0) % this.slots.length
   }
 
   clear(): void {
     this.seen.clear()
-    this.heap = []
     this.owners.clear()
-    this.evictedUntil = -Infinity
+    for (const pool of [this.known, this.strangers]) {
+      pool.heap = []
+      pool.size = 0
+    }
+    this.floorOnly = 0
+    this.slots.fill(-Infinity)
   }
 }
 

@@ -45,12 +45,13 @@ import {
   TooManyRequestsError,
   AuthorityConflictError,
 } from './errors.js'
+import { OutboundQueues } from './outbound.js'
 import { ENVELOPE_HEADER_BYTES, EnvelopeKind, FLAG_VIA_REACHED, encodeEnvelope, isValidEnvelope, rewrapEnvelope } from './envelope.js'
 import { Counters, type RouterMetrics } from './metrics.js'
 import { RejectReason } from './reasons.js'
 import { ReplayWindow } from './replay-cache.js'
 import { ResponseCache } from './response-cache.js'
-import { RoutingTable, type AdvertisedRoute, type Route } from './routing-table.js'
+import { RoutingTable, type AdvertisedRoute, type PinChange, type PinEntry, type PinInit, type Route } from './routing-table.js'
 import { FairScheduler } from './scheduler.js'
 import { TokenBucket } from './token-bucket.js'
 import { localTrustStore } from './trust.js'
@@ -81,22 +82,56 @@ export interface RouterInit {
   maxTtlSeconds?: number
   /** ttl of messages this router creates, seconds. Default 60. */
   defaultTtlSeconds?: number
-  /** Message ids remembered for replay suppression. Default 100,000. */
+  /** Message ids remembered for replay suppression, for known signers (trust score > 0). Default 100,000. */
   replayCacheSize?: number
   /** Responses kept for duplicate requests (count). Default 10,000. */
   responseCacheSize?: number
   /** Responses kept for duplicate requests (bytes). Default 16 MiB. */
   responseCacheBytes?: number
-  /** Inbound queue bound per peer. Default 256. */
+  /** Inbound queue bound per peer, in messages. Default 256. */
   maxQueuePerPeer?: number
-  /** Inbound queue bound for all peers. Default 8,192. */
+  /** Inbound queue bound for all peers, in messages. Default 8,192. */
   maxQueueTotal?: number
+  /** Inbound queue bound per peer, in frame bytes. Default 4 MiB (one frame always fits an empty queue). */
+  maxQueueBytesPerPeer?: number
+  /** Inbound queue bound for all peers, in frame bytes. Default 64 MiB. */
+  maxQueueBytesTotal?: number
+  /**
+   * Outbound bytes waiting for one connection (responses, forwards, floods, hellos, sends). The
+   * pipeline never waits for a peer: beyond this bound its frames are dropped (counted in
+   * `outbound.dropped`), and `send()`/`request()` wait for room. Default 4 MiB.
+   */
+  maxOutboundBytesPerPeer?: number
+  /** Outbound bytes waiting over all connections. Default 64 MiB. */
+  maxOutboundBytesTotal?: number
+  /**
+   * Oldest message this node accepts, seconds after its timestamp, whatever its ttl asks for
+   * (receiver policy). It bounds how long the replay window must remember an id, so long ttls
+   * cannot pin memory. Older messages are rejected as `expired`. Default 600.
+   */
+  maxMessageAgeSeconds?: number
+  /** Replay-window ids kept for strangers (signers without trust), all together. Default 16,384. */
+  replayStrangerEntries?: number
+  /** Replay-window ids one stranger may hold. Default 1/16 of `replayStrangerEntries`. */
+  replayQuotaPerStranger?: number
+  /**
+   * Longest run of pipeline work (ms) before the router yields to the event loop so other
+   * connections' I/O is read: a flood from one peer cannot starve the others' sockets. Default 1.
+   */
+  pipelineSliceMs?: number
   /** Weighted round-robin weights for CRITICAL, HIGH, NORMAL, LOW. Default [8, 4, 2, 1]. */
   priorityWeights?: readonly [number, number, number, number]
   /** Messages in the pipeline at once (verification and handlers overlap). Default 32. */
   concurrency?: number
   /** Per-peer token bucket, or `false` for none. Default `{ ratePerSec: 2000, burst: 4000 }`. */
   rateLimit?: RateLimitInit | false
+  /**
+   * What a peer over its rate or its queue bound gets. `backpressure` (default): the router stops
+   * reading that peer's connection until it has tokens and its queue drained to half, so the
+   * transport's flow control slows the sender and nothing is lost or decrypted in vain.
+   * `reject`: frames are read and dropped (`rate_limited`, `queue_full`).
+   */
+  overload?: 'backpressure' | 'reject'
   /** Total time a `request()` may take, ms. Default 10,000. */
   requestTimeoutMs?: number
   /** Retransmissions of a request within its timeout. Default 3. */
@@ -128,12 +163,12 @@ export interface RouterInit {
    * rejected with `authority_conflict`. Unpinned authorities are pinned on first use (the first
    * accepted signed hello) for the router's lifetime. Default: none.
    */
-  pinnedAuthorities?: Record<string, string>
+  pinnedAuthorities?: Record<string, string | PinInit>
   /** Largest number of pins (configured ones included). Default 65,536. */
   maxPinnedAuthorities?: number
   /**
-   * Replay-window entries one signer DID may hold. Default 10 % of `replayCacheSize`. Beyond it,
-   * that signer's oldest id is evicted and its messages expiring at or before it count as replays.
+   * Replay-window entries one known signer DID may hold. Default 10 % of `replayCacheSize`. Beyond
+   * it, that signer's oldest id is evicted and its messages expiring at or before it count as replays.
    */
   replayQuotaPerSigner?: number
   /**
@@ -230,6 +265,8 @@ export interface RouterEvents {
   /** The peer's signed hello was accepted (authority <-> DID known). */
   'peer:identify': CustomEvent<PeerInfo>
   'message:rejected': CustomEvent<RejectInfo>
+  /** An authority pin was made, became firm, or was evicted (persist it: see `routingTable.pinEntries()`). */
+  'pin:change': CustomEvent<PinChange>
 }
 
 /** Read-only view of the routing table. */
@@ -238,8 +275,16 @@ export interface RoutingTableView {
   routes(): Route[]
   didOf(authority: string): string | undefined
   authorityOf(did: string): string | undefined
-  /** Every authority -> DID pin (trust on first use and configured), to persist and pass back as `pinnedAuthorities`. */
+  /** Every authority -> DID pin (trust on first use and configured). */
   pins(): Record<string, string>
+  /** Every pin with its firmness, to persist and pass back as `pinnedAuthorities` (`{ did, firm }`). */
+  pinEntries(): PinEntry[]
+  /**
+   * Makes the pin of `authority` firm (never evicted): call it when something comes to rely on the
+   * binding, e.g. an operator trusts the DID. The router does it itself when the authority
+   * answers a request. Returns false when the authority is not pinned (to `did`, when given).
+   */
+  confirmPin(authority: string, did?: string): boolean
 }
 
 export interface Router extends HandlerRegistry, Startable {
@@ -390,6 +435,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
+/** Resolves after the event loop's next I/O phase. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 // ------------------------------------------------------------------ the router
 
 class KLPRouter implements Router {
@@ -411,6 +461,9 @@ class KLPRouter implements Router {
   private readonly defaultTtl: number
   private readonly concurrency: number
   private readonly rateLimit: RateLimitInit | false
+  private readonly backpressure: boolean
+  /** Read loops waiting for a peer's queue (or the total) to drain, by peer DID. */
+  private readonly drainWaiters = new Map<string, Array<() => void>>()
   private readonly requestTimeoutMs: number
   private readonly requestRetries: number
   private readonly maxPending: number
@@ -430,6 +483,18 @@ class KLPRouter implements Router {
   private readonly responses: ResponseCache
   private readonly table: RoutingTable
   private readonly queue: FairScheduler<QueueItem>
+  private readonly outbound: OutboundQueues
+  private readonly maxAgeMs: number
+  private readonly sliceMs: number
+  /** Start of the current run of pipeline work (performance.now()), or -1 between runs. */
+  private sliceBegin = -1
+  /** A pump was cut short by the slice and waits for the next turn of the event loop. */
+  private pumpDeferred = false
+  /** Pipeline steps waiting for time in a slice: per peer in order, peers in round robin (see `turn()`). */
+  private readonly gate = new Map<string, Array<() => void>>()
+  private readonly gateRing: string[] = []
+  private gateHead = 0
+  private gateSize = 0
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly pending = new Map<string, Pending>()
   private readonly lastHello = new Map<string, number>()
@@ -491,12 +556,19 @@ class KLPRouter implements Router {
     }
     this.trustPolicy = init.trustPolicy
     this.maxTtl = init.maxTtlSeconds ?? 86_400
+    this.maxAgeMs = (init.maxMessageAgeSeconds ?? 600) * 1000
+    if (!(this.maxAgeMs > 0) || !Number.isFinite(this.maxAgeMs)) {
+      throw new InvalidParametersError(`expected maxMessageAgeSeconds to be a finite number > 0, got ${init.maxMessageAgeSeconds}`)
+    }
+    this.sliceMs = init.pipelineSliceMs ?? 1
+    if (!(this.sliceMs > 0)) throw new InvalidParametersError(`expected pipelineSliceMs > 0, got ${init.pipelineSliceMs}`)
     this.defaultTtl = init.defaultTtlSeconds ?? 60
     this.concurrency = init.concurrency ?? 32
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
       throw new InvalidParametersError(`expected concurrency to be an integer >= 1, got ${init.concurrency}`)
     }
     this.rateLimit = init.rateLimit ?? { ratePerSec: 2000, burst: 4000 }
+    this.backpressure = (init.overload ?? 'backpressure') === 'backpressure'
     this.requestTimeoutMs = init.requestTimeoutMs ?? 10_000
     this.requestRetries = init.requestRetries ?? 3
     this.maxPending = init.maxPendingRequests ?? 10_000
@@ -515,6 +587,8 @@ class KLPRouter implements Router {
     this.replay = new ReplayWindow({
       maxEntries: init.replayCacheSize ?? 100_000,
       ...(init.replayQuotaPerSigner === undefined ? {} : { maxPerOwner: init.replayQuotaPerSigner }),
+      ...(init.replayStrangerEntries === undefined ? {} : { maxStrangerEntries: init.replayStrangerEntries }),
+      ...(init.replayQuotaPerStranger === undefined ? {} : { maxPerStranger: init.replayQuotaPerStranger }),
       now,
     })
     this.responses = new ResponseCache({ maxEntries: init.responseCacheSize, maxBytes: init.responseCacheBytes, now })
@@ -531,12 +605,24 @@ class KLPRouter implements Router {
       ...(init.maxTotalRoutes === undefined ? {} : { maxTotalRoutes: init.maxTotalRoutes }),
       ...(init.maxPinnedAuthorities === undefined ? {} : { maxPins: init.maxPinnedAuthorities }),
       pinned,
+      onPinChange: (change) => {
+        if (change.kind === 'evicted') this.log.warn('authority pin evicted (provisional, disconnected, least recently seen)', { authority: change.pin.authority, did: change.pin.did })
+        this.emit('pin:change', change)
+      },
     })
     this.queue = new FairScheduler<QueueItem>({
       maxPerPeer: init.maxQueuePerPeer,
       maxTotal: init.maxQueueTotal,
+      maxBytesPerPeer: init.maxQueueBytesPerPeer,
+      maxBytesTotal: init.maxQueueBytesTotal,
+      sizeOf: (item) => item.frame.byteLength,
       weights: init.priorityWeights,
     })
+    this.outbound = new OutboundQueues({ maxBytesPerConnection: init.maxOutboundBytesPerPeer, maxBytesTotal: init.maxOutboundBytesTotal })
+    this.outbound.onSent = (frame) => {
+      this.counters.messagesOut++
+      this.counters.bytesOut += frame.byteLength
+    }
     const table = this.table
     this.routingTable = {
       lookup: (a) => table.lookup(a),
@@ -544,6 +630,8 @@ class KLPRouter implements Router {
       didOf: (a) => (a === this.authority ? this.did : table.didOf(a)),
       authorityOf: (d) => (d === this.did ? this.authority : table.authorityOf(d)),
       pins: () => table.pins(),
+      pinEntries: () => table.pinEntries(),
+      confirmPin: (a, d) => table.confirm(a, d),
     }
   }
 
@@ -598,6 +686,9 @@ class KLPRouter implements Router {
     for (const p of this.pending.values()) p.reject(new RouterNotStartedError('router stopped'))
     this.pending.clear()
     this.queue.clear()
+    for (const list of this.drainWaiters.values()) for (const w of list) w()
+    this.drainWaiters.clear()
+    this.outbound.clear(new ConnectionClosedError('router stopped'))
     const listeners = this.listeners
     this.listeners = []
     await Promise.allSettled(listeners.map((l) => l.close()))
@@ -725,13 +816,23 @@ class KLPRouter implements Router {
 
   private async readLoop(conn: Connection): Promise<void> {
     try {
+      let n = 0
       for await (const frame of conn) {
         if (!this.started) break
         this.onFrame(conn, frame)
+        // a connection with a long backlog is read in slices too: other sockets get their turn
+        if ((++n & 15) === 0 && this.sliceSpent()) await yieldToEventLoop()
+        if (this.backpressure) await this.roomToRead(conn.remotePeer)
       }
     } catch (err) {
-      this.log.debug('connection read failed', { peer: conn.remotePeer, err: errName(err) })
+      if (errName(err) === 'SlowPeerError') {
+        this.counters.slowPeers++
+        this.log.warn('peer disconnected: it stopped reading', { peer: conn.remotePeer })
+      } else {
+        this.log.debug('connection read failed', { peer: conn.remotePeer, err: errName(err) })
+      }
     } finally {
+      this.outbound.remove(conn, new ConnectionClosedError('connection closed'))
       this.connections.delete(conn)
       this.identified.delete(conn.id)
       const info = this.peerInfo(conn)
@@ -765,7 +866,7 @@ class KLPRouter implements Router {
           routes: routes.map((r) => ({ authority: r.authority, hops: r.hops })),
         },
       })
-      await this.sendFrame(conn, encodeEnvelope(EnvelopeKind.HELLO, 0, 0, encodeMessage(msg)))
+      this.post(conn, encodeEnvelope(EnvelopeKind.HELLO, 0, 0, encodeMessage(msg)))
     } catch (err) {
       this.log.debug('hello not sent', { peer: conn.remotePeer, err: errName(err) })
     }
@@ -946,13 +1047,52 @@ class KLPRouter implements Router {
     this.enqueue({ conn, fromPeer: from, hops: frame[3]!, flags: frame[4]!, frame, msg, receivedAt: now })
   }
 
-  /** Queues a message (or starts it at once when nothing waits and a slot is free). */
+  /**
+   * Backpressure: waits (not reading the peer's connection) while the peer has no token left or
+   * its queue, or the whole queue, is at its bound; the transport then stops reading the socket.
+   */
+  private async roomToRead(peer: string): Promise<void> {
+    for (;;) {
+      if (!this.started) return
+      if (this.rateLimit !== false) {
+        const b = this.buckets.get(peer)
+        const wait = b === undefined ? 0 : b.waitTime(this.clock.now())
+        if (wait > 0) {
+          await sleep(wait, this.stopController.signal).catch(() => {})
+          continue
+        }
+      }
+      const q = this.queue
+      const full = q.peerDepth(peer) >= q.maxPerPeer || q.peerBytes(peer) + this.maxFrameBytes > q.maxBytesPerPeer ||
+        q.size >= q.maxTotal || q.bytes + this.maxFrameBytes > q.maxBytesTotal
+      if (!full || q.peerDepth(peer) === 0) return
+      await new Promise<void>((resolve) => {
+        const list = this.drainWaiters.get(peer) ?? []
+        list.push(resolve)
+        this.drainWaiters.set(peer, list)
+      })
+    }
+  }
+
+  /** Wakes the read loops of peers whose queue drained to half (and the total to 3/4). */
+  private wakeReaders(): void {
+    if (this.drainWaiters.size === 0) return
+    const q = this.queue
+    if (q.size > (q.maxTotal * 3) / 4 || q.bytes > (q.maxBytesTotal * 3) / 4) return
+    for (const [peer, list] of this.drainWaiters) {
+      if (q.peerDepth(peer) > q.maxPerPeer / 2 || q.peerBytes(peer) > q.maxBytesPerPeer / 2) continue
+      this.drainWaiters.delete(peer)
+      for (const w of list) w()
+    }
+  }
+
+  /** Queues a message (or starts it at once when nothing waits, a slot is free and the slice has time). */
   private enqueue(item: QueueItem): boolean {
-    if (this.queue.size === 0 && this.active < this.concurrency) {
+    if (this.queue.size === 0 && this.active < this.concurrency && !this.sliceSpent()) {
       this.start1(item)
       return true
     }
-    const r = this.queue.push(item.fromPeer, item.msg.metadata.priority, item)
+    const r = this.queue.push(item.fromPeer, item.msg.metadata.priority, item, item.conn !== undefined && !this.isKnown(item.fromPeer))
     if (r !== 'ok') {
       if (item.conn !== undefined) this.reject(RejectReason.QUEUE_FULL, item.fromPeer, item.msg.metadata.message_id)
       return false
@@ -961,12 +1101,97 @@ class KLPRouter implements Router {
     return true
   }
 
+  /**
+   * A known peer or signer: this node, or trusted (score > 0) by the trust engine. Others are
+   * strangers: they share one scheduler turn and the replay window's stranger pool.
+   */
+  private isKnown(did: string): boolean {
+    if (did === this.did) return true
+    const score = this.trust.peerScore?.(did)
+    return score !== undefined && score > 0
+  }
+
+  /**
+   * True when the current run of pipeline work has used its slice: the verify, handlers and
+   * signing all run in microtasks, so without a cut a backlog would be worked off in one go while
+   * no socket is read. A run starts with the first work after the event loop came round; a
+   * `setImmediate` (after the loop's I/O phase) ends it and resumes a deferred pump.
+   */
+  private sliceSpent(): boolean {
+    const now = performance.now()
+    if (this.sliceBegin < 0) {
+      this.sliceBegin = now
+      setImmediate(this.endSlice)
+      return false
+    }
+    return now - this.sliceBegin > this.sliceMs
+  }
+
+  private readonly endSlice = (): void => {
+    this.sliceBegin = -1
+    this.drainGate()
+    if (this.pumpDeferred) {
+      this.pumpDeferred = false
+      this.pump()
+    }
+  }
+
+  /**
+   * Time for the next expensive step of a message (signature verify, handler and response
+   * signing): undefined when the slice has time and nobody waits (no promise, no cost), else a
+   * promise that resolves in a later slice, in order. Each step, once it ran, lets the next one
+   * in while the slice lasts (`drainGate`), so one turn of the event loop does at most about
+   * `pipelineSliceMs` of pipeline work plus one step.
+   */
+  private turn(peer: string): Promise<void> | undefined {
+    if (this.gateSize === 0 && !this.sliceSpent()) return undefined
+    return new Promise<void>((resolve) => {
+      let q = this.gate.get(peer)
+      if (q === undefined) {
+        q = []
+        this.gate.set(peer, q)
+        this.gateRing.push(peer)
+      }
+      q.push(resolve)
+      this.gateSize++
+      if (this.sliceBegin < 0) this.sliceSpent() // make sure a slice end is scheduled
+    })
+  }
+
+  /**
+   * Lets the next waiting step in when the slice has time (it calls this again when it is done).
+   * Peers take turns: a peer with many messages in flight delays another's step by at most one
+   * of its own steps per round, whatever the pipeline's concurrency.
+   */
+  private drainGate(): void {
+    if (this.gateSize === 0 || this.sliceSpent()) return
+    const ring = this.gateRing
+    const peer = ring[this.gateHead]!
+    const q = this.gate.get(peer)!
+    const next = q.shift()!
+    this.gateSize--
+    if (q.length === 0) {
+      this.gate.delete(peer)
+      ring.splice(this.gateHead, 1)
+      if (this.gateHead >= ring.length) this.gateHead = 0
+    } else {
+      this.gateHead = (this.gateHead + 1) % ring.length
+    }
+    next()
+  }
+
   private pump(): void {
+    if (this.pumpDeferred) return
     while (this.active < this.concurrency && this.queue.size > 0) {
+      if (this.sliceSpent()) {
+        this.pumpDeferred = true
+        return
+      }
       const item = this.queue.shift()
       if (item === undefined) break
       this.start1(item)
     }
+    this.wakeReaders()
   }
 
   private start1(item: QueueItem): void {
@@ -983,7 +1208,15 @@ class KLPRouter implements Router {
   private release(slot: Slot): void {
     this.active--
     if (slot.gen === this.gen) this.freeSlots.push(slot)
+    this.drainGate()
     if (this.queue.size > 0) this.pump()
+  }
+
+  /** Waits for a turn (see `turn()`); false when the router stopped meanwhile. */
+  private async waitTurn(t: Promise<void>, slot: Slot): Promise<boolean> {
+    await t
+    this.drainGate()
+    return slot.gen === this.gen
   }
 
   private reject(reason: string, fromPeer: string, messageId?: string): void {
@@ -1002,10 +1235,12 @@ class KLPRouter implements Router {
     return did
   }
 
-  /** The codec's checkExpiry rule, without its options object: past expiry or too far in the future. */
+  /**
+   * The codec's checkExpiry rule, without its options object: past expiry or too far in the
+   * future; and older than `maxMessageAgeSeconds` whatever the ttl (receiver policy).
+   */
   private isExpired(msg: KLPMessage, now: number): boolean {
-    const skew = this.clockSkewMs
-    return now > msg.timestamp + msg.metadata.ttl * 1000 + skew || msg.timestamp > now + skew
+    return now > this.expiryOf(msg) || msg.timestamp > now + this.clockSkewMs
   }
 
   /**
@@ -1025,6 +1260,8 @@ class KLPRouter implements Router {
       if (!isBroadcast && !isLocal) {
         // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache
         if (item.conn !== undefined) {
+          const t = this.turn(fromPeer)
+          if (t !== undefined && !(await this.waitTurn(t, slot))) return
           try {
             await verifyMessage(msg, this.verifier, slot.options)
           } catch (err) {
@@ -1048,11 +1285,15 @@ class KLPRouter implements Router {
         const cached = this.responses.get(key)
         if (cached !== undefined) {
           this.counters.cachedResponses++
-          this.routeFrame(cached.target, cached.frame).catch(() => {})
+          try {
+            this.routeFrame(cached.target, cached.frame)
+          } catch {}
         }
         return this.reject(RejectReason.REPLAY, fromPeer, id)
       }
       if (item.conn !== undefined) {
+        const t = this.turn(fromPeer)
+        if (t !== undefined && !(await this.waitTurn(t, slot))) return
         try {
           await verifyMessage(msg, this.verifier, slot.options)
         } catch (err) {
@@ -1070,8 +1311,8 @@ class KLPRouter implements Router {
       if (corr !== undefined && !this.pending.has(corr) && !this.handlers.has(msg.type)) {
         return this.reject(RejectReason.UNSOLICITED_RESPONSE, fromPeer, id)
       }
-      const expiresAt = msg.timestamp + meta.ttl * 1000 + this.clockSkewMs
-      if (!this.replay.checkAndRecord(key, expiresAt, signerDid)) return this.reject(RejectReason.REPLAY, fromPeer, id)
+      const expiresAt = this.expiryOf(msg)
+      if (!this.replay.checkAndRecord(key, expiresAt, signerDid, !this.isKnown(signerDid))) return this.reject(RejectReason.REPLAY, fromPeer, id)
       if (item.conn !== undefined && sourceAuthority !== this.authority) {
         this.table.learn(sourceAuthority, fromPeer, item.hops + 1)
       }
@@ -1099,6 +1340,8 @@ class KLPRouter implements Router {
           // only the request's target, with the expected type and signer, answers it; anything
           // else is refused and the request stays pending
           if (!this.isResponseTo(p, msg, signerDid)) return this.reject(RejectReason.RESPONSE_MISMATCH, fromPeer, id)
+          // the authority answered as the DID it is pinned to: something relies on that pin now
+          if (sourceAuthority === p.target && sourceAuthority !== this.authority) this.table.confirm(sourceAuthority, signerDid)
           this.pending.delete(corr)
           this.counters.responsesMatched++
           p.resolve(msg)
@@ -1111,6 +1354,8 @@ class KLPRouter implements Router {
         return await this.fail(msg, fromPeer, expiresAt, { reason: RejectReason.UNSUPPORTED_MESSAGE_TYPE, message: `expected a handled message type, got ${msg.type}` })
       }
       if (isBroadcast) this.counters.broadcastsDelivered++
+      const t = this.turn(fromPeer)
+      if (t !== undefined && !(await this.waitTurn(t, slot))) return
       const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: slot.options.signal }
       let result: ProcessingResult
       try {
@@ -1123,18 +1368,18 @@ class KLPRouter implements Router {
       }
       if (result.status === ProcessingStatus.PROCESSED) {
         this.counters.processed++
-        if (result.response !== undefined) await this.respond(msg, result.response, expiresAt)
+        if (result.response !== undefined) this.respond(msg, result.response, expiresAt)
       } else if (result.status === ProcessingStatus.DEFERRED) {
         this.counters.deferred++
         const reason = result.reason ?? 'deferred'
         const response = result.response ?? (await this.errorResponse(msg, reason, 'try again later', 'deferred', result.retry_after))
-        if (response !== undefined) await this.respond(msg, response, expiresAt)
+        if (response !== undefined) this.respond(msg, response, expiresAt)
       } else {
         const reason = result.reason ?? 'rejected'
         this.counters.reject(reason)
         this.emit('message:rejected', { reason, fromPeer, messageId: id })
         const response = result.response ?? (await this.errorResponse(msg, reason, `rejected: ${reason}`, 'rejected'))
-        if (response !== undefined) await this.respond(msg, response, expiresAt)
+        if (response !== undefined) this.respond(msg, response, expiresAt)
       }
     } catch (err) {
       this.log.error('pipeline failure', { err: errName(err) })
@@ -1180,7 +1425,7 @@ class KLPRouter implements Router {
   private async fail(msg: KLPMessage, fromPeer: string, expiresAt: number, o: Outcome): Promise<void> {
     this.reject(o.reason, fromPeer, msg.metadata.message_id)
     const response = await this.errorResponse(msg, o.reason, o.message, 'rejected')
-    if (response !== undefined) await this.respond(msg, response, expiresAt)
+    if (response !== undefined) this.respond(msg, response, expiresAt)
   }
 
   /** An error response, or undefined when the message must not be answered (responses, broadcasts, own messages). */
@@ -1197,12 +1442,17 @@ class KLPRouter implements Router {
     }
   }
 
-  private async respond(request: KLPMessage, response: KLPMessage, expiresAt: number): Promise<void> {
+  /** Caches and sends a response without waiting for the peer (a peer that does not read holds no slot). */
+  private respond(request: KLPMessage, response: KLPMessage, expiresAt: number): void {
     const frame = encodeEnvelope(EnvelopeKind.MESSAGE, 0, 0, encodeMessage(response))
     this.responses.set(`${this.didOf(request.signer)} ${request.metadata.message_id}`, frame, response.target.authority, expiresAt)
     try {
-      if (response.target.authority === this.authority) await this.dispatchOutbound(response)
-      else await this.routeFrame(response.target.authority, frame)
+      if (response.target.authority === this.authority) {
+        const item: QueueItem = { conn: undefined, fromPeer: this.did, hops: 0, flags: 0, frame, msg: response, receivedAt: this.clock.now() }
+        this.enqueue(item)
+      } else {
+        this.routeFrame(response.target.authority, frame)
+      }
     } catch (err) {
       this.log.debug('response not delivered', { err: errName(err) })
     }
@@ -1226,11 +1476,7 @@ class KLPRouter implements Router {
       return this.fail(msg, fromPeer, this.expiryOf(msg), { reason: RejectReason.NO_ROUTE, message: `expected a route to ${msg.target.authority}` })
     }
     this.counters.forwarded++
-    try {
-      await this.sendFrame(conn, rewrapEnvelope(item.frame, hops, flags))
-    } catch (err) {
-      this.log.debug('forward failed', { err: errName(err) })
-    }
+    this.post(conn, rewrapEnvelope(item.frame, hops, flags))
   }
 
   private viaHint(msg: KLPMessage, flags: number): string | undefined {
@@ -1239,8 +1485,9 @@ class KLPRouter implements Router {
     return undefined
   }
 
+  /** When the message stops being accepted: its ttl, capped by `maxMessageAgeSeconds`, plus the skew. */
   private expiryOf(msg: KLPMessage): number {
-    return msg.timestamp + msg.metadata.ttl * 1000 + this.clockSkewMs
+    return msg.timestamp + Math.min(msg.metadata.ttl * 1000, this.maxAgeMs) + this.clockSkewMs
   }
 
   private flood(item: QueueItem): void {
@@ -1252,22 +1499,23 @@ class KLPRouter implements Router {
       const c = this.table.connection(did)
       if (c === undefined) continue
       this.counters.forwarded += item.conn === undefined ? 0 : 1
-      void this.sendFrame(c, frame).catch(() => {})
+      this.post(c, frame)
     }
   }
 
-  private async sendFrame(conn: Connection, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
-    await conn.send(frame, signal === undefined ? undefined : { signal })
-    this.counters.messagesOut++
-    this.counters.bytesOut += frame.byteLength
+  /** Queues a frame for a connection without waiting; a full outbound queue drops it (counted). */
+  private post(conn: Connection, frame: Uint8Array): boolean {
+    if (this.outbound.post(conn, frame)) return true
+    this.log.debug('outbound frame dropped: the peer\'s queue is full', { peer: conn.remotePeer, bytes: this.outbound.queuedBytes(conn) })
+    return false
   }
 
-  /** Routes an already enveloped frame (hop 0) toward an authority. */
-  private async routeFrame(authority: string, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+  /** Routes an already enveloped frame (hop 0) toward an authority, without waiting. */
+  private routeFrame(authority: string, frame: Uint8Array): void {
     const route = this.table.lookup(authority)
     const conn = route === undefined ? undefined : this.table.connection(route.nextHop)
     if (conn === undefined) throw new NoRouteError(`expected a route to ${authority}, got none`)
-    await this.sendFrame(conn, frame, signal)
+    this.post(conn, frame)
   }
 
   // ---------------------------------------------------------------- outbound
@@ -1368,7 +1616,7 @@ class KLPRouter implements Router {
     const route = (via === undefined ? undefined : this.table.lookup(via)) ?? this.table.lookup(msg.target.authority)
     const conn = route === undefined ? undefined : this.table.connection(route.nextHop)
     if (conn === undefined) throw new NoRouteError(`expected a route to ${msg.target.authority}, got none`)
-    await this.sendFrame(conn, frame, signal)
+    await this.outbound.deliver(conn, frame, signal)
   }
 
   async broadcast(init: Omit<MessageInit, 'type'> & { type?: KLPMessageTypeT }, options: AbortOptions = {}): Promise<KLPMessage> {
@@ -1507,6 +1755,12 @@ class KLPRouter implements Router {
       responsesMatched: c.responsesMatched,
       retries: c.retries,
       queueDepth: { total: this.queue.size, critical, high, normal, low },
+      queueBytes: this.queue.bytes,
+      outbound: this.outbound.stats(),
+      slowPeers: c.slowPeers,
+      replayStrangerSize: this.replay.strangerSize,
+      pinEvictions: this.table.pinEvictions,
+      pinRefusals: this.table.pinRefusals,
       pendingRequests: this.pending.size,
       replayCacheSize: this.replay.size,
       replayEvictions: this.replay.evictions,

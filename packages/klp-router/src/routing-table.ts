@@ -35,17 +35,46 @@ export interface RoutingTableInit {
   /** How long a reverse-path route learned from traffic is kept (ms). Default 60,000. */
   learnedRouteTtlMs?: number
   /**
-   * Authority -> DID pins to start with (e.g. restored from `pins()` of an earlier run, or
-   * configured). They are never evicted and never rebound.
+   * Authority -> DID pins to start with (configured, or restored from `pinEntries()` of an earlier
+   * run). A plain DID is a firm pin; `{ did, firm: false }` restores a provisional one. Pins are
+   * never rebound; firm pins are never evicted.
    */
-  pinned?: Record<string, string>
+  pinned?: Record<string, string | PinInit>
   /**
-   * Largest number of pins. When full, the oldest trust-on-first-use pin whose DID has no open
-   * connection is evicted to make room (configured pins never are); when none can be evicted a
-   * new claim is refused. Default 65,536.
+   * Largest number of pins. When full, a new claim may only evict a *provisional* pin (trust on
+   * first use that nothing relied on yet: see `confirm()`) whose DID has no open connection, the
+   * one seen least recently; firm pins never go. When no pin may go, the claim is refused
+   * (`pins_full`). Default 65,536.
    */
   maxPins?: number
+  /** Called when a pin is made, becomes firm, or is evicted (for embedders that persist pins). */
+  onPinChange?: (change: PinChange) => void
 }
+
+/** A pin to restore: the DID and whether it is firm (default true). */
+export interface PinInit {
+  did: string
+  firm?: boolean
+}
+
+/** One pin as `pinEntries()` lists it. */
+export interface PinEntry {
+  authority: string
+  did: string
+  /**
+   * Firm pins are never evicted: configured ones, and trust-on-first-use pins something relied on
+   * (a request answered by the authority, or `confirm()` by the embedder, e.g. when an operator
+   * sets trust for the DID). Provisional pins may be evicted, when the table is full, by a rule
+   * a peer cannot trigger for a pin it does not own (only pins of disconnected DIDs that nothing
+   * relied on, least recently seen first).
+   */
+  firm: boolean
+}
+
+export type PinChange =
+  | { kind: 'pinned'; pin: PinEntry }
+  | { kind: 'firm'; pin: PinEntry }
+  | { kind: 'evicted'; pin: PinEntry }
 
 /** Result of `claim()`. */
 export type ClaimResult =
@@ -54,8 +83,10 @@ export type ClaimResult =
 
 interface Pin {
   did: string
-  /** Configured (init / `pin()`): never evicted. */
-  fixed: boolean
+  /** Configured, or relied on: never evicted. */
+  firm: boolean
+  /** Last time the DID claimed the authority (clock ms): eviction order of provisional pins. */
+  seen: number
 }
 
 /**
@@ -79,8 +110,11 @@ export class RoutingTable {
   private readonly maxTotalRoutes: number
   private readonly maxPins: number
   private readonly learnedTtl: number
-  /** TOFU pins evicted because the pin table was full. */
+  private readonly onPinChange: ((change: PinChange) => void) | undefined
+  /** Provisional pins evicted because the pin table was full. */
   pinEvictions = 0
+  /** Claims refused because the pin table was full and no pin could go. */
+  pinRefusals = 0
 
   constructor(init: RoutingTableInit) {
     this.now = init.now
@@ -89,14 +123,20 @@ export class RoutingTable {
     this.maxTotalRoutes = init.maxTotalRoutes ?? this.maxRoutes * 4
     this.maxPins = init.maxPins ?? 65_536
     this.learnedTtl = init.learnedRouteTtlMs ?? 60_000
-    for (const [authority, did] of Object.entries(init.pinned ?? {})) this.pin(authority, did)
+    this.onPinChange = init.onPinChange
+    for (const [authority, v] of Object.entries(init.pinned ?? {})) {
+      if (typeof v === 'string') this.pin(authority, v)
+      else if (v !== null && typeof v === 'object') this.pin(authority, v.did, v.firm !== false)
+      else throw new InvalidParametersError(`expected a pin authority -> did:... or { did, firm }, got ${String(authority)} -> ${String(v)}`)
+    }
   }
 
   /**
-   * Pins an authority to a DID (configured pin: never evicted). Throws when the authority is
-   * already pinned to another DID.
+   * Pins an authority to a DID (firm by default: never evicted). Throws when the authority is
+   * already pinned to another DID. Pinning does not count against `maxPins`' eviction rule: the
+   * embedder decides what it configures.
    */
-  pin(authority: string, did: string): void {
+  pin(authority: string, did: string, firm = true): void {
     if (typeof authority !== 'string' || authority.length === 0 || typeof did !== 'string' || !did.startsWith('did:')) {
       throw new InvalidParametersError(`expected a pin authority -> did:..., got ${String(authority)} -> ${String(did)}`)
     }
@@ -104,8 +144,30 @@ export class RoutingTable {
     if (cur !== undefined && cur.did !== did) {
       throw new InvalidParametersError(`expected ${authority} to be unpinned or pinned to ${did}, got it pinned to ${cur.did}`)
     }
-    this.pinned.set(authority, { did, fixed: true })
+    this.pinned.set(authority, { did, firm: firm || cur?.firm === true, seen: this.now() })
+    if (!firm) this.tofuByDid.set(did, authority)
     if (!this.authorityByDid.has(did)) this.authorityByDid.set(did, authority)
+  }
+
+  /**
+   * Makes a pin firm (something relies on it: never evicted from now on). Returns false when the
+   * authority is not pinned to `did` (when given).
+   */
+  confirm(authority: string, did?: string): boolean {
+    const p = this.pinned.get(authority)
+    if (p === undefined || (did !== undefined && p.did !== did)) return false
+    if (!p.firm) {
+      p.firm = true
+      this.onPinChange?.({ kind: 'firm', pin: { authority, did: p.did, firm: true } })
+    }
+    return true
+  }
+
+  /** Every pin with its firmness, to persist and pass back as `pinned`. */
+  pinEntries(): PinEntry[] {
+    const out: PinEntry[] = []
+    for (const [authority, p] of this.pinned) out.push({ authority, did: p.did, firm: p.firm })
+    return out
   }
 
   /** The DID an authority is pinned to, if any. */
@@ -133,6 +195,7 @@ export class RoutingTable {
     const cur = this.pinned.get(authority)
     if (cur !== undefined) {
       if (cur.did !== did) return { ok: false, reason: 'authority_pinned', pinnedTo: cur.did }
+      cur.seen = this.now()
       this.authorityByDid.set(did, authority)
       return { ok: true, pinned: false }
     }
@@ -140,24 +203,39 @@ export class RoutingTable {
     if (own !== undefined && own !== authority && this.pinned.get(own)?.did === did) {
       return { ok: false, reason: 'did_pinned', pinnedTo: own }
     }
-    if (this.pinned.size >= this.maxPins && !this.evictPin()) return { ok: false, reason: 'pins_full' }
-    this.pinned.set(authority, { did, fixed: false })
+    if (this.pinned.size >= this.maxPins && !this.evictPin()) {
+      this.pinRefusals++
+      return { ok: false, reason: 'pins_full' }
+    }
+    this.pinned.set(authority, { did, firm: false, seen: this.now() })
     this.tofuByDid.set(did, authority)
     this.authorityByDid.set(did, authority)
+    this.onPinChange?.({ kind: 'pinned', pin: { authority, did, firm: false } })
     return { ok: true, pinned: true }
   }
 
-  /** Evicts the oldest TOFU pin whose DID has no connection. */
+  /**
+   * Evicts the provisional pin of a disconnected DID seen least recently. Firm pins, and pins of
+   * connected DIDs, never go: an attacker can only push out provisional pins nothing relied on.
+   */
   private evictPin(): boolean {
+    let victim: string | undefined
+    let oldest = Infinity
     for (const [a, p] of this.pinned) {
-      if (p.fixed || this.conns.has(p.did)) continue
-      this.pinned.delete(a)
-      if (this.tofuByDid.get(p.did) === a) this.tofuByDid.delete(p.did)
-      if (this.authorityByDid.get(p.did) === a) this.authorityByDid.delete(p.did)
-      this.pinEvictions++
-      return true
+      if (p.firm || this.conns.has(p.did)) continue
+      if (p.seen < oldest) {
+        oldest = p.seen
+        victim = a
+      }
     }
-    return false
+    if (victim === undefined) return false
+    const p = this.pinned.get(victim)!
+    this.pinned.delete(victim)
+    if (this.tofuByDid.get(p.did) === victim) this.tofuByDid.delete(p.did)
+    if (this.authorityByDid.get(p.did) === victim) this.authorityByDid.delete(p.did)
+    this.pinEvictions++
+    this.onPinChange?.({ kind: 'evicted', pin: { authority: victim, did: p.did, firm: false } })
+    return true
   }
 
   /** DIDs of directly connected peers. */

@@ -44,12 +44,20 @@ class Fifo<T> {
 
 interface PriorityLane<T> {
   queues: Map<string, Fifo<T>>
-  /** Peers with a non-empty queue in this lane, in round-robin order. */
+  /**
+   * Turns in round-robin order: a peer of its own (a non-empty queue in this lane), or the one
+   * shared turn of every stranger (`STRANGERS`), which then goes round robin among the strangers.
+   */
   ring: Fifo<string>
+  /** Strangers with a non-empty queue in this lane, in round-robin order (they share one turn). */
+  strangers: Fifo<string>
   size: number
 }
 
-export interface FairSchedulerInit {
+/** The ring entry that stands for all strangers together (not a valid DID, so it never collides). */
+const STRANGERS = '\u0000strangers'
+
+export interface FairSchedulerInit<T = unknown> {
   /** Items queued per peer, all priorities together. Default 256. */
   maxPerPeer?: number
   /** Items queued in total. Default 8192. */
@@ -60,27 +68,50 @@ export interface FairSchedulerInit {
    * 1 in 15 slots under full load (no starvation).
    */
   weights?: readonly [number, number, number, number]
+  /** Bytes queued per peer (as counted by `sizeOf`). Default 4 MiB. */
+  maxBytesPerPeer?: number
+  /** Bytes queued in total. Default 64 MiB. */
+  maxBytesTotal?: number
+  /** The bytes an item holds. Default: every item counts 0 bytes (count bounds only). */
+  sizeOf?: (item: T) => number
 }
 
 export type EnqueueResult = 'ok' | 'peer_full' | 'full'
 
+interface PeerState {
+  count: number
+  bytes: number
+  stranger: boolean
+}
+
 /**
  * Fair, prioritised, bounded queue. Across priority classes: weighted round robin (higher first,
  * lower never starved). Within a class: round robin across peers, so a flooding peer only delays
- * others by one of its items per turn. Every peer's queue and the whole queue are bounded.
+ * others by one of its items per turn; peers pushed as *strangers* (untrusted, e.g. fresh DIDs)
+ * share one turn between them, so any number of them together get the slice of one known peer
+ * while known peers have work. Every peer's queue and the whole queue are bounded in items and in
+ * bytes.
  */
 export class FairScheduler<T> {
   private readonly lanes: Array<PriorityLane<T>>
   private readonly credits: number[]
   private readonly weights: readonly number[]
-  private readonly perPeer = new Map<string, number>()
+  private readonly perPeer = new Map<string, PeerState>()
+  private readonly sizeOf: (item: T) => number
   readonly maxPerPeer: number
   readonly maxTotal: number
+  readonly maxBytesPerPeer: number
+  readonly maxBytesTotal: number
   size = 0
+  /** Bytes queued (as counted by `sizeOf`). */
+  bytes = 0
 
-  constructor(init: FairSchedulerInit = {}) {
+  constructor(init: FairSchedulerInit<T> = {}) {
     this.maxPerPeer = init.maxPerPeer ?? 256
     this.maxTotal = init.maxTotal ?? 8192
+    this.maxBytesPerPeer = init.maxBytesPerPeer ?? 4 * 1024 * 1024
+    this.maxBytesTotal = init.maxBytesTotal ?? 64 * 1024 * 1024
+    this.sizeOf = init.sizeOf ?? (() => 0)
     this.weights = init.weights ?? [8, 4, 2, 1]
     if (this.weights.length !== 4 || this.weights.some((w) => !Number.isInteger(w) || w < 1)) {
       throw new InvalidParametersError(`expected 4 integer weights >= 1, got [${this.weights.join(', ')}]`)
@@ -88,7 +119,10 @@ export class FairScheduler<T> {
     if (!(this.maxPerPeer >= 1) || !(this.maxTotal >= 1)) {
       throw new InvalidParametersError(`expected queue bounds >= 1, got maxPerPeer ${this.maxPerPeer}, maxTotal ${this.maxTotal}`)
     }
-    this.lanes = PRIORITY_CLASSES.map(() => ({ queues: new Map(), ring: new Fifo<string>(), size: 0 }))
+    if (!(this.maxBytesPerPeer >= 1) || !(this.maxBytesTotal >= this.maxBytesPerPeer)) {
+      throw new InvalidParametersError(`expected byte bounds 1 <= maxBytesPerPeer <= maxBytesTotal, got ${this.maxBytesPerPeer} and ${this.maxBytesTotal}`)
+    }
+    this.lanes = PRIORITY_CLASSES.map(() => ({ queues: new Map(), ring: new Fifo<string>(), strangers: new Fifo<string>(), size: 0 }))
     this.credits = [...this.weights]
   }
 
@@ -98,24 +132,49 @@ export class FairScheduler<T> {
   }
 
   peerDepth(peer: string): number {
-    return this.perPeer.get(peer) ?? 0
+    return this.perPeer.get(peer)?.count ?? 0
   }
 
-  push(peer: string, priority: number, item: T): EnqueueResult {
-    const depth = this.perPeer.get(peer) ?? 0
-    if (depth >= this.maxPerPeer) return 'peer_full'
-    if (this.size >= this.maxTotal) return 'full'
+  /** Bytes queued for one peer. */
+  peerBytes(peer: string): number {
+    return this.perPeer.get(peer)?.bytes ?? 0
+  }
+
+  /**
+   * Queues an item of `peer`. A peer pushed as a `stranger` shares one round-robin turn with every
+   * other stranger (a peer keeps the class it had while it has items queued). An item larger than
+   * the per-peer byte bound is still accepted when the peer has nothing queued (one frame always fits).
+   */
+  push(peer: string, priority: number, item: T, stranger = false): EnqueueResult {
+    let st = this.perPeer.get(peer)
+    const bytes = this.sizeOf(item)
+    if (st !== undefined) {
+      if (st.count >= this.maxPerPeer || st.bytes + bytes > this.maxBytesPerPeer) return 'peer_full'
+    }
+    if (this.size >= this.maxTotal || (this.size > 0 && this.bytes + bytes > this.maxBytesTotal)) return 'full'
+    if (st === undefined) {
+      st = { count: 0, bytes: 0, stranger }
+      this.perPeer.set(peer, st)
+    }
     const lane = this.lanes[priorityClass(priority)]!
     let q = lane.queues.get(peer)
     if (q === undefined) {
       q = new Fifo<T>()
       lane.queues.set(peer, q)
     }
-    if (q.length === 0) lane.ring.push(peer)
+    if (q.length === 0) {
+      if (!st.stranger) lane.ring.push(peer)
+      else {
+        if (lane.strangers.length === 0) lane.ring.push(STRANGERS)
+        lane.strangers.push(peer)
+      }
+    }
     q.push(item)
     lane.size++
     this.size++
-    this.perPeer.set(peer, depth + 1)
+    this.bytes += bytes
+    st.count++
+    st.bytes += bytes
     return 'ok'
   }
 
@@ -136,20 +195,29 @@ export class FairScheduler<T> {
   }
 
   private take(lane: PriorityLane<T>): T | undefined {
-    const peer = lane.ring.shift()
-    if (peer === undefined) return undefined
+    const turn = lane.ring.shift()
+    if (turn === undefined) return undefined
+    const shared = turn === STRANGERS
+    const peer = shared ? lane.strangers.shift()! : turn
     const q = lane.queues.get(peer)!
-    const item = q.shift()
-    if (q.length > 0) lane.ring.push(peer)
+    const item = q.shift() as T
+    if (shared) {
+      if (q.length > 0) lane.strangers.push(peer)
+      else lane.queues.delete(peer)
+      if (lane.strangers.length > 0) lane.ring.push(STRANGERS)
+    } else if (q.length > 0) lane.ring.push(peer)
     else lane.queues.delete(peer)
     lane.size--
     this.size--
     // a drained queue starts a fresh round: bursts are served in strict priority order, and the
     // weights only share the slots while classes compete
     if (this.size === 0) for (let c = 0; c < 4; c++) this.credits[c] = this.weights[c]!
-    const d = (this.perPeer.get(peer) ?? 1) - 1
-    if (d === 0) this.perPeer.delete(peer)
-    else this.perPeer.set(peer, d)
+    const bytes = this.sizeOf(item)
+    this.bytes -= bytes
+    const st = this.perPeer.get(peer)!
+    st.count--
+    st.bytes -= bytes
+    if (st.count === 0) this.perPeer.delete(peer)
     return item
   }
 
@@ -160,10 +228,12 @@ export class FairScheduler<T> {
       for (const q of lane.queues.values()) for (const v of q.drain()) out.push(v)
       lane.queues.clear()
       lane.ring = new Fifo<string>()
+      lane.strangers = new Fifo<string>()
       lane.size = 0
     }
     this.perPeer.clear()
     this.size = 0
+    this.bytes = 0
     return out
   }
 }

@@ -32,6 +32,8 @@ export interface LocalTrustStore extends TrustEngine {
   delete(did: string): void
   readonly size: number
   check(subject: string, requirements: TrustRequirements): TrustCheck
+  /** The DID's trust score, or undefined when it was never set. */
+  peerScore(subject: string): number | undefined
 }
 
 /** Checks a profile against requirements; the `reason` names the first unmet one. */
@@ -92,6 +94,10 @@ class LocalTrust implements LocalTrustStore {
 
   check(subject: string, requirements: TrustRequirements): TrustCheck {
     return checkTrust(this.get(subject), requirements)
+  }
+
+  peerScore(subject: string): number | undefined {
+    return this.profiles.get(subject)?.trust_score
   }
 }
 

@@ -79,7 +79,7 @@ describe('partitions', () => {
 
 describe('fairness under a flood', () => {
   it('a flooding peer is rate limited while another peer keeps being served', async () => {
-    net = await createTestnet(2, { router: { rateLimit: { ratePerSec: 200, burst: 50 } } })
+    net = await createTestnet(2, { router: { rateLimit: { ratePerSec: 200, burst: 50 }, overload: 'reject' } })
     const [b, c] = net.nodes
     echo(c!)
     const target = `klp://${c!.authority}/`

@@ -145,7 +145,7 @@ describe('reject paths (one test each)', () => {
   })
 
   it('rate limit -> rate_limited beyond the burst', async () => {
-    const { b, calls, peer, target } = await setup({ rateLimit: { ratePerSec: 0.001, burst: 5 } })
+    const { b, calls, peer, target } = await setup({ rateLimit: { ratePerSec: 0.001, burst: 5 }, overload: 'reject' })
     for (let i = 0; i < 12; i++) await peer.send(peer.frame(await peer.sign({ type: KLPMessageType.TASK_REQUEST, target, data: i })))
     // the hello took one token: 4 messages pass, 8 are limited
     await waitFor(() => rejects(b).rate_limited === 8)
@@ -153,7 +153,7 @@ describe('reject paths (one test each)', () => {
   })
 
   it('queue full -> queue_full', async () => {
-    net = await createTestnet(1, { router: { maxQueuePerPeer: 3, concurrency: 1 } })
+    net = await createTestnet(1, { router: { maxQueuePerPeer: 3, concurrency: 1, overload: 'reject' } })
     const b = net.nodes[0]!
     let release!: () => void
     const gate = new Promise<void>((r) => { release = r })

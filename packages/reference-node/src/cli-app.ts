@@ -8,13 +8,14 @@ import { NodeType, type KLPValue } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { BUILTIN_AGENTS } from './agents/builtin.js'
-import { dataDirPaths, defaultConfig, ensurePrivateDir, loadConfig, parseConfig, resolveDataDir, saveConfig, validateAuthority, writeFileAtomic, type NodeConfig } from './config.js'
-import { connectControl, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo } from './control.js'
+import { checkNodeAddress, dataDirPaths, defaultConfig, ensurePrivateDir, loadConfig, parseConfig, resolveDataDir, saveConfig, validateAuthority, writeFileAtomic, type NodeConfig } from './config.js'
+import { connectControl, MAX_TASK_TIMEOUT_MS, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo } from './control.js'
+import { checkDid } from './did.js'
 import { InvalidConfigError } from './errors.js'
 import { keystoreIdentity } from './identity.js'
 import { jsonLogger, LOG_LEVELS, type LogLevel } from './logger.js'
 import { createNode, type NodePeer, type NodeStatus } from './node.js'
-import { agentNameOfPath } from './services/tasks.js'
+import { agentNameOfPath, checkTaskSize, parseTaskRequest } from './services/tasks.js'
 import { levelStore } from './storage/level.js'
 import type { TaskResult } from './agents/types.js'
 import type { TrustEntry } from './trust.js'
@@ -32,7 +33,10 @@ export const ExitCode = {
   REJECTED: 4,
   /** The peer could not be reached, or did not answer in time. */
   UNREACHABLE: 5,
-  /** The data directory is not initialized, its config is invalid, or the passphrase is wrong. */
+  /**
+   * The data directory is not initialized, its config is invalid, the keystore is unreadable or
+   * its passphrase wrong, or its datastore lost its records (see `start --reset-store`).
+   */
   CONFIG: 6,
 } as const
 
@@ -44,8 +48,15 @@ export interface CliIo {
   onSignal?: (handler: () => void) => void
 }
 
+/** A bad command line (exit 2). `code` is the code of the typed error it wraps, else `ERR_USAGE`. */
 class UsageError extends Error {
   override name = 'UsageError'
+  readonly code: string
+
+  constructor(message: string, code = 'ERR_USAGE') {
+    super(message)
+    this.code = code
+  }
 }
 
 const VERSION = '0.1.0'
@@ -63,7 +74,8 @@ const EXIT_CODES_TEXT = `Exit codes:
   3  node not running (no control API for this data dir)
   4  rejected by the peer (no_eligible_agents, insufficient_trust, ...)
   5  peer unreachable or no answer in time
-  6  data dir not initialized, invalid config, or wrong passphrase`
+  6  data dir problem: not initialized, invalid config, bad keystore or
+     passphrase, or a datastore that lost its records (start --reset-store)`
 
 const GLOBAL_TEXT = `Global options:
   --data-dir <dir>   data directory (default: $KOS_MESH_DATA_DIR, else ~/.kos-mesh)
@@ -135,11 +147,22 @@ function applyCommonOptions(config: NodeConfig, v: Record<string, unknown>): voi
   }
 }
 
+/** A plain decimal integer option in min..max (no `1e3`, `0x5`, `5.0`, `+5` or blanks). */
 function intOption(name: string, v: unknown, min: number, max: number): number | undefined {
   if (v === undefined) return undefined
-  const n = Number(v)
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected an integer in ${min}..${max}, got ${JSON.stringify(v)}`)
+  const n = typeof v === 'string' && /^-?[0-9]{1,15}$/.test(v) ? Number(v) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected a decimal integer in ${min}..${max}, got ${JSON.stringify(v)}`)
   return n
+}
+
+/** Runs a check that throws a typed error and turns it into a usage error (exit 2). */
+function usage<T>(what: string, check: () => T): T {
+  try {
+    return check()
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    throw new UsageError(`${what}: ${(err as Error).message}`, typeof code === 'string' && code.startsWith('ERR_') ? code : undefined)
+  }
 }
 
 function needPositionals(ctx: Ctx, n: number, what: string): void {
@@ -155,7 +178,9 @@ async function passphraseFor(dataDir: string, env: NodeJS.ProcessEnv, create: bo
     const text = (await readFile(p.passphrase, 'utf8')).trim()
     if (text.length > 0) return text
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EISDIR') throw new InvalidConfigError(`expected a passphrase file at ${p.passphrase}, got a directory`)
+    if (code !== 'ENOENT') throw err
   }
   if (!create) throw new InvalidConfigError(`no passphrase: set KOS_MESH_PASSPHRASE or put one in ${p.passphrase} (kos-mesh init creates it)`)
   const pass = randomBytes(32).toString('base64url')
@@ -263,12 +288,17 @@ Runs the node in the foreground until Ctrl-C (SIGINT), SIGTERM or \`kos-mesh sto
 bootstraps from the seeds, and serves the control API on 127.0.0.1 (port and token in control.json
 and control.token, mode 0600, removed on exit). Logs go to stderr as JSON lines. Authority -> DID
 pins (trust on first use of each peer's signed hello) are kept in db/ and restored at start.
+The database keeps an integrity record (and db.integrity.json beside it): a db/ that lost its
+records (emptied, replaced, a truncated log) is refused with exit 6 rather than started without
+its trust decisions and pins.
 
 Options:
-  --listen <address>      listen address, repeatable (replaces the config's)
-  --seed <address>        seed node, repeatable (added to the config's)
+  --listen <address>      listen address tcp://host:port, repeatable (replaces the config's)
+  --seed <address>        seed node tcp://host:port[/did:key:...], repeatable (added to the config's)
   --control-port <port>   control API port (replaces the config's)
   --log-level <level>     debug, info, warn, error or silent
+  --reset-store           accept db/ as it is even though it lost records (trust decisions and
+                          pins that are gone stay gone: peers are pinned again on first use)
 
 ${GLOBAL_TEXT}
 `,
@@ -277,6 +307,7 @@ ${GLOBAL_TEXT}
     seed: { type: 'string', multiple: true },
     'control-port': { type: 'string' },
     'log-level': { type: 'string' },
+    'reset-store': { type: 'boolean' },
   },
   async run(ctx) {
     needPositionals(ctx, 0, '')
@@ -307,7 +338,7 @@ ${GLOBAL_TEXT}
       listen: config.listen,
       seeds: config.seeds,
       bootstrap: false,
-      storage: levelStore({ path: p.db }),
+      storage: levelStore({ path: p.db, resetStore: v['reset-store'] === true }),
       agents: config.agents.map((a) => (BUILTIN_AGENTS[a] as () => never)()),
       taskMinTrust: config.policy.task_min_trust,
       logger,
@@ -337,6 +368,7 @@ ${GLOBAL_TEXT}
       }
       throw err
     }
+    if (v['reset-store'] === true) logger.warn('--reset-store: the datastore was accepted as it is, with a new integrity record; records it lost stay lost', { db: p.db })
     try {
       control = await startControlServer({ node, port: config.control.port, onStop: () => void shutdown(), logger })
       const status = node.status()
@@ -427,10 +459,11 @@ const connect = controlCommand(
 
 Connects the running node to a peer and exchanges peer tables. <address> is the peer's
 transport address, optionally with its DID: tcp://127.0.0.1:4001/did:key:z6Mk...
-(with the DID the connection must authenticate as that DID).
+(port 1..65535; with the DID the connection must authenticate as that DID). The address and
+the DID are checked before anything is dialled.
 
 Options:
-  --timeout <ms>     give up after this long (default: 15000)
+  --timeout <ms>     give up after this long, a decimal integer (default: 15000)
 
 ${GLOBAL_TEXT}
 `,
@@ -438,8 +471,14 @@ ${GLOBAL_TEXT}
   (ctx) => {
     needPositionals(ctx, 1, '<address> (e.g. tcp://127.0.0.1:4001/did:key:z6Mk...)')
     const address = ctx.positionals[0] as string
-    if (!/^[a-z][a-z0-9+.-]*:\/\/\S+$/.test(address)) throw new UsageError(`<address>: expected tcp://host:port[/did:key:...], got ${JSON.stringify(address)}`)
-    const timeoutMs = intOption('timeout', ctx.values.timeout, 1, 600_000) ?? 15_000
+    // validate first (scheme, port 1..65535, the DID), then ask the node to dial
+    try {
+      checkNodeAddress(address, 'dial', 'address')
+    } catch (err) {
+      const cause = (err as Error).cause as { code?: string } | undefined
+      throw new UsageError(`<address>: ${(err as Error).message}`, cause?.code === 'ERR_INVALID_DID' ? 'ERR_INVALID_DID' : 'ERR_INVALID_ADDRESS')
+    }
+    const timeoutMs = intOption('timeout', ctx.values.timeout, 1, MAX_TASK_TIMEOUT_MS) ?? 15_000
     return async (c) => {
       const r = await c.call<{ connected: { did: string; authority?: string } }>('POST', '/v1/connect', { address }, { timeoutMs, signal: AbortSignal.timeout(timeoutMs + 1000) })
       print(ctx, `connected to ${r.connected.did}${r.connected.authority === undefined ? '' : ` (${r.connected.authority})`}`, r.connected)
@@ -476,12 +515,13 @@ const trust: Command = controlCommand(
 Trusts a DID, or the node behind a klp:// address (klp://node-b.mesh.kai/agents/math). An
 address resolves only through the running node's pins (the DID that proved the authority in an
 authenticated, signed hello): connect to that node first, or pass its DID. A discovery record is
-not enough (anyone can claim any authority there). With trust N, that DID passes this node's
-policy.task_min_trust when N >= it, and messages that ask for a trust score up to N. Persists in
-the node's database.
+not enough (anyone can claim any authority there). A did:key must be a valid Ed25519 did:key;
+other DID methods must match the W3C DID syntax did:<method>:<method-specific-id>. With trust
+N, that DID passes this node's policy.task_min_trust when N >= it, and messages that ask for a
+trust score up to N. Persists in the node's database.
 
 Options:
-  --level <N>        trust score 0..10 (default: 5; 0 = no trust)
+  --level <N>        trust score, a decimal integer 0..10 (default: 5; 0 = no trust)
 
 ${GLOBAL_TEXT}
 `,
@@ -489,7 +529,8 @@ ${GLOBAL_TEXT}
   (ctx) => {
     needPositionals(ctx, 1, '<did|address> (a did:key:... or klp://authority/agents/<name>)')
     const subject = ctx.positionals[0] as string
-    if (!subject.startsWith('did:') && !subject.startsWith('klp://')) throw new UsageError(`<did|address>: expected did:... or klp://..., got ${JSON.stringify(subject)}`)
+    if (!subject.startsWith('did:') && !subject.startsWith('klp://')) throw new UsageError(`<did|address>: expected did:... or klp://..., got ${JSON.stringify(subject.slice(0, 80))}`)
+    if (subject.startsWith('did:')) usage('<did|address>', () => checkDid(subject))
     if (subject.startsWith('klp://')) {
       try {
         parseAddress(subject)
@@ -520,7 +561,10 @@ Options:
   --capability <cap>  capability to ask for (default: the agent name of <target>)
   --input-json        parse <input> as JSON
   --params <json>     task parameters as a JSON object, e.g. '{"top":3}'
-  --timeout <ms>      give up after this long (default: 15000)
+  --timeout <ms>      give up after this long, a decimal integer (default: 15000)
+
+The request must fit the KLP codec limits (strings <= 256 KiB, <= 10,000 array items and map
+entries, a message <= 1 MiB); a larger one is a usage error (exit 2), never sent.
 
 Built-in agents: echo [echo], text-stats [text-stats, summarize], math [math].
 
@@ -537,12 +581,12 @@ ${GLOBAL_TEXT}
     const target = ctx.positionals[0] as string
     let path = '/'
     if (target.startsWith('did:')) {
-      if (!/^did:[a-z0-9]+:[A-Za-z0-9._:%-]{1,2000}$/.test(target)) throw new UsageError(`<target>: expected a DID like did:key:z6Mk..., got ${JSON.stringify(target.slice(0, 80))}`)
+      usage('<target>', () => checkDid(target, 'a DID like did:key:z6Mk...'))
     } else {
       try {
         path = parseAddress(target).path
       } catch (err) {
-        throw new UsageError(`<target>: expected klp://authority[/agents/<name>] or a DID, got ${JSON.stringify(target)} (${(err as Error).message})`)
+        throw new UsageError(`<target>: expected klp://authority[/agents/<name>] or a DID, got ${JSON.stringify(target.slice(0, 80))} (${(err as Error).message})`)
       }
     }
     const capability = str(ctx.values.capability) ?? agentNameOfPath(path)
@@ -553,7 +597,7 @@ ${GLOBAL_TEXT}
       try {
         input = JSON.parse(input as string) as KLPValue
       } catch {
-        throw new UsageError(`<input>: expected JSON (--input-json), got ${JSON.stringify(input)}`)
+        throw new UsageError(`<input>: expected JSON (--input-json), got ${JSON.stringify((input as string).slice(0, 80))}`)
       }
     }
     let params: unknown
@@ -564,9 +608,12 @@ ${GLOBAL_TEXT}
       } catch {
         params = undefined
       }
-      if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new UsageError(`--params: expected a JSON object, got ${JSON.stringify(rawParams)}`)
+      if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new UsageError(`--params: expected a JSON object, got ${JSON.stringify(rawParams.slice(0, 80))}`)
     }
-    const timeoutMs = intOption('timeout', ctx.values.timeout, 1, 600_000) ?? 15_000
+    const timeoutMs = intOption('timeout', ctx.values.timeout, 1, MAX_TASK_TIMEOUT_MS) ?? 15_000
+    // the same checks the node applies (capability, params, codec limits), before any request
+    const request = usage('<input>', () => parseTaskRequest(params === undefined ? { capability, input } : { capability, input, params }))
+    usage('<input>', () => checkTaskSize(request))
     return async (c) => {
       const r = await c.call<{ task: TaskResult }>('POST', '/v1/task', { target, capability, input, timeoutMs, ...(params === undefined ? {} : { params }) }, { timeoutMs: timeoutMs + 2000 })
       const res = r.task.result
@@ -613,11 +660,12 @@ function exitCodeOf(err: unknown): number {
   const e = err as { name?: string; code?: string; status?: number; reason?: string; remoteCode?: string }
   if (e.name === 'UsageError') return ExitCode.USAGE
   if (e.name === 'NodeNotRunningError') return ExitCode.NOT_RUNNING
-  if (e.name === 'NotInitializedError' || e.name === 'InvalidConfigError' || e.name === 'KeystorePassphraseError' || e.name === 'KeystoreFormatError') return ExitCode.CONFIG
+  if (['NotInitializedError', 'InvalidConfigError', 'KeystorePassphraseError', 'KeystoreFormatError', 'StoreIntegrityError'].includes(e.name ?? '')) return ExitCode.CONFIG
   if (e.name === 'ControlApiError') {
     if (e.status === 502) return ExitCode.REJECTED
     if (e.status === 504) return ExitCode.UNREACHABLE
-    if (e.status === 400) return ExitCode.USAGE
+    // a bad argument, or a body over the control API's limit
+    if (e.status === 400 || e.status === 413) return ExitCode.USAGE
     return ExitCode.FAILURE
   }
   return ExitCode.FAILURE
@@ -631,6 +679,7 @@ function hint(err: unknown): string {
   if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNKNOWN_PEER') return '\nhint: connect to that node, or bootstrap from a seed that knows it (`kos-mesh peers` lists what is known)'
   if (e.name === 'ControlApiError' && e.status === 504) return '\nhint: check the address and that the peer runs (`kos-mesh peers`)'
   if (e.name === 'KeystorePassphraseError') return '\nhint: KOS_MESH_PASSPHRASE must be the passphrase the keystore was created with'
+  if (e.name === 'StoreIntegrityError') return '\nhint: restore db/ (and db.integrity.json) from a backup; or, to go on without what was lost, `kos-mesh start --reset-store` once'
   return ''
 }
 
@@ -695,6 +744,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const code = exitCodeOf(err)
     const e = err as Error & { code?: string; remoteCode?: string; reason?: string }
     if (e.name === 'UsageError') {
+      if (ctx.json) io.stdout(JSON.stringify({ error: { name: e.name, code: e.code ?? 'ERR_USAGE', message: e.message }, exitCode: code }) + '\n')
       io.stderr(`kos-mesh ${command}: ${e.message}\nRun \`kos-mesh ${command} --help\` for usage.\n`)
     } else if (ctx.json) {
       io.stdout(JSON.stringify({ error: { name: e.name, code: e.remoteCode ?? e.code ?? 'ERR_UNKNOWN', message: e.message, ...(e.reason === undefined ? {} : { reason: e.reason }) }, exitCode: code }) + '\n')

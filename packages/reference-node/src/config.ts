@@ -7,6 +7,8 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { NodeType, type NodeCapabilities } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
+import { parseTcpAddress } from '@kos-mesh/transport-tcp'
+import { checkDid } from './did.js'
 import { BUILTIN_AGENTS } from './agents/builtin.js'
 import { InvalidConfigError, NotInitializedError } from './errors.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
@@ -82,7 +84,6 @@ export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv 
 }
 
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
-const ADDR_RE = /^[a-z][a-z0-9+.-]{0,31}:\/\/\S{1,1000}$/
 const CAP_BOOLEANS = ['agent_hosting', 'vector_storage', 'relay_services', 'validation_services', 'archive_services'] as const
 const CAP_NUMBERS = ['bandwidth_mbps', 'storage_gb', 'compute_units'] as const
 
@@ -107,12 +108,37 @@ function noExtra(where: string, o: Record<string, unknown>, allowed: readonly st
   for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new InvalidConfigError(`${where}: expected one of ${allowed.join(', ')}, got unknown key "${k}"`)
 }
 
-function addrList(where: string, v: unknown): string[] {
+/**
+ * Checks a TCP address of the node (the CLI's only transport): `tcp://host:port`, the port a
+ * plain decimal integer, 0..65535 to listen on (0 = random), 1..65535 to dial, where a peer
+ * address may end with the peer's DID (`/did:key:z6Mk...`, a valid DID). Throws InvalidConfigError
+ * (the CLI turns it into a usage error for command-line values).
+ */
+export function checkNodeAddress(addr: unknown, use: 'listen' | 'dial', where: string): string {
+  const example = use === 'listen' ? 'tcp://127.0.0.1:4001 (port 0 = random)' : 'tcp://127.0.0.1:4001[/did:key:z6Mk...]'
+  if (typeof addr !== 'string') throw new InvalidConfigError(`${where}: expected an address like ${example}, got ${typeof addr}`)
+  const shown = JSON.stringify(addr.slice(0, 120))
+  let a
+  try {
+    a = parseTcpAddress(addr)
+  } catch {
+    throw new InvalidConfigError(`${where}: expected an address like ${example}, got ${shown}`)
+  }
+  if (use === 'dial' && a.port === 0) throw new InvalidConfigError(`${where}: expected a port in 1..65535, got 0 in ${shown}`)
+  if (a.peer !== undefined) {
+    if (use === 'listen') throw new InvalidConfigError(`${where}: expected a listen address without a DID, got ${shown}`)
+    try {
+      checkDid(a.peer, 'the DID of the address')
+    } catch (err) {
+      throw new InvalidConfigError(`${where}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return addr
+}
+
+function addrList(where: string, v: unknown, use: 'listen' | 'dial'): string[] {
   if (!Array.isArray(v) || v.length > 64) throw new InvalidConfigError(`${where}: expected a list of at most 64 addresses, got ${Array.isArray(v) ? v.length : typeof v}`)
-  return v.map((a, i) => {
-    if (typeof a !== 'string' || !ADDR_RE.test(a)) throw new InvalidConfigError(`${where}[${i}]: expected an address like tcp://127.0.0.1:4001, got ${JSON.stringify(a)}`)
-    return a
-  })
+  return v.map((a, i) => checkNodeAddress(a, use, `${where}[${i}]`))
 }
 
 export function validateAuthority(authority: unknown, where = 'node.authority'): string {
@@ -147,8 +173,8 @@ export function parseConfig(v: unknown): NodeConfig {
     const n = caps[k]
     if (n !== undefined && !(typeof n === 'number' && Number.isFinite(n) && n >= 0)) throw new InvalidConfigError(`node.capabilities.${k}: expected a number >= 0, got ${JSON.stringify(n)}`)
   }
-  const listen = addrList('listen', v.listen ?? [])
-  const seeds = addrList('seeds', v.seeds ?? [])
+  const listen = addrList('listen', v.listen ?? [], 'listen')
+  const seeds = addrList('seeds', v.seeds ?? [], 'dial')
   const agents = v.agents ?? []
   if (!Array.isArray(agents)) throw new InvalidConfigError(`agents: expected a list, got ${typeof agents}`)
   for (const a of agents) {

@@ -15,6 +15,8 @@ import type { KosMeshNode } from './node.js'
 
 /** Largest request body accepted by the control API. */
 export const MAX_CONTROL_BODY_BYTES = 1024 * 1024
+/** Longest `timeoutMs` a task may ask for through the control API (10 minutes). */
+export const MAX_TASK_TIMEOUT_MS = 600_000
 /** Default time a CLI call waits for the control API, ms. */
 export const DEFAULT_CONTROL_TIMEOUT_MS = 30_000
 
@@ -61,6 +63,54 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
+/** Raw number tokens of a JSON body's top-level members, by member name (kept beside the parsed body). */
+const RAW_NUMBERS = Symbol('rawNumbers')
+type Body = Record<string | symbol, unknown>
+
+/**
+ * The source text of each number that is the value of a top-level member of a valid JSON object
+ * (`{"level": 1e1}` -> level: "1e1"). JSON.parse forgets how a number was written, and the API
+ * documents its integer fields as plain decimal integers.
+ */
+function topLevelNumberTokens(text: string): Map<string, string> {
+  const out = new Map<string, string>()
+  let depth = 0
+  let key: string | undefined
+  let inValue = false
+  for (let i = 0; i < text.length; ) {
+    const c = text[i] as string
+    if (c === '"') {
+      let j = i + 1
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      if (depth === 1 && !inValue) key = JSON.parse(text.slice(i, j + 1)) as string
+      inValue = false
+      i = j + 1
+    } else if (c === '{' || c === '[') {
+      depth++
+      inValue = false
+      i++
+    } else if (c === '}' || c === ']') {
+      depth--
+      i++
+    } else if (c === ':' && depth === 1) {
+      inValue = true
+      i++
+    } else if (c === ',') {
+      inValue = false
+      i++
+    } else if (depth === 1 && inValue && (c === '-' || (c >= '0' && c <= '9'))) {
+      let j = i + 1
+      while (j < text.length && /[-+0-9.eE]/.test(text[j] as string)) j++
+      if (key !== undefined) out.set(key, text.slice(i, j))
+      inValue = false
+      i = j
+    } else {
+      i++
+    }
+  }
+  return out
+}
+
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
@@ -70,11 +120,15 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return {}
+  const text = Buffer.concat(chunks).toString('utf8')
+  let body: unknown
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    body = JSON.parse(text)
   } catch {
     throw new HttpError(400, 'ERR_BAD_JSON', 'expected a JSON body, got invalid JSON')
   }
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) Object.defineProperty(body, RAW_NUMBERS, { value: topLevelNumberTokens(text) })
+  return body
 }
 
 function field<T>(body: unknown, name: string, type: 'string' | 'number' | 'object', optional = false): T {
@@ -82,6 +136,17 @@ function field<T>(body: unknown, name: string, type: 'string' | 'number' | 'obje
   if (v === undefined && optional) return undefined as T
   if (typeof v !== type || v === null) throw new HttpError(400, 'ERR_INVALID_PARAMETERS', `expected "${name}" to be a ${type}, got ${v === null ? 'null' : typeof v}`)
   return v as T
+}
+
+/** An integer field in min..max, written as a plain decimal integer (not 5.5, 1e3 or 5.0). */
+function intField(body: unknown, name: string, min: number, max: number): number | undefined {
+  const v = field<number | undefined>(body, name, 'number', true)
+  if (v === undefined) return undefined
+  const raw = ((body as Body)[RAW_NUMBERS] as Map<string, string> | undefined)?.get(name) ?? String(v)
+  if (!/^-?(?:0|[1-9][0-9]{0,15})$/.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new HttpError(400, 'ERR_INVALID_PARAMETERS', `expected "${name}" to be a decimal integer in ${min}..${max}, got ${raw.slice(0, 40)}`)
+  }
+  return v
 }
 
 /** Maps a thrown error to an HTTP status and a JSON error. */
@@ -129,14 +194,14 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
     'GET /v1/trust': async () => ({ trusted: node.trustStore.list() }),
     'POST /v1/trust': async (body, signal) => {
       const subject = field<string>(body, 'subject', 'string')
-      const level = field<number | undefined>(body, 'level', 'number', true) ?? 5
+      const level = intField(body, 'level', 0, 10) ?? 5
       return { trusted: await node.trust(subject, level, { signal }) }
     },
     'POST /v1/task': async (body, signal) => {
       const target = field<string>(body, 'target', 'string')
       const capability = field<string>(body, 'capability', 'string')
       const params = field<Record<string, KLPValue> | undefined>(body, 'params', 'object', true)
-      const timeoutMs = field<number | undefined>(body, 'timeoutMs', 'number', true)
+      const timeoutMs = intField(body, 'timeoutMs', 1, MAX_TASK_TIMEOUT_MS)
       const input = (body as { input?: KLPValue }).input ?? null
       const result = await node.task(target, params === undefined ? { capability, input } : { capability, input, params }, {
         signal,

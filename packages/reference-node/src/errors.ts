@@ -171,3 +171,36 @@ export class TargetConflictError extends PeerMismatchError {
   override name = 'TargetConflictError'
   override readonly code: string = 'ERR_TARGET_CONFLICT'
 }
+
+/**
+ * The node's datastore lost records it had: its integrity record is missing or older than the
+ * marker written beside it (e.g. a LevelDB log truncated to 0 bytes, a deleted or replaced
+ * database). Starting anyway would silently drop trust decisions and authority pins (reopening
+ * trust on first use), so the store refuses to open. `resetStore: true` (CLI `--reset-store`)
+ * accepts the database as it is. CLI exit 6.
+ */
+export class StoreIntegrityError extends KosMeshError {
+  static override readonly code: string = 'ERR_STORE_INTEGRITY'
+  override name = 'StoreIntegrityError'
+  override readonly code: string = 'ERR_STORE_INTEGRITY'
+  /** The database path. */
+  readonly path: string
+  /** What the marker says the store should hold. */
+  readonly expected: string
+  /** What was found. */
+  readonly got: string
+
+  constructor(path: string, expected: string, got: string, options?: KosMeshErrorOptions) {
+    super(`the datastore at ${path} lost its records (expected ${expected}, got ${got}); restore it from a backup, or start with --reset-store (resetStore: true) to accept it as it is`, options)
+    this.path = path
+    this.expected = expected
+    this.got = got
+  }
+}
+
+/** A task request beyond the codec's limits (string length, item count, depth, message size). */
+export class TaskTooLargeError extends InvalidTaskError {
+  static override readonly code: string = 'ERR_TASK_TOO_LARGE'
+  override name = 'TaskTooLargeError'
+  override readonly code: string = 'ERR_TASK_TOO_LARGE'
+}

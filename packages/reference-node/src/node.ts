@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import {
+  InvalidAddressError,
   InvalidParametersError,
   KLPMessageType,
   NodeType,
@@ -37,11 +38,13 @@ import {
   ServiceDependencyCycleError,
   UnpinnedAuthorityError,
 } from './errors.js'
+import { checkDid } from './did.js'
 import { isIdentitySource, type IdentitySource } from './identity.js'
 import { silentLogger } from './logger.js'
 import { memoryStore, type NodeStore } from './storage/memory.js'
 import { taskService, type SendTaskOptions, type TaskService } from './services/tasks.js'
 import { persistentTrustStore, type PersistentTrustStore, type TrustEntry } from './trust.js'
+import { loadPins, PinWriter, type PinChange, type PinValue } from './pins.js'
 
 /** Builds a transport once the node identity is known. */
 export type TransportFactory = (components: { identity: Identity; logger: Logger }) => Transport
@@ -92,9 +95,11 @@ export interface NodeInit {
    */
   taskMinTrust?: number
   /**
-   * Persist the router's authority -> DID pins in `storage` (under `pin/<authority>`) and restore
-   * them at start as `pinnedAuthorities`, so a restart does not reopen trust on first use.
-   * Default true.
+   * Persist the router's authority -> DID pins in `storage`, one key per pin
+   * (`pin/<authority>` -> `{ did, firm }`, written as each pin is made, becomes firm or is
+   * evicted), and restore them at start as `pinnedAuthorities` with their firmness, so a restart
+   * neither reopens trust on first use nor changes which pins may be evicted. Configured
+   * `router.pinnedAuthorities` win over stored ones. Default true.
    */
   persistPins?: boolean
   /** Options of the default discovery service. */
@@ -160,7 +165,8 @@ export interface KosMeshNode extends Startable {
    * Trusts a DID, or the DID behind an agent/node address `klp://authority/...`, at `level`
    * 0..10. Persists. An address resolves only through the router's pins (an authenticated signed
    * hello, or a restored pin), never through a self-asserted discovery record: an unpinned
-   * authority throws UnpinnedAuthorityError (connect first, or pass the DID).
+   * authority throws UnpinnedAuthorityError (connect first, or pass the DID). A level above 0
+   * makes the DID's authority pin firm (never evicted), now or when the DID identifies.
    */
   trust(subject: string, level: number, options?: AbortOptions): Promise<TrustEntry>
   /**
@@ -185,19 +191,9 @@ const DEFAULT_CAPABILITIES: NodeCapabilities = {
   compute_units: 0,
 }
 
-/** Store prefix of persisted authority pins: `pin/<authority>` -> the DID (UTF-8). */
-export const PIN_PREFIX = 'pin/'
-const textEncoder = new TextEncoder()
-const textDecoder = new TextDecoder()
-const DID_RE = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]{1,2000}$/
-
-function isAuthority(a: string): boolean {
-  try {
-    return parseAddress(`klp://${a}`).authority === a
-  } catch {
-    return false
-  }
-}
+export { PIN_PREFIX } from './pins.js'
+/** The router's default `maxPinnedAuthorities`. */
+const DEFAULT_MAX_PINS = 65_536
 
 /** The default authority of a DID: `n<12 hex>.mesh.kai`. */
 export function defaultAuthority(did: string): string {
@@ -340,7 +336,10 @@ class Node implements KosMeshNode {
       this.transports = factories.map((f) => f({ identity, logger: this.log }))
       const signatureVerifier = this.init.signatureVerifier ?? createSignatureVerifier()
       const persistPins = this.init.persistPins !== false
-      const pinnedAuthorities = persistPins ? await this.loadPins(authority, identity.did, options) : { ...this.init.router?.pinnedAuthorities }
+      // the pin writer flushes before the store stops (undo runs in reverse order)
+      const pins = persistPins ? new PinWriter(this.storage, this.log) : undefined
+      if (pins !== undefined) undo.push(() => pins.flush({ retry: true }))
+      const pinnedAuthorities = pins !== undefined ? await this.restorePins(authority, identity.did, pins, options) : { ...this.init.router?.pinnedAuthorities }
       const router = klpRouter({
         ...this.init.router,
         authority,
@@ -356,15 +355,17 @@ class Node implements KosMeshNode {
         logger: this.log,
       })
       this._router = router
-      const onIdentify = (): void => void this.savePins(router)
-      if (persistPins) router.addEventListener('peer:identify', onIdentify)
+      // every pin change is one store write (evicted: one delete), in order
+      const onPinChange = (e: CustomEvent<PinChange>): void => pins?.change(e.detail)
+      // a DID the operator trusts gets its pin firm as soon as it identifies
+      const onIdentify = (e: CustomEvent<PeerInfo>): void => this.confirmIfTrusted(router, e.detail.did, e.detail.authority)
+      if (pins !== undefined) router.addEventListener('pin:change', onPinChange)
+      router.addEventListener('peer:identify', onIdentify)
       undo.push(async () => {
         await router.stop()
         await Promise.allSettled(this.transports.map((t) => t.close()))
-        if (persistPins) {
-          router.removeEventListener('peer:identify', onIdentify)
-          await this.savePins(router) // before the store closes (it stops after this step)
-        }
+        router.removeEventListener('pin:change', onPinChange)
+        router.removeEventListener('peer:identify', onIdentify)
       })
       await router.start()
       // 4. services, in dependency order
@@ -415,9 +416,6 @@ class Node implements KosMeshNode {
   }
 
   private undo: Array<() => Promise<void> | void> = []
-  /** Pins as last written to the store (authority -> DID). */
-  private savedPins = new Map<string, string>()
-  private pinWrites: Promise<void> = Promise.resolve()
 
   /** The router's trust policy: `router.trustPolicy` with `taskMinTrust` folded into TASK_REQUEST. */
   private trustPolicy(): RouterInit['trustPolicy'] {
@@ -430,46 +428,34 @@ class Node implements KosMeshNode {
   }
 
   /**
-   * Restored pins (`pin/<authority>` -> DID) merged with configured ones (`router.pinnedAuthorities`
-   * win on conflict). Corrupt entries and pins of this node's own authority or DID are skipped.
+   * Stored pins with their firmness, merged with the configured ones (`router.pinnedAuthorities`
+   * win). Pins of DIDs the operator trusts come back firm. Corrupt entries, this node's own
+   * authority or DID, and pins contradicting a configured one are deleted from the store.
    */
-  private async loadPins(authority: string, did: string, options: AbortOptions): Promise<Record<string, string>> {
-    const configured = this.init.router?.pinnedAuthorities ?? {}
-    const max = Math.max(0, (this.init.router?.maxPinnedAuthorities ?? 65_536) - Object.keys(configured).length)
-    const out: Record<string, string> = {}
-    this.savedPins.clear()
-    for await (const { key, value } of this.storage.query(PIN_PREFIX, { ...options, limit: max })) {
-      const a = key.slice(PIN_PREFIX.length)
-      const d = textDecoder.decode(value)
-      this.savedPins.set(a, d)
-      if (a === authority || d === did || !DID_RE.test(d) || !isAuthority(a)) continue
-      out[a] = d
+  private async restorePins(authority: string, did: string, writer: PinWriter, options: AbortOptions): Promise<Record<string, PinValue>> {
+    const r = await loadPins(this.storage, {
+      authority,
+      did,
+      configured: { ...this.init.router?.pinnedAuthorities },
+      maxPins: this.init.router?.maxPinnedAuthorities ?? DEFAULT_MAX_PINS,
+      trusted: (d) => this.isTrusted(d),
+      writer,
+    }, options)
+    if (r.restored > 0 || r.dropped > 0) {
+      this.log.info('authority pins restored', { restored: r.restored, firm: r.firm, migrated: r.migrated, confirmed: r.confirmed, dropped: r.dropped })
     }
-    const configuredDids = new Set(Object.values(configured))
-    for (const [a, d] of Object.entries(out)) if (configured[a] !== undefined || configuredDids.has(d)) delete out[a]
-    return { ...out, ...configured }
+    return r.pinned
   }
 
-  /** Writes the router's pins to the store (only what changed; serialized). Failures are logged. */
-  private savePins(router: Router): Promise<void> {
-    this.pinWrites = this.pinWrites.then(async () => {
-      try {
-        const pins = router.routingTable.pins()
-        for (const [a, d] of Object.entries(pins)) {
-          if (this.savedPins.get(a) === d) continue
-          await this.storage.put(PIN_PREFIX + a, textEncoder.encode(d))
-          this.savedPins.set(a, d)
-        }
-        for (const a of [...this.savedPins.keys()]) {
-          if (pins[a] !== undefined) continue
-          await this.storage.delete(PIN_PREFIX + a)
-          this.savedPins.delete(a)
-        }
-      } catch (err) {
-        this.log.warn('could not persist authority pins', { err: err instanceof Error ? err.name : String(err) })
-      }
-    })
-    return this.pinWrites
+  /** True when the operator trusts `did` (a trust level above 0). */
+  private isTrusted(did: string): boolean {
+    return (this.trustStore.peerScore(did) ?? 0) > 0
+  }
+
+  /** Makes the pin of a trusted DID firm (never evicted), when it is pinned. */
+  private confirmIfTrusted(router: Router, did: string, authority: string | undefined = router.routingTable.authorityOf(did)): void {
+    if (authority === undefined || authority === router.authority || !this.isTrusted(did)) return
+    router.routingTable.confirmPin(authority, did)
   }
 
   async stop(): Promise<void> {
@@ -534,8 +520,16 @@ class Node implements KosMeshNode {
   async connect(addr: string, options: AbortOptions = {}): Promise<PeerInfo> {
     const router = this.assertStarted()
     if (typeof addr !== 'string' || addr.length === 0 || addr.length > 2048) throw new InvalidParametersError(`expected a transport address, got ${JSON.stringify(String(addr).slice(0, 80))}`)
+    // validate first, then dial: a malformed DID or an address no transport can dial is the
+    // caller's error (InvalidDidError / InvalidAddressError), never a dial attempt
     const i = addr.indexOf('/did:')
-    const info = i < 0 ? await router.dial(addr, options) : await router.dial(addr.slice(0, i), { ...options, remotePeer: addr.slice(i + 1) })
+    const base = i < 0 ? addr : addr.slice(0, i)
+    const remotePeer = i < 0 ? undefined : addr.slice(i + 1)
+    if (remotePeer !== undefined) checkDid(remotePeer, 'the DID of the address')
+    if (!this.transports.some((t) => t.canDial(base))) {
+      throw new InvalidAddressError(`expected an address that a transport of this node (${this.transports.map((t) => t.name).join(', ')}) can dial, e.g. tcp://host:1..65535[/did:key:...], got ${JSON.stringify(addr.slice(0, 120))}`)
+    }
+    const info = remotePeer === undefined ? await router.dial(base, options) : await router.dial(base, { ...options, remotePeer })
     // pull the peer's table so that its neighbours become known too
     const discovery = this.services.get('discovery') as PeerDiscovery | undefined
     if (discovery !== undefined) await discovery.refresh(options).catch((err: unknown) => this.log.debug('refresh after connect failed', { err: String(err) }))
@@ -576,13 +570,22 @@ class Node implements KosMeshNode {
   async trust(subject: string, level: number, options: AbortOptions = {}): Promise<TrustEntry> {
     const router = this.assertStarted()
     if (typeof subject !== 'string') throw new InvalidParametersError(`expected a DID or klp:// address, got ${typeof subject}`)
-    if (subject.startsWith('did:')) return this.trustStore.trust(subject, level, subject, options)
+    if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 10) throw new InvalidParametersError(`expected a trust level, an integer in 0..10, got ${String(level)}`)
+    if (subject.startsWith('did:')) {
+      checkDid(subject)
+      const entry = await this.trustStore.trust(subject, level, subject, options)
+      // the operator relies on this DID now: its pin (if any) is never evicted
+      this.confirmIfTrusted(router, subject)
+      return entry
+    }
     if (!subject.startsWith('klp://')) throw new InvalidParametersError(`expected a DID or klp:// address, got ${JSON.stringify(subject.slice(0, 80))}`)
     const { authority } = parseAddress(subject)
     // only an authenticated binding: the pin of a signed hello on an authenticated connection
     const did = router.routingTable.didOf(authority)
     if (did === undefined) throw new UnpinnedAuthorityError(authority)
-    return this.trustStore.trust(did, level, subject, options)
+    const entry = await this.trustStore.trust(did, level, subject, options)
+    this.confirmIfTrusted(router, did, authority)
+    return entry
   }
 
   async task(target: string, request: TaskRequest, options: SendTaskOptions = {}): Promise<TaskResult> {

@@ -14,6 +14,7 @@ import {
   type TrustRequirements,
 } from '@kos-mesh/interface'
 import { localTrustStore, type LocalTrustStore } from '@kos-mesh/klp-router'
+import { checkDid, isValidDid } from './did.js'
 
 export const TRUST_PREFIX = 'trust/'
 
@@ -29,11 +30,13 @@ export interface TrustEntry extends NodeTrustProfile {
 export interface PersistentTrustStore extends TrustEngine {
   /** Loads every persisted entry (the node calls it at start). */
   load(options?: AbortOptions): Promise<void>
-  /** Trusts `did` at `level` (0..10), remembering `subject` (the DID or an agent address) and persisting it. */
+  /** Trusts `did` (a valid DID, else InvalidDidError) at `level` (an integer 0..10), remembering `subject` (the DID or an agent address) and persisting it. */
   trust(did: string, level: number, subject?: string, options?: AbortOptions): Promise<TrustEntry>
   /** Forgets a DID. */
   untrust(did: string, options?: AbortOptions): Promise<void>
   get(did: string): NodeTrustProfile
+  /** The trust score the operator set for `did`, or undefined when none was set. */
+  peerScore(did: string): number | undefined
   list(): TrustEntry[]
 }
 
@@ -58,7 +61,7 @@ class TrustStoreImpl implements PersistentTrustStore {
       } catch {
         continue // a corrupt entry is skipped, not fatal
       }
-      if (typeof e.did !== 'string' || key !== TRUST_PREFIX + e.did) continue
+      if (!isValidDid(e.did) || key !== TRUST_PREFIX + e.did) continue // e.g. a malformed DID stored by an older version
       try {
         this.table.set(e.did, { trust_score: e.trust_score, endorsements: e.endorsements, verification_level: e.verification_level })
         this.entries.set(e.did, e)
@@ -70,8 +73,8 @@ class TrustStoreImpl implements PersistentTrustStore {
 
   async trust(did: string, level: number, subject: string = did, options?: AbortOptions): Promise<TrustEntry> {
     throwIfAborted(options?.signal)
-    if (typeof did !== 'string' || !did.startsWith('did:') || did.length > 2048) throw new InvalidParametersError(`expected a DID, got ${JSON.stringify(String(did).slice(0, 80))}`)
-    if (typeof level !== 'number' || !(level >= 0 && level <= 10)) throw new InvalidParametersError(`expected a trust level in 0..10, got ${String(level)}`)
+    checkDid(did)
+    if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 10) throw new InvalidParametersError(`expected a trust level, an integer in 0..10, got ${String(level)}`)
     const prev = this.entries.get(did)
     const subjects = [...new Set([...(prev?.subjects ?? []), subject])].slice(-MAX_SUBJECTS)
     const entry: TrustEntry = {
@@ -105,6 +108,10 @@ class TrustStoreImpl implements PersistentTrustStore {
 
   check(subject: string, requirements: TrustRequirements): TrustCheck {
     return this.table.check(subject, requirements)
+  }
+
+  peerScore(subject: string): number | undefined {
+    return this.table.peerScore(subject)
   }
 }
 

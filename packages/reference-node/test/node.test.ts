@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -178,6 +178,82 @@ describe('persistence', () => {
       const wrong = track(createNode({ identity: keystoreIdentity({ path: join(dir, 'keystore.json'), passphrase: 'wrong' }) }))
       await expect(wrong.start()).rejects.toMatchObject({ name: 'KeystorePassphraseError' })
       expect(wrong.isStarted()).toBe(false)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('issue 8: createNode validates before it acts', () => {
+  it('trust() refuses malformed DIDs and non-integer levels, storing nothing', async () => {
+    const a = track(createNode())
+    await a.start()
+    for (const bad of ['did:', 'did:key:!!!', 'did:key:z6Mk', 'did:Key:abc', 'did:web:a:', 'did:web:a%2', `${a.did}#x`]) {
+      await expect(a.trust(bad, 5), bad).rejects.toMatchObject({ name: 'InvalidDidError', code: 'ERR_INVALID_DID' })
+    }
+    for (const level of [5.5, -1, 11, Number.NaN]) await expect(a.trust(a.did, level), String(level)).rejects.toMatchObject({ name: 'InvalidParametersError' })
+    await expect(a.trustStore.trust('did:key:!!!', 5)).rejects.toMatchObject({ name: 'InvalidDidError' })
+    expect(a.trustStore.list()).toEqual([])
+    // other methods only need the W3C DID syntax
+    await expect(a.trust('did:web:example.com%3A8443:user', 3)).resolves.toMatchObject({ trust_score: 3 })
+  })
+
+  it('connect() rejects a malformed DID and an undialable address before dialling', async () => {
+    const network = createMemoryNetwork()
+    const a = track(createNode({ transports: [memory({ network })], listen: ['memory://a8'] }))
+    const b = track(createNode({ transports: [memory({ network })], listen: ['memory://b8'] }))
+    await b.start()
+    await a.start()
+    await expect(a.connect('memory://b8/did:key:!!!')).rejects.toMatchObject({ name: 'InvalidDidError' })
+    for (const addr of ['udp://127.0.0.1:4001', 'tcp://127.0.0.1:4001', 'memory://']) {
+      await expect(a.connect(addr), addr).rejects.toMatchObject({ name: 'InvalidAddressError', code: 'ERR_INVALID_ADDRESS' })
+    }
+    // nothing was dialled: b saw no connection (before the fix the malformed DID was dialled, then a PeerMismatchError)
+    expect(b.router.peers()).toEqual([])
+    expect(a.router.peers()).toEqual([])
+    await expect(a.connect(b.addrs()[0] as string)).resolves.toMatchObject({ did: b.did })
+  })
+
+  it('task() refuses an over-limit input with TaskTooLargeError before sending', async () => {
+    const network = createMemoryNetwork()
+    const a = track(createNode({ transports: [memory({ network })], listen: ['memory://a9'], agents: [echoAgent()] }))
+    await a.start()
+    const big = [
+      'x'.repeat(300 * 1024),
+      Array.from({ length: 20_000 }, (_, i) => i),
+      Array.from({ length: 5 }, () => 'y'.repeat(250 * 1024)), // each string fits, the message does not
+    ]
+    for (const input of big) {
+      await expect(a.task('klp://a.mesh.kai/agents/echo', { capability: 'echo', input })).rejects.toMatchObject({ name: 'TaskTooLargeError', code: 'ERR_TASK_TOO_LARGE' })
+    }
+  })
+
+  it('refuses to start when its LevelDB log was truncated to 0 bytes (trust and pins gone); resetStore accepts it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kos-node-'))
+    try {
+      const make = (resetStore = false) =>
+        track(
+          createNode({
+            identity: keystoreIdentity({ path: join(dir, 'keystore.json'), passphrase: 'pw', kdf: { N: 1024 } }),
+            storage: levelStore({ path: join(dir, 'db'), resetStore }),
+          }),
+        )
+      const first = make()
+      await first.start()
+      const peer = createNode()
+      await peer.start()
+      await first.trust(peer.did, 8)
+      await peer.stop()
+      await first.stop()
+      const logs = (await readdir(join(dir, 'db'))).filter((f) => f.endsWith('.log'))
+      for (const f of logs) await truncate(join(dir, 'db', f), 0)
+      const second = make()
+      await expect(second.start()).rejects.toMatchObject({ name: 'StoreIntegrityError', code: 'ERR_STORE_INTEGRITY' })
+      expect(second.isStarted()).toBe(false)
+      const reset = make(true)
+      await reset.start()
+      expect(reset.trustStore.get(peer.did).trust_score).toBe(0)
+      await reset.stop()
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

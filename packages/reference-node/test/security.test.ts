@@ -103,7 +103,8 @@ describe('authority pins persist across restarts', () => {
       // the pins live in the node's store
       const stored: Array<[string, string]> = []
       for await (const { key, value } of a2.storage.query(PIN_PREFIX)) stored.push([key, new TextDecoder().decode(value)])
-      expect(stored).toEqual([[`${PIN_PREFIX}b.mesh.kai`, b.did]])
+      // one key per pin; firm: b answered a1's peer-table request after connect (the router's rule)
+      expect(stored.map(([k, v]) => [k, JSON.parse(v)])).toEqual([[`${PIN_PREFIX}b.mesh.kai`, { did: b.did, firm: true }]])
       await a2.stop()
 
       // without persistence the restart reopens trust on first use: the impostor is accepted
@@ -183,7 +184,7 @@ describe('task answers come from the node addressed', () => {
     const { relay, worker, client, release } = await line()
     release()
     await expect(client.task(generateIdentity().did, { capability: 'echo', input: 1 })).rejects.toMatchObject({ name: 'UnknownPeerError', code: 'ERR_UNKNOWN_PEER' })
-    await expect(client.task('did:nope', { capability: 'echo', input: 1 })).rejects.toMatchObject({ name: 'InvalidParametersError' })
+    await expect(client.task('did:nope', { capability: 'echo', input: 1 })).rejects.toMatchObject({ name: 'InvalidDidError', code: 'ERR_INVALID_DID' })
     // relay.mesh.kai is pinned to the relay: the worker's DID can never answer for it
     await expect(client.task('klp://relay.mesh.kai/', { capability: 'echo', input: 1 }, { expectedSigner: worker.did })).rejects.toMatchObject({
       name: 'TargetConflictError',

@@ -13,7 +13,7 @@ import {
   type ConnectionStatus,
   type TransportAddress,
 } from '@kos-mesh/interface'
-import { FrameTooLargeError, SendTimeoutError } from './errors.js'
+import { FrameTooLargeError, SendBufferFullError, SendTimeoutError, SlowPeerError } from './errors.js'
 import type { Scheduler, TimerHandle } from './scheduler.js'
 
 /** What a connection needs from the network. */
@@ -31,6 +31,10 @@ export interface ConnectionLimits {
   maxBufferedBytes: number
   maxFrameSize: number
   sendTimeoutMs: number
+  /** Bytes of frames waiting for room in the remote buffer before send() rejects (SendBufferFullError). */
+  maxOutboundBufferBytes: number
+  /** Network ms the waiting frames may go without the remote freeing room before SlowPeerError; Infinity disables. */
+  sendStallTimeoutMs: number
 }
 
 interface SendWaiter {
@@ -82,6 +86,12 @@ export class MemoryConnection implements Connection {
   private errorThrown = false
   private readonly readers: ReadWaiter[] = []
   private readonly senders: SendWaiter[] = []
+  /** Bytes of the copies held by `senders`. */
+  private waitingBytes = 0
+  /** Network time the remote last freed room while senders waited (or the first one started waiting). */
+  private progressAt = 0
+  private stallTimer: TimerHandle | undefined
+  private closeErr: Error | undefined
   private resolveClosed!: () => void
 
   constructor(init: {
@@ -118,6 +128,19 @@ export class MemoryConnection implements Connection {
     return this.limits.maxBufferedBytes
   }
 
+  /**
+   * Bytes held on the way out: copies of frames waiting for room in the remote buffer (frames in
+   * flight and queued at the remote count against the remote's `maxBufferedBytes` instead).
+   */
+  get outboundBufferedBytes(): number {
+    return this.waitingBytes
+  }
+
+  /** The error that ended the connection (abort, reset, SlowPeerError), if it ended with one. */
+  get closeError(): Error | undefined {
+    return this.closeErr
+  }
+
   // ---------------------------------------------------------------- sending
 
   send(frame: Uint8Array, options: AbortOptions = {}): Promise<void> {
@@ -128,13 +151,20 @@ export class MemoryConnection implements Connection {
     }
     const { signal } = options
     if (signal?.aborted === true) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
+    const mustWait = this.senders.length > 0 || !this.canAdmit(frame.byteLength)
+    // the outbound bound: an empty queue always takes one frame, otherwise nothing goes past the bound
+    if (mustWait && this.waitingBytes > 0 && this.waitingBytes + frame.byteLength > this.limits.maxOutboundBufferBytes) {
+      return Promise.reject(new SendBufferFullError(`expected at most ${this.limits.maxOutboundBufferBytes} outbound bytes waiting on the connection, got ${this.waitingBytes} and a frame of ${frame.byteLength} (${this.id})`))
+    }
     // A real copy into a plain Uint8Array (Buffer#slice would return a view of the caller's memory).
     const copy = new Uint8Array(frame.byteLength)
     copy.set(frame)
-    if (this.senders.length === 0 && this.canAdmit(copy.byteLength)) {
+    if (!mustWait) {
       this.wire.transmit(this, copy)
       return Promise.resolve()
     }
+    if (this.senders.length === 0) this.progressAt = this.wire.clock.now() // the stall clock starts now
+    this.armStall()
     return new Promise<void>((resolve, reject) => {
       let timer: TimerHandle | undefined
       const onAbort = (): void => {
@@ -153,7 +183,11 @@ export class MemoryConnection implements Connection {
       const remove = (): void => {
         waiter.cleanup()
         const i = this.senders.indexOf(waiter)
-        if (i !== -1) this.senders.splice(i, 1)
+        if (i !== -1) {
+          this.senders.splice(i, 1)
+          this.waitingBytes -= copy.byteLength
+          if (this.senders.length === 0) this.disarmStall()
+        }
         // The head may have been the one blocking; later frames may fit now.
         this.pump()
       }
@@ -166,7 +200,38 @@ export class MemoryConnection implements Connection {
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.senders.push(waiter)
+      this.waitingBytes += copy.byteLength
     })
+  }
+
+  /** Watches the waiting senders: the remote must free room at least every `sendStallTimeoutMs`. */
+  private armStall(): void {
+    const ms = this.limits.sendStallTimeoutMs
+    if (this.stallTimer !== undefined || !(ms < Infinity)) return
+    this.stallTimer = this.wire.clock.setTimeout(this.stallCheck, Math.max(0, this.progressAt + ms - this.wire.clock.now()))
+  }
+
+  private disarmStall(): void {
+    if (this.stallTimer === undefined) return
+    this.wire.clock.clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
+  }
+
+  private readonly stallCheck = (): void => {
+    this.stallTimer = undefined
+    if (this._status !== 'open' || this.senders.length === 0) return
+    const ms = this.limits.sendStallTimeoutMs
+    if (this.wire.clock.now() - this.progressAt >= ms) {
+      this.abort(new SlowPeerError(`expected the remote to free room for our ${this.waitingBytes} waiting bytes within ${ms} ms, got none (${this.id})`))
+      return
+    }
+    this.armStall()
+  }
+
+  /** The remote freed room in its buffer (it read, or frames in flight were dropped). */
+  drained(): void {
+    if (this.senders.length > 0) this.progressAt = this.wire.clock.now()
+    this.pump()
   }
 
   private canAdmit(bytes: number): boolean {
@@ -179,16 +244,20 @@ export class MemoryConnection implements Connection {
   pump(): void {
     while (this._status === 'open') {
       const w = this.senders[0]
-      if (w === undefined || !this.canAdmit(w.frame.byteLength)) return
+      if (w === undefined || !this.canAdmit(w.frame.byteLength)) break
       this.senders.shift()
+      this.waitingBytes -= w.frame.byteLength
       w.cleanup()
       this.wire.transmit(this, w.frame)
       w.resolve()
     }
+    if (this.senders.length === 0) this.disarmStall()
   }
 
   private rejectSenders(err: Error): void {
     const senders = this.senders.splice(0)
+    this.waitingBytes = 0
+    this.disarmStall()
     for (const w of senders) {
       w.cleanup()
       w.reject(err)
@@ -217,7 +286,7 @@ export class MemoryConnection implements Connection {
   release(bytes: number): void {
     if (bytes === 0) return
     this.inboundBytes -= bytes
-    this.peer.pump()
+    this.peer.drained()
   }
 
   private next(): Promise<IteratorResult<Uint8Array>> {
@@ -272,6 +341,7 @@ export class MemoryConnection implements Connection {
   // ---------------------------------------------------------------- closing
 
   private finish(): void {
+    this.disarmStall()
     this._status = 'closed'
     this.resolveClosed()
     this.wire.ended(this)
@@ -314,6 +384,7 @@ export class MemoryConnection implements Connection {
   reset(err: Error): void {
     if (this._status === 'closed') return
     this._status = 'closing'
+    this.closeErr = err
     this.rejectSenders(new ConnectionClosedError(`expected an open connection, got aborted (${this.id})`, { cause: err }))
     this.inEnded = true
     this.inError = err

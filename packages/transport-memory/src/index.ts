@@ -5,7 +5,9 @@
  *
  * @packageDocumentation
  */
-export { memoryTransport, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_FRAME_SIZE, DEFAULT_SEND_TIMEOUT_MS } from './transport.js'
+export {
+  memoryTransport, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_FRAME_SIZE, DEFAULT_SEND_TIMEOUT_MS, DEFAULT_MAX_OUTBOUND_BUFFER_BYTES, DEFAULT_SEND_STALL_TIMEOUT_MS,
+} from './transport.js'
 export type { MemoryTransport, MemoryTransportInit } from './transport.js'
 export { createMemoryNetwork, defaultMemoryNetwork, PERFECT_LINK } from './network.js'
 export type { LinkConditions, MemoryNetwork, MemoryNetworkInit, NetworkMetrics, TraceEvent } from './network.js'

@@ -26,11 +26,28 @@ export interface MemoryTransportInit {
   maxFrameSize?: number
   /** How long `send` waits for room in the remote buffer before SendTimeoutError, in network ms. Default 30,000 (Infinity: wait forever). */
   sendTimeoutMs?: number
+  /**
+   * Bytes of frames one connection may hold while they wait for room in the remote buffer (copies).
+   * A `send()` that would go past it rejects at once with `SendBufferFullError` (nothing queued, the
+   * connection stays open); a send into an empty queue always fits. At least `maxFrameSize`.
+   * Default max(4 MiB, maxFrameSize).
+   */
+  maxOutboundBufferBytes?: number
+  /**
+   * While frames wait for room, the remote must free some (read, or lose frames in flight) at least
+   * this often, in network ms; otherwise it has stopped reading and the connection is aborted with
+   * `SlowPeerError` (the remote sees a reset). Progress resets the deadline, so a slow but steady
+   * reader is kept. Default 10,000 (Infinity disables).
+   */
+  sendStallTimeoutMs?: number
 }
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 export const DEFAULT_SEND_TIMEOUT_MS = 30_000
+/** The actual default is max(this, maxFrameSize). */
+export const DEFAULT_MAX_OUTBOUND_BUFFER_BYTES = 4 * 1024 * 1024
+export const DEFAULT_SEND_STALL_TIMEOUT_MS = 10_000
 
 /** The memory transport: the Transport contract plus a few introspection helpers. */
 export interface MemoryTransport extends Transport {
@@ -39,6 +56,7 @@ export interface MemoryTransport extends Transport {
   readonly network: MemoryNetwork
   readonly maxFrameSize: number
   readonly maxBufferedBytes: number
+  readonly maxOutboundBufferBytes: number
   /** Open connections (both directions). */
   getConnections(): Connection[]
   /** Addresses this transport listens on. */
@@ -73,15 +91,20 @@ class MemoryTransportImpl implements MemoryTransport, NetworkNode {
     if (maxFrameSize > maxBufferedBytes) throw new InvalidParametersError(`expected maxFrameSize <= maxBufferedBytes (${maxBufferedBytes}), got ${maxFrameSize}`)
     const sendTimeoutMs = init.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
     if (typeof sendTimeoutMs !== 'number' || !(sendTimeoutMs > 0)) throw new InvalidParametersError(`expected sendTimeoutMs > 0, got ${String(sendTimeoutMs)}`)
+    const maxOutboundBufferBytes = positiveInt('maxOutboundBufferBytes', init.maxOutboundBufferBytes, Math.max(DEFAULT_MAX_OUTBOUND_BUFFER_BYTES, maxFrameSize))
+    if (maxOutboundBufferBytes < maxFrameSize) throw new InvalidParametersError(`expected maxOutboundBufferBytes >= maxFrameSize (${maxFrameSize}), got ${maxOutboundBufferBytes}`)
+    const sendStallTimeoutMs = init.sendStallTimeoutMs ?? DEFAULT_SEND_STALL_TIMEOUT_MS
+    if (typeof sendStallTimeoutMs !== 'number' || !(sendStallTimeoutMs > 0)) throw new InvalidParametersError(`expected sendStallTimeoutMs > 0, got ${String(sendStallTimeoutMs)}`)
     this.peerId = init.peerId
     this.network = network
     this.net = network
-    this.limits = { maxBufferedBytes, maxFrameSize, sendTimeoutMs }
+    this.limits = { maxBufferedBytes, maxFrameSize, sendTimeoutMs, maxOutboundBufferBytes, sendStallTimeoutMs }
     this.net.register(this)
   }
 
   get maxFrameSize(): number { return this.limits.maxFrameSize }
   get maxBufferedBytes(): number { return this.limits.maxBufferedBytes }
+  get maxOutboundBufferBytes(): number { return this.limits.maxOutboundBufferBytes }
 
   canDial(addr: TransportAddress): boolean {
     try {

@@ -2,7 +2,9 @@
  * One TCP connection: handshake I/O over length-prefixed frames, then one encrypted record per
  * frame. Inbound records go to a bounded queue (socket paused when full, resumed when drained);
  * `send()` waits for 'drain' in FIFO order so the socket's write buffer never grows past one frame
- * over its high-water mark.
+ * over its high-water mark. Outbound bytes (frames waiting for their turn plus the socket's write
+ * buffer) are bounded by `maxOutboundBufferBytes` (`send()` rejects at once beyond it), and a peer
+ * that lets them sit undrained for `sendStallTimeoutMs` is aborted with `SlowPeerError`.
  */
 import type { Socket } from 'node:net'
 import {
@@ -21,7 +23,7 @@ import {
   FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, InvalidFrameError, TruncatedInputError, encodeFrame, type Frame,
 } from '@kos-mesh/klp-codec'
 import { HandshakeError } from '@kos-mesh/did-security'
-import { BadRecordError, ConnectionResetError, InvalidRecordError, KeepAliveTimeoutError, ReplayedRecordError } from './errors.js'
+import { BadRecordError, ConnectionResetError, InvalidRecordError, KeepAliveTimeoutError, ReplayedRecordError, SendBufferFullError, SlowPeerError } from './errors.js'
 import type { HandshakeIo, SecureSession } from './security.js'
 
 /** klp-codec frame kind of a handshake message (application range 0x80..0xff). */
@@ -53,7 +55,18 @@ export interface ConnectionLimits {
   keepAliveIntervalMs: number
   maxMissedPongs: number
   closeTimeoutMs: number
+  /** Outbound bytes held per connection (waiting copies + socket write buffer) before send() rejects. */
+  maxOutboundBufferBytes: number
+  /** Time outbound bytes may sit undrained before the peer is aborted (SlowPeerError); Infinity disables. */
+  sendStallTimeoutMs: number
 }
+
+/**
+ * Bytes a record adds on the wire to its payload (frame header 8, record kind 1, record header 8,
+ * tag 16 = 33 with did-security's session), rounded up: what the outbound bound charges per frame on
+ * top of its payload, so the bound holds whether a frame waits as a copy or sits in the socket.
+ */
+export const RECORD_WIRE_OVERHEAD = 64
 
 interface Waiter {
   resolve(): void
@@ -100,6 +113,8 @@ export class TcpConnection implements Connection {
   private hsPaused = false
   private hsReader: { resolve(f: Uint8Array): void; reject(e: Error): void } | undefined
   private hsReceived = false
+  private hsMessages = 0
+  private hsProgressAt = performance.now()
   private onFirstHsMessage: (() => void) | undefined
 
   // inbound record frames (after the handshake the connection splits frames itself, see onRecordData)
@@ -122,6 +137,18 @@ export class TcpConnection implements Connection {
   // outbound
   private readonly writers: Waiter[] = []
   private writerRunning = false
+  /** Bytes of the copies held by senders waiting for their turn (payload + RECORD_WIRE_OVERHEAD each). */
+  private waitingBytes = 0
+  /** Bytes this connection ever handed to the socket (so bytes drained = txBytes - writableLength). */
+  private txBytes = 0
+
+  // send stall detection (see stallTick)
+  private stallTimer: ReturnType<typeof setTimeout> | undefined
+  private stallArmed = false
+  private stallDone = 0
+  private stallQueue = 0
+  private stallSince = 0
+  private stallLastTick = 0
 
   // keep-alive
   private keepAliveTimer: ReturnType<typeof setInterval> | undefined
@@ -172,9 +199,31 @@ export class TcpConnection implements Connection {
     return this.hsReceived
   }
 
+  /** Complete handshake messages received from the remote so far. */
+  get handshakeMessages(): number {
+    return this.hsMessages
+  }
+
+  /**
+   * `performance.now()` of the last handshake progress: the socket was accepted, a complete handshake
+   * message arrived, or we wrote one (the peer owes the next one from then on).
+   */
+  get handshakeProgressAt(): number {
+    return this.hsProgressAt
+  }
+
   /** Bytes of decoded records waiting for the consumer. */
   get inboundBufferedBytes(): number {
     return this.queuedBytes
+  }
+
+  /**
+   * Bytes held on the way out: copies of frames waiting for their turn (each counted with
+   * RECORD_WIRE_OVERHEAD) plus the socket's write buffer. `maxOutboundBufferBytes` bounds it.
+   */
+  get outboundBufferedBytes(): number {
+    if (this.error !== undefined) return 0
+    return this.waitingBytes + this.socket.writableLength
   }
 
   /** I/O for the handshake: each `write` sends one frame, each `read` returns one frame. */
@@ -185,7 +234,10 @@ export class TcpConnection implements Connection {
         if (msg.byteLength > this.maxHandshakeFrameSize) {
           throw new FrameTooLargeError(`expected a handshake message of at most ${this.maxHandshakeFrameSize} bytes, got ${msg.byteLength}`)
         }
-        this.socket.write(encodeFrame(msg, { kind: FRAME_KIND_HANDSHAKE, maxFrameSize: this.maxWireFrame }))
+        const frame = encodeFrame(msg, { kind: FRAME_KIND_HANDSHAKE, maxFrameSize: this.maxWireFrame })
+        this.txBytes += frame.byteLength
+        this.hsProgressAt = performance.now()
+        this.socket.write(frame)
       },
       read: (options?: AbortOptions) => {
         if (this.error !== undefined) return Promise.reject(this.error)
@@ -383,6 +435,8 @@ export class TcpConnection implements Connection {
     if (frame.kind !== FRAME_KIND_HANDSHAKE) {
       throw new HandshakeError(`expected frame kind 0x${FRAME_KIND_HANDSHAKE.toString(16)} during the handshake, got 0x${frame.kind.toString(16)}`)
     }
+    this.hsMessages++
+    this.hsProgressAt = performance.now()
     if (!this.hsReceived) {
       this.hsReceived = true
       const cb = this.onFirstHsMessage
@@ -550,9 +604,20 @@ export class TcpConnection implements Connection {
     }
     if (this.state !== 'open') throw this.closedError()
     if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
+    // the outbound bound: an empty buffer always takes one frame, otherwise nothing goes past the bound
+    const cost = frame.byteLength + RECORD_WIRE_OVERHEAD
+    const held = this.waitingBytes + this.socket.writableLength
+    if (held > 0 && held + cost > this.limits.maxOutboundBufferBytes) {
+      throw new SendBufferFullError(`expected at most ${this.limits.maxOutboundBufferBytes} outbound bytes on the connection, got ${held} held and a frame of ${frame.byteLength}`)
+    }
     if (this.writerRunning || this.writers.length > 0 || this.socket.writableNeedDrain) {
       const copy = frame.slice() // the caller may reuse its buffer while we wait
-      await this.waitTurn(options.signal)
+      this.waitingBytes += cost
+      try {
+        await this.waitTurn(options.signal)
+      } finally {
+        this.waitingBytes -= cost
+      }
       try {
         if (this.error !== undefined) throw this.closedError()
         this.writeRecord(KIND_DATA, copy)
@@ -606,6 +671,7 @@ export class TcpConnection implements Connection {
         process.nextTick(this.uncork)
       }
       s.write(frame)
+      this.wrote(frame.byteLength)
       return
     }
     // large record: prefix (frame header, kind, record header), ciphertext, tag: one writev, no copy
@@ -620,6 +686,65 @@ export class TcpConnection implements Connection {
     s.write(prefix)
     for (let i = split ? 1 : 0; i < parts.length; i++) s.write(parts[i] as Uint8Array)
     if (!wasCorked) s.uncork()
+    this.wrote(FRAME_HEADER_LENGTH + bodyLen)
+  }
+
+  /** Accounts `bytes` handed to the socket and makes sure the stall deadline watches them. */
+  private wrote(bytes: number): void {
+    this.txBytes += bytes
+    if (!this.stallArmed) this.armStall()
+  }
+
+  // ------------------------------------------------------------------ send stall deadline
+
+  /**
+   * Starts watching the outbound bytes: from now on, while any are held, the peer must drain some of
+   * them at least every `sendStallTimeoutMs`. One timer per connection, re-armed with refresh().
+   */
+  private armStall(): void {
+    const ms = this.limits.sendStallTimeoutMs
+    if (!(ms < Infinity) || this.error !== undefined) return
+    this.stallArmed = true
+    const now = performance.now()
+    this.stallSince = now
+    this.stallLastTick = now
+    this.stallDone = this.txBytes - this.socket.writableLength
+    this.stallQueue = writeQueueSize(this.socket)
+    if (this.stallTimer === undefined) {
+      this.stallTimer = setTimeout(this.stallTick, stallTickMs(ms))
+      this.stallTimer.unref()
+    } else {
+      this.stallTimer.refresh()
+    }
+  }
+
+  /**
+   * Progress is measured at the kernel's granularity: bytes whose socket write completed
+   * (txBytes - writableLength grows), or, while one write is in flight, libuv's queue of that write
+   * shrinking (the kernel took part of it because the peer read). Without progress for
+   * `sendStallTimeoutMs` while bytes are held, the peer has stopped reading: SlowPeerError. A tick
+   * that comes very late means our own event loop was held up (no write could progress meanwhile),
+   * so it grants a fresh deadline instead of blaming the peer.
+   */
+  private readonly stallTick = (): void => {
+    if (this.error !== undefined) { this.stallArmed = false; return }
+    const s = this.socket
+    const pending = s.writableLength
+    if (pending === 0 && this.writers.length === 0) { this.stallArmed = false; return }
+    const ms = this.limits.sendStallTimeoutMs
+    const now = performance.now()
+    const done = this.txBytes - pending
+    const queue = writeQueueSize(s)
+    if (done > this.stallDone || queue < this.stallQueue || now - this.stallLastTick > 2 * stallTickMs(ms)) {
+      this.stallSince = now
+    } else if (now - this.stallSince >= ms) {
+      this.fail(new SlowPeerError(`expected the peer to drain some of our ${pending + this.waitingBytes} outbound bytes within ${ms} ms, got no progress`))
+      return
+    }
+    this.stallDone = done
+    this.stallQueue = queue
+    this.stallLastTick = now
+    this.stallTimer?.refresh()
   }
 
   private corked = false
@@ -672,7 +797,8 @@ export class TcpConnection implements Connection {
       this.missedPongs = 0
       return
     }
-    // when we stopped reading (backpressure) or cannot write, silence is not the peer's fault
+    // when we stopped reading (backpressure) or cannot write, silence is not the peer's fault here;
+    // a peer that stops draining our writes is caught by the send stall deadline (SlowPeerError)
     const blocked = this.pausedForBackpressure || this.socket.writableNeedDrain
     if (this.awaitingPong && !blocked) {
       this.missedPongs++
@@ -760,12 +886,15 @@ export class TcpConnection implements Connection {
     const closedErr = this.closedError()
     for (const w of this.writers.splice(0)) w.reject(closedErr)
     if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer)
+    this.stallArmed = false
     this.socket.destroy()
     if (this.socket.destroyed && this.socket.closed) this.finish()
   }
 
   private finish(): void {
     if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer)
     try { this.session?.close?.() } catch { /* best effort */ }
     if (this.error === undefined) {
       this.error = new LocalClose('closed')
@@ -797,6 +926,22 @@ function frameHeader(out: Uint8Array, bodyLen: number): void {
   out[4] = bodyLen >>> 24; out[5] = (bodyLen >>> 16) & 0xff; out[6] = (bodyLen >>> 8) & 0xff; out[7] = bodyLen & 0xff
 }
 const PING_BODY = new Uint8Array(8)
+
+/** The stall deadline is checked every quarter of it (at most every second): it fires within 1.25x. */
+function stallTickMs(deadlineMs: number): number {
+  return Math.max(1, Math.min(deadlineMs / 4, 1_000))
+}
+
+/**
+ * Bytes libuv still has to hand to the kernel for the write in flight (`_handle.writeQueueSize`, kept
+ * current by libuv as the kernel accepts bytes). Not a public API: when it is missing, progress is
+ * only seen when whole writes complete (coarser, still correct).
+ */
+function writeQueueSize(socket: Socket): number {
+  const h = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle
+  const n = h?.writeQueueSize
+  return typeof n === 'number' ? n : 0
+}
 /** Largest record frame body assembled in the reusable per-connection buffer (bulk 64 KiB frames fit). */
 const RX_SCRATCH_MAX = 256 * 1024
 

@@ -26,7 +26,11 @@ import type { HandshakeFn, SecureSession } from './security.js'
 export interface TcpInit<Id = Identity> {
   /** Largest application frame accepted by `send()` and from the wire, in bytes. Default 1 MiB. */
   maxFrameSize?: number
-  /** Decoded inbound bytes buffered per connection before the socket is paused. Default 4 MiB. */
+  /**
+   * Decrypted inbound bytes buffered per connection before the socket is paused. Default 1 MiB: a
+   * small buffer keeps a fast sender from making us decrypt a large burst in one turn of the event
+   * loop (the consumer paces the reads). A larger frame is still taken whole.
+   */
   maxInboundBufferBytes?: number
   /** Largest single handshake message. Default 4 KiB (did:key handshakes use < 700 bytes). */
   maxHandshakeFrameSize?: number
@@ -46,16 +50,25 @@ export interface TcpInit<Id = Identity> {
    */
   firstMessageTimeoutMs?: number
   /**
-   * Inbound handshakes running at once per listener. When all slots are taken, the oldest pending
-   * handshake that has not yet delivered its first message is dropped to make room; when every
-   * pending handshake has, the new socket is dropped. Default 64.
+   * Inbound handshakes running at once per listener. When all slots are taken, a new socket waits
+   * (unread) until a slot frees or a pending handshake stalls (see `handshakeStallMs`), which is then
+   * evicted for it: from the address holding the most slots first, the one without progress for the
+   * longest. Only a completed handshake is safe from eviction. At most this many sockets wait per
+   * listener (and `maxInboundHandshakesPerIp` per address); more are dropped. Default 64.
    */
   maxInboundHandshakes?: number
   /**
-   * Inbound handshakes running at once per listener from one remote IP (IPv6: one /64), with the
-   * same eviction rule as `maxInboundHandshakes`. Default 8.
+   * Inbound handshakes running at once per listener from one remote IP (IPv6: one /64); a new socket
+   * from a full address evicts a stalled handshake of that same address. Default 8.
    */
   maxInboundHandshakesPerIp?: number
+  /**
+   * A pending inbound handshake that has gone this long without progress (no complete handshake
+   * message from the peer, none written by us) is stalled: when the handshake slots are full it is
+   * evicted for a waiting socket, whatever stage it reached. A socket that has sent nothing at all is
+   * evictable at once. Must cover an honest peer's round trip plus its handshake CPU. Default 1000 ms.
+   */
+  handshakeStallMs?: number
   /** Open connections (both directions) per transport; more are refused. Default 1024. */
   maxConnections?: number
   /**
@@ -68,6 +81,20 @@ export interface TcpInit<Id = Identity> {
    * writable high-water mark). Default 128 KiB.
    */
   sendBufferBytes?: number
+  /**
+   * Outbound bytes one connection may hold: copies of frames waiting for their turn plus the socket's
+   * write buffer (each frame counted with 64 bytes of record overhead). A `send()` that would go past
+   * it rejects at once with `SendBufferFullError` (nothing queued, the connection stays open); a send
+   * into an empty buffer always fits. At least `maxFrameSize`. Default max(4 MiB, maxFrameSize).
+   */
+  maxOutboundBufferBytes?: number
+  /**
+   * While outbound bytes are held, the peer must drain some of them (the kernel accepts bytes of our
+   * writes) at least this often; otherwise it has stopped reading and the connection is aborted with
+   * `SlowPeerError`. Progress resets the deadline, so a slow but steady reader is kept. Checked every
+   * quarter of it (at most every second). `Infinity` disables. Default 10000 ms.
+   */
+  sendStallTimeoutMs?: number
   /** Listen backlog passed to node:net. Default 511. */
   backlog?: number
   /** The channel handshake (default: did-security's `performHandshake`). */
@@ -82,7 +109,7 @@ export interface TcpComponents<Id = Identity> {
 
 export const DEFAULTS = {
   maxFrameSize: 1024 * 1024,
-  maxInboundBufferBytes: 4 * 1024 * 1024,
+  maxInboundBufferBytes: 1024 * 1024,
   maxHandshakeFrameSize: 4 * 1024,
   handshakeTimeoutMs: 5_000,
   dialTimeoutMs: 10_000,
@@ -96,7 +123,14 @@ export const DEFAULTS = {
   maxConnectionsPerIp: 64,
   backlog: 511,
   sendBufferBytes: 128 * 1024,
+  /** The actual default is max(this, maxFrameSize). */
+  maxOutboundBufferBytes: 4 * 1024 * 1024,
+  sendStallTimeoutMs: 10_000,
+  handshakeStallMs: 1_000,
 } as const
+
+/** Shortest delay between two looks at the waiting sockets (timer granularity). */
+const MIN_WAIT_TICK_MS = 5
 
 function positive(name: string, v: number | undefined, def: number, allowZero = false): number {
   if (v === undefined) return def
@@ -125,6 +159,14 @@ export function ipKey(address: string | undefined): string {
   return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`
 }
 
+/** An accepted socket waiting (unread, paused) for an inbound handshake slot. */
+interface WaitingSocket {
+  socket: Socket
+  key: string
+  since: number
+  onConnection: ConnectionHandler
+}
+
 function bump(m: Map<string, number>, key: string, by: number): void {
   const n = (m.get(key) ?? 0) + by
   if (n <= 0) m.delete(key)
@@ -145,6 +187,7 @@ export class TcpTransport<Id = Identity> implements Transport {
   private readonly maxInboundHandshakesPerIp: number
   private readonly maxConnections: number
   private readonly maxConnectionsPerIp: number
+  private readonly handshakeStallMs: number
   private readonly backlog: number
   /** @internal */
   readonly sendBufferBytes: number
@@ -172,10 +215,17 @@ export class TcpTransport<Id = Identity> implements Transport {
       keepAliveIntervalMs: positive('keepAliveIntervalMs', init.keepAliveIntervalMs, DEFAULTS.keepAliveIntervalMs, true),
       maxMissedPongs: positive('maxMissedPongs', init.maxMissedPongs, DEFAULTS.maxMissedPongs),
       closeTimeoutMs: positive('closeTimeoutMs', init.closeTimeoutMs, DEFAULTS.closeTimeoutMs),
+      maxOutboundBufferBytes: 0,
+      sendStallTimeoutMs: positive('sendStallTimeoutMs', init.sendStallTimeoutMs, DEFAULTS.sendStallTimeoutMs),
     }
     if (this.limits.maxFrameSize > 0xffffffff - 1024) {
       throw new InvalidParametersError(`expected maxFrameSize below 4 GiB, got ${this.limits.maxFrameSize}`)
     }
+    const maxOut = positive('maxOutboundBufferBytes', init.maxOutboundBufferBytes, Math.max(DEFAULTS.maxOutboundBufferBytes, this.limits.maxFrameSize))
+    if (maxOut < this.limits.maxFrameSize) {
+      throw new InvalidParametersError(`expected maxOutboundBufferBytes of at least maxFrameSize (${this.limits.maxFrameSize}), got ${maxOut}`)
+    }
+    this.limits.maxOutboundBufferBytes = maxOut
     this.maxHandshakeFrameSize = positive('maxHandshakeFrameSize', init.maxHandshakeFrameSize, DEFAULTS.maxHandshakeFrameSize)
     this.handshakeTimeoutMs = positive('handshakeTimeoutMs', init.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs)
     this.dialTimeoutMs = positive('dialTimeoutMs', init.dialTimeoutMs, DEFAULTS.dialTimeoutMs)
@@ -184,6 +234,7 @@ export class TcpTransport<Id = Identity> implements Transport {
     this.maxInboundHandshakesPerIp = positive('maxInboundHandshakesPerIp', init.maxInboundHandshakesPerIp, DEFAULTS.maxInboundHandshakesPerIp)
     this.maxConnections = positive('maxConnections', init.maxConnections, DEFAULTS.maxConnections)
     this.maxConnectionsPerIp = positive('maxConnectionsPerIp', init.maxConnectionsPerIp, DEFAULTS.maxConnectionsPerIp)
+    this.handshakeStallMs = positive('handshakeStallMs', init.handshakeStallMs, DEFAULTS.handshakeStallMs)
     this.backlog = positive('backlog', init.backlog, DEFAULTS.backlog)
     this.sendBufferBytes = positive('sendBufferBytes', init.sendBufferBytes, DEFAULTS.sendBufferBytes)
   }
@@ -217,9 +268,11 @@ export class TcpTransport<Id = Identity> implements Transport {
     if (toHost >= this.maxConnectionsPerIp) {
       throw new TooManyConnectionsError(`expected fewer than ${this.maxConnectionsPerIp} outbound connections to ${key}, got ${toHost}`)
     }
-    // an inbound socket that has not even sent its first handshake message gives way to our own dial
-    if (this.connections.size >= this.maxConnections && !this.evictIdleHandshake(undefined, undefined)) {
-      throw new TooManyConnectionsError(`expected fewer than ${this.maxConnections} connections, got ${this.connections.size}`)
+    // a stalled inbound handshake gives way to our own dial
+    if (this.connections.size >= this.maxConnections) {
+      const victim = this.pickVictim(this.listeners, undefined, performance.now())
+      if (victim === undefined) throw new TooManyConnectionsError(`expected fewer than ${this.maxConnections} connections, got ${this.connections.size}`)
+      this.evict(victim)
     }
     const socket = await this.connectSocket(a.host, a.port, signal)
     const conn = this.track(socket, 'outbound', formatTcpAddress(a.host, a.port), key)
@@ -276,7 +329,11 @@ export class TcpTransport<Id = Identity> implements Transport {
     this.connections.add(conn)
     this.peers.set(conn, { key, direction })
     bump(direction === 'inbound' ? this.inboundPerIp : this.outboundPerIp, key, 1)
-    void conn.closed.then(() => { this.untrack(conn) })
+    void conn.closed.then(() => {
+      this.untrack(conn)
+      // a connection slot (total or per address) may have freed for a waiting socket
+      for (const l of this.listeners) if (l.waiting.length > 0) this.serveWaiting(l)
+    })
     return conn
   }
 
@@ -287,41 +344,6 @@ export class TcpTransport<Id = Identity> implements Transport {
     if (p === undefined) return
     this.peers.delete(conn)
     bump(p.direction === 'inbound' ? this.inboundPerIp : this.outboundPerIp, p.key, -1)
-  }
-
-  /**
-   * Drops the oldest pending inbound handshake (of `listener`, or of any listener) that has not yet
-   * delivered its first message (from `key` only, when given). Returns false when there is none.
-   */
-  private evictIdleHandshake(listener: TcpListener | undefined, key: string | undefined): boolean {
-    for (const l of listener === undefined ? this.listeners : [listener]) {
-      for (const c of l.pending) {
-        if (c.receivedHandshakeMessage) continue
-        if (key !== undefined && this.peers.get(c)?.key !== key) continue
-        l.pending.delete(c)
-        l.evicted++
-        this.untrack(c)
-        c.abort(new TooManyConnectionsError('expected a first handshake message before the inbound handshake slots ran out, got none (evicted)'))
-        return true
-      }
-    }
-    return false
-  }
-
-  /** Makes room for one more inbound socket from `key`, evicting an idle handshake if needed. */
-  private admitInbound(listener: TcpListener, key: string): boolean {
-    let fromKey = 0
-    for (const c of listener.pending) if (this.peers.get(c)?.key === key) fromKey++
-    const keyFull = fromKey >= this.maxInboundHandshakesPerIp || (this.inboundPerIp.get(key) ?? 0) >= this.maxConnectionsPerIp
-    const globalFull = listener.pending.size >= this.maxInboundHandshakes || this.connections.size >= this.maxConnections
-    // evicting a socket from the same address frees a per-address and a global slot at once
-    if (keyFull) {
-      if (!this.evictIdleHandshake(listener, key)) return false
-    } else if (globalFull) {
-      if (!this.evictIdleHandshake(listener, undefined)) return false
-    }
-    return listener.pending.size < this.maxInboundHandshakes && this.connections.size < this.maxConnections &&
-      (this.inboundPerIp.get(key) ?? 0) < this.maxConnectionsPerIp
   }
 
   /** Runs the handshake under the handshake timeout and the caller's signal; aborts `conn` on failure. */
@@ -382,25 +404,203 @@ export class TcpTransport<Id = Identity> implements Transport {
     return listener
   }
 
-  /** Called by a listener for each accepted socket. */
+  // ------------------------------------------------------------------ inbound handshake slots
+  //
+  // An inbound socket first waits, unread (the server pauses it on accept), until it gets a handshake
+  // slot. It gets one at once while the limits have room; otherwise it takes the slot of a *stalled*
+  // pending handshake (no progress for handshakeStallMs, or nothing at all for a short grace), whatever
+  // stage that handshake reached: only a completed handshake holds its place for good, so holding a
+  // slot for longer than handshakeStallMs costs a full handshake. Victims come from the new socket's
+  // own address when that address is full, otherwise from the address holding the most slots, and
+  // among those the one without progress for the longest. Nothing stalled: the socket keeps waiting.
+
+  /** Whether pending handshake `c` has gone long enough without progress to be evicted. */
+  private isStalled(c: TcpConnection, now: number): boolean {
+    return now - c.handshakeProgressAt >= this.stallAfter(c)
+  }
+
+  /** A socket that has sent nothing is stalled at once (an honest initiator sends right after connecting). */
+  private stallAfter(c: TcpConnection): number {
+    return c.handshakeMessages === 0 ? 0 : this.handshakeStallMs
+  }
+
+  /**
+   * The stalled pending handshake to evict: from `key` only when given, else from the address with
+   * the most pending handshakes; among those, the one without progress for the longest.
+   */
+  private pickVictim(listeners: Iterable<TcpListener>, key: string | undefined, now: number): { conn: TcpConnection; listener: TcpListener } | undefined {
+    let best: { conn: TcpConnection; listener: TcpListener } | undefined
+    let bestLoad = -1
+    let bestAt = Infinity
+    for (const l of listeners) {
+      let load: Map<string, number> | undefined
+      if (key === undefined) {
+        load = new Map()
+        for (const c of l.pending) bump(load, this.peers.get(c)?.key ?? '?', 1)
+      }
+      for (const c of l.pending) {
+        const k = this.peers.get(c)?.key ?? '?'
+        if (key !== undefined && k !== key) continue
+        if (!this.isStalled(c, now)) continue
+        const n = load?.get(k) ?? 0
+        if (n > bestLoad || (n === bestLoad && c.handshakeProgressAt < bestAt)) {
+          best = { conn: c, listener: l }
+          bestLoad = n
+          bestAt = c.handshakeProgressAt
+        }
+      }
+    }
+    return best
+  }
+
+  private evict(v: { conn: TcpConnection; listener: TcpListener }): void {
+    v.listener.pending.delete(v.conn)
+    v.listener.evicted++
+    this.untrack(v.conn)
+    v.conn.abort(new TooManyConnectionsError(`expected the inbound handshake to progress within ${this.stallAfter(v.conn)} ms while the handshake slots were full, got none (evicted)`))
+  }
+
+  private pendingFrom(listener: TcpListener, key: string): number {
+    let n = 0
+    for (const c of listener.pending) if (this.peers.get(c)?.key === key) n++
+    return n
+  }
+
+  /** Makes room for one more inbound handshake from `key`, evicting stalled ones if needed. */
+  private tryAdmit(listener: TcpListener, key: string, now: number): boolean {
+    for (;;) {
+      const keyFull = this.pendingFrom(listener, key) >= this.maxInboundHandshakesPerIp || (this.inboundPerIp.get(key) ?? 0) >= this.maxConnectionsPerIp
+      const listenerFull = listener.pending.size >= this.maxInboundHandshakes
+      const totalFull = this.connections.size >= this.maxConnections
+      if (!keyFull && !listenerFull && !totalFull) return true
+      // evicting a handshake of the same address frees a per-address and a global slot at once
+      const victim = keyFull
+        ? this.pickVictim([listener], key, now)
+        : this.pickVictim(listenerFull ? [listener] : this.listeners, undefined, now)
+      if (victim === undefined) return false
+      this.evict(victim)
+    }
+  }
+
+  /** True when established connections alone fill a limit: waiting could not help, refuse at once. */
+  private hopeless(key: string): boolean {
+    let pendingTotal = 0
+    let pendingKey = 0
+    for (const l of this.listeners) {
+      pendingTotal += l.pending.size
+      pendingKey += this.pendingFrom(l, key)
+    }
+    return this.connections.size - pendingTotal >= this.maxConnections ||
+      (this.inboundPerIp.get(key) ?? 0) - pendingKey >= this.maxConnectionsPerIp
+  }
+
+  /** Called by a listener for each accepted socket (paused: nothing is read until it has a slot). */
   accept(socket: Socket, listener: TcpListener, onConnection: ConnectionHandler): void {
+    socket.on('error', () => {})
     const key = ipKey(socket.remoteAddress)
-    if (this.closing || !this.admitInbound(listener, key)) {
-      this.log?.debug('tcp inbound socket refused by limits', { remote: key, handshaking: listener.handshaking, connections: this.connections.size })
-      listener.refused++
-      socket.on('error', () => {})
-      socket.destroy()
+    if (this.closing || listener.signal.aborted || this.hopeless(key)) {
+      this.refuse(listener, socket, key)
       return
     }
+    const w: WaitingSocket = { socket, key, since: performance.now(), onConnection }
+    listener.waiting.push(w)
+    this.serveWaiting(listener)
+    if (!listener.waiting.includes(w)) return
+    // bound the waiting room: per address, then per listener (the address with most waiting gives way)
+    let fromKey = 0
+    for (const o of listener.waiting) if (o.key === key) fromKey++
+    if (fromKey > this.maxInboundHandshakesPerIp) {
+      this.dropWaiting(listener, w)
+    } else if (listener.waiting.length > this.maxInboundHandshakes) {
+      const counts = new Map<string, number>()
+      for (const o of listener.waiting) bump(counts, o.key, 1)
+      let heavy: string | undefined
+      for (const [k, n] of counts) if (n > (counts.get(heavy ?? key) ?? 0)) heavy = k
+      let drop = w
+      if (heavy !== undefined && heavy !== key) {
+        for (const o of listener.waiting) if (o.key === heavy) drop = o // the newest of that address
+      }
+      this.dropWaiting(listener, drop)
+    }
+    this.scheduleWaiting(listener)
+  }
+
+  private refuse(listener: TcpListener, socket: Socket, key: string): void {
+    this.log?.debug('tcp inbound socket refused by limits', { remote: key, handshaking: listener.handshaking, waiting: listener.waiting.length, connections: this.connections.size })
+    listener.refused++
+    socket.destroy()
+  }
+
+  private dropWaiting(listener: TcpListener, w: WaitingSocket): void {
+    const i = listener.waiting.indexOf(w)
+    if (i >= 0) listener.waiting.splice(i, 1)
+    this.refuse(listener, w.socket, w.key)
+  }
+
+  /** Gives waiting sockets a slot, oldest first (no head-of-line blocking across addresses). */
+  private serveWaiting(listener: TcpListener): void {
+    if (listener.serving) return
+    listener.serving = true
+    try {
+      const now = performance.now()
+      for (let i = 0; i < listener.waiting.length;) {
+        const w = listener.waiting[i] as WaitingSocket
+        if (this.closing || listener.signal.aborted || now - w.since >= this.handshakeTimeoutMs || w.socket.destroyed) {
+          listener.waiting.splice(i, 1)
+          this.refuse(listener, w.socket, w.key)
+          continue
+        }
+        if (this.tryAdmit(listener, w.key, now)) {
+          listener.waiting.splice(i, 1)
+          this.startInbound(w.socket, listener, w.key, w.onConnection)
+          continue
+        }
+        i++
+      }
+    } finally {
+      listener.serving = false
+    }
+    this.scheduleWaiting(listener)
+  }
+
+  /** Arms the listener's timer for the next moment a waiting socket may get a slot or expire. */
+  private scheduleWaiting(listener: TcpListener): void {
+    if (listener.waitTimer !== undefined) clearTimeout(listener.waitTimer)
+    listener.waitTimer = undefined
+    if (listener.waiting.length === 0 || listener.signal.aborted) return
+    const now = performance.now()
+    let next = Infinity
+    for (const w of listener.waiting) next = Math.min(next, w.since + this.handshakeTimeoutMs)
+    for (const l of this.listeners) {
+      for (const c of l.pending) {
+        const at = c.handshakeProgressAt + this.stallAfter(c)
+        if (at > now) next = Math.min(next, at)
+      }
+    }
+    const t = setTimeout(() => {
+      listener.waitTimer = undefined
+      this.serveWaiting(listener)
+    }, Math.max(MIN_WAIT_TICK_MS, Math.ceil(next - now)))
+    t.unref()
+    listener.waitTimer = t
+  }
+
+  /** Starts the responder handshake of an admitted socket. */
+  private startInbound(socket: Socket, listener: TcpListener, key: string, onConnection: ConnectionHandler): void {
     const remote = formatTcpAddress(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0)
     let firstTimer: ReturnType<typeof setTimeout> | undefined
     const conn = this.track(socket, 'inbound', remote, key, () => { clearTimeout(firstTimer) })
+    socket.resume() // accepted paused (pauseOnConnect); the connection reads from now on
     firstTimer = setTimeout(() => {
       if (!conn.receivedHandshakeMessage) {
         conn.abort(new HandshakeTimeoutError(`expected the first handshake message within ${this.firstMessageTimeoutMs} ms`))
       }
     }, this.firstMessageTimeoutMs)
     listener.pending.add(conn)
+    // a socket that closes gives its slot back at once, even if the handshake code is still waiting
+    void conn.closed.then(() => {
+      if (listener.pending.delete(conn) && listener.waiting.length > 0) this.serveWaiting(listener)
+    })
     this.runHandshake(conn, 'responder', undefined, listener.signal)
       .then((session) => {
         conn.establish(session)
@@ -418,6 +618,7 @@ export class TcpTransport<Id = Identity> implements Transport {
       .finally(() => {
         clearTimeout(firstTimer)
         listener.pending.delete(conn)
+        if (listener.waiting.length > 0) this.serveWaiting(listener)
       })
   }
 
@@ -435,6 +636,12 @@ export class TcpListener implements Listener {
   readonly signal: AbortSignal = this.controller.signal
   /** Inbound handshakes in progress, oldest first. */
   readonly pending = new Set<TcpConnection>()
+  /** Accepted sockets waiting (unread) for a handshake slot, oldest first. */
+  readonly waiting: WaitingSocket[] = []
+  /** @internal */
+  waitTimer: ReturnType<typeof setTimeout> | undefined
+  /** @internal */
+  serving = false
   accepted = 0
   failed = 0
   refused = 0
@@ -446,7 +653,8 @@ export class TcpListener implements Listener {
 
   listen(host: string, port: number, backlog: number, highWaterMark: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const server = createServer({ noDelay: true, highWaterMark }, (socket) => { this.onSocket(socket, this) })
+      // pauseOnConnect: nothing is read from a socket until it has a handshake slot
+      const server = createServer({ noDelay: true, highWaterMark, pauseOnConnect: true }, (socket) => { this.onSocket(socket, this) })
       this.server = server
       const onAbort = (): void => { server.close(); reject(new AbortError(undefined, { cause: signal?.reason })) }
       server.once('error', (err) => {
@@ -475,18 +683,21 @@ export class TcpListener implements Listener {
 
   /**
    * Counters: accepted (handshake ok), failed (handshake failed, including evicted ones), refused
-   * (dropped at once by the limits), evicted (idle handshakes dropped to make room for a new socket).
+   * (dropped without a handshake slot: limits, full waiting room, waited too long), evicted (stalled
+   * handshakes dropped to make room for a waiting socket); handshaking and waiting are current counts.
    */
-  stats(): { handshaking: number; accepted: number; failed: number; refused: number; evicted: number } {
-    return { handshaking: this.handshaking, accepted: this.accepted, failed: this.failed, refused: this.refused, evicted: this.evicted }
+  stats(): { handshaking: number; waiting: number; accepted: number; failed: number; refused: number; evicted: number } {
+    return { handshaking: this.handshaking, waiting: this.waiting.length, accepted: this.accepted, failed: this.failed, refused: this.refused, evicted: this.evicted }
   }
 
-  /** Stops accepting; handshakes in progress are aborted. Established connections stay open. */
+  /** Stops accepting; handshakes in progress are aborted, waiting sockets dropped. Established connections stay open. */
   async close(): Promise<void> {
     const server = this.server
     if (server === undefined) return
     this.server = undefined
     this.controller.abort(new ConnectionClosedError('listener closed'))
+    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer)
+    for (const w of this.waiting.splice(0)) w.socket.destroy()
     for (const c of this.pending) c.abort(new ConnectionClosedError('listener closed'))
     // server.close()'s callback waits for every accepted socket; established connections outlive
     // the listener, so only wait for the listening handle itself

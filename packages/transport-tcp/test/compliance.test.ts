@@ -13,11 +13,12 @@ async function freePort(): Promise<number> {
   return port
 }
 
-transportCompliance('tcp', async () => {
+// `limits` (short outbound limits) is given only by the suite's slow-peer test
+transportCompliance('tcp', async (limits?: { maxOutboundBufferBytes: number; sendStallTimeoutMs: number }) => {
   const ia = generateIdentity()
   const ib = generateIdentity()
-  const a = tcp({ maxFrameSize: MAX })({ identity: ia })
-  const b = tcp({ maxFrameSize: MAX })({ identity: ib })
+  const a = tcp({ maxFrameSize: MAX, ...limits })({ identity: ia })
+  const b = tcp({ maxFrameSize: MAX, ...limits })({ identity: ib })
   return {
     a,
     b,
@@ -26,6 +27,7 @@ transportCompliance('tcp', async () => {
     listenAddr: 'tcp://127.0.0.1:0',
     maxFrameSize: MAX,
     unreachableAddr: `tcp://127.0.0.1:${await freePort()}`,
+    ...(limits === undefined ? {} : { outboundLimits: limits }),
     teardown: async () => { await Promise.all([a.close(), b.close()]) },
   }
 })

@@ -59,7 +59,7 @@ describe('tcp transport: inbound handshake slots', () => {
     const idle = Array.from({ length: 64 }, () => raw(p.addr))
     await Promise.all(idle.map((s) => s.connected))
     // all 64 reached the listener: each one is pending, was evicted or was refused
-    await until(() => { const s = stats(p.listener); return s.handshaking + (s.evicted ?? 0) + s.refused >= 64 })
+    await until(() => { const s = stats(p.listener); return s.handshaking + s.waiting + s.evicted + s.refused >= 64 })
     const conn = await p.a.transport.dial(p.addr, { remotePeer: p.b.identity.did, signal: AbortSignal.timeout(3_000) })
     const inb = await p.nextInbound()
     await conn.send(new Uint8Array([6]))
@@ -78,37 +78,68 @@ describe('tcp transport: inbound handshake slots', () => {
     expect(p.b.transport.connectionCount).toBe(0)
   })
 
-  it('sockets that sent their first message are not evicted: a new socket is refused instead', async () => {
+  it('a socket that finds the slots full of fresh handshakes waits (unread) instead of evicting them', async () => {
     const seen = { n: 0 }
-    const p = await pair({}, { maxInboundHandshakes: 2, handshakeTimeoutMs: 60_000, handshake: stallAfterFirstMessage(seen) })
+    const p = await pair({}, { maxInboundHandshakes: 2, handshakeStallMs: 60_000, handshakeTimeoutMs: 60_000, handshake: stallAfterFirstMessage(seen) })
     cleanups.push(p.teardown)
     const busy = [raw(p.addr), raw(p.addr)]
     await Promise.all(busy.map((s) => s.connected))
     for (const s of busy) s.socket.write(firstMessage())
     await until(() => seen.n === 2)
     const s3 = raw(p.addr)
-    await s3.closed
-    expect(stats(p.listener)).toMatchObject({ refused: 1, evicted: 0, handshaking: 2 })
+    await s3.connected
+    s3.socket.write(firstMessage())
+    await until(() => stats(p.listener).waiting === 1)
+    expect(stats(p.listener)).toMatchObject({ refused: 0, evicted: 0, handshaking: 2, waiting: 1 })
+    expect(seen.n).toBe(2) // the waiting socket is not read: its first message is not processed
     expect(busy.every((s) => !s.isClosed())).toBe(true)
+    // a slot frees: the waiting socket gets it and its handshake starts
+    busy[0]!.socket.destroy()
+    await until(() => seen.n === 3)
+    expect(stats(p.listener)).toMatchObject({ refused: 0, evicted: 0, handshaking: 2, waiting: 0 })
   })
 
-  it('maxInboundHandshakesPerIp caps one address without touching others', async () => {
+  it('a handshake stalled after its first message is evicted for a waiting socket after handshakeStallMs', async () => {
     const seen = { n: 0 }
-    const p = await pair({}, { maxInboundHandshakesPerIp: 2, handshakeTimeoutMs: 60_000, handshake: stallAfterFirstMessage(seen) })
+    const p = await pair({}, { maxInboundHandshakes: 2, handshakeStallMs: 200, handshakeTimeoutMs: 60_000, handshake: stallAfterFirstMessage(seen) })
+    cleanups.push(p.teardown)
+    const busy = [raw(p.addr), raw(p.addr)]
+    await Promise.all(busy.map((s) => s.connected))
+    for (const s of busy) s.socket.write(firstMessage())
+    await until(() => seen.n === 2)
+    const s3 = raw(p.addr)
+    await s3.connected
+    s3.socket.write(firstMessage())
+    // the oldest stalled handshake makes room; the newcomer's handshake runs
+    await busy[0]!.closed
+    await until(() => seen.n === 3)
+    expect(stats(p.listener)).toMatchObject({ refused: 0, evicted: 1, handshaking: 2, waiting: 0 })
+    expect(busy[1]!.isClosed()).toBe(false)
+    expect(s3.isClosed()).toBe(false)
+  })
+
+  it('maxInboundHandshakesPerIp caps one address without touching others; its waiting room is bounded too', async () => {
+    const seen = { n: 0 }
+    const p = await pair({}, { maxInboundHandshakesPerIp: 2, handshakeStallMs: 60_000, handshakeTimeoutMs: 60_000, handshake: stallAfterFirstMessage(seen) })
     cleanups.push(p.teardown)
     const busy = [raw(p.addr, '127.0.0.2'), raw(p.addr, '127.0.0.2')]
     await Promise.all(busy.map((s) => s.connected))
     for (const s of busy) s.socket.write(firstMessage())
     await until(() => seen.n === 2)
-    const third = raw(p.addr, '127.0.0.2')
-    await third.closed
-    expect(stats(p.listener)).toMatchObject({ refused: 1, handshaking: 2 })
-    // another address still gets a slot and is served
+    // two more from the same address wait (the waiting room per address holds maxInboundHandshakesPerIp)
+    const waiters = [raw(p.addr, '127.0.0.2'), raw(p.addr, '127.0.0.2')]
+    await Promise.all(waiters.map((s) => s.connected))
+    await until(() => stats(p.listener).waiting === 2)
+    // a fifth is refused
+    const fifth = raw(p.addr, '127.0.0.2')
+    await fifth.closed
+    expect(stats(p.listener)).toMatchObject({ refused: 1, handshaking: 2, waiting: 2 })
+    // another address still gets a slot at once and is served
     const other = raw(p.addr, '127.0.0.3')
     await other.connected
     other.socket.write(firstMessage())
     await until(() => seen.n === 3)
-    expect(stats(p.listener)).toMatchObject({ refused: 1, handshaking: 3 })
+    expect(stats(p.listener)).toMatchObject({ refused: 1, handshaking: 3, waiting: 2 })
   })
 
   it('an idle socket from the same address gives way under maxInboundHandshakesPerIp', async () => {
@@ -145,7 +176,7 @@ describe('tcp transport: inbound handshake slots', () => {
   it('rejects invalid new options', async () => {
     const { tcp } = await import('../src/index.js')
     const { generateIdentity } = await import('@kos-mesh/did-security')
-    for (const bad of [{ firstMessageTimeoutMs: 0 }, { maxInboundHandshakesPerIp: -1 }, { maxConnectionsPerIp: Number.NaN }]) {
+    for (const bad of [{ firstMessageTimeoutMs: 0 }, { maxInboundHandshakesPerIp: -1 }, { maxConnectionsPerIp: Number.NaN }, { handshakeStallMs: 0 }]) {
       expect(() => tcp(bad)({ identity: generateIdentity() })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
     }
   })

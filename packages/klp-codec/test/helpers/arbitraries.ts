@@ -23,14 +23,17 @@ export const addressArb = fc.record({
 })
 
 
-/** Any KLPValue the canonical codec round-trips (bigints only outside the safe-integer range). */
+/**
+ * Any KLPValue the codec round-trips to an equal value (bigints only outside the safe-integer range,
+ * which decode as numbers; no -0, which is written as the integer 0 and decodes as 0).
+ */
 export const valueArb: fc.Arbitrary<KLPValue> = fc.letrec((tie) => ({
   leaf: fc.oneof(
     fc.constant(null),
     fc.boolean(),
     fc.integer(),
     fc.maxSafeInteger(),
-    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)),
     fc.bigInt({ min: -(1n << 64n), max: -(1n << 53n) }),
     fc.bigInt({ min: 1n << 53n, max: (1n << 64n) - 1n }),
     fc.string({ maxLength: 20 }),
@@ -40,6 +43,32 @@ export const valueArb: fc.Arbitrary<KLPValue> = fc.letrec((tie) => ({
   node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('arr'), tie('obj')),
   arr: fc.array(tie('node'), { maxLength: 5 }),
   obj: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.string({ unit: 'grapheme', maxLength: 3 })), tie('node'), { maxKeys: 5 }),
+})).node as fc.Arbitrary<KLPValue>
+
+/**
+ * Every value of the KLP data model, for the @ipld/dag-cbor oracle: -0, integral numbers beyond
+ * 2^53, extreme and subnormal floats, bigints over the whole 64-bit range (small ones too), strings
+ * and map keys of any Unicode code point (well-formed), byte strings, nested arrays and maps.
+ */
+export const modelValueArb: fc.Arbitrary<KLPValue> = fc.letrec((tie) => ({
+  leaf: fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.maxSafeInteger(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.constantFrom(-0, 0.1, 2 ** 53, -(2 ** 53), 2 ** 53 + 2, 2 ** 64, -(2 ** 64), 2 ** 63, Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE,
+      Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 32, 2 ** 32 - 1, -(2 ** 32), 65535.5, 1e-300),
+    fc.bigInt({ min: -(1n << 64n), max: (1n << 64n) - 1n }),
+    fc.bigInt({ min: -1000n, max: 1000n }),
+    fc.string({ maxLength: 20 }),
+    fc.string({ unit: 'binary', maxLength: 12 }),
+    fc.string({ unit: 'grapheme', maxLength: 10 }),
+    fc.uint8Array({ maxLength: 40 }),
+  ),
+  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('arr'), tie('obj')),
+  arr: fc.array(tie('node'), { maxLength: 5 }),
+  obj: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 4 }), fc.string({ unit: 'grapheme', maxLength: 3 })), tie('node'), { maxKeys: 6 }),
 })).node as fc.Arbitrary<KLPValue>
 
 export const messageInitArb: fc.Arbitrary<CreateMessageInit> = fc.record({

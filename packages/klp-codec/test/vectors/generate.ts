@@ -7,10 +7,11 @@ import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  computeMessageId, createMessage, encodeBody, encodeFrame, encodeMessage, encodeValue, formatAddress, getSigningInput,
+  computeMessageId, createMessage, decodeValue, encodeBody, encodeFrame, encodeMessage, encodeValue, formatAddress, getSigningInput,
   parseAddress, signMessage,
 } from '../../src/index.js'
 import type { CreateMessageInit } from '../../src/index.js'
+import { coseParts } from '../helpers/cose.js'
 import { ed25519Signer } from '../helpers/ed25519.js'
 import { toJson } from './json.js'
 
@@ -24,7 +25,10 @@ const addresses = [
 ]
 const invalidAddresses = ['KLP://a/', 'klp://A.kai/', 'klp://a//b', 'klp://a/../b', 'klp://a:1/', 'klp://a/é', `klp://${'a'.repeat(64)}/`]
 
-const values: unknown[] = [0, 23, 24, -1, -25, 1732460000123, 1.5, -0, 2n ** 64n - 1n, -(2n ** 64n), '', 'é', new Uint8Array([1, 2, 3]), [null, true, false], { bb: 1, a: 2, c: [] }]
+const values: unknown[] = [
+  0, 23, 24, -1, -25, 1732460000123, 1.5, 0.1, -0, 2 ** 53, Number.MAX_SAFE_INTEGER, 2n ** 53n, 5n, 2n ** 64n - 1n, -(2n ** 64n), '', 'é',
+  new Uint8Array([1, 2, 3]), [null, true, false], { bb: 1, a: 2, c: [] },
+]
 
 const messages: Array<{ name: string; init: CreateMessageInit }> = [
   {
@@ -51,11 +55,16 @@ const messages: Array<{ name: string; init: CreateMessageInit }> = [
 
 const signer = ed25519Signer(KEY_ID, SEED)
 const out = {
-  description: 'KLP wire vectors (klp-codec). Values use {"$bytes": hex} and {"$bigint": decimal} and {"$number": "-0"} for non-JSON values.',
+  description: 'KLP wire vectors (klp-codec): DAG-CBOR values and bodies, COSE_Sign1 (RFC 9052) messages. Values use {"$bytes": hex} and {"$bigint": decimal} and {"$number": "-0"} for non-JSON values; "decoded" is what the bytes decode to where it differs from the value (-0 is written as the integer 0, a bigint within 2^53 decodes as a number).',
   signer: { seed: hex(SEED), keyId: KEY_ID, publicKey: hex(signer.publicKey) },
   addresses: addresses.map((input) => ({ input, parsed: parseAddress(input), formatted: formatAddress(parseAddress(input)) })),
   invalidAddresses,
-  values: values.map((v) => ({ value: toJson(v), cbor: hex(encodeValue(v as never)) })),
+  values: values.map((v) => {
+    const cbor = encodeValue(v as never)
+    const decoded = decodeValue(cbor)
+    const same = Object.is(decoded, v) || (typeof v === 'object' && v !== null)
+    return same ? { value: toJson(v), cbor: hex(cbor) } : { value: toJson(v), cbor: hex(cbor), decoded: toJson(decoded) }
+  }),
   messages: [] as unknown[],
 }
 for (const { name, init } of messages) {
@@ -67,6 +76,7 @@ for (const { name, init } of messages) {
     init: toJson(init),
     body: hex(encodeBody(unsigned)),
     messageId: computeMessageId(unsigned),
+    protectedHeader: hex(coseParts(message).protectedBytes),
     signingInput: hex(getSigningInput(signed)),
     signature: hex(signed.signature),
     message: hex(message),

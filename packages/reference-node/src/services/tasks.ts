@@ -17,13 +17,14 @@ import {
   type ProcessingResult,
   type Startable,
 } from '@kos-mesh/interface'
-import { parseAddress } from '@kos-mesh/klp-codec'
+import { DEFAULT_LIMITS, encodeValue, parseAddress } from '@kos-mesh/klp-codec'
 import type { Router } from '@kos-mesh/klp-router'
 import type { PeerDiscovery } from '@kos-mesh/peer-discovery'
 import type { AgentRegistry } from '../agents/registry.js'
 import type { Agent, TaskRequest, TaskResult } from '../agents/types.js'
 import { defineService, type NodeService } from '../components.js'
-import { AgentFailedError, InvalidTaskError, NoEligibleAgentsError, TargetConflictError, UnknownPeerError } from '../errors.js'
+import { checkDid } from '../did.js'
+import { AgentFailedError, InvalidTaskError, NoEligibleAgentsError, TargetConflictError, TaskTooLargeError, UnknownPeerError } from '../errors.js'
 
 /** Wire reason codes of task rejections (in `payload.data.error.code`). */
 export const TaskRejectReason = {
@@ -67,7 +68,6 @@ export interface TaskService extends Startable {
 }
 
 const MAX_CAPABILITY_LENGTH = 128
-const DID_RE = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]{1,2000}$/
 
 function isMap(v: unknown): v is Record<string, KLPValue> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
@@ -83,6 +83,23 @@ export function parseTaskRequest(data: unknown): TaskRequest {
   if (!('input' in data)) throw new InvalidTaskError('expected an input field, got none')
   if (params !== undefined && !isMap(params)) throw new InvalidTaskError(`expected params to be a map, got ${typeof params}`)
   return params === undefined ? { capability, input: input as KLPValue } : { capability, input: input as KLPValue, params }
+}
+
+/**
+ * Checks that a task request fits the codec's limits (strings, items, depth, message size) before
+ * anything is sent: too large an input is the caller's error (TaskTooLargeError), not a failure.
+ */
+export function checkTaskSize(request: TaskRequest): void {
+  let bytes: Uint8Array
+  try {
+    bytes = encodeValue(request as unknown as KLPValue)
+  } catch (err) {
+    if (isKosMeshError(err)) throw new TaskTooLargeError(`expected a task request within the codec limits, got: ${(err as Error).message}`, { cause: err })
+    throw err
+  }
+  if (bytes.byteLength > DEFAULT_LIMITS.maxMessageSize) {
+    throw new TaskTooLargeError(`expected a task request of at most ${DEFAULT_LIMITS.maxMessageSize} bytes encoded, got ${bytes.byteLength}`)
+  }
 }
 
 /** The agent name a target path asks for: `/agents/<name>` -> name; `/` or `/agents` -> any. */
@@ -210,7 +227,7 @@ class TaskServiceImpl implements TaskService {
     let addr: KLPAddress
     let expectedSigner = options.expectedSigner
     if (target.startsWith('did:')) {
-      if (!DID_RE.test(target)) throw new InvalidParametersError(`expected a DID like did:key:z6Mk..., got ${JSON.stringify(target.slice(0, 80))}`)
+      checkDid(target, 'a target DID like did:key:z6Mk...')
       if (expectedSigner !== undefined && expectedSigner !== target) throw new InvalidParametersError(`expected expectedSigner to be the target DID ${target}, got ${expectedSigner}`)
       expectedSigner = target
       // an authenticated pin first; else the authority of the DID's own signed node record (a
@@ -226,14 +243,22 @@ class TaskServiceImpl implements TaskService {
     else if (pinned !== undefined && pinned !== expectedSigner) {
       throw new TargetConflictError(`expected ${addr.authority} to be pinned to ${expectedSigner}, got it pinned to ${pinned}`)
     }
-    const response = await this.router.request(
-      { type: KLPMessageType.TASK_REQUEST, target: addr, data: req as unknown as KLPValue },
-      {
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-        ...(expectedSigner === undefined ? {} : { expectedSigner }),
-      },
-    )
+    checkTaskSize(req)
+    let response: KLPMessage
+    try {
+      response = await this.router.request(
+        { type: KLPMessageType.TASK_REQUEST, target: addr, data: req as unknown as KLPValue },
+        {
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+          ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+          ...(expectedSigner === undefined ? {} : { expectedSigner }),
+        },
+      )
+    } catch (err) {
+      // the signed envelope of this request (body + headers) is over the message size limit
+      if ((err as Error | undefined)?.name === 'MessageTooLargeError') throw new TaskTooLargeError(`expected a task request within the message size limit, got: ${(err as Error).message}`, { cause: err })
+      throw err
+    }
     const data = response.payload.data
     if (!isTaskResult(data)) throw new InvalidTaskError(`expected a completed task result, got ${JSON.stringify(data)?.slice(0, 120)}`)
     return data
