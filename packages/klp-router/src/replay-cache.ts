@@ -32,6 +32,8 @@ interface Pool {
   size: number
   /** Binary min-heap of this pool's entries by expiry (lazy deletion: dead entries are skipped). */
   heap: Entry[]
+  /** Binary max-heap of this pool's owners holding ids, by how many they hold (indexed: `OwnerState.pos`). */
+  owners: OwnerState[]
 }
 
 interface Entry {
@@ -58,6 +60,8 @@ interface OwnerState {
   heap: Entry[]
   /** Counted in `floorOnly` (no ids, a floor in the future). */
   floorOnly: boolean
+  /** Index in its pool's owner heap, -1 when it holds no id. */
+  pos: number
 }
 
 /** The owner of calls that name none (a known owner). */
@@ -68,16 +72,18 @@ const ANONYMOUS = ''
  * as it would otherwise be accepted (the router caps that expiry by its `maxMessageAgeSeconds`).
  *
  * Bounded, and fail closed *per owner*: an unexpired id is never forgotten silently. When an id
- * must go (its owner is over its quota, or its pool is full), the id expiring first goes and
- * **its owner's** floor rises to that id's expiry; from then on that owner's ids expiring at or
- * before its floor are refused as possible replays. Nobody else's floor moves, so no set of
- * signers can make the window refuse another signer's fresh messages, and an honest signer whose
- * ids were evicted loses nothing it would send next (its new messages expire later than the
- * evicted ones). Known owners and strangers have separate pools, so strangers never evict a
- * known owner's ids. Owners left with only a floor are kept (bounded); beyond that their floors
- * are folded into hashed slots (a slot keeps the highest floor folded into it), so memory stays
- * bounded and nothing fails open: a stranger that shares a slot with a folded floor may see an
- * old-expiring message refused until that floor passes.
+ * must go, it is an id of the owner that is over its quota or, when the pool is full, of the
+ * owner holding the most ids (its id expiring first), and only **that owner's** floor rises to the
+ * evicted id's expiry: from then on that owner's ids expiring at or before its floor are refused
+ * as possible replays. Nobody else's floor moves, so no set of signers can make the window refuse
+ * another signer's fresh messages; whoever fills a pool is pushed out of its own ids, and an
+ * owner whose old ids went loses nothing it sends next (new messages expire later). Known owners
+ * (trusted signers) and strangers have separate pools, so strangers never evict a known owner's
+ * ids, and the known pool's memory grows with the trusted signers, not with what strangers send.
+ * Owners left with only a floor are kept (bounded); beyond that their floors are folded into
+ * hashed slots (a slot keeps the highest floor folded into it), so memory stays bounded and
+ * nothing fails open: a stranger that shares a slot with a folded floor may see an old-expiring
+ * message refused until that floor passes.
  */
 export class ReplayWindow implements ReplayCache {
   private readonly seen = new Map<string, Entry>()
@@ -104,8 +110,8 @@ export class ReplayWindow implements ReplayCache {
     for (const [name, v] of [['maxEntries', maxEntries], ['maxPerOwner', maxPerOwner], ['maxStrangerEntries', maxStrangers], ['maxPerStranger', maxPerStranger]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new InvalidParametersError(`expected ${name} to be a positive integer, got ${v}`)
     }
-    this.known = { max: maxEntries, perOwner: maxPerOwner, size: 0, heap: [] }
-    this.strangers = { max: maxStrangers, perOwner: maxPerStranger, size: 0, heap: [] }
+    this.known = { max: maxEntries, perOwner: maxPerOwner, size: 0, heap: [], owners: [] }
+    this.strangers = { max: maxStrangers, perOwner: maxPerStranger, size: 0, heap: [], owners: [] }
     this.maxFloorOnly = init.maxFloorOnlyOwners ?? 65_536
     const slots = init.floorSlots ?? 65_536
     if (!Number.isInteger(slots) || slots < 1) throw new InvalidParametersError(`expected floorSlots to be a positive integer, got ${slots}`)
@@ -170,7 +176,7 @@ export class ReplayWindow implements ReplayCache {
     if ((++this.inserts & 1023) === 0) this.maintain(now)
     let o = this.owners.get(owner)
     if (o === undefined) {
-      o = { name: owner, pool: stranger ? this.strangers : this.known, count: 0, floor: -Infinity, heap: [], floorOnly: false }
+      o = { name: owner, pool: stranger ? this.strangers : this.known, count: 0, floor: -Infinity, heap: [], floorOnly: false, pos: -1 }
       this.owners.set(owner, o)
     } else if (o.floorOnly) {
       o.floorOnly = false // it holds an id again
@@ -190,6 +196,8 @@ export class ReplayWindow implements ReplayCache {
     heapPush(pool.heap, e)
     pool.size++
     o.count++
+    if (o.pos < 0) ownerPush(pool.owners, o)
+    else ownerUp(pool.owners, o.pos)
     heapPush(o.heap, e)
     return true
   }
@@ -202,6 +210,8 @@ export class ReplayWindow implements ReplayCache {
     e.pool.size--
     const o = e.owner
     o.count--
+    if (o.count === 0) ownerRemove(e.pool.owners, o)
+    else ownerDown(e.pool.owners, o.pos)
     if (o.heap.length > 2 * o.count + 16) o.heap = heapify(o.heap.filter((x) => x.live))
     if (o.count === 0) this.settle(o)
   }
@@ -255,12 +265,15 @@ export class ReplayWindow implements ReplayCache {
     }
   }
 
-  /** The pool is full: expired ids go, then the id expiring first (its owner's floor rises). */
+  /**
+   * The pool is full: expired ids go, then an id of the owner holding the most (its id expiring
+   * first; only that owner's floor rises). Whoever fills the pool pays for it: a light, honest
+   * signer keeps its ids while a flood is pushed out of its own.
+   */
   private makeRoom(pool: Pool, now: number): void {
     this.purge(pool, now, Infinity)
-    while (pool.size >= pool.max && pool.heap.length > 0) {
-      const top = heapPop(pool.heap)!
-      if (top.live) this.evict(top, now)
+    while (pool.size >= pool.max && pool.owners.length > 0) {
+      if (!this.evictOwn(pool.owners[0]!, now)) break
     }
   }
 
@@ -290,6 +303,7 @@ export class ReplayWindow implements ReplayCache {
     this.owners.clear()
     for (const pool of [this.known, this.strangers]) {
       pool.heap = []
+      pool.owners = []
       pool.size = 0
     }
     this.floorOnly = 0
@@ -336,4 +350,54 @@ function siftDown(h: Entry[], i: number): void {
 function heapify(h: Entry[]): Entry[] {
   for (let i = (h.length >> 1) - 1; i >= 0; i--) siftDown(h, i)
   return h
+}
+
+// ---- the owner max-heap by count (indexed, so a count change re-sifts one owner)
+
+function ownerSet(h: OwnerState[], i: number, o: OwnerState): void {
+  h[i] = o
+  o.pos = i
+}
+
+function ownerPush(h: OwnerState[], o: OwnerState): void {
+  h.push(o)
+  o.pos = h.length - 1
+  ownerUp(h, o.pos)
+}
+
+function ownerUp(h: OwnerState[], i: number): void {
+  const o = h[i]!
+  while (i > 0) {
+    const p = (i - 1) >> 1
+    const po = h[p]!
+    if (po.count >= o.count) break
+    ownerSet(h, i, po)
+    i = p
+  }
+  ownerSet(h, i, o)
+}
+
+function ownerDown(h: OwnerState[], i: number): void {
+  const n = h.length
+  const o = h[i]!
+  for (;;) {
+    let c = 2 * i + 1
+    if (c >= n) break
+    if (c + 1 < n && h[c + 1]!.count > h[c]!.count) c++
+    if (h[c]!.count <= o.count) break
+    ownerSet(h, i, h[c]!)
+    i = c
+  }
+  ownerSet(h, i, o)
+}
+
+function ownerRemove(h: OwnerState[], o: OwnerState): void {
+  const i = o.pos
+  if (i < 0) return
+  const last = h.pop()!
+  o.pos = -1
+  if (last === o) return
+  ownerSet(h, i, last)
+  ownerDown(h, i)
+  ownerUp(h, last.pos)
 }

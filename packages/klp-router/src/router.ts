@@ -244,6 +244,12 @@ export interface RequestOptions extends AbortOptions {
    * from any signer the source-binding check accepts (the target authority is unbound).
    */
   expectedSigner?: string
+  /**
+   * This request relies on the target's authority pin: when the pinned DID answers, the pin
+   * becomes firm (never evicted). Default: true, except for PEER_DISCOVERY requests (automatic
+   * peer-table exchange must not let any peer that answers make its pin permanent).
+   */
+  reliesOnPin?: boolean
 }
 
 export interface PeerInfo {
@@ -391,6 +397,8 @@ interface Pending {
   expectedSigner: string | undefined
   /** `expectedSigner` was given by the caller (always wins). */
   explicitSigner: boolean
+  /** An answer makes the target's pin firm. */
+  reliesOnPin: boolean
 }
 
 /** Error codes a forwarder (not the target) answers with; accepted from another source than the target. */
@@ -593,9 +601,10 @@ class KLPRouter implements Router {
     })
     this.responses = new ResponseCache({ maxEntries: init.responseCacheSize, maxBytes: init.responseCacheBytes, now })
     const pinned = init.pinnedAuthorities ?? {}
-    for (const [a, d] of Object.entries(pinned)) {
+    for (const [a, v] of Object.entries(pinned)) {
+      const d = typeof v === 'string' ? v : v?.did
       if (a === this.authority && d !== this.did) {
-        throw new InvalidParametersError(`expected the pin of this node's own authority ${a} to be ${this.did}, got ${d}`)
+        throw new InvalidParametersError(`expected the pin of this node's own authority ${a} to be ${this.did}, got ${String(d)}`)
       }
     }
     this.table = new RoutingTable({
@@ -1341,7 +1350,7 @@ class KLPRouter implements Router {
           // else is refused and the request stays pending
           if (!this.isResponseTo(p, msg, signerDid)) return this.reject(RejectReason.RESPONSE_MISMATCH, fromPeer, id)
           // the authority answered as the DID it is pinned to: something relies on that pin now
-          if (sourceAuthority === p.target && sourceAuthority !== this.authority) this.table.confirm(sourceAuthority, signerDid)
+          if (p.reliesOnPin && sourceAuthority === p.target && sourceAuthority !== this.authority) this.table.confirm(sourceAuthority, signerDid)
           this.pending.delete(corr)
           this.counters.responsesMatched++
           p.resolve(msg)
@@ -1665,6 +1674,7 @@ class KLPRouter implements Router {
         responseType: responseTypeFor(msg.type),
         expectedSigner: expectedSigner ?? (target === this.authority ? this.did : this.table.didOf(target)),
         explicitSigner: expectedSigner !== undefined,
+        reliesOnPin: options.reliesOnPin ?? msg.type !== KLPMessageType.PEER_DISCOVERY,
       })
       let response: KLPMessage | undefined
       try {

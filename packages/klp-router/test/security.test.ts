@@ -214,6 +214,31 @@ describe('2. response binding and route advertisements (PoC1/PoC2: response forg
   })
 })
 
+describe('pin firmness (issue 8.4)', () => {
+  it('an answered task request makes the target\'s pin firm; an answered peer-table request does not', async () => {
+    net = await createTestnet(3, { topology: 'full' })
+    const [a, b, c] = net.nodes as [Testnet['nodes'][number], Testnet['nodes'][number], Testnet['nodes'][number]]
+    for (const n of [b, c]) {
+      for (const t of [KLPMessageType.TASK_REQUEST, KLPMessageType.PEER_DISCOVERY]) {
+        n.router.handle(t, async (m) => ({ status: ProcessingStatus.PROCESSED, response: await n.router.createResponse(m, 'ok') }))
+      }
+    }
+    await waitFor(() => a.router.routingTable.pinEntries().length === 2)
+    const firm = (authority: string): boolean | undefined => a.router.routingTable.pinEntries().find((p) => p.authority === authority)?.firm
+    expect(firm(b.authority)).toBe(false)
+    const changes: string[] = []
+    a.router.addEventListener('pin:change', (e) => changes.push(`${e.detail.kind} ${e.detail.pin.authority}`))
+    await a.router.request({ type: KLPMessageType.PEER_DISCOVERY, target: `klp://${c.authority}/peers`, data: null })
+    expect(firm(c.authority)).toBe(false)
+    await a.router.request({ type: KLPMessageType.TASK_REQUEST, target: `klp://${b.authority}/`, data: null })
+    expect(firm(b.authority)).toBe(true)
+    expect(changes).toEqual([`firm ${b.authority}`])
+    // an explicit opt-in works for any type
+    await a.router.request({ type: KLPMessageType.PEER_DISCOVERY, target: `klp://${c.authority}/peers`, data: null }, { reliesOnPin: true })
+    expect(firm(c.authority)).toBe(true)
+  })
+})
+
 describe('3. replay window (PoC4: flush by Sybils, restart)', () => {
   it('a flood of fresh identities cannot flush a captured request out of the window', async () => {
     net = await createTestnet(2, { topology: 'full', router: { replayCacheSize: 40, replayStrangerEntries: 40, replayQuotaPerStranger: 40 } })
@@ -242,6 +267,41 @@ describe('3. replay window (PoC4: flush by Sybils, restart)', () => {
     await replayer.send(replayer.frame(msg))
     await waitFor(() => (rejects(b).replay ?? 0) === before + 1)
     expect(captured).toBe(1)
+  })
+
+  it('replay-window poisoning (issue 8.2): day-long tasks from 11 throw-away DIDs make nobody else\'s fresh messages refused', async () => {
+    // the attack run sent 101,200 tasks with ttl 86,400 s from 11 DIDs; scaled down with a small stranger pool
+    net = await createTestnet(2, { topology: 'full', router: { replayCacheSize: 200, replayStrangerEntries: 300, replayQuotaPerStranger: 60, rateLimit: false } })
+    const [a, b] = net.nodes as [Testnet['nodes'][number], Testnet['nodes'][number]]
+    const { calls } = echo(b, 'ok')
+    const sybils: RawPeer[] = []
+    for (let s = 0; s < 11; s++) sybils.push(await peer(b, `sybil${s}.mesh.kai`))
+    const t0 = Date.now()
+    let sent = 0
+    for (let i = 0; i < 120; i++) {
+      for (const p of sybils) {
+        await p.send(p.frame(await p.sign({ type: KLPMessageType.TASK_REQUEST, target: `klp://${b.authority}/`, data: i, ttl: 86_400, timestamp: t0 + i })))
+        sent++
+      }
+    }
+    await waitFor(() => calls.length + (rejects(b).replay ?? 0) >= sent, 20_000)
+    expect(b.router.metrics().replayEvictions).toBeGreaterThan(0)
+    expect(b.router.metrics().replayStrangerSize).toBeLessThanOrEqual(300)
+    const before = calls.length
+    const replaysBefore = rejects(b).replay ?? 0
+    // fresh messages of others: an existing neighbour, and a brand-new DID, are all accepted
+    for (let i = 0; i < 5; i++) await a.router.send({ type: KLPMessageType.TASK_REQUEST, target: `klp://${b.authority}/`, data: `a${i}` })
+    const fresh = await peer(b, 'newcomer.mesh.kai')
+    for (let i = 0; i < 5; i++) await fresh.send(fresh.frame(await fresh.sign({ type: KLPMessageType.TASK_REQUEST, target: `klp://${b.authority}/`, data: `n${i}` })))
+    await waitFor(() => calls.length === before + 10).catch(() => {
+      throw new Error(`expected 10 fresh messages processed, got ${calls.length - before}; rejects ${JSON.stringify(rejects(b))} (replays before ${replaysBefore}), sent ${sent}`)
+    })
+    expect(rejects(b).replay ?? 0).toBe(replaysBefore)
+    // and a replay of an attacker's evicted task is still refused (fail closed, for the attacker only)
+    const first = await sybils[0]!.sign({ type: KLPMessageType.TASK_REQUEST, target: `klp://${b.authority}/`, data: 0, ttl: 86_400, timestamp: t0 })
+    await sybils[1]!.send(sybils[1]!.frame(first))
+    await waitFor(() => (rejects(b).replay ?? 0) === replaysBefore + 1)
+    expect(calls.length).toBe(before + 10)
   })
 
   it('one signer cannot fill the window beyond its quota', async () => {
