@@ -16,10 +16,35 @@ export interface Startable {
   isStarted?(): boolean
 }
 
-/** Injected clock; tests and the simulator replace it. */
+/** An opaque handle of a timer set on a `Clock`. */
+export interface TimerHandle {
+  /** The clock time (ms) the timer is due at. */
+  readonly at: number
+}
+
+/** Options of `Clock.setTimeout`. */
+export interface TimerOptions {
+  /**
+   * The timer alone does not keep the process alive (Node's `unref`). Default false. Meaningless
+   * for virtual clocks.
+   */
+  unref?: boolean
+}
+
+/**
+ * Injected time: every package takes the time and sets its timers only through a Clock, so a
+ * simulator can run whole meshes in virtual time, deterministically. `systemClock` (this package)
+ * is the real one; the memory transport's network clock is the virtual one.
+ */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number
+  /** Runs `fn` once after `ms` of this clock's time. */
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle
+  /** Cancels a timer (a handle of another clock, or one that already ran, is ignored). */
+  clearTimeout(handle: TimerHandle | undefined): void
+  /** Resolves after `ms` of this clock's time; rejects with AbortError when the signal fires. */
+  sleep(ms: number, options?: AbortOptions): Promise<void>
 }
 
 /** Injected structured logger. Every method must be cheap when the level is disabled. */

@@ -109,7 +109,7 @@ async function pipeline(verifier: SignatureVerifier, frames: Uint8Array[], sende
   const node = generateIdentity()
   async function build(): Promise<{ router: Router; conn: FeedConnection }> {
     let onConn!: (c: Connection) => void
-    const router = klpRouter({ authority: 'bench.mesh.kai', listen: ['bench://feed'], rateLimit: false, maxQueuePerPeer: 4096, maxQueueTotal: 8192, replayCacheSize: POOL * 2, replayQuotaPerSigner: POOL * 2, acceptBeforeStart: true })({
+    const router = klpRouter({ authority: 'bench.mesh.kai', listen: ['bench://feed'], rateLimit: false, maxQueuePerPeer: 4096, maxQueueTotal: 8192, replayCacheSize: POOL * 2, replayQuotaPerSigner: POOL * 2, replayStrangerEntries: POOL * 2, replayQuotaPerStranger: POOL * 2, acceptBeforeStart: true })({
       signer: node.signer,
       signatureVerifier: verifier,
       transports: [feedTransport((h) => { onConn = h })],

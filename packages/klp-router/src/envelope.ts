@@ -9,6 +9,10 @@
  * ```
  * kind 1 = message, kind 2 = hello (a signed PEER_DISCOVERY message only for the neighbour).
  * flags bit 0 = the `via` routing hint was reached. Other flag bits must be zero.
+ *
+ * kind 3 = data: an unsigned frame for a directly connected peer (never forwarded). Bytes 3..4
+ * are the channel (0..65535, big endian) instead of hops and flags; the body is opaque to the
+ * router (the protocol on the channel authenticates it, e.g. bulk transfer by its hash tree).
  */
 import { DecodeError } from '@kos-mesh/interface'
 
@@ -16,7 +20,7 @@ export const ENVELOPE_MAGIC = 0x4b
 export const ENVELOPE_VERSION = 1
 export const ENVELOPE_HEADER_BYTES = 5
 
-export const EnvelopeKind = { MESSAGE: 1, HELLO: 2 } as const
+export const EnvelopeKind = { MESSAGE: 1, HELLO: 2, DATA: 3 } as const
 export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind]
 
 export const FLAG_VIA_REACHED = 0x01
@@ -66,7 +70,8 @@ export function envelopeError(frame: Uint8Array): string | undefined {
   if (frame[0] !== ENVELOPE_MAGIC) return `expected magic 0x4b, got 0x${frame[0]!.toString(16)}`
   if (frame[1] !== ENVELOPE_VERSION) return `expected envelope version 1, got ${frame[1]}`
   const kind = frame[2]
-  if (kind !== EnvelopeKind.MESSAGE && kind !== EnvelopeKind.HELLO) return `expected envelope kind 1 or 2, got ${kind}`
+  if (kind === EnvelopeKind.DATA) return undefined
+  if (kind !== EnvelopeKind.MESSAGE && kind !== EnvelopeKind.HELLO) return `expected envelope kind 1, 2 or 3, got ${kind}`
   const flags = frame[4]!
   if ((flags & ~KNOWN_FLAGS) !== 0) return `expected only known flag bits, got 0x${flags.toString(16)}`
   return undefined
@@ -78,9 +83,20 @@ export function isValidEnvelope(frame: Uint8Array): boolean {
     frame.byteLength > ENVELOPE_HEADER_BYTES &&
     frame[0] === ENVELOPE_MAGIC &&
     frame[1] === ENVELOPE_VERSION &&
-    (frame[2] === EnvelopeKind.MESSAGE || frame[2] === EnvelopeKind.HELLO) &&
-    (frame[4]! & ~KNOWN_FLAGS) === 0
+    (((frame[2] === EnvelopeKind.MESSAGE || frame[2] === EnvelopeKind.HELLO) && (frame[4]! & ~KNOWN_FLAGS) === 0) || frame[2] === EnvelopeKind.DATA)
   )
+}
+
+/** A data frame: `channel` in bytes 3..4, then the data. */
+export function encodeDataFrame(channel: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(ENVELOPE_HEADER_BYTES + data.byteLength)
+  out[0] = ENVELOPE_MAGIC
+  out[1] = ENVELOPE_VERSION
+  out[2] = EnvelopeKind.DATA
+  out[3] = channel >>> 8
+  out[4] = channel & 0xff
+  out.set(data, ENVELOPE_HEADER_BYTES)
+  return out
 }
 
 export function decodeEnvelope(frame: Uint8Array): Envelope {

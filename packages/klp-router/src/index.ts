@@ -7,25 +7,24 @@
  *
  * @packageDocumentation
  */
-export {
-  klpRouter,
-  createRouter,
-  responseTypeFor,
-  didOfKeyId,
-  errorOf,
-  strictestTrust,
-  type Router,
-  type RouterInit,
-  type RouterComponents,
-  type CreateRouterOptions,
-  type MessageInit,
-  type RequestOptions,
-  type RateLimitInit,
-  type PeerInfo,
-  type RejectInfo,
-  type RouterEvents,
-  type RoutingTableView,
-} from './router.js'
+export { klpRouter, createRouter, type CreateRouterOptions } from './router.js'
+export type { RouterInit, RateLimitInit } from './options.js'
+export type {
+  Router,
+  RouterComponents,
+  RouterEvents,
+  RoutingTableView,
+  DataHandler,
+  MessageInit,
+  RequestOptions,
+  PeerInfo,
+  RejectInfo,
+  HandleOptions,
+  BroadcastStrategy,
+  BroadcastContext,
+} from './types.js'
+export { responseTypeFor, didOfKeyId, errorOf, strictestTrust } from './messages.js'
+export { floodingStrategy } from './forwarding.js'
 export { RejectReason, REJECT_REASONS } from './reasons.js'
 export * from './errors.js'
 export { localTrustStore, checkTrust, type LocalTrustStore, type LocalTrustStoreInit } from './trust.js'
@@ -38,6 +37,7 @@ export { ReplayWindow, type ReplayWindowInit } from './replay-cache.js'
 export { ResponseCache, type ResponseCacheInit } from './response-cache.js'
 export {
   encodeEnvelope,
+  encodeDataFrame,
   decodeEnvelope,
   rewrapEnvelope,
   EnvelopeKind,

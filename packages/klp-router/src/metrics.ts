@@ -28,6 +28,9 @@ export interface RouterMetrics {
   outbound: { queuedBytes: number; dropped: number; failed: number }
   /** Connections the transport dropped because the peer stopped reading (SlowPeerError). */
   slowPeers: number
+  /** Data frames received on handled channels / sent (`sendData`). */
+  dataIn: number
+  dataOut: number
   /** Replay-window ids held for strangers (signers without trust). */
   replayStrangerSize: number
   /** Provisional pins evicted to make room (disconnected, nothing relied on them). */
@@ -58,6 +61,8 @@ export class Counters {
   responsesMatched = 0
   retries = 0
   slowPeers = 0
+  dataIn = 0
+  dataOut = 0
   readonly rejects: Record<string, number> = Object.create(null) as Record<string, number>
 
   reject(reason: string): void {

@@ -51,6 +51,8 @@ export const RejectReason = {
   RESPONSE_MISMATCH: 'response_mismatch',
   /** A hello advertised a route the router refuses (0 hops for an authority that is not the neighbour's own). */
   INVALID_ROUTE: 'invalid_route',
+  /** A data frame arrived on a channel nobody handles. */
+  UNKNOWN_CHANNEL: 'unknown_channel',
   /** A neighbour's route set changed more often than `routeChangeLimit` allows: its advertisement is ignored. */
   ROUTE_DAMPED: 'route_damped',
 } as const

@@ -1,0 +1,72 @@
+/**
+ * Forwarding and broadcast: unicast messages for other authorities go to the next hop (the `via`
+ * routing hint first), with the hop count raised in the envelope only; broadcasts go where the
+ * broadcast strategy says (flooding to every neighbour but the sender by default, or a gossip
+ * service's choice). Frames are posted without waiting. Internal.
+ */
+import type { BroadcastStrategy, KLPMessage } from '@kos-mesh/interface'
+import type { QueueItem, RouterCore } from './core.js'
+import { FLAG_VIA_REACHED, rewrapEnvelope } from './envelope.js'
+import { RejectReason } from './reasons.js'
+import type { Responder } from './responder.js'
+
+/** Plain flooding: every neighbour but the one the broadcast came from. */
+export const floodingStrategy: BroadcastStrategy = {
+  relay: (_msg, ctx) => (ctx.fromPeer === undefined ? ctx.neighbours : ctx.neighbours.filter((d) => d !== ctx.fromPeer)),
+}
+
+export class Forwarding {
+  strategy: BroadcastStrategy = floodingStrategy
+
+  constructor(
+    private readonly core: RouterCore,
+    private readonly responder: Responder,
+  ) {}
+
+  /** The `via` routing hint, unless the envelope says it was reached. */
+  viaHint(msg: KLPMessage, flags: number): string | undefined {
+    if ((flags & FLAG_VIA_REACHED) !== 0) return undefined
+    for (const h of msg.metadata.routing_hints) if (h.kind === 'via') return h.value
+    return undefined
+  }
+
+  /** Relays a verified unicast message toward its target (or answers hop_limit / no_route). */
+  async forward(item: QueueItem): Promise<void> {
+    const core = this.core
+    const { msg, fromPeer } = item
+    const hops = item.hops + 1
+    if (hops > core.cfg.hopLimit) return this.responder.fail(msg, fromPeer, RejectReason.HOP_LIMIT, `expected at most ${core.cfg.hopLimit} hops`)
+    let flags = item.flags
+    const via = this.viaHint(msg, flags)
+    if (via === core.authority) flags |= FLAG_VIA_REACHED
+    const target = via !== undefined && via !== core.authority ? via : msg.target.authority
+    const conn = core.nextHop(target, fromPeer) ?? core.nextHop(msg.target.authority, fromPeer)
+    if (conn === undefined) return this.responder.fail(msg, fromPeer, RejectReason.NO_ROUTE, `expected a route to ${msg.target.authority}`)
+    core.counters.forwarded++
+    core.post(conn, rewrapEnvelope(item.frame, hops, flags))
+  }
+
+  /** Spreads a broadcast this node accepted (or made: `item.conn` undefined) as the strategy says. */
+  broadcast(item: QueueItem): void {
+    const core = this.core
+    const own = item.conn === undefined
+    const hops = own ? 0 : item.hops + 1
+    if (!own && hops > core.cfg.hopLimit) return
+    let targets: readonly string[]
+    try {
+      targets = this.strategy.relay(item.msg, { fromPeer: own ? undefined : item.fromPeer, hops: item.hops, neighbours: core.table.peers() })
+    } catch (err) {
+      core.log.warn('broadcast strategy failed', { err: err instanceof Error ? err.name : '' })
+      return
+    }
+    if (targets.length === 0) return
+    const frame = own ? item.frame : rewrapEnvelope(item.frame, hops, item.flags)
+    for (const did of targets) {
+      if (did === item.fromPeer && !own) continue
+      const c = core.table.connection(did)
+      if (c === undefined) continue
+      if (!own) core.counters.forwarded++
+      core.post(c, frame)
+    }
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The pipeline: queued messages run through the stages (src/stages) in pipeline slots, at most
+ * `concurrency` at once, in time slices with peers taking turns at each expensive step. This file
+ * only sequences the stages and acts on their verdicts. Internal.
+ */
+import { KLPMessageType, ProcessingStatus, type MessageContext } from '@kos-mesh/interface'
+import type { QueueItem, RouterCore, Slot } from './core.js'
+import type { Forwarding } from './forwarding.js'
+import { errName } from './messages.js'
+import type { Responder } from './responder.js'
+import type { Slicer } from './slicer.js'
+import {
+  checkBeforeStart,
+  checkExpiry,
+  checkSeen,
+  checkSignature,
+  checkSource,
+  checkTrust,
+  findHandler,
+  matchResponse,
+  record,
+  runHandler,
+} from './stages/index.js'
+import { RejectReason } from './reasons.js'
+
+export class Pipeline {
+  private active = 0
+  /** Free pipeline slots of the current generation, and all of them (aborted on stop). */
+  private freeSlots: Slot[] = []
+  private allSlots: Slot[] = []
+  /** A pump was cut short by the slice and waits for the next one. */
+  private pumpDeferred = false
+  /** Called after items left the queue (the read loops waiting for room look again). */
+  onDequeue: () => void = () => {}
+
+  constructor(
+    private readonly core: RouterCore,
+    private readonly slicer: Slicer,
+    private readonly forwarding: Forwarding,
+    private readonly responder: Responder,
+  ) {
+    slicer.onSliceEnd = () => {
+      if (this.pumpDeferred) {
+        this.pumpDeferred = false
+        this.pump()
+      }
+    }
+  }
+
+  /** Queues a message (or starts it at once when nothing waits, a slot is free and the slice has time). */
+  enqueue(item: QueueItem): boolean {
+    const core = this.core
+    if (core.queue.size === 0 && this.active < core.cfg.concurrency && !this.slicer.spent()) {
+      this.start1(item)
+      return true
+    }
+    const r = core.queue.push(item.fromPeer, item.msg.metadata.priority, item, item.conn !== undefined && !core.isKnown(item.fromPeer))
+    if (r !== 'ok') {
+      if (item.conn !== undefined) core.reject(RejectReason.QUEUE_FULL, item.fromPeer, item.msg.metadata.message_id)
+      return false
+    }
+    this.pump()
+    return true
+  }
+
+  private pump(): void {
+    if (this.pumpDeferred) return
+    const core = this.core
+    while (this.active < core.cfg.concurrency && core.queue.size > 0) {
+      if (this.slicer.spent()) {
+        this.pumpDeferred = true
+        return
+      }
+      const item = core.queue.shift()
+      if (item === undefined) break
+      this.start1(item)
+    }
+    this.onDequeue()
+  }
+
+  private start1(item: QueueItem): void {
+    let slot = this.freeSlots.pop()
+    if (slot === undefined) {
+      const controller = new AbortController()
+      slot = { controller, options: { signal: controller.signal }, gen: this.core.gen }
+      this.allSlots.push(slot)
+    }
+    this.active++
+    void this.process(item, slot)
+  }
+
+  private release(slot: Slot): void {
+    this.active--
+    if (slot.gen === this.core.gen) this.freeSlots.push(slot)
+    this.slicer.drain()
+    if (this.core.queue.size > 0) this.pump()
+  }
+
+  /** Waits for a turn at the gate, lets the next step in; false when the router stopped meanwhile. */
+  private async step(peer: string, slot: Slot): Promise<boolean> {
+    const t = this.slicer.turn(peer)
+    if (t === undefined) return true
+    await t
+    this.slicer.drain()
+    return slot.gen === this.core.gen
+  }
+
+  /** Aborts every slot and forgets them (stop). */
+  stop(reason: Error): void {
+    for (const slot of this.allSlots) slot.controller.abort(reason)
+    this.allSlots = []
+    this.freeSlots = []
+    this.pumpDeferred = false
+    this.slicer.releaseAll()
+  }
+
+  /** The stages for one queued message. Never rejects (a failure is logged); releases its slot. */
+  private async process(item: QueueItem, slot: Slot): Promise<void> {
+    const core = this.core
+    try {
+      const msg = item.msg
+      const fromPeer = item.fromPeer
+      const id = msg.metadata.message_id
+      const fromPeerConn = item.conn !== undefined
+      let v = checkExpiry(core, msg, core.clock.now())
+      if (v !== undefined) return core.reject(v.reason, fromPeer, id)
+      const isBroadcast = msg.type === KLPMessageType.BROADCAST_ANNOUNCE
+      if (!isBroadcast && msg.target.authority !== core.authority) {
+        // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache
+        if (fromPeerConn) {
+          if (!(await this.step(fromPeer, slot))) return
+          const s = await checkSignature(core, msg, slot)
+          if (s === null) return
+          if (s !== undefined) return core.reject(s.reason, fromPeer, id)
+        }
+        return await this.forwarding.forward(item)
+      }
+      if (fromPeerConn && (v = checkBeforeStart(core, msg)) !== undefined) return core.reject(v.reason, fromPeer, id)
+      const signerDid = core.didOf(msg.signer)
+      const key = `${signerDid} ${id}`
+      if ((v = checkSeen(core, key)) !== undefined) return core.reject(v.reason, fromPeer, id)
+      if (fromPeerConn) {
+        if (!(await this.step(fromPeer, slot))) return
+        const s = await checkSignature(core, msg, slot)
+        if (s === null) return
+        if (s !== undefined) return core.reject(s.reason, fromPeer, id)
+      }
+      if ((v = checkSource(core, msg, signerDid)) !== undefined) return core.reject(v.reason, fromPeer, id)
+      const expiresAt = core.expiryOf(msg)
+      if ((v = record(core, key, expiresAt, signerDid)) !== undefined) return core.reject(v.reason, fromPeer, id)
+      const source = msg.source.authority
+      if (fromPeerConn && source !== core.authority) core.table.learn(source, fromPeer, item.hops + 1)
+      if (isBroadcast) {
+        this.forwarding.broadcast(item)
+        if (source === core.authority) return
+      }
+      const tv = checkTrust(core, msg, signerDid, slot)
+      const trust = tv instanceof Promise ? await tv : tv
+      if (slot.gen !== core.gen) return
+      if (trust !== undefined) return await this.responder.fail(msg, fromPeer, trust.reason, trust.message)
+      const matched = matchResponse(core, msg, signerDid)
+      if (matched === 'matched') return
+      if (matched !== 'none') return core.reject(matched.reason, fromPeer, id)
+      const handler = findHandler(core, msg)
+      if (typeof handler !== 'function') {
+        if (handler.answer) return await this.responder.fail(msg, fromPeer, handler.reason, handler.message)
+        return core.reject(handler.reason, fromPeer, id)
+      }
+      if (isBroadcast) core.counters.broadcastsDelivered++
+      if (!(await this.step(fromPeer, slot))) return
+      const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: slot.options.signal }
+      const result = await runHandler(core, handler, msg, ctx)
+      if ('answer' in result) return await this.responder.fail(msg, fromPeer, result.reason, result.message)
+      const responder = this.responder
+      if (result.status === ProcessingStatus.PROCESSED) {
+        core.counters.processed++
+        if (result.response !== undefined) responder.respond(msg, result.response, expiresAt)
+      } else if (result.status === ProcessingStatus.DEFERRED) {
+        core.counters.deferred++
+        const reason = result.reason ?? 'deferred'
+        const response = result.response ?? (await responder.errorResponse(msg, reason, 'try again later', 'deferred', result.retry_after))
+        if (response !== undefined) responder.respond(msg, response, expiresAt)
+      } else {
+        const reason = result.reason ?? 'rejected'
+        core.reject(reason, fromPeer, id)
+        const response = result.response ?? (await responder.errorResponse(msg, reason, `rejected: ${reason}`, 'rejected'))
+        if (response !== undefined) responder.respond(msg, response, expiresAt)
+      }
+    } catch (err) {
+      core.log.error('pipeline failure', { err: errName(err) })
+    } finally {
+      this.release(slot)
+    }
+  }
+}

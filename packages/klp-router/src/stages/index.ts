@@ -1,0 +1,11 @@
+/** The pipeline's stages, in order. Each is a plain function over a message and the router core. */
+export { checkFrame } from './frame.js'
+export { decodeFrame } from './decode.js'
+export { checkExpiry, checkBeforeStart } from './expiry.js'
+export { checkSeen, record } from './replay.js'
+export { checkSignature } from './signature.js'
+export { checkSource } from './source.js'
+export { checkTrust } from './trust.js'
+export { matchResponse, isResponseTo } from './response.js'
+export { findHandler, runHandler } from './dispatch.js'
+export { REJECT, rejectWith, type Reject, type Verdict } from './verdict.js'
