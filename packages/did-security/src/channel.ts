@@ -24,7 +24,7 @@
  * `rekeyAfterBytes` bytes; the receiver follows when it sees the new epoch (signalled in-band).
  */
 import * as nodeCrypto from 'node:crypto'
-import { AbortError, ConnectionClosedError, DecryptionError, PeerMismatchError, ReplayError, type AbortOptions, type KeyResolver } from '@kos-mesh/interface'
+import { AbortError, ConnectionClosedError, DecryptionError, PeerMismatchError, ReplayError, systemClock, type AbortOptions, type Clock, type KeyResolver } from '@kos-mesh/interface'
 import { getBackend, type AeadKey, type BackendName, type CryptoBackend, type X25519KeyPair } from './backend.js'
 import type { Identity } from './identity.js'
 import { checkedAgree } from './identity.js'
@@ -72,7 +72,12 @@ export interface SessionOptions {
    * newest one, each once (datagram transports).
    */
   replayWindow?: number
-  /** Clock. Default: `Date.now`. */
+  /**
+   * Time of the session lifetime and the handshake timeout (`performHandshake`). Default
+   * `systemClock` from @kos-mesh/interface.
+   */
+  clock?: Clock
+  /** @deprecated use `clock`; used only when `clock` is not given. */
   now?: () => number
 }
 
@@ -272,7 +277,8 @@ class Session implements SecureSession {
     private readonly crypto: CryptoBackend,
     options: SessionOptions,
   ) {
-    this.now = options.now ?? Date.now
+    const clock = options.clock
+    this.now = clock !== undefined ? () => clock.now() : options.now ?? (() => systemClock.now())
     this.expiresAt = this.now() + (options.lifetimeMs ?? 24 * 60 * 60 * 1000)
     this.maxRecord = options.maxRecordSize ?? 1024 * 1024
     this.rekeyRecords = Math.min(options.rekeyAfterRecords ?? 2 ** 24, MAX_SEQ)
@@ -570,7 +576,8 @@ export async function performHandshake(io: HandshakeIO, options: HandshakeOption
   const ac = new AbortController()
   const outer = options.signal
   if (outer?.aborted === true) throw new AbortError(undefined, { cause: outer.reason })
-  const timer = setTimeout(() => { ac.abort(new HandshakeTimeoutError(`the handshake did not finish within ${timeoutMs} ms`)) }, timeoutMs)
+  const clock = options.clock ?? systemClock
+  const timer = clock.setTimeout(() => { ac.abort(new HandshakeTimeoutError(`the handshake did not finish within ${timeoutMs} ms`)) }, timeoutMs)
   const onAbort = (): void => { ac.abort(new AbortError(undefined, { cause: outer?.reason })) }
   outer?.addEventListener('abort', onAbort, { once: true })
   const aborted = new Promise<never>((_resolve, reject) => {
@@ -589,7 +596,7 @@ export async function performHandshake(io: HandshakeIO, options: HandshakeOption
       if (step.session !== undefined) return step.session
     }
   } finally {
-    clearTimeout(timer)
+    clock.clearTimeout(timer)
     outer?.removeEventListener('abort', onAbort)
     if (!ac.signal.aborted) ac.abort(new AbortError('handshake finished'))
   }

@@ -5,7 +5,7 @@
 import { Resolver, type DIDDocument, type ResolverRegistry, type VerificationMethod } from 'did-resolver'
 import { getResolver as getKeyResolver } from 'key-did-resolver'
 import { base58btc } from 'multiformats/bases/base58'
-import { throwIfAborted, type AbortOptions, type DidDocumentView, type DidResolver, type KeyResolver } from '@kos-mesh/interface'
+import { systemClock, throwIfAborted, type AbortOptions, type Clock, type DidDocumentView, type DidResolver, type KeyResolver } from '@kos-mesh/interface'
 import { DidResolutionError, InvalidDidError, UnsupportedDidMethodError } from './errors.js'
 import { LruCache, fromBase64Url } from './bytes.js'
 import { MAX_DID_LENGTH, publicKeyFromDidKey } from './did-key.js'
@@ -15,7 +15,9 @@ export interface DidResolverInit {
   methods?: ResolverRegistry
   /** Cache of resolved documents. Default: `{ maxEntries: 10_000, ttlMs: 3_600_000 }`; did:key never changes. */
   cache?: { maxEntries?: number; ttlMs?: number } | false
-  /** Clock for the cache TTL. Default: `Date.now`. */
+  /** Time of the cache TTL. Default `systemClock` from @kos-mesh/interface. */
+  clock?: Clock
+  /** @deprecated use `clock`; used only when `clock` is not given. */
   now?: () => number
 }
 
@@ -80,7 +82,8 @@ class CachingDidResolver implements MeshDidResolver {
     this.resolver = new Resolver({ ...init.methods, ...getKeyResolver() }, { cache: false })
     this.cache = init.cache === false ? undefined : new LruCache(init.cache?.maxEntries ?? 10_000)
     this.ttl = init.cache === false ? 0 : init.cache?.ttlMs ?? 3_600_000
-    this.now = init.now ?? Date.now
+    const clock = init.clock
+    this.now = clock !== undefined ? () => clock.now() : init.now ?? (() => systemClock.now())
   }
 
   invalidate(did: string): void { this.cache?.delete(did) }

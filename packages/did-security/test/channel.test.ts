@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   createHandshake, generateIdentity, performHandshake, RECORD_OVERHEAD, type HandshakeOptions, type SecureSession,
 } from '../src/index.js'
-import { pipePair } from './helpers.js'
+import { ManualClock, pipePair } from './helpers.js'
 
 const alice = generateIdentity()
 const bob = generateIdentity()
@@ -312,6 +312,33 @@ describe('records', () => {
     now += 24 * 3600 * 1000
     expect(throws(() => b.decrypt(r)).name).toBe('SessionExpiredError')
     expect(throws(() => a.encrypt(enc('x'))).name).toBe('SessionExpiredError')
+  })
+
+  it('takes its lifetime and expiry from an injected Clock', async () => {
+    const clock = new ManualClock(5_000_000)
+    const [a, b] = await connect({ clock, lifetimeMs: 60_000 }, { clock, lifetimeMs: 60_000 })
+    expect(a.expiresAt).toBe(5_060_000)
+    const r = a.encrypt(enc('in time'))
+    expect(dec(b.decrypt(r))).toBe('in time')
+    const late = a.encrypt(enc('late'))
+    clock.advance(60_000)
+    expect(throws(() => b.decrypt(late)).name).toBe('SessionExpiredError')
+    expect(throws(() => a.encrypt(enc('x'))).name).toBe('SessionExpiredError')
+  })
+
+  it('runs the handshake timeout on the injected Clock (and clears it when done)', async () => {
+    const clock = new ManualClock(0)
+    const [pa] = pipePair()
+    // nobody answers: only the injected clock can end this handshake (its timeout is an hour)
+    const hs = performHandshake(pa, { identity: alice, role: 'initiator', timeoutMs: 3_600_000, clock })
+    await Promise.resolve()
+    expect(clock.pending).toBe(1)
+    clock.advance(3_599_999)
+    clock.advance(1)
+    expect((await rejects(hs)).name).toBe('HandshakeTimeoutError')
+    const done = new ManualClock(0)
+    await connect({ clock: done }, { clock: done })
+    expect(done.pending).toBe(0)
   })
 
   it('refuses use after close', async () => {

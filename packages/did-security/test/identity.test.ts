@@ -7,6 +7,7 @@ import {
   createDidResolver, createSignatureVerifier, createVerifier, didKeyDocument, didKeyFromPublicKey, ed25519Verify, generateIdentity, identityFromSeed,
   InvalidDidError, isValidEd25519PublicKey, publicKeyFromDidKey, SMALL_ORDER_ENCODINGS,
 } from '../src/index.js'
+import { ManualClock } from './helpers.js'
 
 const id = generateIdentity()
 
@@ -146,6 +147,15 @@ describe('resolver and SignatureVerifier', () => {
     expect(await r.resolveDid(id.did)).not.toBe(view)
     expect(await r.resolveKey(id.keyId)).toEqual(id.publicKey)
     expect(await r.resolveKey(id.did)).toEqual(id.publicKey)
+  })
+  it('takes the cache TTL from an injected Clock', async () => {
+    const clock = new ManualClock(1_000)
+    const r = createDidResolver({ clock, cache: { ttlMs: 10 } })
+    const view = await r.resolveDid(id.did)
+    clock.advance(9)
+    expect(await r.resolveDid(id.did)).toBe(view)
+    clock.advance(1)
+    expect(await r.resolveDid(id.did)).not.toBe(view)
   })
   it('reports unknown methods, bad DIDs, missing keys and aborts with typed errors', async () => {
     const r = createDidResolver()

@@ -26,6 +26,16 @@ import { RejectReason } from './reasons.js'
 import type { AdvertisedRoute } from './routing-table.js'
 import { TokenBucket } from './token-bucket.js'
 
+/** Routes as the hello carries them: `[authority, hops, authority, hops, ...]`. */
+function flatRoutes(routes: readonly AdvertisedRoute[]): KLPValue[] {
+  const out: KLPValue[] = new Array(routes.length * 2)
+  for (let i = 0; i < routes.length; i++) {
+    out[2 * i] = routes[i]!.authority
+    out[2 * i + 1] = routes[i]!.hops
+  }
+  return out
+}
+
 const HELLO_CONTENT_TYPE = 'application/vnd.kos-mesh.router-hello+cbor'
 const HELLO_PATH = '/.router/hello'
 /** Neighbours whose route-change buckets are remembered (across reconnects). */
@@ -153,7 +163,7 @@ export class Hellos {
         data: {
           authority: core.authority,
           known: this.identified.has(conn.id),
-          routes: routes.map((r) => ({ authority: r.authority, hops: r.hops })),
+          routes: flatRoutes(routes),
         },
       })
       core.post(conn, encodeEnvelope(EnvelopeKind.HELLO, 0, 0, encodeMessage(msg)))
@@ -225,19 +235,22 @@ export class Hellos {
       if (conn.status === 'open') conn.abort(err)
       return
     }
+    // routes travel flat: [authority, hops, authority, hops, ...] (half the CBOR of a map per route)
     const routes: AdvertisedRoute[] = []
     let invalidRoutes = 0
-    for (const r of routesIn as KLPValue[]) {
-      const o = r as Record<string, KLPValue> | null
-      if (o !== null && typeof o === 'object' && typeof o.authority === 'string' && typeof o.hops === 'number' && Number.isInteger(o.hops) && o.hops >= 0) {
-        if (o.authority === core.authority) continue
-        // only the neighbour itself is 0 hops away from the neighbour
-        if (o.hops === 0 && o.authority !== authority) {
-          invalidRoutes++
-          continue
-        }
-        routes.push({ authority: o.authority, hops: o.hops })
+    const flat = routesIn as KLPValue[]
+    if (flat.length % 2 !== 0) return core.reject(RejectReason.MALFORMED, conn.remotePeer, id)
+    for (let i = 0; i < flat.length; i += 2) {
+      const a = flat[i]
+      const hops = flat[i + 1]
+      if (typeof a !== 'string' || typeof hops !== 'number' || !Number.isInteger(hops) || hops < 0) continue
+      if (a === core.authority) continue
+      // only the neighbour itself is 0 hops away from the neighbour
+      if (hops === 0 && a !== authority) {
+        invalidRoutes++
+        continue
       }
+      routes.push({ authority: a, hops })
     }
     if (invalidRoutes > 0) core.reject(RejectReason.INVALID_ROUTE, peer, id)
     this.lastHello.set(peer, msg.timestamp)
@@ -245,11 +258,12 @@ export class Hellos {
     if (data?.known !== true) void this.send(conn)
     const before = core.table.authorityOf(peer)
     let changed = false
-    if (!core.table.wouldChange(peer, routes)) {
+    const next = core.table.filterAdvertised(peer, routes)
+    if (!core.table.differs(peer, next)) {
       this.dampedRoutes.delete(peer) // the newest advertisement is the current one
     } else if (this.routeChangeAllowed(peer)) {
       this.dampedRoutes.delete(peer)
-      changed = core.table.setAdvertised(peer, routes)
+      changed = core.table.applyAdvertised(peer, next)
     } else {
       this.damp(peer, routes, id)
     }

@@ -65,6 +65,7 @@ export interface RouterInit {
   /**
    * Longest run of pipeline work (ms) before the router yields to the event loop so other
    * connections' I/O is read: a flood from one peer cannot starve the others' sockets. Default 1.
+   * `Infinity` disables slicing (virtual-time simulations, where nothing may depend on wall time).
    */
   pipelineSliceMs?: number
   /** Weighted round-robin weights for CRITICAL, HIGH, NORMAL, LOW. Default [8, 4, 2, 1]. */

@@ -92,7 +92,9 @@ export class ReplayWindow implements ReplayCache {
   private readonly strangers: Pool
   private readonly maxFloorOnly: number
   private floorOnly = 0
-  private readonly slots: Float64Array
+  /** Hashed floors (allocated on the first fold: most windows never need them). */
+  private slots: Float64Array | undefined
+  private readonly slotCount: number
   private readonly now: () => number
   private inserts = 0
   /** The owner whose id is being recorded (never settled meanwhile). */
@@ -115,7 +117,7 @@ export class ReplayWindow implements ReplayCache {
     this.maxFloorOnly = init.maxFloorOnlyOwners ?? 65_536
     const slots = init.floorSlots ?? 65_536
     if (!Number.isInteger(slots) || slots < 1) throw new InvalidParametersError(`expected floorSlots to be a positive integer, got ${slots}`)
-    this.slots = new Float64Array(slots).fill(-Infinity)
+    this.slotCount = slots
     this.now = init.now
   }
 
@@ -157,7 +159,7 @@ export class ReplayWindow implements ReplayCache {
   belowFloor(expiresAt: number, owner: string = ANONYMOUS): boolean {
     const o = this.owners.get(owner)
     if (o !== undefined && expiresAt <= o.floor) return true
-    return expiresAt <= this.slots[this.slotOf(owner)]!
+    return this.slots !== undefined && expiresAt <= this.slots[this.slotOf(owner)]!
   }
 
   /**
@@ -229,6 +231,7 @@ export class ReplayWindow implements ReplayCache {
       this.floorOnly++
       return
     }
+    this.slots ??= new Float64Array(this.slotCount).fill(-Infinity)
     const s = this.slotOf(o.name)
     if (o.floor > this.slots[s]!) this.slots[s] = o.floor
     this.foldedFloors++
@@ -288,14 +291,15 @@ export class ReplayWindow implements ReplayCache {
         if (o.floorOnly) this.floorOnly--
       }
     }
-    for (let i = 0; i < this.slots.length; i++) if (this.slots[i]! <= now) this.slots[i] = -Infinity
+    const slots = this.slots
+    if (slots !== undefined) for (let i = 0; i < slots.length; i++) if (slots[i]! <= now) slots[i] = -Infinity
   }
 
   private slotOf(owner: string): number {
     // FNV-1a over the owner's last characters (a DID's tail is its key material)
     let h = 0x811c9dc5
     for (let i = Math.max(0, owner.length - 24); i < owner.length; i++) h = Math.imul(h ^ owner.charCodeAt(i), 0x01000193)
-    return (h >>> 0) % this.slots.length
+    return (h >>> 0) % this.slotCount
   }
 
   clear(): void {
@@ -307,7 +311,7 @@ export class ReplayWindow implements ReplayCache {
       pool.size = 0
     }
     this.floorOnly = 0
-    this.slots.fill(-Infinity)
+    this.slots = undefined
   }
 }
 

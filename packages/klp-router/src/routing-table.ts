@@ -319,21 +319,30 @@ export class RoutingTable {
    * `maxTotalRoutes` over all neighbours are kept.
    */
   setAdvertised(via: string, routes: readonly AdvertisedRoute[]): boolean {
+    return this.applyAdvertised(via, this.filterAdvertised(via, routes))
+  }
+
+  /** True when `routes` would change what `via` advertised before (same filtering as `setAdvertised`). */
+  wouldChange(via: string, routes: readonly AdvertisedRoute[]): boolean {
+    return this.differs(via, this.filterAdvertised(via, routes))
+  }
+
+  /** True when a filtered route set (`filterAdvertised`) differs from what `via` advertised before. */
+  differs(via: string, next: Map<string, number>): boolean {
+    return !sameRoutes(this.advertised.get(via), next)
+  }
+
+  /** Installs a filtered route set of `via` (`filterAdvertised`); true when anything changed. */
+  applyAdvertised(via: string, next: Map<string, number>): boolean {
     const prev = this.advertised.get(via)
-    const next = this.filterAdvertised(via, routes, prev)
     this.advertised.set(via, next)
     this.advertisedTotal += next.size - (prev?.size ?? 0)
     return !sameRoutes(prev, next)
   }
 
-  /** True when `routes` would change what `via` advertised before (same filtering as `setAdvertised`). */
-  wouldChange(via: string, routes: readonly AdvertisedRoute[]): boolean {
-    const prev = this.advertised.get(via)
-    return !sameRoutes(prev, this.filterAdvertised(via, routes, prev))
-  }
-
   /** The routes of `via` that would be kept: accepted, within the hop limit and the route budgets. */
-  private filterAdvertised(via: string, routes: readonly AdvertisedRoute[], prev: Map<string, number> | undefined): Map<string, number> {
+  filterAdvertised(via: string, routes: readonly AdvertisedRoute[]): Map<string, number> {
+    const prev = this.advertised.get(via)
     const budget = Math.min(this.maxRoutes, this.maxTotalRoutes - (this.advertisedTotal - (prev?.size ?? 0)))
     const next = new Map<string, number>()
     for (const r of routes) {

@@ -26,6 +26,7 @@ export class Slicer {
 
   /** True when the current run of work has used its slice (starts a run when none is going on). */
   spent(): boolean {
+    if (this.sliceMs === Infinity) return false // no slices (virtual-time simulations)
     const now = performance.now() // clock-exempt: measures work on the event loop
     if (this.begin < 0) {
       this.begin = now

@@ -3,7 +3,7 @@
  * (`{ action: 'record', node }`) whose signer's DID must equal `node.node_id`. The encoded bytes
  * travel unchanged through peer tables, so every receiver verifies every record itself.
  */
-import { KLPMessageType, MessagePriority, VerificationLevel, InvalidParametersError, isKosMeshError, throwIfAborted } from '@kos-mesh/interface'
+import { KLPMessageType, MessagePriority, VerificationLevel, InvalidParametersError, isKosMeshError, systemClock, throwIfAborted } from '@kos-mesh/interface'
 import type { AbortOptions, Clock, FederatedNode, KLPAddress, KLPMessage, KLPValue, SignatureVerifier, Signer } from '@kos-mesh/interface'
 import { createMessage, decodeMessage, encodeMessage, parseAddress, signMessage, verifyMessage } from '@kos-mesh/klp-codec'
 import {
@@ -35,7 +35,7 @@ export interface CreateNodeRecordOptions {
   source?: KLPAddress | string
   /** Record lifetime in seconds. Default 3600. */
   ttlSeconds?: number
-  /** Timestamp (ms). Default `Date.now()`. */
+  /** Timestamp (ms). Default `systemClock.now()` (@kos-mesh/interface); the service passes its clock's time. */
   now?: number
 }
 
@@ -54,7 +54,7 @@ export async function createNodeRecord(node: FederatedNode, signer: Signer, opti
   }
   const ttl = options.ttlSeconds ?? DEFAULT_RECORD_TTL_SECONDS
   if (!Number.isInteger(ttl) || ttl <= 0) throw new InvalidParametersError(`ttlSeconds: expected a positive integer, got ${ttl}`)
-  const now = options.now ?? Date.now()
+  const now = options.now ?? systemClock.now()
   const unsigned = createMessage({
     type: KLPMessageType.PEER_DISCOVERY,
     source: toAddr(options.source ?? 'klp://mesh/peer-discovery/node'),
@@ -72,7 +72,8 @@ export async function createNodeRecord(node: FederatedNode, signer: Signer, opti
 
 export interface RecordVerifierInit {
   signatureVerifier: SignatureVerifier
-  clock?: Clock
+  /** Time source of the expiry and future checks (only `now()` is used). Default `systemClock` (@kos-mesh/interface). */
+  clock?: Pick<Clock, 'now'>
   /** Allowed clock difference, both ways (ms). Default 30,000. */
   clockSkewMs?: number
   /** Largest encoded record accepted (bytes). Default 8 KiB. */
@@ -114,7 +115,7 @@ export function createRecordVerifier(init: RecordVerifierInit): RecordVerifier {
     throw new InvalidParametersError('signatureVerifier: expected a SignatureVerifier, got none')
   }
   const sv = init.signatureVerifier
-  const clock = init.clock ?? { now: () => Date.now() }
+  const clock = init.clock ?? systemClock
   const skew = init.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS
   const maxBytes = init.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
   const maxTtl = init.maxTtlSeconds ?? DEFAULT_MAX_RECORD_TTL_SECONDS

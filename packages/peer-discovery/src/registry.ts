@@ -6,7 +6,7 @@
  * No sockets, no timers: time comes from the injected clock and `prune()` is called by the owner.
  */
 import { createHash } from 'node:crypto'
-import { DiscoveryMethod, isKosMeshError, throwIfAborted } from '@kos-mesh/interface'
+import { DiscoveryMethod, isKosMeshError, systemClock, throwIfAborted } from '@kos-mesh/interface'
 import type { AbortOptions, Clock, DiscoveredPeer } from '@kos-mesh/interface'
 import { InvalidParametersError, InvalidSignatureError, LimitExceededError, MessageExpiredError, UnknownKeyError } from '@kos-mesh/interface'
 import { CAPABILITY_FLAGS, hasCapabilities } from './validate.js'
@@ -30,7 +30,8 @@ export interface PeerRegistryInit {
   peekRecord?: RecordPeek
   /** The local node's DID: its own record is never stored. */
   localPeerId?: string
-  clock?: Clock
+  /** Time source (only `now()` is used: the registry sets no timers). Default `systemClock` (@kos-mesh/interface). */
+  clock?: Pick<Clock, 'now'>
   /** Max peers kept; at the bound the worst-ranked peer is evicted for a better one. Default 1000. */
   maxPeers?: number
   /** A peer not heard of (no newer record, no `touch`) for this long is marked stale. Default 5 min. */
@@ -201,13 +202,11 @@ function positive(name: string, v: number | undefined, dflt: number): number {
   return v
 }
 
-const systemClock: Clock = { now: () => Date.now() }
-
 export class PeerRegistry extends EventTarget {
   readonly #verify: RecordVerifier
   readonly #peek?: RecordPeek
   readonly #local?: string
-  readonly #clock: Clock
+  readonly #clock: Pick<Clock, 'now'>
   readonly #maxPeers: number
   readonly #staleAfter: number
   readonly #removeAfter: number

@@ -2,6 +2,9 @@
  * The peer discovery service: registers the PEER_DISCOVERY handler on a router, publishes this
  * node's signed record, bootstraps from seeds, exchanges peer tables, keeps the registry fresh
  * and dials the best discovered peers. The decisions live in the sans-I/O PeerRegistry.
+ *
+ * It is written against the interface's `MessageRouter` (klp-router implements it) and takes its
+ * time and timers only from the injected `Clock`, so a simulator can run it in virtual time.
  */
 import {
   BootstrapStatus,
@@ -15,6 +18,7 @@ import {
   VerificationLevel,
   InvalidParametersError,
   TimeoutError,
+  systemClock,
   throwIfAborted,
 } from '@kos-mesh/interface'
 import type {
@@ -23,16 +27,18 @@ import type {
   DiscoveredPeer,
   FederatedNode,
   KLPMessage,
-  KLPValue,
   Logger,
   MessageHandler,
+  MessageRouter,
   NetworkAddress,
   NodeCapabilities,
   NodeTrustProfile,
+  PeerInfo,
   ProcessingResult,
   SignatureVerifier,
   Signer,
   Startable,
+  TimerHandle,
   TransportAddress,
 } from '@kos-mesh/interface'
 import { setMaxListeners } from 'node:events'
@@ -45,42 +51,6 @@ import { PeerRegistry } from './registry.js'
 import type { MergeResult, PeerRegistryInit, RankingWeights, RegistryStats } from './registry.js'
 import type { DiscoverySource, NodeRecord } from './types.js'
 import { didOfKeyId, hasCapabilities } from './validate.js'
-
-// ------------------------------------------------------------------ the router we need
-
-/** What `dial` returns: the authenticated DID and, once its hello arrived, the peer's klp authority. */
-export interface DiscoveryPeerInfo {
-  did: string
-  authority?: string
-}
-
-/** The message a discovery request is built from (a subset of klp-router's MessageInit). */
-export interface DiscoveryMessageInit {
-  type: typeof KLPMessageType.PEER_DISCOVERY
-  target: string
-  sourcePath?: string
-  data: KLPValue
-  priority?: MessagePriority
-}
-
-/**
- * The few router methods discovery calls. A `@kos-mesh/klp-router` Router satisfies it as is;
- * tests and other routers can provide their own.
- */
-export interface DiscoveryRouter {
-  readonly authority: string
-  readonly did: string
-  addrs(): TransportAddress[]
-  handle(type: typeof KLPMessageType.PEER_DISCOVERY, handler: MessageHandler): void
-  unhandle(type: typeof KLPMessageType.PEER_DISCOVERY): void
-  dial(addr: TransportAddress, options?: AbortOptions & { remotePeer?: string }): Promise<DiscoveryPeerInfo>
-  send(message: DiscoveryMessageInit, options?: AbortOptions): Promise<unknown>
-  request(init: DiscoveryMessageInit, options?: AbortOptions & { timeoutMs?: number }): Promise<KLPMessage>
-  createResponse(request: KLPMessage, data: KLPValue): Promise<KLPMessage>
-  peers(): DiscoveryPeerInfo[]
-  addEventListener(type: 'peer:connect' | 'peer:disconnect' | 'peer:identify', listener: (evt: CustomEvent<DiscoveryPeerInfo>) => void): void
-  removeEventListener(type: 'peer:connect' | 'peer:disconnect' | 'peer:identify', listener: (evt: CustomEvent<DiscoveryPeerInfo>) => void): void
-}
 
 // ------------------------------------------------------------------ public types
 
@@ -178,13 +148,20 @@ export interface PeerDiscoveryInit {
 }
 
 export interface PeerDiscoveryComponents {
-  /** Start the router before the discovery service (its listen addresses go into the record). */
-  router: DiscoveryRouter
+  /**
+   * The router discovery runs on (the interface's `MessageRouter`; a klp-router Router is one).
+   * Start it before the discovery service (its listen addresses go into the record).
+   */
+  router: MessageRouter
   /** Signs this node's record; its key id's DID must be the router's DID. Or give `identity`. */
   signer?: Signer
   /** Anything with a `signer` (a did-security Identity fits); used when `signer` is absent. */
   identity?: { signer: Signer }
   signatureVerifier: SignatureVerifier
+  /**
+   * Time and every timer (refresh and announce loops, seed and dial timeouts, dial backoff, RTTs,
+   * record timestamps and expiry). Default `systemClock` (@kos-mesh/interface).
+   */
   clock?: Clock
   logger?: Logger
 }
@@ -236,6 +213,16 @@ function quiet(signal: AbortSignal): AbortSignal {
   return signal
 }
 
+/**
+ * A signal aborted with a TimeoutError after `ms` of `clock` time (AbortSignal.timeout on the
+ * injected clock). Call `clear()` once done so no timer outlives the operation.
+ */
+function clockTimeout(clock: Clock, ms: number, what: string): { signal: AbortSignal; clear(): void } {
+  const ac = new AbortController()
+  const handle = clock.setTimeout(() => { ac.abort(new TimeoutError(`expected ${what} within ${ms} ms`)) }, ms, { unref: true })
+  return { signal: ac.signal, clear: () => { clock.clearTimeout(handle) } }
+}
+
 function errName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err
 }
@@ -251,7 +238,7 @@ function normalizeSeed(s: SeedNode | string): SeedNode {
 
 class PeerDiscoveryService implements PeerDiscovery {
   readonly registry: PeerRegistry
-  readonly #router: DiscoveryRouter
+  readonly #router: MessageRouter
   readonly #signer: Signer
   readonly #clock: Clock
   readonly #log: Logger
@@ -277,10 +264,10 @@ class PeerDiscoveryService implements PeerDiscovery {
   #record: NodeRecord | undefined
   #started = false
   #stop = new AbortController()
-  #refreshTimer: ReturnType<typeof setTimeout> | undefined
-  #announceTimer: ReturnType<typeof setTimeout> | undefined
+  #refreshTimer: TimerHandle | undefined
+  #announceTimer: TimerHandle | undefined
   #counters = { bootstraps: 0, requestsServed: 0, requestsFailed: 0, invalidMessages: 0, dials: 0, dialFailures: 0 }
-  readonly #onConnect = (evt: CustomEvent<DiscoveryPeerInfo>): void => {
+  readonly #onConnect = (evt: CustomEvent<PeerInfo>): void => {
     this.registry.touch(evt.detail.did)
   }
 
@@ -293,7 +280,7 @@ class PeerDiscoveryService implements PeerDiscovery {
     }
     this.#router = components.router
     this.#signer = signer
-    this.#clock = components.clock ?? { now: () => Date.now() }
+    this.#clock = components.clock ?? systemClock
     this.#log = components.logger ?? silentLogger
     this.#init = init
     this.#limits = { ...DEFAULT_PROTOCOL_LIMITS, ...init.limits }
@@ -338,7 +325,7 @@ class PeerDiscoveryService implements PeerDiscovery {
     if (this.#started) return
     this.#stop = new AbortController()
     quiet(this.#stop.signal)
-    this.#router.handle(KLPMessageType.PEER_DISCOVERY, this.#handle)
+    this.#router.handle(KLPMessageType.PEER_DISCOVERY, this.#handle, { path: DISCOVERY_PATH })
     this.#router.addEventListener('peer:connect', this.#onConnect)
     this.#started = true
     try {
@@ -354,12 +341,12 @@ class PeerDiscoveryService implements PeerDiscovery {
     if (!this.#started) return
     this.#started = false
     this.#stop.abort(new DiscoveryNotStartedError('peer discovery stopped'))
-    clearTimeout(this.#refreshTimer)
-    clearTimeout(this.#announceTimer)
+    this.#clock.clearTimeout(this.#refreshTimer)
+    this.#clock.clearTimeout(this.#announceTimer)
     this.#refreshTimer = undefined
     this.#announceTimer = undefined
     this.#router.removeEventListener('peer:connect', this.#onConnect)
-    this.#router.unhandle(KLPMessageType.PEER_DISCOVERY)
+    this.#router.unhandle(KLPMessageType.PEER_DISCOVERY, { path: DISCOVERY_PATH })
   }
 
   localRecord(): NodeRecord | undefined {
@@ -429,27 +416,19 @@ class PeerDiscoveryService implements PeerDiscovery {
       const tick = (): void => {
         if (!this.#started) return
         void this.refresh().catch((err: unknown) => this.#log.debug('refresh failed', { err: errName(err) })).finally(() => {
-          if (this.#started) {
-            this.#refreshTimer = setTimeout(tick, this.#refreshMs)
-            this.#refreshTimer.unref?.()
-          }
+          if (this.#started) this.#refreshTimer = this.#clock.setTimeout(tick, this.#refreshMs, { unref: true })
         })
       }
-      this.#refreshTimer = setTimeout(tick, this.#refreshMs)
-      this.#refreshTimer.unref?.()
+      this.#refreshTimer = this.#clock.setTimeout(tick, this.#refreshMs, { unref: true })
     }
     if (this.#announceMs > 0) {
       const tick = (): void => {
         if (!this.#started) return
         void this.announce().catch((err: unknown) => this.#log.debug('announce failed', { err: errName(err) })).finally(() => {
-          if (this.#started) {
-            this.#announceTimer = setTimeout(tick, this.#announceMs)
-            this.#announceTimer.unref?.()
-          }
+          if (this.#started) this.#announceTimer = this.#clock.setTimeout(tick, this.#announceMs, { unref: true })
         })
       }
-      this.#announceTimer = setTimeout(tick, this.#announceMs)
-      this.#announceTimer.unref?.()
+      this.#announceTimer = this.#clock.setTimeout(tick, this.#announceMs, { unref: true })
     }
   }
 
@@ -508,7 +487,7 @@ class PeerDiscoveryService implements PeerDiscovery {
   // ---------------------------------------------------------------- outbound
 
   /** Asks `authority` for its peer table (announcing our record), merges it, measures the RTT. */
-  async #pullFrom(peer: DiscoveryPeerInfo, method: DiscoveryMethod, signal: AbortSignal, query: { capabilities?: string[]; max?: number } = {}): Promise<MergeResult> {
+  async #pullFrom(peer: PeerInfo, method: DiscoveryMethod, signal: AbortSignal, query: { capabilities?: string[]; max?: number } = {}): Promise<MergeResult> {
     if (peer.authority === undefined) throw new UnexpectedResponseError(`expected the authority of ${peer.did.slice(0, 80)} to be known, got none`)
     const record = this.#record?.bytes
     this.#lastAsked.delete(peer.did)
@@ -517,7 +496,7 @@ class PeerDiscoveryService implements PeerDiscovery {
       if (first.done !== true) this.#lastAsked.delete(first.value)
     }
     this.#lastAsked.set(peer.did, ++this.#askSeq)
-    const t0 = performance.now()
+    const t0 = this.#clock.now()
     const response = await this.#router.request(
       {
         type: KLPMessageType.PEER_DISCOVERY,
@@ -534,7 +513,7 @@ class PeerDiscoveryService implements PeerDiscovery {
       },
       { signal, timeoutMs: this.#requestTimeoutMs },
     )
-    const rtt = performance.now() - t0
+    const rtt = this.#clock.now() - t0
     if (response.type !== KLPMessageType.PEER_DISCOVERY || didOfKeyId(response.signer) !== peer.did) {
       throw new UnexpectedResponseError(`expected a PEER_DISCOVERY response from ${peer.did.slice(0, 80)}, got ${response.type} from ${response.signer.slice(0, 80)}`)
     }
@@ -564,8 +543,8 @@ class PeerDiscoveryService implements PeerDiscovery {
     let discovered = 0
     await Promise.all(
       list.map(async (seed) => {
-        const timeout = AbortSignal.timeout(this.#seedTimeoutMs)
-        const s = quiet(AbortSignal.any([signal, timeout]))
+        const timeout = clockTimeout(this.#clock, this.#seedTimeoutMs, `seed ${seed.address} to answer`)
+        const s = quiet(AbortSignal.any([signal, timeout.signal]))
         try {
           if (seed.did === this.#router.did) throw new InvalidParametersError('seed: expected another node, got this node')
           const info = await this.#router.dial(seed.address, { signal: s, ...(seed.did === undefined ? {} : { remotePeer: seed.did }) })
@@ -573,9 +552,11 @@ class PeerDiscoveryService implements PeerDiscovery {
           reached++
           discovered += r.added
         } catch (err) {
-          const error = timeout.aborted && !signal.aborted ? new TimeoutError(`expected seed ${seed.address} to answer within ${this.#seedTimeoutMs} ms`, { cause: err }) : err
+          const error = timeout.signal.aborted && !signal.aborted ? new TimeoutError(`expected seed ${seed.address} to answer within ${this.#seedTimeoutMs} ms`, { cause: err }) : err
           this.#log.info('seed failed', { seed: seed.address, err: errName(error) })
           errors.push({ address: seed.address, error })
+        } finally {
+          timeout.clear()
         }
       }),
     )
@@ -712,8 +693,9 @@ class PeerDiscoveryService implements PeerDiscovery {
         const addr = this.#toTransport(a)
         if (addr === undefined) continue
         this.#counters.dials++
+        const timeout = clockTimeout(this.#clock, this.#seedTimeoutMs, `a dial to ${addr.slice(0, 200)} to finish`)
         try {
-          const info = await this.#router.dial(addr, { signal: quiet(AbortSignal.any([signal, AbortSignal.timeout(this.#seedTimeoutMs)])), remotePeer: did })
+          const info = await this.#router.dial(addr, { signal: quiet(AbortSignal.any([signal, timeout.signal])), remotePeer: did })
           this.registry.touch(did)
           // Tell the new neighbour about us (it may not know this node yet).
           if (info.authority !== undefined && this.#record !== undefined) {
@@ -726,6 +708,8 @@ class PeerDiscoveryService implements PeerDiscovery {
           throwIfAborted(signal)
           this.#counters.dialFailures++
           this.#log.debug('dial failed', { peer: did, addr, err: errName(err) })
+        } finally {
+          timeout.clear()
         }
       }
       if (this.#dialFailures.size >= this.registry.maxPeers) {

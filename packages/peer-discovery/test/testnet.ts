@@ -1,5 +1,6 @@
 import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-security'
 import type { Identity } from '@kos-mesh/did-security'
+import type { Clock } from '@kos-mesh/interface'
 import { createRouter } from '@kos-mesh/klp-router'
 import type { Router } from '@kos-mesh/klp-router'
 import { createMemoryNetwork, memoryTransport } from '@kos-mesh/transport-memory'
@@ -16,7 +17,8 @@ export interface TestNode {
   discovery: PeerDiscovery
 }
 
-export async function startNode(network: MemoryNetwork, name: string, init: PeerDiscoveryInit = {}): Promise<TestNode> {
+/** Starts a router and its discovery service; with `clock`, both take their time from it (e.g. `network.clock`). */
+export async function startNode(network: MemoryNetwork, name: string, init: PeerDiscoveryInit = {}, clock?: Clock): Promise<TestNode> {
   const identity = generateIdentity()
   const transport = memoryTransport({ network, peerId: identity.did })
   const router = await createRouter({
@@ -26,8 +28,9 @@ export async function startNode(network: MemoryNetwork, name: string, init: Peer
     signatureVerifier,
     transports: [transport],
     requestTimeoutMs: 5000,
+    ...(clock === undefined ? {} : { clock }),
   })
-  const discovery = peerDiscovery({ refreshIntervalMs: 0, announceIntervalMs: 0, ...init })({ router, signer: identity.signer, signatureVerifier })
+  const discovery = peerDiscovery({ refreshIntervalMs: 0, announceIntervalMs: 0, ...init })({ router, signer: identity.signer, signatureVerifier, ...(clock === undefined ? {} : { clock }) })
   await discovery.start()
   return { name, identity, router, discovery }
 }

@@ -4,10 +4,10 @@
 import { randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { NodeType, type KLPValue } from '@kos-mesh/interface'
+import { NodeType, systemClock, type Clock, type KLPValue } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { tcp } from '@kos-mesh/transport-tcp'
-import { BUILTIN_AGENTS } from './agents/builtin.js'
+import { BUILTIN_AGENTS, agentNameOfPath, checkTaskSize, parseTaskRequest, type TaskResult } from '@kos-mesh/agents'
 import { checkNodeAddress, dataDirPaths, defaultConfig, ensurePrivateDir, loadConfig, parseConfig, resolveDataDir, saveConfig, validateAuthority, writeFileAtomic, type NodeConfig } from './config.js'
 import { connectControl, MAX_TASK_TIMEOUT_MS, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo } from './control.js'
 import { checkDid } from './did.js'
@@ -15,9 +15,7 @@ import { InvalidConfigError } from './errors.js'
 import { keystoreIdentity } from './identity.js'
 import { jsonLogger, LOG_LEVELS, type LogLevel } from './logger.js'
 import { createNode, type NodePeer, type NodeStatus } from './node.js'
-import { agentNameOfPath, checkTaskSize, parseTaskRequest } from './services/tasks.js'
 import { levelStore } from './storage/level.js'
-import type { TaskResult } from './agents/types.js'
 import type { TrustEntry } from './trust.js'
 
 /** Exit codes of `kos-mesh` (stable; scripts rely on them). */
@@ -46,6 +44,15 @@ export interface CliIo {
   env: NodeJS.ProcessEnv
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM); used by `start`. */
   onSignal?: (handler: () => void) => void
+  /** Time and timers of the CLI and of the node it starts. Default `systemClock`. */
+  clock?: Clock
+}
+
+/** An AbortSignal that fires after `ms` of the clock's time (the timer does not keep the process alive). */
+function timeoutSignal(clock: Clock, ms: number): AbortSignal {
+  const controller = new AbortController()
+  clock.setTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')), ms, { unref: true })
+  return controller.signal
 }
 
 /** A bad command line (exit 2). `code` is the code of the typed error it wraps, else `ERR_USAGE`. */
@@ -338,10 +345,11 @@ ${GLOBAL_TEXT}
       listen: config.listen,
       seeds: config.seeds,
       bootstrap: false,
-      storage: levelStore({ path: p.db, resetStore: v['reset-store'] === true }),
+      storage: levelStore({ path: p.db, resetStore: v['reset-store'] === true, clock: ctx.io.clock ?? systemClock }),
       agents: config.agents.map((a) => (BUILTIN_AGENTS[a] as () => never)()),
       taskMinTrust: config.policy.task_min_trust,
       logger,
+      clock: ctx.io.clock ?? systemClock,
     })
     let stopping: Promise<void> | undefined
     let done: () => void = () => {}
@@ -372,7 +380,7 @@ ${GLOBAL_TEXT}
     try {
       control = await startControlServer({ node, port: config.control.port, onStop: () => void shutdown(), logger })
       const status = node.status()
-      const info: ControlInfo = { pid: process.pid, host: '127.0.0.1', port: control.port, did: status.did, authority: status.authority, addrs: status.addrs, startedAt: Date.now() }
+      const info: ControlInfo = { pid: process.pid, host: '127.0.0.1', port: control.port, did: status.did, authority: status.authority, addrs: status.addrs, startedAt: (ctx.io.clock ?? systemClock).now() }
       await writeControlFiles(p.root, info, control.token)
       let bootstrap: unknown
       if (config.seeds.length > 0) {
@@ -480,7 +488,7 @@ ${GLOBAL_TEXT}
     }
     const timeoutMs = intOption('timeout', ctx.values.timeout, 1, MAX_TASK_TIMEOUT_MS) ?? 15_000
     return async (c) => {
-      const r = await c.call<{ connected: { did: string; authority?: string } }>('POST', '/v1/connect', { address }, { timeoutMs, signal: AbortSignal.timeout(timeoutMs + 1000) })
+      const r = await c.call<{ connected: { did: string; authority?: string } }>('POST', '/v1/connect', { address }, { timeoutMs, signal: timeoutSignal(ctx.io.clock ?? systemClock, timeoutMs + 1000) })
       print(ctx, `connected to ${r.connected.did}${r.connected.authority === undefined ? '' : ` (${r.connected.authority})`}`, r.connected)
       return ExitCode.OK
     }

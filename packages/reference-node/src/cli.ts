@@ -1,4 +1,5 @@
 /** The `kos-mesh` binary. See `kos-mesh --help` and docs/cli.md. */
+import { systemClock } from '@kos-mesh/interface'
 import { runCli } from './cli-app.js'
 
 const code = await runCli(process.argv.slice(2), {
@@ -12,4 +13,4 @@ const code = await runCli(process.argv.slice(2), {
 })
 process.exitCode = code
 // do not let a lingering handle keep a finished command alive
-setTimeout(() => process.exit(code), 500).unref()
+systemClock.setTimeout(() => process.exit(code), 500, { unref: true })

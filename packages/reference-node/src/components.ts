@@ -1,7 +1,7 @@
 import type { Clock, Logger, SignatureVerifier, Signer, Transport } from '@kos-mesh/interface'
 import type { Identity } from '@kos-mesh/did-security'
 import type { Router } from '@kos-mesh/klp-router'
-import type { AgentRegistry } from './agents/registry.js'
+import type { AgentRegistry } from '@kos-mesh/agents'
 import type { NodeStore } from './storage/memory.js'
 import type { PersistentTrustStore } from './trust.js'
 

@@ -9,7 +9,7 @@ import { NodeType, type NodeCapabilities } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { parseTcpAddress } from '@kos-mesh/transport-tcp'
 import { checkDid } from './did.js'
-import { BUILTIN_AGENTS } from './agents/builtin.js'
+import { BUILTIN_AGENTS } from '@kos-mesh/agents'
 import { InvalidConfigError, NotInitializedError } from './errors.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
 

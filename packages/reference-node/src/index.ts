@@ -25,20 +25,36 @@ export { levelStore, integrityMarkerPath, RESERVED_KEY_PREFIX, type LevelStoreIn
 export { checkDid, isValidDid, DID_SYNTAX } from './did.js'
 export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from './storage/keys.js'
 export { persistentTrustStore, TRUST_PREFIX, type PersistentTrustStore, type TrustEntry } from './trust.js'
-export { AgentRegistry, MAX_AGENTS } from './agents/registry.js'
-export type { Agent, AgentContext, AgentInit, TaskRequest, TaskResult } from './agents/types.js'
-export { echoAgent, textStatsAgent, mathAgent, BUILTIN_AGENTS } from './agents/builtin.js'
-export { evaluateExpression, MAX_EXPRESSION_LENGTH, MAX_EXPRESSION_DEPTH } from './agents/math.js'
-export { textStats, MAX_TEXT_LENGTH, type TextStats } from './agents/text.js'
+// the agent runtime and the task service live in @kos-mesh/agents; re-exported so that code
+// written against earlier versions of this package keeps working (`taskService` here is the
+// node's wrapper, a `services.tasks` factory)
+export { taskService } from './node.js'
 export {
-  taskService,
+  AgentRegistry,
+  MAX_AGENTS,
+  echoAgent,
+  textStatsAgent,
+  mathAgent,
+  BUILTIN_AGENTS,
+  evaluateExpression,
+  MAX_EXPRESSION_LENGTH,
+  MAX_EXPRESSION_DEPTH,
+  textStats,
+  MAX_TEXT_LENGTH,
   parseTaskRequest,
+  checkTaskSize,
   agentNameOfPath,
   TaskRejectReason,
+  type Agent,
+  type AgentContext,
+  type AgentInit,
+  type TaskRequest,
+  type TaskResult,
+  type TextStats,
   type TaskService,
   type TaskServiceInit,
   type SendTaskOptions,
   type AuthorityResolver,
-} from './services/tasks.js'
+} from '@kos-mesh/agents'
 export { jsonLogger, silentLogger, LOG_LEVELS, type LogLevel } from './logger.js'
 export * from './errors.js'

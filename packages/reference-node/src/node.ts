@@ -1,5 +1,6 @@
 /**
  * `createNode()`: wires identity, transports, storage, router, trust store, agents and services.
+ * The agent runtime and the task service come from `@kos-mesh/agents`; this file only wires them.
  * Construction only checks and records; every I/O (keystore, database, sockets) happens in
  * `start()`, and `stop()` undoes it in reverse order.
  */
@@ -21,14 +22,25 @@ import {
   type Transport,
   type TransportAddress,
   type TrustRequirements,
+  systemClock,
 } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { createSignatureVerifier, generateIdentity, type Identity } from '@kos-mesh/did-security'
 import { klpRouter, strictestTrust, type PeerInfo, type Router, type RouterInit } from '@kos-mesh/klp-router'
 import { peerDiscovery, type BootstrapResult, type PeerDiscovery, type PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
 import { memoryTransport, type MemoryNetwork } from '@kos-mesh/transport-memory'
-import { AgentRegistry } from './agents/registry.js'
-import type { AgentInit, TaskRequest, TaskResult } from './agents/types.js'
+import {
+  agents as agentRegistry,
+  taskService as createTaskService,
+  type AgentInit,
+  type AgentRegistry,
+  type AuthorityResolver,
+  type SendTaskOptions,
+  type TaskRequest,
+  type TaskResult,
+  type TaskService,
+  type TaskServiceInit,
+} from '@kos-mesh/agents'
 import { BUILTIN_COMPONENTS, defineService, type NodeComponents, type NodeInfo, type NodeService } from './components.js'
 import {
   DuplicateServiceError,
@@ -42,7 +54,6 @@ import { checkDid } from './did.js'
 import { isIdentitySource, type IdentitySource } from './identity.js'
 import { silentLogger } from './logger.js'
 import { memoryStore, type NodeStore } from './storage/memory.js'
-import { taskService, type SendTaskOptions, type TaskService } from './services/tasks.js'
 import { persistentTrustStore, type PersistentTrustStore, type TrustEntry } from './trust.js'
 import { loadPins, PinWriter, type PinChange, type PinValue } from './pins.js'
 
@@ -52,6 +63,23 @@ export type TransportFactory = (components: { identity: Identity; logger: Logger
 /** The in-memory transport as a node transport factory (default network: the process-wide one). */
 export function memory(init: { network?: MemoryNetwork; maxFrameSize?: number } = {}): TransportFactory {
   return ({ identity }) => memoryTransport({ peerId: identity.did, ...init })
+}
+
+/**
+ * The task service factory (`services.tasks`), wrapping `@kos-mesh/agents`' `taskService` with the
+ * node's components. Needs `router`, `agents` and `clock`; when the node runs discovery, a DID
+ * target may also be resolved through the DID's signed node record.
+ */
+export function taskService(init: TaskServiceInit = {}): NodeService<TaskService> {
+  return defineService(['router', 'agents', 'clock'], (c) => {
+    // discovery is optional and read lazily (services are added to `c` as they are created)
+    const authorityResolver: AuthorityResolver = (did) => {
+      const discovery = c.discovery as PeerDiscovery | undefined
+      const authority = discovery?.registry?.get(did)?.record.address?.authority
+      return typeof authority === 'string' && authority.length > 0 ? authority : undefined
+    }
+    return createTaskService(init)({ router: c.router, agents: c.agents, clock: c.clock, authorityResolver })
+  })
 }
 
 /** The discovery service factory (`services.discovery`), wrapping `@kos-mesh/peer-discovery`. */
@@ -262,7 +290,7 @@ class Node implements KosMeshNode {
   constructor(init: NodeInit) {
     this.init = init
     this.log = init.logger ?? silentLogger
-    this.clock = init.clock ?? { now: () => Date.now() }
+    this.clock = init.clock ?? systemClock
     if (init.authority !== undefined) checkAuthority(init.authority)
     if (init.taskMinTrust !== undefined && !(typeof init.taskMinTrust === 'number' && init.taskMinTrust >= 0 && init.taskMinTrust <= 10)) {
       throw new InvalidConfigError(`expected taskMinTrust to be a number in 0..10, got ${String(init.taskMinTrust)}`)
@@ -274,8 +302,7 @@ class Node implements KosMeshNode {
     }
     this.storage = init.storage ?? memoryStore()
     this.trustStore = persistentTrustStore(this.storage, () => this.clock.now())
-    this.agents = new AgentRegistry()
-    for (const a of init.agents ?? []) this.agents.register(a)
+    this.agents = agentRegistry({ agents: init.agents ?? [] })()
     const merged: Record<string, NodeService | false> = { discovery: discoveryService(init.discovery), tasks: taskService(), ...init.services }
     this.serviceFactories = new Map(Object.entries(merged).filter((e): e is [string, NodeService] => e[1] !== false))
     this.serviceOrder = orderServices(this.serviceFactories)

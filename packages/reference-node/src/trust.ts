@@ -12,6 +12,7 @@ import {
   type TrustCheck,
   type TrustEngine,
   type TrustRequirements,
+  systemClock,
 } from '@kos-mesh/interface'
 import { localTrustStore, type LocalTrustStore } from '@kos-mesh/klp-router'
 import { checkDid, isValidDid } from './did.js'
@@ -116,6 +117,6 @@ class TrustStoreImpl implements PersistentTrustStore {
 }
 
 /** A TrustEngine whose decisions persist in `store`. */
-export function persistentTrustStore(store: KeyValueStore, now: () => number = Date.now): PersistentTrustStore {
+export function persistentTrustStore(store: KeyValueStore, now: () => number = () => systemClock.now()): PersistentTrustStore {
   return new TrustStoreImpl(store, now)
 }

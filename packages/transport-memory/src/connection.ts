@@ -11,10 +11,11 @@ import {
   type Connection,
   type ConnectionDirection,
   type ConnectionStatus,
+  type TimerHandle,
   type TransportAddress,
 } from '@kos-mesh/interface'
 import { FrameTooLargeError, SendBufferFullError, SendTimeoutError, SlowPeerError } from './errors.js'
-import type { Scheduler, TimerHandle } from './scheduler.js'
+import type { Scheduler } from './scheduler.js'
 
 /** What a connection needs from the network. */
 export interface Wire {

@@ -11,7 +11,9 @@ export {
 export type { MemoryTransport, MemoryTransportInit } from './transport.js'
 export { createMemoryNetwork, defaultMemoryNetwork, PERFECT_LINK } from './network.js'
 export type { LinkConditions, MemoryNetwork, MemoryNetworkInit, NetworkMetrics, TraceEvent } from './network.js'
-export type { RunOptions, SimClock, TimerHandle, TimeMode } from './scheduler.js'
+export type { RunOptions, SimClock, TimeMode } from './scheduler.js'
+/** @deprecated import `TimerHandle` from `@kos-mesh/interface`. */
+export type { TimerHandle } from '@kos-mesh/interface'
 export { parseMemoryAddress, formatMemoryAddress, MAX_ADDRESS_LENGTH } from './address.js'
 export type { MemoryAddress } from './address.js'
 export { sfc32, seededRandom } from './prng.js'

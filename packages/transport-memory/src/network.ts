@@ -2,12 +2,12 @@
  * The network simulator shared by the memory transports of one process: listener registry, link
  * conditions (defaults + per directed link), partitions, crashes, metrics, and the clock.
  */
-import { InvalidParametersError, PeerMismatchError, UnreachableError } from '@kos-mesh/interface'
+import { InvalidParametersError, PeerMismatchError, UnreachableError, type Clock } from '@kos-mesh/interface'
 import { formatMemoryAddress } from './address.js'
 import { MemoryConnection, type ConnectionLimits, type Wire } from './connection.js'
 import { AddressInUseError, ConnectionResetError } from './errors.js'
 import { seededRandom, type Random } from './prng.js'
-import { Scheduler, type RunOptions, type SimClock, type TimeMode } from './scheduler.js'
+import { Scheduler, type RunOptions, type TimeMode } from './scheduler.js'
 
 /** How frames travel on one directed link. */
 export interface LinkConditions {
@@ -83,8 +83,11 @@ export interface MemoryNetworkInit {
 export interface MemoryNetwork {
   readonly seed: string
   readonly time: TimeMode
-  /** Network time and timers (virtual in virtual mode). */
-  readonly clock: SimClock
+  /**
+   * Network time and timers (virtual in virtual mode): the interface `Clock`, to hand to routers,
+   * discovery and services so that they run in the network's time.
+   */
+  readonly clock: Clock
   /** A snapshot of the counters. */
   readonly metrics: NetworkMetrics
   /** Scheduled events (deliveries, timers) not yet run. */

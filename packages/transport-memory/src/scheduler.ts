@@ -5,31 +5,27 @@
  * - `virtual`: time only moves when the caller advances it (`advance`, `runFor`); a discrete-event
  *   simulation that runs as fast as the CPU allows and is fully deterministic.
  */
-import { AbortError, type Clock } from '@kos-mesh/interface'
+import { AbortError, type AbortOptions, type Clock, type TimerHandle, type TimerOptions } from '@kos-mesh/interface'
 import { VirtualTimeError } from './errors.js'
 
 export type TimeMode = 'real' | 'virtual'
 
-/** An opaque handle of a scheduled callback. */
-export interface TimerHandle {
-  readonly at: number
-}
-
-/** The simulator's clock: `now()` plus timers that follow the network's time mode. */
-export interface SimClock extends Clock {
-  /** Milliseconds since the Unix epoch (virtual in virtual mode). */
-  now(): number
-  /** Runs `fn` after `ms` of network time. */
-  setTimeout(fn: () => void, ms: number): TimerHandle
-  clearTimeout(handle: TimerHandle): void
-  /** Resolves after `ms` of network time; rejects with AbortError when the signal fires. */
-  sleep(ms: number, options?: { signal?: AbortSignal }): Promise<void>
-}
+/**
+ * The simulator's clock: exactly the interface `Clock` (hand `network.clock` to routers, discovery
+ * and services as their clock).
+ *
+ * @deprecated use `Clock` from `@kos-mesh/interface`.
+ */
+export type SimClock = Clock
 
 interface Event extends TimerHandle {
   at: number
   seq: number
   fn: (() => void) | null
+  /** The scheduler that owns it: handles of other clocks are ignored by `clearTimeout`. */
+  readonly owner: Scheduler
+  /** Keeps a real-time process alive (not `unref`). */
+  readonly ref: boolean
 }
 
 function before(a: Event, b: Event): boolean {
@@ -85,11 +81,18 @@ export interface RunOptions {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-export class Scheduler implements SimClock {
+/**
+ * Network time and timers; implements the interface `Clock`. In real mode `unref` timers do not keep
+ * the process alive (the one wall-clock timer is unref'd while only such timers are pending); in
+ * virtual mode `unref` means nothing.
+ */
+export class Scheduler implements Clock {
   readonly mode: TimeMode
   private readonly heap = new EventHeap()
   private seq = 0
   private live = 0
+  /** Pending events that keep a real-time process alive. */
+  private liveRef = 0
   private virtualNow: number
   private readonly epoch: number
   private readonly perfStart: number
@@ -111,32 +114,39 @@ export class Scheduler implements SimClock {
   /** Number of scheduled callbacks not yet run. */
   get pending(): number { return this.live }
 
-  setTimeout(fn: () => void, ms: number): TimerHandle {
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle {
     const delay = Number.isFinite(ms) && ms > 0 ? ms : 0
-    return this.at(this.now() + delay, fn)
+    return this.at(this.now() + delay, fn, options)
   }
 
   /**
    * Schedules at an absolute network time. Events run in (time, scheduling order); a time in the
    * past runs at the next opportunity, still in that order.
    */
-  at(time: number, fn: () => void): TimerHandle {
-    const ev: Event = { at: time, seq: this.seq++, fn }
+  at(time: number, fn: () => void, options?: TimerOptions): TimerHandle {
+    const ref = options?.unref !== true
+    const ev: Event = { at: time, seq: this.seq++, fn, owner: this, ref }
     this.heap.push(ev)
     this.live++
+    if (ref) this.liveRef++
     if (this.mode === 'real') this.arm()
     return ev
   }
 
-  clearTimeout(handle: TimerHandle): void {
+  /** Cancels a timer; a handle of another clock, or of a timer that already ran, is ignored. */
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle === undefined || (handle as Partial<Event>).owner !== this) return
     const ev = handle as Event
-    if (ev.fn !== null) {
-      ev.fn = null
-      this.live--
+    if (ev.fn === null) return
+    ev.fn = null
+    this.live--
+    if (ev.ref) {
+      this.liveRef--
+      if (this.liveRef === 0 && this.mode === 'real') this.syncRef()
     }
   }
 
-  sleep(ms: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+  sleep(ms: number, options: AbortOptions = {}): Promise<void> {
     const { signal } = options
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted === true) {
@@ -179,6 +189,7 @@ export class Scheduler implements SimClock {
       if (fn === null) continue
       top.fn = null
       this.live--
+      if (top.ref) this.liveRef--
       first ??= top.at
       if (this.mode === 'virtual' && top.at > this.virtualNow) this.virtualNow = top.at
       ran++
@@ -201,7 +212,10 @@ export class Scheduler implements SimClock {
       this.timerAt = Infinity
       return
     }
-    if (this.timer !== undefined && this.timerAt <= top.at) return
+    if (this.timer !== undefined && this.timerAt <= top.at) {
+      this.syncRef()
+      return
+    }
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timerAt = top.at
     this.timer = setTimeout(() => {
@@ -210,6 +224,15 @@ export class Scheduler implements SimClock {
       this.runDue(this.now())
       this.arm()
     }, Math.max(0, top.at - this.now()))
+    this.syncRef()
+  }
+
+  /** The wall-clock timer keeps the process alive only while a pending event does not ask otherwise. */
+  private syncRef(): void {
+    const t = this.timer
+    if (t === undefined) return
+    if (this.liveRef > 0) t.ref?.()
+    else t.unref?.()
   }
 
   /** Cancels the wall-clock timer (network disposal). Pending events stay queued. */

@@ -16,8 +16,11 @@ import {
   type AbortOptions,
   type Connection,
   type ConnectionDirection,
+  type Clock,
   type ConnectionStatus,
   type Logger,
+  type TimerHandle,
+  every,
 } from '@kos-mesh/interface'
 import {
   FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, InvalidFrameError, TruncatedInputError, encodeFrame, type Frame,
@@ -80,6 +83,8 @@ export interface TcpConnectionInit {
   remoteAddr: string
   maxHandshakeFrameSize: number
   limits: ConnectionLimits
+  /** Time and timers (keep-alive, stall deadline, close timeout, session expiry, handshake progress). */
+  clock: Clock
   logger?: Logger
   /** Called once, when the first complete handshake message has arrived from the remote. */
   onFirstHandshakeMessage?: () => void
@@ -97,6 +102,7 @@ export class TcpConnection implements Connection {
   private readonly maxWireFrame: number
   private readonly limits: ConnectionLimits
   private readonly log: Logger | undefined
+  private readonly clock: Clock
   private session: SecureSession | undefined
   private state: 'handshake' | ConnectionStatus = 'handshake'
   private error: Error | undefined
@@ -114,7 +120,7 @@ export class TcpConnection implements Connection {
   private hsReader: { resolve(f: Uint8Array): void; reject(e: Error): void } | undefined
   private hsReceived = false
   private hsMessages = 0
-  private hsProgressAt = performance.now()
+  private hsProgressAt: number
   private onFirstHsMessage: (() => void) | undefined
 
   // inbound record frames (after the handshake the connection splits frames itself, see onRecordData)
@@ -143,7 +149,8 @@ export class TcpConnection implements Connection {
   private txBytes = 0
 
   // send stall detection (see stallTick)
-  private stallTimer: ReturnType<typeof setTimeout> | undefined
+  /** The pending stall tick, if any. */
+  private stallTimer: TimerHandle | undefined
   private stallArmed = false
   private stallDone = 0
   private stallQueue = 0
@@ -151,7 +158,8 @@ export class TcpConnection implements Connection {
   private stallLastTick = 0
 
   // keep-alive
-  private keepAliveTimer: ReturnType<typeof setInterval> | undefined
+  /** Stops the keep-alive loop. */
+  private stopKeepAlive: (() => void) | undefined
   private receivedSinceTick = false
   private awaitingPong = false
   private missedPongs = 0
@@ -166,6 +174,8 @@ export class TcpConnection implements Connection {
     this.remoteAddr = init.remoteAddr
     this.limits = init.limits
     this.log = init.logger
+    this.clock = init.clock
+    this.hsProgressAt = this.clock.now()
     this.maxHandshakeFrameSize = init.maxHandshakeFrameSize
     this.onFirstHsMessage = init.onFirstHandshakeMessage
     this.maxWireFrame = FRAME_HEADER_LENGTH + Math.max(init.limits.maxFrameSize + 1 + RECORD_OVERHEAD_ALLOWANCE, init.maxHandshakeFrameSize)
@@ -205,7 +215,7 @@ export class TcpConnection implements Connection {
   }
 
   /**
-   * `performance.now()` of the last handshake progress: the socket was accepted, a complete handshake
+   * Clock time (ms) of the last handshake progress: the socket was accepted, a complete handshake
    * message arrived, or we wrote one (the peer owes the next one from then on).
    */
   get handshakeProgressAt(): number {
@@ -236,7 +246,7 @@ export class TcpConnection implements Connection {
         }
         const frame = encodeFrame(msg, { kind: FRAME_KIND_HANDSHAKE, maxFrameSize: this.maxWireFrame })
         this.txBytes += frame.byteLength
-        this.hsProgressAt = performance.now()
+        this.hsProgressAt = this.clock.now()
         this.socket.write(frame)
       },
       read: (options?: AbortOptions) => {
@@ -278,17 +288,15 @@ export class TcpConnection implements Connection {
     if (this.error !== undefined) throw this.error
     this.hsResume()
     if (this.limits.keepAliveIntervalMs > 0 && this.limits.keepAliveIntervalMs < Infinity) {
-      this.keepAliveTimer = setInterval(() => { this.keepAliveTick() }, this.limits.keepAliveIntervalMs)
-      this.keepAliveTimer.unref()
+      this.stopKeepAlive = every(this.clock, this.limits.keepAliveIntervalMs, () => { this.keepAliveTick() }, { unref: true })
     }
     if (session.expiresAt !== undefined && Number.isFinite(session.expiresAt)) {
       // close a little before the keys expire, so the close record can still be sealed and opened
-      const left = session.expiresAt - Date.now()
+      const left = session.expiresAt - this.clock.now()
       const ms = Math.max(0, left - Math.min(1_000, left / 10))
       if (ms < 2 ** 31 - 1) {
-        const t = setTimeout(() => { void this.close().catch(() => {}) }, ms)
-        t.unref()
-        void this.closed.then(() => { clearTimeout(t) })
+        const t = this.clock.setTimeout(() => { void this.close().catch(() => {}) }, ms, { unref: true })
+        void this.closed.then(() => { this.clock.clearTimeout(t) })
       }
     }
   }
@@ -436,7 +444,7 @@ export class TcpConnection implements Connection {
       throw new HandshakeError(`expected frame kind 0x${FRAME_KIND_HANDSHAKE.toString(16)} during the handshake, got 0x${frame.kind.toString(16)}`)
     }
     this.hsMessages++
-    this.hsProgressAt = performance.now()
+    this.hsProgressAt = this.clock.now()
     if (!this.hsReceived) {
       this.hsReceived = true
       const cb = this.onFirstHsMessage
@@ -699,23 +707,19 @@ export class TcpConnection implements Connection {
 
   /**
    * Starts watching the outbound bytes: from now on, while any are held, the peer must drain some of
-   * them at least every `sendStallTimeoutMs`. One timer per connection, re-armed with refresh().
+   * them at least every `sendStallTimeoutMs`. At most one pending tick per connection (an earlier
+   * pending tick is kept: the deadline counts from `stallSince`, not from the tick).
    */
   private armStall(): void {
     const ms = this.limits.sendStallTimeoutMs
     if (!(ms < Infinity) || this.error !== undefined) return
     this.stallArmed = true
-    const now = performance.now()
+    const now = this.clock.now()
     this.stallSince = now
     this.stallLastTick = now
     this.stallDone = this.txBytes - this.socket.writableLength
     this.stallQueue = writeQueueSize(this.socket)
-    if (this.stallTimer === undefined) {
-      this.stallTimer = setTimeout(this.stallTick, stallTickMs(ms))
-      this.stallTimer.unref()
-    } else {
-      this.stallTimer.refresh()
-    }
+    this.stallTimer ??= this.clock.setTimeout(this.stallTick, stallTickMs(ms), { unref: true })
   }
 
   /**
@@ -727,12 +731,13 @@ export class TcpConnection implements Connection {
    * so it grants a fresh deadline instead of blaming the peer.
    */
   private readonly stallTick = (): void => {
+    this.stallTimer = undefined
     if (this.error !== undefined) { this.stallArmed = false; return }
     const s = this.socket
     const pending = s.writableLength
     if (pending === 0 && this.writers.length === 0) { this.stallArmed = false; return }
     const ms = this.limits.sendStallTimeoutMs
-    const now = performance.now()
+    const now = this.clock.now()
     const done = this.txBytes - pending
     const queue = writeQueueSize(s)
     if (done > this.stallDone || queue < this.stallQueue || now - this.stallLastTick > 2 * stallTickMs(ms)) {
@@ -744,7 +749,7 @@ export class TcpConnection implements Connection {
     this.stallDone = done
     this.stallQueue = queue
     this.stallLastTick = now
-    this.stallTimer?.refresh()
+    this.stallTimer = this.clock.setTimeout(this.stallTick, stallTickMs(ms), { unref: true })
   }
 
   private corked = false
@@ -824,8 +829,7 @@ export class TcpConnection implements Connection {
     this.state = 'closing'
     this.closePromise = (async () => {
       const signal = options.signal
-      const timer = setTimeout(() => { this.fail(new ConnectionClosedError(`graceful close did not finish within ${this.limits.closeTimeoutMs} ms`)) }, this.limits.closeTimeoutMs)
-      timer.unref()
+      const timer = this.clock.setTimeout(() => { this.fail(new ConnectionClosedError(`graceful close did not finish within ${this.limits.closeTimeoutMs} ms`)) }, this.limits.closeTimeoutMs, { unref: true })
       const onAbort = (): void => { this.fail(new AbortError('close aborted', { cause: signal?.reason })) }
       signal?.addEventListener('abort', onAbort, { once: true })
       try {
@@ -847,7 +851,7 @@ export class TcpConnection implements Connection {
         }
         await this.closed
       } finally {
-        clearTimeout(timer)
+        this.clock.clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
       }
     })()
@@ -885,16 +889,21 @@ export class TcpConnection implements Connection {
     }
     const closedErr = this.closedError()
     for (const w of this.writers.splice(0)) w.reject(closedErr)
-    if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
-    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer)
+    this.stopTimers()
     this.stallArmed = false
     this.socket.destroy()
     if (this.socket.destroyed && this.socket.closed) this.finish()
   }
 
+  private stopTimers(): void {
+    this.stopKeepAlive?.()
+    this.stopKeepAlive = undefined
+    this.clock.clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
+  }
+
   private finish(): void {
-    if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
-    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer)
+    this.stopTimers()
     try { this.session?.close?.() } catch { /* best effort */ }
     if (this.error === undefined) {
       this.error = new LocalClose('closed')

@@ -3,7 +3,7 @@
  * `performHandshake` / `SecureSession` in @kos-mesh/did-security (the default); `init.handshake` may
  * supply another implementation of the same contract (tests use this to inject stalls or faults).
  */
-import type { AbortOptions } from '@kos-mesh/interface'
+import type { AbortOptions, Clock } from '@kos-mesh/interface'
 
 /** Message-oriented I/O the handshake runs over (one call = one framed handshake message). */
 export interface HandshakeIo {
@@ -43,6 +43,8 @@ export interface HandshakeOptions<Identity = unknown> {
   role: 'initiator' | 'responder'
   expectedRemoteDid?: string
   timeoutMs?: number
+  /** The transport's clock: the handshake's timers and the session's lifetime use it. */
+  clock?: Clock
   signal?: AbortSignal
   /** Largest plaintext per record the session must accept. */
   maxRecordSize?: number

@@ -8,12 +8,15 @@ import {
   PeerMismatchError,
   UnreachableError,
   isKosMeshError,
+  systemClock,
   type AbortOptions,
+  type Clock,
   type Connection,
   type ConnectionHandler,
   type DialOptions,
   type Listener,
   type Logger,
+  type TimerHandle,
   type Transport,
   type TransportAddress,
 } from '@kos-mesh/interface'
@@ -105,6 +108,12 @@ export interface TcpComponents<Id = Identity> {
   /** The local identity the handshake proves (a did-security Identity for the default handshake). */
   identity: Id
   logger?: Logger
+  /**
+   * Time and every timer of the transport and its connections (dial, handshake, first-message and
+   * close timeouts, keep-alive, send stall deadlines, handshake slot ages, session expiry); also given
+   * to the handshake. Default `systemClock` from @kos-mesh/interface.
+   */
+  clock?: Clock
 }
 
 export const DEFAULTS = {
@@ -177,6 +186,7 @@ export class TcpTransport<Id = Identity> implements Transport {
   readonly name = 'tcp'
   private readonly identity: Id
   private readonly log: Logger | undefined
+  private readonly clock: Clock
   private readonly handshake: HandshakeFn<Id>
   private readonly limits: ConnectionLimits
   private readonly maxHandshakeFrameSize: number
@@ -206,6 +216,10 @@ export class TcpTransport<Id = Identity> implements Transport {
     if (components?.identity === undefined) throw new InvalidParametersError('expected components.identity, got undefined')
     this.identity = components.identity
     this.log = components.logger
+    this.clock = components.clock ?? systemClock
+    if (typeof this.clock?.now !== 'function' || typeof this.clock.setTimeout !== 'function' || typeof this.clock.clearTimeout !== 'function') {
+      throw new InvalidParametersError('expected components.clock to be a Clock (now, setTimeout, clearTimeout), got something else')
+    }
     const hs = init.handshake ?? (performHandshake as unknown as HandshakeFn<Id>)
     if (typeof hs !== 'function') throw new InvalidParametersError(`expected init.handshake to be a function, got ${typeof hs}`)
     this.handshake = hs
@@ -270,7 +284,7 @@ export class TcpTransport<Id = Identity> implements Transport {
     }
     // a stalled inbound handshake gives way to our own dial
     if (this.connections.size >= this.maxConnections) {
-      const victim = this.pickVictim(this.listeners, undefined, performance.now())
+      const victim = this.pickVictim(this.listeners, undefined, this.clock.now())
       if (victim === undefined) throw new TooManyConnectionsError(`expected fewer than ${this.maxConnections} connections, got ${this.connections.size}`)
       this.evict(victim)
     }
@@ -292,7 +306,7 @@ export class TcpTransport<Id = Identity> implements Transport {
       const opts: NetConnectOpts & { writableHighWaterMark: number } = { host, port, noDelay: true, writableHighWaterMark: this.sendBufferBytes }
       const socket = connect(opts)
       const cleanup = (): void => {
-        clearTimeout(timer)
+        this.clock.clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
         socket.off('connect', onConnect)
         socket.off('error', onError)
@@ -304,7 +318,7 @@ export class TcpTransport<Id = Identity> implements Transport {
         reject(new UnreachableError(`expected to connect to ${host}:${port}, got ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err }))
       }
       const onAbort = (): void => { cleanup(); socket.destroy(); reject(new AbortError(undefined, { cause: signal?.reason })) }
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         cleanup()
         socket.destroy()
         reject(new DialTimeoutError(`expected to connect to ${host}:${port} within ${this.dialTimeoutMs} ms`))
@@ -323,6 +337,7 @@ export class TcpTransport<Id = Identity> implements Transport {
       remoteAddr,
       maxHandshakeFrameSize: this.maxHandshakeFrameSize,
       limits: this.limits,
+      clock: this.clock,
       ...(this.log === undefined ? {} : { logger: this.log }),
       ...(onFirstHandshakeMessage === undefined ? {} : { onFirstHandshakeMessage }),
     })
@@ -349,7 +364,7 @@ export class TcpTransport<Id = Identity> implements Transport {
   /** Runs the handshake under the handshake timeout and the caller's signal; aborts `conn` on failure. */
   async runHandshake(conn: TcpConnection, role: 'initiator' | 'responder', expected: string | undefined, signal?: AbortSignal): Promise<SecureSession> {
     const timeout = new AbortController()
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       timeout.abort(new HandshakeTimeoutError(`expected the handshake to finish within ${this.handshakeTimeoutMs} ms`))
     }, this.handshakeTimeoutMs)
     const combined = signal === undefined ? timeout.signal : AbortSignal.any([timeout.signal, signal])
@@ -372,6 +387,7 @@ export class TcpTransport<Id = Identity> implements Transport {
           role,
           ...(expected === undefined ? {} : { expectedRemoteDid: expected }),
           timeoutMs: this.handshakeTimeoutMs,
+          clock: this.clock,
           maxRecordSize: this.limits.maxFrameSize + 1,
           signal: combined,
         }),
@@ -387,7 +403,7 @@ export class TcpTransport<Id = Identity> implements Transport {
       conn.abort(mapped)
       throw mapped
     } finally {
-      clearTimeout(timer)
+      this.clock.clearTimeout(timer)
       if (onAbort !== undefined) combined.removeEventListener('abort', onAbort)
     }
   }
@@ -397,7 +413,7 @@ export class TcpTransport<Id = Identity> implements Transport {
     if (typeof onConnection !== 'function') throw new InvalidParametersError(`expected onConnection to be a function, got ${typeof onConnection}`)
     const a = parseTcpAddress(addr)
     if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
-    const listener = new TcpListener((socket, l) => { this.accept(socket, l, onConnection) })
+    const listener = new TcpListener((socket, l) => { this.accept(socket, l, onConnection) }, this.clock)
     await listener.listen(a.host, a.port, this.backlog, this.sendBufferBytes, options.signal)
     this.listeners.add(listener)
     void listener.closedPromise.then(() => { this.listeners.delete(listener) })
@@ -502,7 +518,7 @@ export class TcpTransport<Id = Identity> implements Transport {
       this.refuse(listener, socket, key)
       return
     }
-    const w: WaitingSocket = { socket, key, since: performance.now(), onConnection }
+    const w: WaitingSocket = { socket, key, since: this.clock.now(), onConnection }
     listener.waiting.push(w)
     this.serveWaiting(listener)
     if (!listener.waiting.includes(w)) return
@@ -542,7 +558,7 @@ export class TcpTransport<Id = Identity> implements Transport {
     if (listener.serving) return
     listener.serving = true
     try {
-      const now = performance.now()
+      const now = this.clock.now()
       for (let i = 0; i < listener.waiting.length;) {
         const w = listener.waiting[i] as WaitingSocket
         if (this.closing || listener.signal.aborted || now - w.since >= this.handshakeTimeoutMs || w.socket.destroyed) {
@@ -565,10 +581,10 @@ export class TcpTransport<Id = Identity> implements Transport {
 
   /** Arms the listener's timer for the next moment a waiting socket may get a slot or expire. */
   private scheduleWaiting(listener: TcpListener): void {
-    if (listener.waitTimer !== undefined) clearTimeout(listener.waitTimer)
+    this.clock.clearTimeout(listener.waitTimer)
     listener.waitTimer = undefined
     if (listener.waiting.length === 0 || listener.signal.aborted) return
-    const now = performance.now()
+    const now = this.clock.now()
     let next = Infinity
     for (const w of listener.waiting) next = Math.min(next, w.since + this.handshakeTimeoutMs)
     for (const l of this.listeners) {
@@ -577,21 +593,19 @@ export class TcpTransport<Id = Identity> implements Transport {
         if (at > now) next = Math.min(next, at)
       }
     }
-    const t = setTimeout(() => {
+    listener.waitTimer = this.clock.setTimeout(() => {
       listener.waitTimer = undefined
       this.serveWaiting(listener)
-    }, Math.max(MIN_WAIT_TICK_MS, Math.ceil(next - now)))
-    t.unref()
-    listener.waitTimer = t
+    }, Math.max(MIN_WAIT_TICK_MS, Math.ceil(next - now)), { unref: true })
   }
 
   /** Starts the responder handshake of an admitted socket. */
   private startInbound(socket: Socket, listener: TcpListener, key: string, onConnection: ConnectionHandler): void {
     const remote = formatTcpAddress(socket.remoteAddress ?? '0.0.0.0', socket.remotePort ?? 0)
-    let firstTimer: ReturnType<typeof setTimeout> | undefined
-    const conn = this.track(socket, 'inbound', remote, key, () => { clearTimeout(firstTimer) })
+    let firstTimer: TimerHandle | undefined
+    const conn = this.track(socket, 'inbound', remote, key, () => { this.clock.clearTimeout(firstTimer) })
     socket.resume() // accepted paused (pauseOnConnect); the connection reads from now on
-    firstTimer = setTimeout(() => {
+    firstTimer = this.clock.setTimeout(() => {
       if (!conn.receivedHandshakeMessage) {
         conn.abort(new HandshakeTimeoutError(`expected the first handshake message within ${this.firstMessageTimeoutMs} ms`))
       }
@@ -616,7 +630,7 @@ export class TcpTransport<Id = Identity> implements Transport {
         this.log?.debug('tcp inbound handshake failed', { remote, error: (err as Error)?.name })
       })
       .finally(() => {
-        clearTimeout(firstTimer)
+        this.clock.clearTimeout(firstTimer)
         listener.pending.delete(conn)
         if (listener.waiting.length > 0) this.serveWaiting(listener)
       })
@@ -639,7 +653,7 @@ export class TcpListener implements Listener {
   /** Accepted sockets waiting (unread) for a handshake slot, oldest first. */
   readonly waiting: WaitingSocket[] = []
   /** @internal */
-  waitTimer: ReturnType<typeof setTimeout> | undefined
+  waitTimer: TimerHandle | undefined
   /** @internal */
   serving = false
   accepted = 0
@@ -649,7 +663,7 @@ export class TcpListener implements Listener {
   private resolveClosed!: () => void
   readonly closedPromise = new Promise<void>((resolve) => { this.resolveClosed = resolve })
 
-  constructor(private readonly onSocket: (socket: Socket, listener: TcpListener) => void) {}
+  constructor(private readonly onSocket: (socket: Socket, listener: TcpListener) => void, private readonly clock: Clock = systemClock) {}
 
   listen(host: string, port: number, backlog: number, highWaterMark: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -696,13 +710,14 @@ export class TcpListener implements Listener {
     if (server === undefined) return
     this.server = undefined
     this.controller.abort(new ConnectionClosedError('listener closed'))
-    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer)
+    this.clock.clearTimeout(this.waitTimer)
+    this.waitTimer = undefined
     for (const w of this.waiting.splice(0)) w.socket.destroy()
     for (const c of this.pending) c.abort(new ConnectionClosedError('listener closed'))
     // server.close()'s callback waits for every accepted socket; established connections outlive
     // the listener, so only wait for the listening handle itself
     server.close()
-    await new Promise<void>((resolve) => { setImmediate(resolve) })
+    await new Promise<void>((resolve) => { setImmediate(resolve) }) // clock-exempt: yields one turn to node:net's I/O, not protocol time
     this.resolveClosed()
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { open as fsOpen, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
-import { InvalidParametersError, type AbortOptions } from '@kos-mesh/interface'
+import { InvalidParametersError, systemClock, type AbortOptions, type Clock } from '@kos-mesh/interface'
 import { StoreClosedError, StoreIntegrityError } from '../errors.js'
 import { aborted, checkKey, checkLimit, checkValue } from './keys.js'
 import type { NodeStore } from './memory.js'
@@ -24,6 +24,8 @@ export interface LevelStoreInit {
    * known loss (CLI `kos-mesh start --reset-store`). Default false.
    */
   resetStore?: boolean
+  /** Time of the integrity record's `created` field. Default `systemClock`. */
+  clock?: Clock
 }
 
 /** What the integrity record (in the database) and the marker (beside it) hold. */
@@ -116,6 +118,7 @@ class LevelStore implements LevelNodeStore {
   private readonly path: string
   private readonly integrity: boolean
   private readonly resetStore: boolean
+  private readonly clock: Clock
   private db: ClassicLevel<string, Uint8Array> | undefined
   private record: StoreIntegrityRecord | undefined
 
@@ -126,6 +129,7 @@ class LevelStore implements LevelNodeStore {
     this.path = init.path
     this.integrity = init.integrity !== false
     this.resetStore = init.resetStore === true
+    this.clock = init.clock ?? systemClock
   }
 
   isStarted(): boolean {
@@ -197,7 +201,7 @@ class LevelStore implements LevelNodeStore {
       version: 1,
       store_id: keep?.store_id ?? randomBytes(16).toString('hex'),
       generation: Math.max(record?.generation ?? 0, marker?.generation ?? 0) + 1,
-      created: keep?.created ?? Date.now(),
+      created: keep?.created ?? this.clock.now(),
     }
     const text = JSON.stringify(next)
     await db.put(INTEGRITY_KEY, new TextEncoder().encode(text), { sync: true })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AgentRegistry, evaluateExpression, textStats, parseTaskRequest, agentNameOfPath, echoAgent, mathAgent, textStatsAgent, MAX_EXPRESSION_LENGTH } from '../src/index.js'
+import { agents, AgentRegistry, evaluateExpression, textStats, parseTaskRequest, agentNameOfPath, echoAgent, mathAgent, textStatsAgent, MAX_EXPRESSION_LENGTH } from '../src/index.js'
 import type { AgentContext } from '../src/index.js'
 
 const ctx = (capability: string, params = {}): AgentContext => ({ capability, params, from: 'did:key:z', taskId: '', signal: new AbortController().signal })
@@ -123,6 +123,15 @@ describe('AgentRegistry: eligibility and selection', () => {
     release()
     expect(await Promise.all([running, running2])).toEqual(['a', 'b'])
     expect(a.inFlight + b.inFlight).toBe(0)
+  })
+
+  it('agents(init)(components): registers the init agents, addressed from nodeInfo', () => {
+    const r = agents({ agents: [mathAgent(), echoAgent()] })({ nodeInfo: { authority: 'node-b.mesh.kai', did: 'did:key:zB' } })
+    expect(r.list().map((a) => a.address)).toEqual(['klp://node-b.mesh.kai/agents/math', 'klp://node-b.mesh.kai/agents/echo'])
+    expect(r.get('echo')?.id).toBe('did:key:zB/agents/echo')
+    expect(agents()().get('echo')).toBeUndefined()
+    expect(agents({ agents: [echoAgent()] })().get('echo')?.address).toBe('klp://localhost/agents/echo')
+    expect(() => agents({ agents: [mathAgent(), mathAgent()] })()).toThrow(expect.objectContaining({ name: 'InvalidAgentError', code: 'ERR_INVALID_AGENT' }))
   })
 
   it('rejects invalid and duplicate agents', () => {

@@ -1,5 +1,5 @@
 import { InvalidParametersError, type KLPValue } from '@kos-mesh/interface'
-import { InvalidAgentError } from '../errors.js'
+import { InvalidAgentError } from './errors.js'
 import type { Agent, AgentContext, AgentInit, TaskRequest } from './types.js'
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/
@@ -138,5 +138,31 @@ export class AgentRegistry {
       }
     }
     return best
+  }
+}
+
+export interface AgentsInit {
+  /** Agents registered at once (checked like `register()`). Default none. */
+  agents?: readonly AgentInit[]
+}
+
+export interface AgentsComponents {
+  /**
+   * The node's authority and DID, from which the agents' addresses (`klp://<authority>/agents/<name>`)
+   * and default ids (`<did>/agents/<name>`) derive. Default: unbound (`localhost`, `did:unknown`)
+   * until `bind()` (a node that learns its identity at start binds then).
+   */
+  nodeInfo?: { readonly authority: string; readonly did: string }
+}
+
+/**
+ * The agent registry of a node (`agents(init)(components)`): where its agents live and how a task
+ * picks one. Invalid or duplicate agents throw InvalidAgentError here.
+ */
+export function agents(init: AgentsInit = {}): (components?: AgentsComponents) => AgentRegistry {
+  return (components = {}) => {
+    const registry = new AgentRegistry(components.nodeInfo?.authority, components.nodeInfo?.did)
+    for (const a of init.agents ?? []) registry.register(a)
+    return registry
   }
 }

@@ -1,4 +1,4 @@
-/** Built-in agents of the reference node: `echo`, `text-stats` and `math`. */
+/** Built-in agents: `echo`, `text-stats` and `math`. */
 import { InvalidParametersError, type KLPValue } from '@kos-mesh/interface'
 import { evaluateExpression } from './math.js'
 import { textStats } from './text.js'

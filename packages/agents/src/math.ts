@@ -2,7 +2,7 @@
  * A safe arithmetic evaluator: a recursive-descent parser over a fixed grammar (numbers, + - * /
  * % ^, parentheses, a few functions and constants). It never calls eval or Function.
  */
-import { MathExpressionError } from '../errors.js'
+import { MathExpressionError } from './errors.js'
 
 /** Longest accepted expression. */
 export const MAX_EXPRESSION_LENGTH = 1000

@@ -1,6 +1,8 @@
 /**
  * The task service: answers TASK_REQUEST with the best eligible local agent (the spec's
- * handleTaskRequest), and sends tasks to other nodes.
+ * handleTaskRequest), and sends tasks to other nodes. It is written against the interface's
+ * `MessageRouter` contract and takes its time from an injected `Clock`, so it runs on any router
+ * (klp-router, a test double) and in the simulator's virtual time.
  */
 import {
   AbortError,
@@ -9,22 +11,23 @@ import {
   ProcessingStatus,
   TimeoutError,
   isKosMeshError,
+  systemClock,
   type AbortOptions,
+  type Clock,
   type KLPAddress,
   type KLPMessage,
   type KLPValue,
   type MessageContext,
+  type MessageRouter,
   type ProcessingResult,
   type Startable,
+  type TimerHandle,
 } from '@kos-mesh/interface'
 import { DEFAULT_LIMITS, encodeValue, parseAddress } from '@kos-mesh/klp-codec'
-import type { Router } from '@kos-mesh/klp-router'
-import type { PeerDiscovery } from '@kos-mesh/peer-discovery'
-import type { AgentRegistry } from '../agents/registry.js'
-import type { Agent, TaskRequest, TaskResult } from '../agents/types.js'
-import { defineService, type NodeService } from '../components.js'
-import { checkDid } from '../did.js'
-import { AgentFailedError, InvalidTaskError, NoEligibleAgentsError, TargetConflictError, TaskTooLargeError, UnknownPeerError } from '../errors.js'
+import type { AgentRegistry } from './registry.js'
+import type { Agent, TaskRequest, TaskResult } from './types.js'
+import { checkDid } from './did.js'
+import { AgentFailedError, InvalidTaskError, NoEligibleAgentsError, TargetConflictError, TaskTooLargeError, UnknownPeerError } from './errors.js'
 
 /** Wire reason codes of task rejections (in `payload.data.error.code`). */
 export const TaskRejectReason = {
@@ -52,6 +55,21 @@ export interface SendTaskOptions extends AbortOptions {
 
 /** Finds the authority a DID announced in its signed node record (discovery). */
 export type AuthorityResolver = (did: string) => string | undefined
+
+/** What the task service needs (js-libp2p module shape: only these). */
+export interface TaskServiceComponents {
+  /** The router the service registers its TASK_REQUEST handler on and sends tasks through. */
+  router: MessageRouter
+  /** Where the local agents live (`agents()` of this package, or an `AgentRegistry`). */
+  agents: Pick<AgentRegistry, 'findEligible' | 'selectBest' | 'capabilities'>
+  /** Time and timers (task durations, the per-task deadline). Default `systemClock`. */
+  clock?: Clock
+  /**
+   * Resolves a DID target's authority when the router has no pin for it (e.g. from the DID's
+   * signed node record in peer discovery). Default: none (only pins resolve DID targets).
+   */
+  authorityResolver?: AuthorityResolver
+}
 
 export interface TaskService extends Startable {
   /** Runs a task on a local agent (the same selection as for remote requests). */
@@ -117,14 +135,21 @@ class TaskServiceImpl implements TaskService {
   private controller = new AbortController()
   private started = false
 
-  constructor(
-    init: TaskServiceInit,
-    private readonly router: Router,
-    private readonly agents: AgentRegistry,
-    private readonly now: () => number,
-    private readonly resolveAuthority: AuthorityResolver = () => undefined,
-  ) {
-    this.timeoutMs = init.taskTimeoutMs ?? 20_000
+  private readonly router: MessageRouter
+  private readonly agents: TaskServiceComponents['agents']
+  private readonly clock: Clock
+  private readonly resolveAuthority: AuthorityResolver
+
+  constructor(init: TaskServiceInit, components: TaskServiceComponents) {
+    const timeoutMs = init.taskTimeoutMs ?? 20_000
+    if (!(typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw new InvalidParametersError(`expected taskTimeoutMs to be a positive number of ms, got ${String(timeoutMs)}`)
+    }
+    this.timeoutMs = timeoutMs
+    this.router = components.router
+    this.agents = components.agents
+    this.clock = components.clock ?? systemClock
+    this.resolveAuthority = components.authorityResolver ?? (() => undefined)
   }
 
   start(): void {
@@ -155,11 +180,18 @@ class TaskServiceImpl implements TaskService {
   }
 
   private async assign(agent: Agent, request: TaskRequest, options: AbortOptions & { from?: string; taskId?: string }): Promise<TaskResult> {
-    const started = this.now()
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.timeoutMs), ...(options.signal === undefined ? [] : [options.signal])])
-    let timer: ReturnType<typeof setTimeout> | undefined
+    const started = this.clock.now()
+    // the deadline is a timer of the injected clock (virtual in the simulator): it fails the task
+    // first, then aborts the agent's signal
+    const timeout = new AbortController()
+    const signal = AbortSignal.any([this.controller.signal, timeout.signal, ...(options.signal === undefined ? [] : [options.signal])])
+    let timer: TimerHandle | undefined
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`expected agent ${agent.name} to finish within ${this.timeoutMs} ms`)), this.timeoutMs)
+      timer = this.clock.setTimeout(() => {
+        const err = new TimeoutError(`expected agent ${agent.name} to finish within ${this.timeoutMs} ms`)
+        reject(err)
+        timeout.abort(err)
+      }, this.timeoutMs)
     })
     let result: KLPValue
     try {
@@ -178,9 +210,9 @@ class TaskServiceImpl implements TaskService {
       const msg = err instanceof Error && isKosMeshError(err) ? err.message : 'the agent failed'
       throw new AgentFailedError(`agent ${agent.name}: ${msg}`, { cause: err })
     } finally {
-      clearTimeout(timer)
+      this.clock.clearTimeout(timer)
     }
-    return { status: 'completed', agent: agent.address, agent_id: agent.id, capability: request.capability, result, duration_ms: this.now() - started }
+    return { status: 'completed', agent: agent.address, agent_id: agent.id, capability: request.capability, result, duration_ms: this.clock.now() - started }
   }
 
   async run(request: TaskRequest, options: AbortOptions & { agent?: string; from?: string; taskId?: string } = {}): Promise<TaskResult> {
@@ -223,7 +255,6 @@ class TaskServiceImpl implements TaskService {
   async send(target: string, request: TaskRequest, options: SendTaskOptions = {}): Promise<TaskResult> {
     const req = parseTaskRequest(request)
     if (typeof target !== 'string') throw new InvalidParametersError(`expected a klp:// address or a DID, got ${typeof target}`)
-    const pins = this.router.routingTable
     let addr: KLPAddress
     let expectedSigner = options.expectedSigner
     if (target.startsWith('did:')) {
@@ -232,13 +263,13 @@ class TaskServiceImpl implements TaskService {
       expectedSigner = target
       // an authenticated pin first; else the authority of the DID's own signed node record (a
       // wrong one cannot forge anything: the answer must still be signed by this DID)
-      const authority = pins.authorityOf(target) ?? this.resolveAuthority(target)
+      const authority = this.router.authorityOf(target) ?? this.resolveAuthority(target)
       if (authority === undefined) throw new UnknownPeerError(target)
       addr = parseAddress(`klp://${authority}/`)
     } else {
       addr = parseAddress(target)
     }
-    const pinned = pins.didOf(addr.authority)
+    const pinned = this.router.didOf(addr.authority)
     if (expectedSigner === undefined) expectedSigner = pinned
     else if (pinned !== undefined && pinned !== expectedSigner) {
       throw new TargetConflictError(`expected ${addr.authority} to be pinned to ${expectedSigner}, got it pinned to ${pinned}`)
@@ -265,16 +296,11 @@ class TaskServiceImpl implements TaskService {
   }
 }
 
-/** The task service factory (`services: { tasks: taskService() }`). Needs `router` and `agents`. */
-export function taskService(init: TaskServiceInit = {}): NodeService<TaskService> {
-  return defineService(['router', 'agents', 'clock'], (c) => {
-    // discovery is optional: when the node runs it, a DID target may be resolved through the
-    // DID's signed node record (read lazily: services are added to `c` as they are created)
-    const resolve: AuthorityResolver = (did) => {
-      const discovery = c.discovery as PeerDiscovery | undefined
-      const authority = discovery?.registry?.get(did)?.record.address?.authority
-      return typeof authority === 'string' && authority.length > 0 ? authority : undefined
-    }
-    return new TaskServiceImpl(init, c.router, c.agents, () => c.clock.now(), resolve)
-  })
+/**
+ * The task service (`taskService(init)(components)`): registers the TASK_REQUEST handler at
+ * `start()` (no path: it takes every task no path-specific handler claims) and removes it at
+ * `stop()`, which also aborts running agents.
+ */
+export function taskService(init: TaskServiceInit = {}): (components: TaskServiceComponents) => TaskService {
+  return (components) => new TaskServiceImpl(init, components)
 }
