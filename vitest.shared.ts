@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 const root = dirname(fileURLToPath(import.meta.url))
-const alias = readdirSync(join(root, 'packages')).map((dir) => ({
-  find: new RegExp(`^@kos-mesh/${dir}$`),
-  replacement: join(root, 'packages', dir, 'src', 'index.ts'),
-}))
+const alias = readdirSync(join(root, 'packages')).flatMap((dir) => [
+  { find: new RegExp(`^@kos-mesh/${dir}$`), replacement: join(root, 'packages', dir, 'src', 'index.ts') },
+  // subpath exports (`@kos-mesh/klp-router/testnet` -> src/testnet/index.ts)
+  { find: new RegExp(`^@kos-mesh/${dir}/([a-z-]+)$`), replacement: join(root, 'packages', dir, 'src', '$1', 'index.ts') },
+])
 
 export function config(overrides: { testTimeout?: number; include?: string[] } = {}) {
   return defineConfig({

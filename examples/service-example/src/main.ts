@@ -13,7 +13,8 @@
  */
 import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-security'
 import { KLPMessageType, ProcessingStatus } from '@kos-mesh/interface'
-import { createRouter, createTestnet, type Router, type Testnet } from '@kos-mesh/klp-router'
+import { createRouter, type Router } from '@kos-mesh/klp-router'
+import { createTestnet, type Testnet } from '@kos-mesh/klp-router/testnet'
 import { createNode, defineService, echoAgent, memory } from '@kos-mesh/reference-node'
 import { createMemoryNetwork } from '@kos-mesh/transport-memory'
 import { tcp } from '@kos-mesh/transport-tcp'

@@ -24,5 +24,5 @@ export {
   type SendTaskOptions,
   type AuthorityResolver,
 } from './tasks.js'
-export { checkDid, isValidDid, DID_SYNTAX } from './did.js'
+export { checkDid, isValidDid, DID_SYNTAX } from '@kos-mesh/did-security'
 export * from './errors.js'

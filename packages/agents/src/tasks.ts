@@ -26,7 +26,7 @@ import {
 import { DEFAULT_LIMITS, encodeValue, parseAddress } from '@kos-mesh/klp-codec'
 import type { AgentRegistry } from './registry.js'
 import type { Agent, TaskRequest, TaskResult } from './types.js'
-import { checkDid } from './did.js'
+import { checkDid } from '@kos-mesh/did-security'
 import { AgentFailedError, InvalidTaskError, NoEligibleAgentsError, TargetConflictError, TaskTooLargeError, UnknownPeerError } from './errors.js'
 
 /** Wire reason codes of task rejections (in `payload.data.error.code`). */

@@ -1,5 +1,5 @@
 import { agents, echoAgent, mathAgent, taskService } from '../src/index.js' // in your code: '@kos-mesh/agents'
-import { createTestnet } from '@kos-mesh/klp-router'
+import { createTestnet } from '@kos-mesh/klp-router/testnet'
 
 const net = await createTestnet(2) // two started routers on the in-process memory transport
 const worker = net.nodes[0]!

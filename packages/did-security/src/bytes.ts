@@ -10,12 +10,7 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let d = 0
-  for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (b[i] as number)
-  return d === 0
-}
+export { equalBytes } from '@kos-mesh/interface'
 
 export function isAllZero(a: Uint8Array): boolean {
   let d = 0

@@ -26,3 +26,4 @@ export {
   saveKeystore, loadKeystore, parseKeystore, KEYSTORE_FORMAT, KEYSTORE_VERSION, MAX_KEYSTORE_BYTES,
 } from './keystore.js'
 export { sealPayloadTo, openSealedPayload, type SealPayloadOptions, type OpenSealedPayloadOptions } from './sealed-payload.js'
+export { checkDid, isValidDid, DID_SYNTAX } from './did-syntax.js'

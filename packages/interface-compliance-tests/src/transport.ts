@@ -368,7 +368,7 @@ export function transportCompliance(name: string, setup: (limits?: OutboundLimit
       try {
         const limits = slow.outboundLimits
         if (limits === undefined) { t.skip(); return }
-        const sleep = slow.sleep ?? ((ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms) }))
+        const sleep = slow.sleep ?? ((ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms) })) // clock-exempt: real transports run in wall time; virtual ones pass `sleep`
         const inbound: Connection[] = []
         const listener = await slow.b.listen(slow.listenAddr, (c) => { inbound.push(c) })
         // outboundBufferedBytes is an optional member of the Connection contract

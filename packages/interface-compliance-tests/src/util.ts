@@ -45,7 +45,7 @@ export async function stalled(p: Promise<unknown>, ms: number): Promise<boolean>
   let timer: ReturnType<typeof setTimeout> | undefined
   const result = await Promise.race([
     p.then(() => false, (err: unknown) => { throw err }),
-    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), ms) }),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), ms) }), // clock-exempt: a stall detector of the test suite, in wall time
   ])
   clearTimeout(timer)
   return result
@@ -57,7 +57,7 @@ export async function withTimeout<T>(p: Promise<T>, what: string, ms = 10_000): 
   try {
     return await Promise.race([
       p,
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`hang: ${what} (after ${ms} ms)`)), ms) }),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`hang: ${what} (after ${ms} ms)`)), ms) }), // clock-exempt: a hang guard of the test suite, in wall time
     ])
   } finally {
     clearTimeout(timer)
@@ -66,10 +66,10 @@ export async function withTimeout<T>(p: Promise<T>, what: string, ms = 10_000): 
 
 /** Polls `cond` on the event loop until it is true (hang guard: 10 s). */
 export async function waitFor(cond: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
+  const end = Date.now() + ms // clock-exempt: a hang guard of the test suite, in wall time
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`hang: ${what} (after ${ms} ms)`)
-    await new Promise((resolve) => setTimeout(resolve, 1))
+    if (Date.now() > end) throw new Error(`hang: ${what} (after ${ms} ms)`) // clock-exempt: hang guard
+    await new Promise((resolve) => setTimeout(resolve, 1)) // clock-exempt: polls the event loop
   }
 }
 

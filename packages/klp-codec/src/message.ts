@@ -13,6 +13,8 @@
  */
 import * as nodeCrypto from 'node:crypto'
 import {
+  describeValue,
+  systemClock,
   InvalidParametersError,
   InvalidSignatureError,
   KLP_MESSAGE_TYPES,
@@ -135,24 +137,15 @@ type Fail = (msg: string) => never
 const failParam: Fail = (msg) => { throw new InvalidParametersError(msg) }
 const failField: Fail = (msg) => { throw new InvalidFieldError(msg) }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null'
-  if (v === undefined) return 'undefined'
-  if (v instanceof Uint8Array) return `${v.length} bytes`
-  if (Array.isArray(v)) return 'array'
-  if (typeof v === 'string') return v.length > 40 ? `string(${v.length})` : JSON.stringify(v)
-  if (typeof v === 'object') return 'object'
-  return `${typeof v} ${String(v)}`
-}
 
 /** The last string each pattern accepted: versions and content types repeat, so skip the regex. */
 const lastMatch = new Map<RegExp, string>()
 
 function checkString(v: unknown, name: string, min: number, max: number, fail: Fail, re?: RegExp): string {
-  if (typeof v !== 'string') fail(`expected ${name} to be a string, got ${describe(v)}`)
+  if (typeof v !== 'string') fail(`expected ${name} to be a string, got ${describeValue(v)}`)
   if (v.length < min || v.length > max) fail(`expected ${name} of ${min}..${max} chars, got ${v.length}`)
   if (re !== undefined && lastMatch.get(re) !== v) {
-    if (!re.test(v)) fail(`expected ${name} to match ${String(re)}, got ${describe(v)}`)
+    if (!re.test(v)) fail(`expected ${name} to match ${String(re)}, got ${describeValue(v)}`)
     lastMatch.set(re, v)
   }
   return v
@@ -160,13 +153,13 @@ function checkString(v: unknown, name: string, min: number, max: number, fail: F
 
 function checkUint(v: unknown, name: string, max: number, fail: Fail): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max || Object.is(v, -0)) {
-    fail(`expected ${name} to be an integer in 0..${max}, got ${describe(v)}`)
+    fail(`expected ${name} to be an integer in 0..${max}, got ${describeValue(v)}`)
   }
   return v
 }
 
 function checkBytes(v: unknown, name: string, min: number, max: number, fail: Fail): Uint8Array {
-  if (!(v instanceof Uint8Array)) fail(`expected ${name} to be a Uint8Array, got ${describe(v)}`)
+  if (!(v instanceof Uint8Array)) fail(`expected ${name} to be a Uint8Array, got ${describeValue(v)}`)
   if (v.length < min || v.length > max) {
     fail(min === max ? `expected ${name} of exactly ${min} bytes, got ${v.length}` : `expected ${name} of ${min}..${max} bytes, got ${v.length}`)
   }
@@ -174,27 +167,27 @@ function checkBytes(v: unknown, name: string, min: number, max: number, fail: Fa
 }
 
 function checkBool(v: unknown, name: string, fail: Fail): boolean {
-  if (typeof v !== 'boolean') fail(`expected ${name} to be a boolean, got ${describe(v)}`)
+  if (typeof v !== 'boolean') fail(`expected ${name} to be a boolean, got ${describeValue(v)}`)
   return v
 }
 
 function checkType(v: unknown, fail: Fail): KLPMessageType {
-  if (typeof v !== 'string' || !TYPES.has(v)) fail(`expected type to be one of ${KLP_MESSAGE_TYPES.join(', ')}, got ${describe(v)}`)
+  if (typeof v !== 'string' || !TYPES.has(v)) fail(`expected type to be one of ${KLP_MESSAGE_TYPES.join(', ')}, got ${describeValue(v)}`)
   return v as KLPMessageType
 }
 
 function checkPriority(v: unknown, fail: Fail): MessagePriority {
-  if (typeof v !== 'number' || !PRIORITIES.has(v)) fail(`expected priority to be one of 1, 5, 8, 10, got ${describe(v)}`)
+  if (typeof v !== 'number' || !PRIORITIES.has(v)) fail(`expected priority to be one of 1, 5, 8, 10, got ${describeValue(v)}`)
   return v as MessagePriority
 }
 
 function checkLevel(v: unknown, fail: Fail): VerificationLevel {
-  if (typeof v !== 'string' || !LEVELS.has(v)) fail(`expected verification_level to be one of ${[...LEVELS].join(', ')}, got ${describe(v)}`)
+  if (typeof v !== 'string' || !LEVELS.has(v)) fail(`expected verification_level to be one of ${[...LEVELS].join(', ')}, got ${describeValue(v)}`)
   return v as VerificationLevel
 }
 
 function checkScore(v: unknown, fail: Fail): number {
-  if (typeof v !== 'number' || !(v >= 0 && v <= 10) || Object.is(v, -0)) fail(`expected minimum_trust_score in 0..10, got ${describe(v)}`)
+  if (typeof v !== 'number' || !(v >= 0 && v <= 10) || Object.is(v, -0)) fail(`expected minimum_trust_score in 0..10, got ${describeValue(v)}`)
   return v
 }
 
@@ -240,7 +233,7 @@ export interface CreateMessageInit {
  * such a copy is not frozen and signMessage validates and encodes it in full.
  */
 export function createMessage(init: CreateMessageInit): UnsignedKLPMessage {
-  if (init === null || typeof init !== 'object') failParam(`expected an init object, got ${describe(init)}`)
+  if (init === null || typeof init !== 'object') failParam(`expected an init object, got ${describeValue(init)}`)
   const source = initAddress(init.source)
   const target = initAddress(init.target)
   const payload = Object.freeze({
@@ -266,7 +259,7 @@ export function createMessage(init: CreateMessageInit): UnsignedKLPMessage {
     target,
     payload,
     metadata,
-    timestamp: init.timestamp ?? Date.now(),
+    timestamp: init.timestamp ?? systemClock.now(),
   })
   // Validate every field exactly as the wire does, and keep the canonical body for signMessage.
   const body = useWriter((w) => {
@@ -314,7 +307,7 @@ function copyHints(hints: RoutingHint[]): RoutingHint[] {
 // ------------------------------------------------------------------ body encoding
 
 function writeEncryption(w: Writer, e: EncryptionInfo): void {
-  if (e === null || typeof e !== 'object') failParam(`expected payload.encryption to be an object, got ${describe(e)}`)
+  if (e === null || typeof e !== 'object') failParam(`expected payload.encryption to be an object, got ${describeValue(e)}`)
   const enabled = checkBool(e.enabled, 'payload.encryption.enabled', failParam)
   if (!enabled) {
     if (e.algorithm !== undefined || e.nonce !== undefined || e.key_id !== undefined || e.ephemeral_key !== undefined) {
@@ -323,7 +316,7 @@ function writeEncryption(w: Writer, e: EncryptionInfo): void {
     w.raw(DISABLED); w.items++ // the map entry DISABLED holds
     return
   }
-  if (e.algorithm !== 'AES-256-GCM') failParam(`expected payload.encryption.algorithm "AES-256-GCM", got ${describe(e.algorithm)}`)
+  if (e.algorithm !== 'AES-256-GCM') failParam(`expected payload.encryption.algorithm "AES-256-GCM", got ${describeValue(e.algorithm)}`)
   checkBytes(e.nonce, 'payload.encryption.nonce', NONCE_LENGTH, NONCE_LENGTH, failParam)
   let n = 3
   if (e.key_id !== undefined) { checkString(e.key_id, 'payload.encryption.key_id', 1, MAX_KEY_ID_LENGTH, failParam); n++ }
@@ -337,24 +330,24 @@ function writeEncryption(w: Writer, e: EncryptionInfo): void {
 }
 
 function writeCompression(w: Writer, c: CompressionInfo): void {
-  if (c === null || typeof c !== 'object') failParam(`expected payload.compression to be an object, got ${describe(c)}`)
+  if (c === null || typeof c !== 'object') failParam(`expected payload.compression to be an object, got ${describeValue(c)}`)
   const enabled = checkBool(c.enabled, 'payload.compression.enabled', failParam)
   if (!enabled) {
     if (c.algorithm !== undefined) failParam('expected no algorithm when compression is disabled')
     w.raw(DISABLED); w.items++ // the map entry DISABLED holds
     return
   }
-  if (c.algorithm !== 'gzip') failParam(`expected payload.compression.algorithm "gzip", got ${describe(c.algorithm)}`)
+  if (c.algorithm !== 'gzip') failParam(`expected payload.compression.algorithm "gzip", got ${describeValue(c.algorithm)}`)
   w.head(5, 2)
   w.raw(K.enabled); w.bool(true)
   w.raw(K.algorithm); w.text('gzip')
 }
 
 function writePayload(w: Writer, p: KLPPayload, maxDepth: number): void {
-  if (p === null || typeof p !== 'object') failParam(`expected payload to be an object, got ${describe(p)}`)
+  if (p === null || typeof p !== 'object') failParam(`expected payload to be an object, got ${describeValue(p)}`)
   const ct = checkString(p.content_type, 'payload.content_type', 1, MAX_CONTENT_TYPE_LENGTH, failParam, CONTENT_TYPE_RE)
   const transformed = p.encryption?.enabled === true || p.compression?.enabled === true
-  if (transformed && !(p.data instanceof Uint8Array)) failParam(`expected payload.data to be a Uint8Array when compressed or encrypted, got ${describe(p.data)}`)
+  if (transformed && !(p.data instanceof Uint8Array)) failParam(`expected payload.data to be a Uint8Array when compressed or encrypted, got ${describeValue(p.data)}`)
   w.head(5, 4)
   w.raw(K.data); writeValue(w, p.data, 2, maxDepth)
   w.raw(K.encryption); writeEncryption(w, p.encryption)
@@ -363,14 +356,14 @@ function writePayload(w: Writer, p: KLPPayload, maxDepth: number): void {
 }
 
 function writeMetadata(w: Writer, m: UnsignedKLPMessage['metadata']): void {
-  if (m === null || typeof m !== 'object') failParam(`expected metadata to be an object, got ${describe(m)}`)
+  if (m === null || typeof m !== 'object') failParam(`expected metadata to be an object, got ${describeValue(m)}`)
   checkUint(m.ttl, 'metadata.ttl', MAX_U32, failParam)
   checkPriority(m.priority, failParam)
   const hints = m.routing_hints
-  if (!Array.isArray(hints)) failParam(`expected metadata.routing_hints to be an array, got ${describe(hints)}`)
+  if (!Array.isArray(hints)) failParam(`expected metadata.routing_hints to be an array, got ${describeValue(hints)}`)
   if (hints.length > MAX_ROUTING_HINTS) failParam(`expected at most ${MAX_ROUTING_HINTS} routing hints, got ${hints.length}`)
   const t = m.trust_requirements
-  if (t === null || typeof t !== 'object') failParam(`expected metadata.trust_requirements to be an object, got ${describe(t)}`)
+  if (t === null || typeof t !== 'object') failParam(`expected metadata.trust_requirements to be an object, got ${describeValue(t)}`)
   const hasCorr = m.correlation_id !== undefined
   if (hasCorr) checkString(m.correlation_id, 'metadata.correlation_id', 1, MAX_CORRELATION_ID_LENGTH, failParam)
   w.head(5, hasCorr ? 5 : 4)
@@ -378,7 +371,7 @@ function writeMetadata(w: Writer, m: UnsignedKLPMessage['metadata']): void {
   w.raw(K.priority); w.head(0, m.priority)
   w.raw(K.routing_hints); w.head(4, hints.length)
   for (const h of hints) {
-    if (h === null || typeof h !== 'object') failParam(`expected a routing hint object, got ${describe(h)}`)
+    if (h === null || typeof h !== 'object') failParam(`expected a routing hint object, got ${describeValue(h)}`)
     w.head(5, 2)
     w.raw(K.kind); w.text(checkString(h.kind, 'routing_hints[].kind', 1, MAX_HINT_KIND_LENGTH, failParam))
     w.raw(K.value); w.text(checkString(h.value, 'routing_hints[].value', 0, MAX_HINT_VALUE_LENGTH, failParam))
@@ -451,7 +444,7 @@ function initAddress(a: KLPAddress | string): KLPAddress {
 }
 
 function writeBody(w: Writer, msg: UnsignedKLPMessage, maxDepth: number): void {
-  if (msg === null || typeof msg !== 'object') failParam(`expected a message object, got ${describe(msg)}`)
+  if (msg === null || typeof msg !== 'object') failParam(`expected a message object, got ${describeValue(msg)}`)
   const version = checkString(msg.version, 'version', 1, MAX_VERSION_LENGTH, failParam, VERSION_RE)
   checkType(msg.type, failParam)
   checkUint(msg.timestamp, 'timestamp', Number.MAX_SAFE_INTEGER, failParam)
@@ -529,7 +522,7 @@ export function parseMessageId(id: string): CID {
   try {
     cid = CID.parse(id)
   } catch (err) {
-    throw new InvalidParametersError(`expected a CID string, got ${describe(id)}`, { cause: err })
+    throw new InvalidParametersError(`expected a CID string, got ${describeValue(id)}`, { cause: err })
   }
   if (cid.version !== 1 || cid.code !== MESSAGE_ID_CODEC || cid.multihash.code !== MESSAGE_ID_HASH || cid.multihash.size !== MESSAGE_ID_DIGEST_LENGTH) {
     throw new InvalidParametersError(`expected a CIDv1 dag-cbor with a 16-byte sha2-256 digest, got ${id}`)
@@ -629,7 +622,7 @@ function sigStructure(protectedBstr: Uint8Array, payloadBstr: Uint8Array): Uint8
  */
 export function signingInput(signer: string, body: Uint8Array): Uint8Array {
   checkString(signer, 'signer', 1, MAX_SIGNER_LENGTH, failParam)
-  if (!(body instanceof Uint8Array)) failParam(`expected the body to be a Uint8Array, got ${describe(body)}`)
+  if (!(body instanceof Uint8Array)) failParam(`expected the body to be a Uint8Array, got ${describeValue(body)}`)
   return signedFromBody(signer, body).input
 }
 
@@ -645,7 +638,7 @@ function signedOf(msg: KLPMessage): Signed {
   const body = encodeBody(msg)
   const id = messageIdFromBody(body)
   if (msg.metadata.message_id !== id) {
-    throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describe(msg.metadata.message_id)}`)
+    throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describeValue(msg.metadata.message_id)}`)
   }
   return signedFromBody(msg.signer, body)
 }
@@ -738,7 +731,7 @@ function freezeAddress(a: KLPAddress): KLPAddress {
  */
 export async function signMessage(msg: UnsignedKLPMessage, signer: Signer, options?: AbortOptions): Promise<KLPMessage> {
   throwIfAborted(options?.signal)
-  if (signer === null || typeof signer !== 'object' || typeof signer.sign !== 'function') failParam(`expected a Signer, got ${describe(signer)}`)
+  if (signer === null || typeof signer !== 'object' || typeof signer.sign !== 'function') failParam(`expected a Signer, got ${describeValue(signer)}`)
   const keyId = checkString(signer.keyId, 'signer.keyId', 1, MAX_SIGNER_LENGTH, failParam)
   const c = msg !== null && typeof msg === 'object' ? created.get(msg) : undefined
   let signed: SignedInput
@@ -762,7 +755,7 @@ export async function signMessage(msg: UnsignedKLPMessage, signer: Signer, optio
     signed = buildSigned(keyId, msg, DEFAULT_LIMITS) // validates every field
     const id = messageIdFromBody(signed.body)
     if (msg.metadata.message_id !== undefined && msg.metadata.message_id !== id) {
-      throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describe(msg.metadata.message_id)}`)
+      throw new MessageIdMismatchError(`expected metadata.message_id ${id} (computed from the content), got ${describeValue(msg.metadata.message_id)}`)
     }
     // Snapshot the (just validated) fields before the signer runs, so the result matches the body.
     const m = msg.metadata
@@ -797,7 +790,7 @@ export async function signMessage(msg: UnsignedKLPMessage, signer: Signer, optio
   const sig = await signer.sign(signed.input)
   throwIfAborted(options?.signal)
   if (!(sig instanceof Uint8Array) || sig.length !== SIGNATURE_LENGTH) {
-    throw new InvalidSignatureError(`expected the signer to return ${SIGNATURE_LENGTH} bytes, got ${describe(sig)}`)
+    throw new InvalidSignatureError(`expected the signer to return ${SIGNATURE_LENGTH} bytes, got ${describeValue(sig)}`)
   }
   const result: KLPMessage = {
     version: out.version,
@@ -829,7 +822,7 @@ const SIG_HEAD_1 = SIGNATURE_LENGTH
  * buffer (with 8 bytes of headroom before it, which encodeFrame uses to frame it without another copy).
  */
 export function encodeMessage(msg: KLPMessage, options?: { limits?: Partial<CodecLimits> }): Uint8Array {
-  if (msg === null || typeof msg !== 'object') failParam(`expected a KLPMessage, got ${describe(msg)}`)
+  if (msg === null || typeof msg !== 'object') failParam(`expected a KLPMessage, got ${describeValue(msg)}`)
   const limits = resolveLimits(options?.limits)
   checkString(msg.signer, 'signer', 1, MAX_SIGNER_LENGTH, failParam)
   const sig = checkBytes(msg.signature, 'signature', SIGNATURE_LENGTH, SIGNATURE_LENGTH, failParam)
@@ -869,7 +862,7 @@ type Obj = Record<string, unknown>
 
 function fields(v: unknown, name: string, allowed: ReadonlySet<string>, required: readonly string[]): Obj {
   if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new InvalidFieldError(`expected ${name} to be a map, got ${describe(v)}`)
+    throw new InvalidFieldError(`expected ${name} to be a map, got ${describeValue(v)}`)
   }
   for (const k of Object.keys(v)) {
     if (!allowed.has(k)) throw new UnknownFieldError(`expected only fields ${[...allowed].join(', ')} in ${name}, got ${JSON.stringify(k)}`)
@@ -905,7 +898,7 @@ function wireAddress(v: unknown, name: string): KLPAddress {
     addressCache.set(s, a)
     return a
   } catch (err) {
-    throw new InvalidFieldError(`expected ${name} to be a canonical klp:// address, got ${describe(s)}`, { cause: err })
+    throw new InvalidFieldError(`expected ${name} to be a canonical klp:// address, got ${describeValue(s)}`, { cause: err })
   }
 }
 
@@ -915,7 +908,7 @@ function readEncryption(v: unknown): EncryptionInfo {
     if (Object.keys(o).length !== 1) failField('expected no algorithm, nonce, key_id or ephemeral_key when encryption is disabled')
     return Object.freeze({ enabled: false })
   }
-  if (o.algorithm !== 'AES-256-GCM') failField(`expected payload.encryption.algorithm "AES-256-GCM", got ${describe(o.algorithm)}`)
+  if (o.algorithm !== 'AES-256-GCM') failField(`expected payload.encryption.algorithm "AES-256-GCM", got ${describeValue(o.algorithm)}`)
   const out: EncryptionInfo = { enabled: true, algorithm: 'AES-256-GCM', nonce: checkBytes(o.nonce, 'payload.encryption.nonce', NONCE_LENGTH, NONCE_LENGTH, failField) }
   if (o.key_id !== undefined) out.key_id = checkString(o.key_id, 'payload.encryption.key_id', 1, MAX_KEY_ID_LENGTH, failField)
   if (o.ephemeral_key !== undefined) out.ephemeral_key = checkBytes(o.ephemeral_key, 'payload.encryption.ephemeral_key', 1, MAX_EPHEMERAL_KEY_LENGTH, failField)
@@ -928,7 +921,7 @@ function readCompression(v: unknown): CompressionInfo {
     if (o.algorithm !== undefined) failField('expected no algorithm when compression is disabled')
     return Object.freeze({ enabled: false })
   }
-  if (o.algorithm !== 'gzip') failField(`expected payload.compression.algorithm "gzip", got ${describe(o.algorithm)}`)
+  if (o.algorithm !== 'gzip') failField(`expected payload.compression.algorithm "gzip", got ${describeValue(o.algorithm)}`)
   return Object.freeze({ enabled: true, algorithm: 'gzip' })
 }
 
@@ -937,7 +930,7 @@ function readPayload(v: unknown): KLPPayload {
   const encryption = readEncryption(o.encryption)
   const compression = readCompression(o.compression)
   if ((encryption.enabled || compression.enabled) && !(o.data instanceof Uint8Array)) {
-    failField(`expected payload.data to be a byte string when compressed or encrypted, got ${describe(o.data)}`)
+    failField(`expected payload.data to be a byte string when compressed or encrypted, got ${describeValue(o.data)}`)
   }
   return Object.freeze({
     content_type: checkString(o.content_type, 'payload.content_type', 1, MAX_CONTENT_TYPE_LENGTH, failField, CONTENT_TYPE_RE),
@@ -950,7 +943,7 @@ function readPayload(v: unknown): KLPPayload {
 function readMetadata(v: unknown, id: string): KLPMessage['metadata'] {
   const o = fields(v, 'metadata', META_FIELDS, ['ttl', 'priority', 'routing_hints', 'trust_requirements'])
   const hints = o.routing_hints
-  if (!Array.isArray(hints)) failField(`expected metadata.routing_hints to be an array, got ${describe(hints)}`)
+  if (!Array.isArray(hints)) failField(`expected metadata.routing_hints to be an array, got ${describeValue(hints)}`)
   if (hints.length > MAX_ROUTING_HINTS) failField(`expected at most ${MAX_ROUTING_HINTS} routing hints, got ${hints.length}`)
   for (const h of hints) {
     const ho = fields(h, 'routing hint', HINT_FIELDS, ['kind', 'value'])
@@ -1230,7 +1223,7 @@ function readProtected(bytes: Uint8Array, limits: Readonly<CodecLimits>, start: 
  * you keep beyond the message if the input is large (a view keeps the whole input buffer alive).
  */
 export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<CodecLimits> }): KLPMessage {
-  if (!(bytes instanceof Uint8Array)) throw new InvalidParametersError(`expected a Uint8Array, got ${describe(bytes)}`)
+  if (!(bytes instanceof Uint8Array)) throw new InvalidParametersError(`expected a Uint8Array, got ${describeValue(bytes)}`)
   const limits = resolveLimits(options?.limits)
   if (bytes.length > limits.maxMessageSize) {
     throw new MessageTooLargeError(`expected a message of at most ${limits.maxMessageSize} bytes, got ${bytes.length}`)
@@ -1334,10 +1327,10 @@ export function decodeMessage(bytes: Uint8Array, options?: { limits?: Partial<Co
  */
 export async function verifyMessage(msg: KLPMessage, verifier: SignatureVerifier, options?: AbortOptions): Promise<void> {
   throwIfAborted(options?.signal)
-  if (msg === null || typeof msg !== 'object') failParam(`expected a KLPMessage, got ${describe(msg)}`)
-  if (typeof msg.signer !== 'string' || msg.signer.length === 0) throw new InvalidSignatureError(`expected a signer key id, got ${describe(msg.signer)}`)
+  if (msg === null || typeof msg !== 'object') failParam(`expected a KLPMessage, got ${describeValue(msg)}`)
+  if (typeof msg.signer !== 'string' || msg.signer.length === 0) throw new InvalidSignatureError(`expected a signer key id, got ${describeValue(msg.signer)}`)
   if (!(msg.signature instanceof Uint8Array) || msg.signature.length !== SIGNATURE_LENGTH) {
-    throw new InvalidSignatureError(`expected a signature of exactly ${SIGNATURE_LENGTH} bytes, got ${describe(msg.signature)}`)
+    throw new InvalidSignatureError(`expected a signature of exactly ${SIGNATURE_LENGTH} bytes, got ${describeValue(msg.signature)}`)
   }
   const s = signedOf(msg)
   // internal: not handed to callers, only to the verifier; built from the received bytes when decoded
@@ -1364,10 +1357,10 @@ export function expiresAt(msg: Pick<KLPMessage, 'timestamp' | 'metadata'>): numb
  * claims a time more than `clockSkewMs` in the future.
  */
 export function checkExpiry(msg: Pick<KLPMessage, 'timestamp' | 'metadata'>, options?: ExpiryOptions): void {
-  const now = options?.now ?? Date.now()
+  const now = options?.now ?? systemClock.now()
   const skew = options?.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS
-  if (!Number.isFinite(now)) failParam(`expected now to be a finite number, got ${describe(now)}`)
-  if (!Number.isFinite(skew) || skew < 0) failParam(`expected clockSkewMs >= 0, got ${describe(skew)}`)
+  if (!Number.isFinite(now)) failParam(`expected now to be a finite number, got ${describeValue(now)}`)
+  if (!Number.isFinite(skew) || skew < 0) failParam(`expected clockSkewMs >= 0, got ${describeValue(skew)}`)
   const exp = expiresAt(msg)
   if (now > exp + skew) {
     throw new MessageExpiredError(`expected a message valid until ${exp} (+${skew} ms skew), got now ${now}`)

@@ -8,7 +8,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { InvalidParametersError } from '@kos-mesh/interface'
+import { InvalidParametersError, describeValue } from '@kos-mesh/interface'
 import type { KLPPayload, KLPValue } from '@kos-mesh/interface'
 import { decodeValue, encodeValue } from './cbor.js'
 import {
@@ -38,16 +38,10 @@ export function mediaType(contentType: string): string {
   return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase()
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null'
-  if (v instanceof Uint8Array) return `${v.length} bytes`
-  if (Array.isArray(v)) return 'array'
-  return typeof v
-}
 
 function jsonReplacer(_key: string, v: unknown): unknown {
   if (typeof v === 'bigint' || v instanceof Uint8Array || v === undefined || typeof v === 'function' || typeof v === 'symbol') {
-    throw new InvalidParametersError(`expected a JSON-representable value for application/json, got ${describe(v)}`)
+    throw new InvalidParametersError(`expected a JSON-representable value for application/json, got ${describeValue(v)}`)
   }
   if (typeof v === 'number' && !Number.isFinite(v)) throw new InvalidParametersError(`expected a finite number for application/json, got ${v}`)
   return v
@@ -73,12 +67,12 @@ export function encodePayloadData(data: KLPValue, contentType: string, options?:
       return new Uint8Array(Buffer.from(s, 'utf8'))
     }
     case 'text/plain':
-      if (typeof data !== 'string') throw new InvalidParametersError(`expected a string for text/plain, got ${describe(data)}`)
+      if (typeof data !== 'string') throw new InvalidParametersError(`expected a string for text/plain, got ${describeValue(data)}`)
       if (!(data as unknown as { isWellFormed(): boolean }).isWellFormed()) throw new InvalidParametersError('expected a well-formed string, got one with a lone surrogate')
       return new Uint8Array(Buffer.from(data, 'utf8'))
     default:
       if (!(data instanceof Uint8Array)) {
-        throw new UnsupportedContentTypeError(`expected a Uint8Array for content type ${contentType}, got ${describe(data)}`)
+        throw new UnsupportedContentTypeError(`expected a Uint8Array for content type ${contentType}, got ${describeValue(data)}`)
       }
       return data
   }
@@ -125,7 +119,7 @@ export function decodePayloadData(bytes: Uint8Array, contentType: string, option
 }
 
 function checkPlain(p: KLPPayload, what: string, allowCompressed: boolean): void {
-  if (p === null || typeof p !== 'object') throw new InvalidParametersError(`expected a KLPPayload, got ${describe(p)}`)
+  if (p === null || typeof p !== 'object') throw new InvalidParametersError(`expected a KLPPayload, got ${describeValue(p)}`)
   if (p.encryption?.enabled === true) throw new InvalidParametersError(`expected an unencrypted payload to ${what}, got an encrypted one`)
   if (!allowCompressed && p.compression?.enabled === true) throw new InvalidParametersError(`expected an uncompressed payload to ${what}, got a compressed one`)
 }
@@ -157,7 +151,7 @@ export function decompressPayload(payload: KLPPayload, options?: DecompressOptio
   checkPlain(payload, 'decompress', true)
   if (payload.compression?.enabled !== true) throw new InvalidParametersError('expected a compressed payload, got an uncompressed one')
   if (payload.compression.algorithm !== 'gzip') throw new InvalidParametersError(`expected compression algorithm gzip, got ${String(payload.compression.algorithm)}`)
-  if (!(payload.data instanceof Uint8Array)) throw new InvalidParametersError(`expected compressed data as a Uint8Array, got ${describe(payload.data)}`)
+  if (!(payload.data instanceof Uint8Array)) throw new InvalidParametersError(`expected compressed data as a Uint8Array, got ${describeValue(payload.data)}`)
   const limits = resolveLimits(options?.limits)
   const max = options?.maxDecompressedSize ?? limits.maxDecompressedSize
   const raw = gunzipBounded(payload.data, max)
@@ -184,7 +178,7 @@ export function gunzipBounded(data: Uint8Array, maxOutput: number): Uint8Array {
 
 function checkKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length !== KEY_LENGTH) {
-    throw new InvalidKeyError(`expected a ${KEY_LENGTH}-byte AES-256 key, got ${describe(key)}`)
+    throw new InvalidKeyError(`expected a ${KEY_LENGTH}-byte AES-256 key, got ${describeValue(key)}`)
   }
 }
 
@@ -213,18 +207,18 @@ export function encryptPayload(payload: KLPPayload, key: Uint8Array, options?: E
   checkKey(key)
   const nonce = options?.nonce ?? new Uint8Array(randomBytes(NONCE_LENGTH))
   if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_LENGTH) {
-    throw new InvalidParametersError(`expected a ${NONCE_LENGTH}-byte nonce, got ${describe(nonce)}`)
+    throw new InvalidParametersError(`expected a ${NONCE_LENGTH}-byte nonce, got ${describeValue(nonce)}`)
   }
   const keyId = options?.keyId
-  if (keyId !== undefined && (typeof keyId !== 'string' || keyId.length === 0)) throw new InvalidParametersError(`expected keyId to be a non-empty string, got ${describe(keyId)}`)
+  if (keyId !== undefined && (typeof keyId !== 'string' || keyId.length === 0)) throw new InvalidParametersError(`expected keyId to be a non-empty string, got ${describeValue(keyId)}`)
   const ephemeralKey = options?.ephemeralKey
   if (ephemeralKey !== undefined && (!(ephemeralKey instanceof Uint8Array) || ephemeralKey.length === 0 || ephemeralKey.length > 256)) {
-    throw new InvalidParametersError(`expected ephemeralKey to be 1..256 bytes, got ${describe(ephemeralKey)}`)
+    throw new InvalidParametersError(`expected ephemeralKey to be 1..256 bytes, got ${describeValue(ephemeralKey)}`)
   }
   const compressed = payload.compression?.enabled === true
   let plaintext: Uint8Array
   if (compressed) {
-    if (!(payload.data instanceof Uint8Array)) throw new InvalidParametersError(`expected compressed data as a Uint8Array, got ${describe(payload.data)}`)
+    if (!(payload.data instanceof Uint8Array)) throw new InvalidParametersError(`expected compressed data as a Uint8Array, got ${describeValue(payload.data)}`)
     plaintext = payload.data
   } else {
     plaintext = encodePayloadData(payload.data, payload.content_type, options)
@@ -255,16 +249,16 @@ export function encryptPayload(payload: KLPPayload, key: Uint8Array, options?: E
  * Throws InvalidEnvelopeError (bad nonce length / algorithm / too short) or AuthenticationFailedError.
  */
 export function decryptPayload(payload: KLPPayload, key: Uint8Array, options?: { limits?: Partial<CodecLimits> }): KLPPayload {
-  if (payload === null || typeof payload !== 'object') throw new InvalidParametersError(`expected a KLPPayload, got ${describe(payload)}`)
+  if (payload === null || typeof payload !== 'object') throw new InvalidParametersError(`expected a KLPPayload, got ${describeValue(payload)}`)
   checkKey(key)
   const e = payload.encryption
   if (e?.enabled !== true) throw new InvalidParametersError('expected an encrypted payload, got an unencrypted one')
   if (e.algorithm !== 'AES-256-GCM') throw new InvalidEnvelopeError(`expected algorithm AES-256-GCM, got ${String(e.algorithm)}`)
   if (!(e.nonce instanceof Uint8Array) || e.nonce.length !== NONCE_LENGTH) {
-    throw new InvalidEnvelopeError(`expected a ${NONCE_LENGTH}-byte nonce, got ${describe(e.nonce)}`)
+    throw new InvalidEnvelopeError(`expected a ${NONCE_LENGTH}-byte nonce, got ${describeValue(e.nonce)}`)
   }
   const data = payload.data
-  if (!(data instanceof Uint8Array) || data.length < TAG_LENGTH) throw new InvalidEnvelopeError(`expected ciphertext of at least ${TAG_LENGTH} bytes, got ${describe(data)}`)
+  if (!(data instanceof Uint8Array) || data.length < TAG_LENGTH) throw new InvalidEnvelopeError(`expected ciphertext of at least ${TAG_LENGTH} bytes, got ${describeValue(data)}`)
   const compressed = payload.compression?.enabled === true
   let plaintext: Uint8Array
   try {

@@ -235,14 +235,26 @@ export class Hellos {
       if (conn.status === 'open') conn.abort(err)
       return
     }
-    // routes travel flat: [authority, hops, authority, hops, ...] (half the CBOR of a map per route)
+    // routes travel flat: [authority, hops, authority, hops, ...] (half the CBOR of a map per
+    // route); a list of { authority, hops } maps (the first format) is still read
     const routes: AdvertisedRoute[] = []
     let invalidRoutes = 0
-    const flat = routesIn as KLPValue[]
-    if (flat.length % 2 !== 0) return core.reject(RejectReason.MALFORMED, conn.remotePeer, id)
-    for (let i = 0; i < flat.length; i += 2) {
-      const a = flat[i]
-      const hops = flat[i + 1]
+    const list = routesIn as KLPValue[]
+    const asMaps = list.length > 0 && list[0] !== null && typeof list[0] === 'object'
+    if (!asMaps && list.length % 2 !== 0) return core.reject(RejectReason.MALFORMED, conn.remotePeer, id)
+    const step = asMaps ? 1 : 2
+    for (let i = 0; i < list.length; i += step) {
+      let a: KLPValue | undefined
+      let hops: KLPValue | undefined
+      if (asMaps) {
+        const o = list[i] as Record<string, KLPValue> | null
+        if (o === null || typeof o !== 'object') continue
+        a = o.authority
+        hops = o.hops
+      } else {
+        a = list[i]
+        hops = list[i + 1]
+      }
       if (typeof a !== 'string' || typeof hops !== 'number' || !Number.isInteger(hops) || hops < 0) continue
       if (a === core.authority) continue
       // only the neighbour itself is 0 hops away from the neighbour

@@ -48,4 +48,3 @@ export {
   FLAG_VIA_REACHED,
   type Envelope,
 } from './envelope.js'
-export { createTestnet, type Testnet, type TestnetNode, type TestnetOptions, type TestnetTopology } from './testnet.js'

@@ -8,11 +8,7 @@ export function responseTypeFor(type: KLPMessageType): KLPMessageType {
   return type === KLPMessageType.TASK_REQUEST ? KLPMessageType.TASK_RESPONSE : type
 }
 
-/** The DID part of a key id (`did:key:z6Mk...#z6Mk...` -> `did:key:z6Mk...`). */
-export function didOfKeyId(keyId: string): string {
-  const i = keyId.indexOf('#')
-  return i < 0 ? keyId : keyId.slice(0, i)
-}
+export { didOfKeyId } from '@kos-mesh/interface'
 
 /** The error object of an error response, if `message` is one. */
 export function errorOf(message: KLPMessage): { code: string; message: string; status?: string; retry_after?: number } | undefined {

@@ -7,6 +7,7 @@
 import {
   ConnectionClosedError,
   InvalidParametersError,
+  silentLogger,
   systemClock,
   type AbortOptions,
   type BroadcastStrategy,
@@ -56,8 +57,6 @@ import type { DataHandler, Router, RouterComponents, RouterEvents, RoutingTableV
 export type { RouterInit, RateLimitInit } from './options.js'
 export type { Router, RouterComponents, RouterEvents, RoutingTableView, DataHandler, MessageInit, RequestOptions, PeerInfo, RejectInfo } from './types.js'
 export { responseTypeFor, didOfKeyId, errorOf, strictestTrust } from './messages.js'
-
-const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
 class KLPRouter implements Router {
   readonly authority: string

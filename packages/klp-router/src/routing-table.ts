@@ -1,4 +1,5 @@
 import { InvalidParametersError, type Connection } from '@kos-mesh/interface'
+import { PinTable, type ClaimResult, type PinChange, type PinEntry, type PinInit } from './pins.js'
 
 /** One route as advertised in a hello: the authority and its distance in hops from the sender. */
 export interface AdvertisedRoute {
@@ -51,43 +52,7 @@ export interface RoutingTableInit {
   onPinChange?: (change: PinChange) => void
 }
 
-/** A pin to restore: the DID and whether it is firm (default true). */
-export interface PinInit {
-  did: string
-  firm?: boolean
-}
-
-/** One pin as `pinEntries()` lists it. */
-export interface PinEntry {
-  authority: string
-  did: string
-  /**
-   * Firm pins are never evicted: configured ones, and trust-on-first-use pins something relied on
-   * (a request answered by the authority, or `confirm()` by the embedder, e.g. when an operator
-   * sets trust for the DID). Provisional pins may be evicted, when the table is full, by a rule
-   * a peer cannot trigger for a pin it does not own (only pins of disconnected DIDs that nothing
-   * relied on, least recently seen first).
-   */
-  firm: boolean
-}
-
-export type PinChange =
-  | { kind: 'pinned'; pin: PinEntry }
-  | { kind: 'firm'; pin: PinEntry }
-  | { kind: 'evicted'; pin: PinEntry }
-
-/** Result of `claim()`. */
-export type ClaimResult =
-  | { ok: true; pinned: boolean }
-  | { ok: false; reason: 'authority_pinned' | 'did_pinned' | 'pins_full'; pinnedTo?: string }
-
-interface Pin {
-  did: string
-  /** Configured, or relied on: never evicted. */
-  firm: boolean
-  /** Last time the DID claimed the authority (clock ms): eviction order of provisional pins. */
-  seen: number
-}
+export type { PinInit, PinEntry, PinChange, ClaimResult } from './pins.js'
 
 /**
  * Direct peers (DID -> connections, authority <-> DID from signed hellos), routes advertised by
@@ -96,10 +61,8 @@ interface Pin {
  */
 export class RoutingTable {
   private readonly conns = new Map<string, Connection[]>()
-  /** authority -> DID, trust on first use (or configured): never rebound for the table's lifetime. */
-  private readonly pinned = new Map<string, Pin>()
-  /** TOFU pins per DID (a DID claims at most one authority by itself). */
-  private readonly tofuByDid = new Map<string, string>()
+  /** authority -> DID, trust on first use (or configured): never rebound while pinned. */
+  private readonly pinTable: PinTable
   private readonly authorityByDid = new Map<string, string>()
   private readonly advertised = new Map<string, Map<string, number>>()
   private advertisedTotal = 0
@@ -108,22 +71,22 @@ export class RoutingTable {
   private readonly maxHops: number
   private readonly maxRoutes: number
   private readonly maxTotalRoutes: number
-  private readonly maxPins: number
   private readonly learnedTtl: number
-  private readonly onPinChange: ((change: PinChange) => void) | undefined
-  /** Provisional pins evicted because the pin table was full. */
-  pinEvictions = 0
-  /** Claims refused because the pin table was full and no pin could go. */
-  pinRefusals = 0
 
   constructor(init: RoutingTableInit) {
     this.now = init.now
     this.maxHops = init.maxHops
     this.maxRoutes = init.maxRoutes ?? 4096
     this.maxTotalRoutes = init.maxTotalRoutes ?? this.maxRoutes * 4
-    this.maxPins = init.maxPins ?? 65_536
     this.learnedTtl = init.learnedRouteTtlMs ?? 60_000
-    this.onPinChange = init.onPinChange
+    this.pinTable = new PinTable({
+      now: init.now,
+      ...(init.maxPins === undefined ? {} : { maxPins: init.maxPins }),
+      ...(init.onPinChange === undefined ? {} : { onPinChange: init.onPinChange }),
+      onEvict: (authority, did) => {
+        if (this.authorityByDid.get(did) === authority) this.authorityByDid.delete(did)
+      },
+    })
     for (const [authority, v] of Object.entries(init.pinned ?? {})) {
       if (typeof v === 'string') this.pin(authority, v)
       else if (v !== null && typeof v === 'object') this.pin(authority, v.did, v.firm !== false)
@@ -133,109 +96,55 @@ export class RoutingTable {
 
   /**
    * Pins an authority to a DID (firm by default: never evicted). Throws when the authority is
-   * already pinned to another DID. Pinning does not count against `maxPins`' eviction rule: the
-   * embedder decides what it configures.
+   * already pinned to another DID.
    */
   pin(authority: string, did: string, firm = true): void {
-    if (typeof authority !== 'string' || authority.length === 0 || typeof did !== 'string' || !did.startsWith('did:')) {
-      throw new InvalidParametersError(`expected a pin authority -> did:..., got ${String(authority)} -> ${String(did)}`)
-    }
-    const cur = this.pinned.get(authority)
-    if (cur !== undefined && cur.did !== did) {
-      throw new InvalidParametersError(`expected ${authority} to be unpinned or pinned to ${did}, got it pinned to ${cur.did}`)
-    }
-    this.pinned.set(authority, { did, firm: firm || cur?.firm === true, seen: this.now() })
-    if (!firm) this.tofuByDid.set(did, authority)
+    this.pinTable.pin(authority, did, firm)
     if (!this.authorityByDid.has(did)) this.authorityByDid.set(did, authority)
   }
 
-  /**
-   * Makes a pin firm (something relies on it: never evicted from now on). Returns false when the
-   * authority is not pinned to `did` (when given).
-   */
+  /** Makes a pin firm (something relies on it); false when the authority is not pinned (to `did`). */
   confirm(authority: string, did?: string): boolean {
-    const p = this.pinned.get(authority)
-    if (p === undefined || (did !== undefined && p.did !== did)) return false
-    if (!p.firm) {
-      p.firm = true
-      this.onPinChange?.({ kind: 'firm', pin: { authority, did: p.did, firm: true } })
-    }
-    return true
+    return this.pinTable.confirm(authority, did)
   }
 
   /** Every pin with its firmness, to persist and pass back as `pinned`. */
   pinEntries(): PinEntry[] {
-    const out: PinEntry[] = []
-    for (const [authority, p] of this.pinned) out.push({ authority, did: p.did, firm: p.firm })
-    return out
+    return this.pinTable.entries()
   }
 
   /** The DID an authority is pinned to, if any. */
   pinnedDid(authority: string): string | undefined {
-    return this.pinned.get(authority)?.did
+    return this.pinTable.didOf(authority)
   }
 
-  /** Every pin (authority -> DID), for an embedder to persist and restore (`pinned` / `pinnedAuthorities`). */
+  /** Every pin (authority -> DID). */
   pins(): Record<string, string> {
-    const out: Record<string, string> = {}
-    for (const [a, p] of this.pinned) out[a] = p.did
-    return out
+    return this.pinTable.record()
   }
 
   get pinCount(): number {
-    return this.pinned.size
+    return this.pinTable.size
+  }
+
+  /** Provisional pins evicted because the pin table was full. */
+  get pinEvictions(): number {
+    return this.pinTable.evictions
+  }
+
+  /** Claims refused because the pin table was full and no pin could go. */
+  get pinRefusals(): number {
+    return this.pinTable.refusals
   }
 
   /**
-   * A signed hello from `did` claims `authority`. Trust on first use: an unpinned authority is
-   * pinned to the DID (a DID pins at most one authority by itself); an authority pinned to another
-   * DID, or a DID already pinned to another authority, is refused and nothing changes.
+   * A signed hello from `did` claims `authority` (trust on first use; see PinTable.claim). On
+   * success the DID's authority is known.
    */
   claim(authority: string, did: string): ClaimResult {
-    const cur = this.pinned.get(authority)
-    if (cur !== undefined) {
-      if (cur.did !== did) return { ok: false, reason: 'authority_pinned', pinnedTo: cur.did }
-      cur.seen = this.now()
-      this.authorityByDid.set(did, authority)
-      return { ok: true, pinned: false }
-    }
-    const own = this.tofuByDid.get(did)
-    if (own !== undefined && own !== authority && this.pinned.get(own)?.did === did) {
-      return { ok: false, reason: 'did_pinned', pinnedTo: own }
-    }
-    if (this.pinned.size >= this.maxPins && !this.evictPin()) {
-      this.pinRefusals++
-      return { ok: false, reason: 'pins_full' }
-    }
-    this.pinned.set(authority, { did, firm: false, seen: this.now() })
-    this.tofuByDid.set(did, authority)
-    this.authorityByDid.set(did, authority)
-    this.onPinChange?.({ kind: 'pinned', pin: { authority, did, firm: false } })
-    return { ok: true, pinned: true }
-  }
-
-  /**
-   * Evicts the provisional pin of a disconnected DID seen least recently. Firm pins, and pins of
-   * connected DIDs, never go: an attacker can only push out provisional pins nothing relied on.
-   */
-  private evictPin(): boolean {
-    let victim: string | undefined
-    let oldest = Infinity
-    for (const [a, p] of this.pinned) {
-      if (p.firm || this.conns.has(p.did)) continue
-      if (p.seen < oldest) {
-        oldest = p.seen
-        victim = a
-      }
-    }
-    if (victim === undefined) return false
-    const p = this.pinned.get(victim)!
-    this.pinned.delete(victim)
-    if (this.tofuByDid.get(p.did) === victim) this.tofuByDid.delete(p.did)
-    if (this.authorityByDid.get(p.did) === victim) this.authorityByDid.delete(p.did)
-    this.pinEvictions++
-    this.onPinChange?.({ kind: 'evicted', pin: { authority: victim, did: p.did, firm: false } })
-    return true
+    const r = this.pinTable.claim(authority, did, (d) => this.conns.has(d))
+    if (r.ok) this.authorityByDid.set(did, authority)
+    return r
   }
 
   /** DIDs of directly connected peers. */
@@ -295,7 +204,7 @@ export class RoutingTable {
 
   /** The DID an authority is bound (pinned) to. */
   didOf(authority: string): string | undefined {
-    return this.pinned.get(authority)?.did
+    return this.pinTable.didOf(authority)
   }
 
   authorityOf(did: string): string | undefined {
@@ -308,7 +217,7 @@ export class RoutingTable {
    * itself at more hops (that would be a detour around the direct binding).
    */
   acceptsAdvertised(via: string, r: AdvertisedRoute): boolean {
-    const pinnedTo = this.pinned.get(r.authority)?.did
+    const pinnedTo = this.pinTable.didOf(r.authority)
     if (r.hops === 0) return pinnedTo === via && this.authorityByDid.get(via) === r.authority
     return pinnedTo !== via
   }
@@ -371,7 +280,7 @@ export class RoutingTable {
   learn(authority: string, via: string, hops: number): void {
     if (hops > this.maxHops || !this.conns.has(via)) return
     // a pinned authority whose DID is a direct peer is reached directly, never through a detour
-    const pinnedTo = this.pinned.get(authority)?.did
+    const pinnedTo = this.pinTable.didOf(authority)
     if (pinnedTo !== undefined && pinnedTo !== via && this.conns.has(pinnedTo)) return
     const cur = this.learned.get(authority)
     const now = this.now()
@@ -392,7 +301,7 @@ export class RoutingTable {
 
   /** The best route to an authority: direct, then the shortest advertised, then learned from traffic. */
   lookup(authority: string, exclude?: string): Route | undefined {
-    const did = this.pinned.get(authority)?.did
+    const did = this.pinTable.didOf(authority)
     if (did !== undefined && did !== exclude && this.connection(did) !== undefined) {
       return { authority, nextHop: did, hops: 1, kind: 'direct' }
     }
@@ -441,7 +350,7 @@ export class RoutingTable {
   /** Every authority the table can currently reach, with its best route. */
   routes(): Route[] {
     const names = new Set<string>(this.learned.keys())
-    for (const [a, p] of this.pinned) if (this.conns.has(p.did)) names.add(a)
+    for (const [a, did] of this.pinTable.all()) if (this.conns.has(did)) names.add(a)
     for (const r of this.advertised.values()) for (const a of r.keys()) names.add(a)
     const out: Route[] = []
     for (const a of names) {

@@ -6,7 +6,7 @@
  * No sockets, no timers: time comes from the injected clock and `prune()` is called by the owner.
  */
 import { createHash } from 'node:crypto'
-import { DiscoveryMethod, isKosMeshError, systemClock, throwIfAborted } from '@kos-mesh/interface'
+import { DiscoveryMethod, equalBytes, isKosMeshError, systemClock, throwIfAborted } from '@kos-mesh/interface'
 import type { AbortOptions, Clock, DiscoveredPeer } from '@kos-mesh/interface'
 import { InvalidParametersError, InvalidSignatureError, LimitExceededError, MessageExpiredError, UnknownKeyError } from '@kos-mesh/interface'
 import { CAPABILITY_FLAGS, hasCapabilities } from './validate.js'
@@ -162,11 +162,6 @@ function digestKey(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('base64')
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /** FNV-1a (32-bit) of `local` + NUL + `peer`. */
 function tieKey(local: string, peer: string): number {

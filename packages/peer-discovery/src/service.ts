@@ -18,6 +18,7 @@ import {
   VerificationLevel,
   InvalidParametersError,
   TimeoutError,
+  silentLogger,
   systemClock,
   throwIfAborted,
 } from '@kos-mesh/interface'
@@ -198,7 +199,6 @@ export interface PeerDiscovery extends Startable {
 
 // ------------------------------------------------------------------ implementation
 
-const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 const DISCOVERY_PATH = '/peer-discovery'
 
 function nonNegInt(name: string, v: number | undefined, dflt: number): number {

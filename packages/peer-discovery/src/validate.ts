@@ -3,7 +3,7 @@
  * the wire goes through here before it is stored: unknown fields, wrong types and oversized
  * values are rejected with a typed error ("expected X, got Y").
  */
-import { ConnectivityStatus, NATType, NodeType, VerificationLevel } from '@kos-mesh/interface'
+import { ConnectivityStatus, NATType, NodeType, VerificationLevel, describeValue } from '@kos-mesh/interface'
 import type { FederatedNode, NetworkAddress, NodeCapabilities } from '@kos-mesh/interface'
 import { InvalidNodeRecordError, RecordLimitExceededError } from './errors.js'
 
@@ -39,17 +39,9 @@ const NAT_TYPES = new Set<string>(Object.values(NATType))
 const CONNECTIVITY = new Set<string>(Object.values(ConnectivityStatus))
 const VERIFICATION = new Set<string>(Object.values(VerificationLevel))
 
-function describe(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return `array(${v.length})`
-  if (v instanceof Uint8Array) return `bytes(${v.length})`
-  if (typeof v === 'string') return v.length > 40 ? `string(${v.length})` : JSON.stringify(v)
-  if (typeof v === 'object') return 'object'
-  return `${typeof v} ${String(v)}`
-}
 
 function fail(path: string, expected: string, got: unknown): never {
-  throw new InvalidNodeRecordError(`${path}: expected ${expected}, got ${describe(got)}`)
+  throw new InvalidNodeRecordError(`${path}: expected ${expected}, got ${describeValue(got)}`)
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -156,7 +148,4 @@ export function hasCapabilities(caps: NodeCapabilities, required: readonly strin
 }
 
 /** The DID part of a key id (`did:key:z...#z...` -> `did:key:z...`). */
-export function didOfKeyId(keyId: string): string {
-  const i = keyId.indexOf('#')
-  return i === -1 ? keyId : keyId.slice(0, i)
-}
+export { didOfKeyId } from '@kos-mesh/interface'

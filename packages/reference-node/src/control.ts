@@ -210,7 +210,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
       return { task: result }
     },
     'POST /v1/stop': async () => {
-      setImmediate(() => init.onStop?.())
+      setImmediate(() => init.onStop?.()) // clock-exempt: after this response is written, not protocol time
       return { stopping: true }
     },
   }

@@ -1,5 +1,5 @@
 /**
  * DID syntax checks at the node's boundaries (CLI, control API, `trust()`, `connect()`, task
- * targets). They live in `@kos-mesh/agents` (the task service checks DID targets with them).
+ * targets): did-security's, in one place for every package.
  */
-export { checkDid, isValidDid, DID_SYNTAX } from '@kos-mesh/agents'
+export { checkDid, isValidDid, DID_SYNTAX } from '@kos-mesh/did-security'

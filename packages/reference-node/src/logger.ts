@@ -1,12 +1,12 @@
-import type { Logger } from '@kos-mesh/interface'
+import { systemClock, type Clock, type Logger } from '@kos-mesh/interface'
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
 
-/** A silent logger. */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+/** A silent logger (the interface's). */
+export { silentLogger } from '@kos-mesh/interface'
 
 function safe(fields: Record<string, unknown> | undefined): Record<string, unknown> {
   if (fields === undefined) return {}
@@ -18,15 +18,15 @@ function safe(fields: Record<string, unknown> | undefined): Record<string, unkno
 }
 
 /** A structured logger writing one JSON object per line (`{ time, level, msg, ...fields }`). */
-export function jsonLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l), name?: string): Logger {
+export function jsonLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l), name?: string, clock: Pick<Clock, 'now'> = systemClock): Logger {
   const min = RANK[level]
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>): void => {
     if (RANK[lvl] < min) return
     let line: string
     try {
-      line = JSON.stringify({ time: new Date().toISOString(), level: lvl, ...(name === undefined ? {} : { name }), msg, ...safe(fields) })
+      line = JSON.stringify({ time: new Date(clock.now()).toISOString(), level: lvl, ...(name === undefined ? {} : { name }), msg, ...safe(fields) })
     } catch {
-      line = JSON.stringify({ time: new Date().toISOString(), level: lvl, msg })
+      line = JSON.stringify({ time: new Date(clock.now()).toISOString(), level: lvl, msg })
     }
     write(line + '\n')
   }

@@ -1,10 +1,11 @@
 /**
- * DID syntax checks at the boundaries (task targets here; the reference node's CLI, control API,
+ * DID syntax checks at the boundaries (the task service's targets, the reference node's CLI, control API,
  * `trust()` and `connect()` use the same ones): a did:key must be a valid Ed25519 did:key, any
  * other method must at least match the DID syntax of W3C DID Core (`did:<method>:<method-specific-id>`,
  * section 3.1).
  */
-import { InvalidDidError, MAX_DID_LENGTH, publicKeyFromDidKey } from '@kos-mesh/did-security'
+import { InvalidDidError } from './errors.js'
+import { MAX_DID_LENGTH, publicKeyFromDidKey } from './did-key.js'
 
 /**
  * W3C DID Core 3.1: `did = "did:" method-name ":" method-specific-id`, method-name = 1*(a-z / 0-9),
