@@ -355,6 +355,11 @@ async function main(): Promise<void> {
     const { attackRows } = await import('./attack.js')
     rows.push(...(await attackRows()))
   }
+  if (process.env.BENCH_BULK !== '0') {
+    console.log('bulk transfer (100 MiB over loopback TCP, receiver in a child process):')
+    const { bulkRows } = await import('./bulk.js')
+    rows.push(...(await bulkRows()))
+  }
   report('klp-router', rows, {
     batch: BATCH,
     framePool: POOL,

@@ -3,7 +3,8 @@
  * decode, expiry, replay suppression, signature, trust requirements, dispatch by type), request/
  * response with correlation ids, retries and a response cache, fair priority scheduling with
  * per-peer bounded queues and token buckets, a routing table with multi-hop forwarding, hop limit,
- * routing hints and broadcast flooding, signed hellos between neighbours, and metrics.
+ * routing hints and pluggable broadcast, signed hellos between neighbours, data channels, bulk
+ * transfer of hash-verified chunks, and metrics.
  *
  * @packageDocumentation
  */
@@ -29,12 +30,7 @@ export { RejectReason, REJECT_REASONS } from './reasons.js'
 export * from './errors.js'
 export { localTrustStore, checkTrust, type LocalTrustStore, type LocalTrustStoreInit } from './trust.js'
 export type { RouterMetrics } from './metrics.js'
-export { RoutingTable, type Route, type RouteKind, type AdvertisedRoute, type RoutingTableInit, type ClaimResult, type PinInit, type PinEntry, type PinChange } from './routing-table.js'
-export { FairScheduler, priorityClass, PRIORITY_CLASSES, type FairSchedulerInit, type EnqueueResult } from './scheduler.js'
-export { OutboundQueues, type OutboundInit, type OutboundStats } from './outbound.js'
-export { TokenBucket, type TokenBucketInit } from './token-bucket.js'
-export { ReplayWindow, type ReplayWindowInit } from './replay-cache.js'
-export { ResponseCache, type ResponseCacheInit } from './response-cache.js'
+export type { Route, RouteKind, AdvertisedRoute, PinInit, PinEntry, PinChange } from './routing-table.js'
 export {
   encodeEnvelope,
   encodeDataFrame,
@@ -48,3 +44,4 @@ export {
   FLAG_VIA_REACHED,
   type Envelope,
 } from './envelope.js'
+export * from './bulk/index.js'
