@@ -83,7 +83,7 @@ describe('bulk transfer over real TCP', () => {
 
     let cut = false
     let received: Promise<BulkReceiveResult> | undefined
-    const sa = bulkTransfer({ type: KLPMessageType.AGENT_MIGRATION })({ router: a })
+    const sa = bulkTransfer({ type: KLPMessageType.AGENT_MIGRATION, contentHash: true })({ router: a })
     const sb = bulkTransfer({
       type: KLPMessageType.AGENT_MIGRATION,
       maxBytes: 64 * MiB,

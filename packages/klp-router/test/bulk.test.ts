@@ -224,7 +224,7 @@ describe('bulk transfer on the memory transport', () => {
       },
     })
     const payload = new Uint8Array(randomBytes(10 * MiB))
-    const sent = await p.a.push(p.bAuth, memorySource(payload), { meta: { kind: 'bundle', n: 1 } })
+    const sent = await p.a.push(p.bAuth, memorySource(payload), { meta: { kind: 'bundle', n: 1 }, contentHash: true })
     const got = (await result) as { chunksFetched: number; bytesFetched: number; reconnects: number }
     expect(offered).toMatchObject({ from: p.aAuth, fromDid: p.aDid, size: 10 * MiB, chunkSize: 256 * KiB, chunks: 40, meta: { kind: 'bundle', n: 1 } })
     expect(Buffer.from(offered!.contentHash)).toEqual(Buffer.from(sha(payload)))
@@ -594,7 +594,7 @@ describe('bulk transfer on the memory transport', () => {
       return new HashTree(leaves, 1024)
     })()
     await writeFile(sink.statePath, JSON.stringify({ v: 1, root: hex(tree.root), contentHash: hex(sha(payload)), size: payload.byteLength, chunkSize, chunks: 20, have: Buffer.from(bits).toString('base64') }))
-    const offer = await p.a.offer(memorySource(payload), { chunkSize })
+    const offer = await p.a.offer(memorySource(payload), { chunkSize, contentHash: true })
     const r = await p.b.receive(p.aAuth, offer.id, { sink })
     expect(r.chunksResumed).toBe(9)
     expect(r.chunksFetched).toBe(11)

@@ -16,6 +16,18 @@ export interface ChunkHasher {
   digest(): Uint8Array
 }
 
+/** Leaf hashes only: the offer carries no whole-payload hash (one SHA-256 pass over every byte). */
+export function leafHasher(): ChunkHasher {
+  return {
+    both: leafHash,
+    leaf: leafHash,
+    content() {},
+    digest() {
+      return new Uint8Array(0)
+    },
+  }
+}
+
 export function inlineHasher(): ChunkHasher {
   const hash: Hash = createHash('sha256')
   return {

@@ -30,7 +30,7 @@ import {
   errorForReason,
   reasonOf,
 } from './errors.js'
-import { inlineHasher, type ChunkHasher } from './hasher.js'
+import { inlineHasher, leafHasher, type ChunkHasher } from './hasher.js'
 import type { BulkSink } from './sink.js'
 import { HASH_BYTES, bytesEqual, pageCount, verifyPage } from './tree.js'
 import { MAX_PULL_RANGES, chunkLength, idFromHex, parseLeaves, type BulkOfferInfo } from './wire.js'
@@ -117,7 +117,7 @@ export class Download {
   private fillBlocked = false
   private resume: Set<number> | undefined
   private readonly writes = new Set<Promise<void>>()
-  private readonly hasher: ChunkHasher = inlineHasher()
+  private hasher: ChunkHasher = inlineHasher()
   private connected = false
   private everConnected = false
   /** Keep the sink's partial data (suspend) whatever the error: the service is stopping. */
@@ -148,6 +148,7 @@ export class Download {
     private readonly options: ReceiveOptions,
   ) {
     this.stream = stream
+    if (offer.contentHash.byteLength === 0) this.hasher = leafHasher()
     this.n = offer.chunks
     this.P = offer.pageLeaves
     this.W = options.window ?? limits.window
@@ -185,7 +186,7 @@ export class Download {
       }
       this.check()
       const digest = this.hasher.digest()
-      if (!bytesEqual(this.offer.contentHash, digest)) {
+      if (this.offer.contentHash.byteLength > 0 && !bytesEqual(this.offer.contentHash, digest)) {
         throw new BulkContentHashError(`expected the payload to hash to ${Buffer.from(this.offer.contentHash).toString('hex')}, got ${Buffer.from(digest).toString('hex')}`)
       }
       try {

@@ -26,6 +26,11 @@ export interface OfferOptions {
   pageLeaves?: number
   /** The offer lives this long after its last use, ms. Default: the service's `offerTtlMs`. */
   ttlMs?: number
+  /**
+   * Also offer the SHA-256 of the whole payload (the receiver checks it before it commits: a
+   * second hash pass over every byte on both sides). Default: the service's `contentHash`.
+   */
+  contentHash?: boolean
   /** Cancels the offer (hashing, or a transfer in progress: the receivers are told). */
   signal?: AbortSignal
   /** Bytes handed to the connection, per receiver. */
@@ -64,6 +69,7 @@ export interface SenderLimits {
   maxSessionsPerOffer: number
   maxChunkSize: number
   maxSendBufferBytes: number
+  contentHash: boolean
 }
 
 interface Session {
@@ -100,7 +106,7 @@ interface Offer {
 }
 
 /** Reads a source once: the leaf hash of every chunk and the content hash. One chunk in memory at a time. */
-export async function hashSource(source: BulkSource, chunkSize: number, signal?: AbortSignal): Promise<{ leaves: Uint8Array; contentHash: Uint8Array }> {
+export async function hashSource(source: BulkSource, chunkSize: number, signal?: AbortSignal, withContent = true): Promise<{ leaves: Uint8Array; contentHash: Uint8Array }> {
   const size = source.size
   const n = chunkCount(size, chunkSize)
   const leaves = new Uint8Array(n * HASH_BYTES)
@@ -111,9 +117,9 @@ export async function hashSource(source: BulkSource, chunkSize: number, signal?:
     const bytes = await source.read(i * chunkSize, len)
     if (bytes.byteLength !== len) throw new BulkIoError(`expected ${len} bytes of chunk ${i} from the source, got ${bytes.byteLength}`)
     leaves.set(leafHash(bytes), i * HASH_BYTES)
-    content.update(bytes)
+    if (withContent) content.update(bytes)
   }
-  return { leaves, contentHash: content.digest() }
+  return { leaves, contentHash: withContent ? content.digest() : new Uint8Array(0) }
 }
 
 export class BulkSender {
@@ -145,7 +151,7 @@ export class BulkSender {
     if (chunkCount(source.size, chunkSize) > 0xffffffff) throw new InvalidParametersError(`expected at most 2^32 - 1 chunks, got ${chunkCount(source.size, chunkSize)}`)
     if (this.offers.size >= this.limits.maxOffers) throw new BulkBusyError(`expected fewer than ${this.limits.maxOffers} offers alive, got ${this.offers.size}`)
     const to = options.to === undefined ? undefined : this.resolveDid(options.to)
-    const { leaves, contentHash } = await hashSource(source, chunkSize, options.signal)
+    const { leaves, contentHash } = await hashSource(source, chunkSize, options.signal, options.contentHash ?? this.limits.contentHash)
     throwIfAborted(options.signal)
     if (this.offers.size >= this.limits.maxOffers) throw new BulkBusyError(`expected fewer than ${this.limits.maxOffers} offers alive, got ${this.offers.size}`)
     const tree = new HashTree(leaves, pageLeaves)

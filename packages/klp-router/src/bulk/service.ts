@@ -48,6 +48,12 @@ export interface BulkTransferInit {
   chunkSize?: number
   /** Sender: leaf hashes per page (power of two <= 16,384). Default 1,024 (32 KiB pages). */
   pageLeaves?: number
+  /**
+   * Sender: also offer the SHA-256 of the whole payload, checked by the receiver before it commits
+   * (a second hash pass over every byte on both sides). Default false: the root of the hash tree
+   * (in the signed offer) already identifies the content, and every chunk is checked against it.
+   */
+  contentHash?: boolean
   /** Sender: an offer lives this long after its last use, ms. Default 600,000. */
   offerTtlMs?: number
   /** Sender: offers alive at once. Default 64. */
@@ -197,6 +203,7 @@ class BulkService implements BulkTransfer {
       maxSessionsPerOffer: positive('maxSessionsPerOffer', init.maxSessionsPerOffer, 8),
       maxChunkSize: this.maxChunkSize,
       maxSendBufferBytes: positive('maxSendBufferBytes', init.maxSendBufferBytes, 16 * 1024 * 1024),
+      contentHash: init.contentHash === true,
     })
   }
 

@@ -15,7 +15,7 @@
  * | `cancel` | sender -> receiver | one-way | `id`, `code?` | |
  *
  * The offer: `{ op: 'offer', v: 1, id (16 bytes), size, chunkSize, chunks, pageLeaves, hash:
- * 'sha-256', root (32 bytes), contentHash (32 bytes), addrs: [transport address], expiresAt (ms),
+ * 'sha-256', root (32 bytes), contentHash (32 bytes, or 0 bytes: none offered), addrs: [transport address], expiresAt (ms),
  * meta }`. The router signs it; the receiver checks every chunk against it.
  *
  * Data frame (on the service's data channel, unsigned): `stream u32 | epoch u32 | index u32 |
@@ -56,7 +56,7 @@ export interface BulkOfferInfo {
   pageLeaves: number
   /** Root of the hash tree over the chunk hashes (see tree.ts). */
   root: Uint8Array
-  /** SHA-256 of the whole payload. */
+  /** SHA-256 of the whole payload, or 0 bytes when the sender offered none (the root identifies the content). */
   contentHash: Uint8Array
   /** Where the sender can be dialled for data frames (its listen addresses). */
   addrs: string[]
@@ -142,7 +142,8 @@ export function parseOffer(d: unknown, limits: OfferLimits): BulkOfferInfo {
   const pageLeaves = int(d.pageLeaves, 'pageLeaves', 1, MAX_PAGE_LEAVES)
   if (!isPowerOfTwo(pageLeaves)) bad('pageLeaves to be a power of two', pageLeaves)
   const root = bytes(d.root, 'a root', HASH_BYTES)
-  const contentHash = bytes(d.contentHash, 'a content hash', HASH_BYTES)
+  // the whole-payload SHA-256 is optional (empty): the tree root already commits to the content
+  const contentHash = d.contentHash instanceof Uint8Array && d.contentHash.byteLength === 0 ? d.contentHash : bytes(d.contentHash, 'a content hash (or none: 0 bytes)', HASH_BYTES)
   const addrs = d.addrs
   if (!Array.isArray(addrs) || addrs.length > MAX_ADDRS) bad(`at most ${MAX_ADDRS} addresses`, addrs)
   for (const a of addrs) if (typeof a !== 'string' || a.length === 0 || a.length > MAX_ADDR_LENGTH) bad(`an address of 1..${MAX_ADDR_LENGTH} characters`, a)
