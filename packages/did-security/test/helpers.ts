@@ -1,5 +1,4 @@
 /** In-memory message pipes for handshake tests (test-only). */
-import type { Clock, TimerHandle } from '@kos-mesh/interface'
 import type { HandshakeIO } from '../src/index.js'
 
 export interface Pipe extends HandshakeIO { sent: Uint8Array[] }
@@ -28,32 +27,5 @@ export function pipePair(tap?: { aToB?: (m: Uint8Array, i: number) => Uint8Array
   return [a, b]
 }
 
-/** A manual Clock (test-only): time moves, and timers run, only on `advance`. */
-export class ManualClock implements Clock {
-  private t: number
-  private seq = 0
-  private readonly timers = new Map<TimerHandle, { fn: () => void; seq: number }>()
-  constructor(start = 0) { this.t = start }
-  now(): number { return this.t }
-  get pending(): number { return this.timers.size }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const h: TimerHandle = { at: this.t + Math.max(0, ms) }
-    this.timers.set(h, { fn, seq: this.seq++ })
-    return h
-  }
-  clearTimeout(handle: TimerHandle | undefined): void { if (handle !== undefined) this.timers.delete(handle) }
-  sleep(ms: number): Promise<void> { return new Promise((resolve) => { this.setTimeout(resolve, ms) }) }
-  /** Moves time by `ms`, running due timers in (time, order set). */
-  advance(ms: number): void {
-    const end = this.t + ms
-    for (;;) {
-      let next: [TimerHandle, { fn: () => void; seq: number }] | undefined
-      for (const e of this.timers) if (e[0].at <= end && (next === undefined || e[0].at < next[0].at || (e[0].at === next[0].at && e[1].seq < next[1].seq))) next = e
-      if (next === undefined) break
-      this.timers.delete(next[0])
-      this.t = Math.max(this.t, next[0].at)
-      next[1].fn()
-    }
-    this.t = end
-  }
-}
+/** A manual Clock (test-only): the compliance package's. */
+export { ManualClock } from '@kos-mesh/interface-compliance-tests'

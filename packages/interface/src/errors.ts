@@ -142,6 +142,27 @@ export class InsufficientTrustError extends KosMeshError {
   override readonly code: string = 'ERR_INSUFFICIENT_TRUST'
 }
 
+/**
+ * A transport's `send()` would take the connection's outbound bytes past its bound
+ * (`maxOutboundBufferBytes`). Nothing was queued; the connection stays open.
+ */
+export class SendBufferFullError extends QueueFullError {
+  static override readonly code: string = 'ERR_SEND_BUFFER_FULL'
+  override name = 'SendBufferFullError'
+  override readonly code: string = 'ERR_SEND_BUFFER_FULL'
+}
+
+/**
+ * The peer did not drain our send buffer for the transport's `sendStallTimeoutMs` while data waited
+ * for it (it stopped reading): the connection was aborted. The reader throws it; pending and later
+ * `send()`s reject with a `ConnectionClosedError` whose `cause` is it.
+ */
+export class SlowPeerError extends ConnectionClosedError {
+  static override readonly code: string = 'ERR_SLOW_PEER'
+  override name = 'SlowPeerError'
+  override readonly code: string = 'ERR_SLOW_PEER'
+}
+
 /** Throws an AbortError when the signal is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) {

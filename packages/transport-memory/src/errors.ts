@@ -46,27 +46,7 @@ export class SendTimeoutError extends TimeoutError {
   override readonly code: string = 'ERR_SEND_TIMEOUT'
 }
 
-/**
- * `send()` would take the frames waiting for room in the remote buffer past `maxOutboundBufferBytes`.
- * Nothing was queued; the connection stays open. Same `name`/`code` as transport-tcp's class.
- */
-export class SendBufferFullError extends QueueFullError {
-  static override readonly code: string = 'ERR_SEND_BUFFER_FULL'
-  override name = 'SendBufferFullError'
-  override readonly code: string = 'ERR_SEND_BUFFER_FULL'
-}
 
-/**
- * Frames waited for room in the remote buffer and none was freed for `sendStallTimeoutMs` (the remote
- * stopped reading): the connection was aborted (the remote sees a reset). The iterator throws it;
- * pending and later `send()`s reject with a `ConnectionClosedError` (pending ones with it as `cause`).
- * Same `name`/`code` as transport-tcp's class.
- */
-export class SlowPeerError extends ConnectionClosedError {
-  static override readonly code: string = 'ERR_SLOW_PEER'
-  override name = 'SlowPeerError'
-  override readonly code: string = 'ERR_SLOW_PEER'
-}
 
 /** The remote side aborted the connection (or its node crashed); pending frames were dropped. */
 export class ConnectionResetError extends ConnectionClosedError {
@@ -81,3 +61,6 @@ export class VirtualTimeError extends InvalidParametersError {
   override name = 'VirtualTimeError'
   override readonly code: string = 'ERR_VIRTUAL_TIME'
 }
+
+/** The transport errors every transport shares (interface). */
+export { SendBufferFullError, SlowPeerError } from '@kos-mesh/interface'

@@ -24,28 +24,7 @@ export class DialTimeoutError extends TimeoutError {
   override readonly code: string = 'ERR_DIAL_TIMEOUT'
 }
 
-/**
- * `send()` would take the connection's outbound bytes (frames waiting for their turn plus the
- * socket's write buffer) past `maxOutboundBufferBytes`. Nothing was queued; the connection stays open.
- * Same `name`/`code` as transport-memory's class of the same name.
- */
-export class SendBufferFullError extends QueueFullError {
-  static override readonly code: string = 'ERR_SEND_BUFFER_FULL'
-  override name = 'SendBufferFullError'
-  override readonly code: string = 'ERR_SEND_BUFFER_FULL'
-}
 
-/**
- * The peer did not drain our send buffer for `sendStallTimeoutMs` while we had data waiting for it
- * (it stopped reading): the connection was aborted. The iterator throws it; pending and later
- * `send()`s reject with a `ConnectionClosedError` whose `cause` is it. Same `name`/`code` as
- * transport-memory's class of the same name.
- */
-export class SlowPeerError extends ConnectionClosedError {
-  static override readonly code: string = 'ERR_SLOW_PEER'
-  override name = 'SlowPeerError'
-  override readonly code: string = 'ERR_SLOW_PEER'
-}
 
 /** A decrypted record is malformed (empty, unknown kind) or a frame arrived in the wrong phase. */
 export class InvalidRecordError extends DecodeError {
@@ -95,3 +74,6 @@ export class ListenError extends KosMeshError {
   override name = 'ListenError'
   override readonly code: string = 'ERR_LISTEN'
 }
+
+/** The transport errors every transport shares (interface). */
+export { SendBufferFullError, SlowPeerError } from '@kos-mesh/interface'
