@@ -1,10 +1,10 @@
-/** Locates ../shared/vectors (KOS_VECTORS_DIR overrides). Missing + CI => loud failure. */
+/** Locates the repository's vectors/ folder (KOS_VECTORS_DIR overrides). Missing + CI => loud failure. */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-export const vectorsDir = process.env.KOS_VECTORS_DIR ?? join(repoRoot, '..', 'shared', 'vectors')
+export const vectorsDir = process.env.KOS_VECTORS_DIR || join(repoRoot, 'vectors')
 export const haveVectors = existsSync(join(vectorsDir, 'README.md'))
 /** Run vector suites when present; in CI, run them anyway so that a missing folder fails loudly. */
 export const runVectors = haveVectors || process.env.CI !== undefined

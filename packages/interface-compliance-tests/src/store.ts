@@ -41,6 +41,11 @@ export interface StoreComplianceOptions {
   maxValueBytes?: number
   /** Keys written in the ordering test. Default 300. */
   keys?: number
+  /**
+   * The store keeps nothing across a reopen (an in-memory store): the persistence test is not run.
+   * Default false: the setup must provide `reopen`, and the persistence test runs.
+   */
+  volatile?: boolean
 }
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -203,11 +208,8 @@ export function storeCompliance(name: string, setup: () => Promise<StoreUnderTes
       expect(await store.has('k')).toBe(false)
     })
 
-    it('persists across a reopen (when the store supports it)', async (t) => {
-      if (made?.reopen === undefined) {
-        t.skip()
-        return
-      }
+    if (options.volatile !== true) it('persists across a reopen', async () => {
+      if (made?.reopen === undefined) throw new Error('expected the setup to provide reopen() (or the volatile option), got none')
       await store.put('p/1', enc('one'))
       await store.put('p/2', new Uint8Array([0, 255]))
       await store.put('p/3', enc('gone'))

@@ -16,7 +16,7 @@ storeCompliance(
     await store.start()
     return { store, teardown: async () => store.stop() }
   },
-  limits,
+  { ...limits, volatile: true },
 )
 
 storeCompliance(
