@@ -61,7 +61,8 @@ export interface RejectInfo {
 /** Events every MessageRouter emits (implementations may emit more). */
 export interface MessageRouterEvents {
   'peer:connect': CustomEvent<PeerInfo>
-  'peer:disconnect': CustomEvent<PeerInfo>
+  /** The peer's last connection closed; `reason` names why when known (the error's name, e.g. `SlowPeerError`). */
+  'peer:disconnect': CustomEvent<PeerInfo & { reason?: string }>
   /** The peer's signed hello was accepted (authority <-> DID known). */
   'peer:identify': CustomEvent<PeerInfo>
   'message:rejected': CustomEvent<RejectInfo>

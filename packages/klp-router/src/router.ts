@@ -304,6 +304,7 @@ class KLPRouter implements Router {
   private async readLoop(conn: Connection): Promise<void> {
     const core = this.core
     const inbound = this.inbound
+    let reason = 'closed'
     try {
       let n = 0
       for await (const frame of conn) {
@@ -314,6 +315,7 @@ class KLPRouter implements Router {
         if (core.cfg.backpressure) await inbound.roomToRead(conn.remotePeer)
       }
     } catch (err) {
+      reason = errName(err) || 'error'
       if (errName(err) === 'SlowPeerError') {
         core.counters.slowPeers++
         core.log.warn('peer disconnected: it stopped reading', { peer: conn.remotePeer })
@@ -329,7 +331,7 @@ class KLPRouter implements Router {
         core.buckets.delete(conn.remotePeer)
         this.hellos.forget(conn.remotePeer)
         if (core.started) {
-          core.emit('peer:disconnect', info)
+          core.emit('peer:disconnect', { ...info, reason })
           this.hellos.scheduleRouteUpdate()
         }
       }

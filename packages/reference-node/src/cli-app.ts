@@ -8,11 +8,26 @@ import { NodeType, systemClock, type Clock, type KLPValue } from '@kos-mesh/inte
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { BUILTIN_AGENTS, agentNameOfPath, checkTaskSize, parseTaskRequest, type TaskResult } from '@kos-mesh/agents'
-import { checkNodeAddress, dataDirPaths, defaultConfig, ensurePrivateDir, loadConfig, parseConfig, resolveDataDir, saveConfig, validateAuthority, writeFileAtomic, type NodeConfig } from './config.js'
-import { connectControl, MAX_TASK_TIMEOUT_MS, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo } from './control.js'
+import {
+  checkNodeAddress,
+  dataDirPaths,
+  DEFAULT_LISTEN,
+  defaultConfig,
+  ensurePrivateDir,
+  isUnspecifiedHost,
+  loadConfig,
+  parseConfig,
+  resolveDataDir,
+  saveConfig,
+  validateAuthority,
+  writeFileAtomic,
+  type NodeConfig,
+} from './config.js'
+import { connectControl, MAX_TASK_TIMEOUT_MS, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo, type TrafficSummary } from './control.js'
 import { checkDid } from './did.js'
-import { InvalidConfigError } from './errors.js'
+import { AlreadyInitializedError, DatabaseLockedError, InvalidConfigError, NodeAlreadyRunningError, NotInitializedError, StopTimeoutError } from './errors.js'
 import { keystoreIdentity } from './identity.js'
+import { followLog, openLogFile, readLogTail, type LogFile } from './logfile.js'
 import { jsonLogger, LOG_LEVELS, type LogLevel } from './logger.js'
 import { createNode, type NodePeer, type NodeStatus } from './node.js'
 import { levelStore } from './storage/level.js'
@@ -21,7 +36,11 @@ import type { TrustEntry } from './trust.js'
 /** Exit codes of `kos-mesh` (stable; scripts rely on them). */
 export const ExitCode = {
   OK: 0,
-  /** Something failed at runtime (I/O, an unexpected error). */
+  /**
+   * Something failed at runtime (I/O, an unexpected error), or the command could not do what it
+   * was asked on this data dir: `init` on an initialized one without --force, `start` while a node
+   * runs, a listen address in use, `stop` that timed out.
+   */
   FAILURE: 1,
   /** Bad command line: unknown command or option, missing or invalid argument. */
   USAGE: 2,
@@ -36,16 +55,28 @@ export const ExitCode = {
    * its passphrase wrong, or its datastore lost its records (see `start --reset-store`).
    */
   CONFIG: 6,
+  /**
+   * Identity: the peer proved another DID than the one the address names (`connect
+   * tcp://.../did:key:A` answered by B), or the authority is pinned to another DID.
+   */
+  IDENTITY: 7,
 } as const
 
 export interface CliIo {
   stdout: (s: string) => void
   stderr: (s: string) => void
   env: NodeJS.ProcessEnv
-  /** Resolves when the process is asked to stop (SIGINT/SIGTERM); used by `start`. */
+  /** Resolves when the process is asked to stop (SIGINT/SIGTERM); used by `start` and `logs --follow`. */
   onSignal?: (handler: () => void) => void
   /** Time and timers of the CLI and of the node it starts. Default `systemClock`. */
   clock?: Clock
+  /**
+   * Reads standard input to its end (`task <target> -`), at most `maxBytes` (more rejects with a
+   * RangeError). Default: none (reading stdin is then a usage error).
+   */
+  readStdin?: (maxBytes: number) => Promise<string>
+  /** Whether a process runs (`stop` waits for the node's to end). Default `process.kill(pid, 0)`. */
+  isProcessAlive?: (pid: number) => boolean
 }
 
 /** An AbortSignal that fires after `ms` of the clock's time (the timer does not keep the process alive). */
@@ -56,7 +87,7 @@ function timeoutSignal(clock: Clock, ms: number): AbortSignal {
 }
 
 /** A bad command line (exit 2). `code` is the code of the typed error it wraps, else `ERR_USAGE`. */
-class UsageError extends Error {
+export class UsageError extends Error {
   override name = 'UsageError'
   readonly code: string
 
@@ -76,17 +107,20 @@ const GLOBAL_OPTIONS = {
 
 const EXIT_CODES_TEXT = `Exit codes:
   0  ok
-  1  runtime failure
+  1  runtime failure (also: init on an initialized dir, start while a node
+     runs or with its address in use, stop that timed out)
   2  usage error (unknown command or option, bad argument)
   3  node not running (no control API for this data dir)
   4  rejected by the peer (no_eligible_agents, insufficient_trust, ...)
   5  peer unreachable or no answer in time
   6  data dir problem: not initialized, invalid config, bad keystore or
-     passphrase, or a datastore that lost its records (start --reset-store)`
+     passphrase, or a datastore that lost its records (start --reset-store)
+  7  identity: the peer proved another DID than the address names, or the
+     authority is pinned to another DID`
 
 const GLOBAL_TEXT = `Global options:
   --data-dir <dir>   data directory (default: $KOS_MESH_DATA_DIR, else ~/.kos-mesh)
-  --json             machine-readable JSON on stdout
+  --json             one JSON document on stdout (errors too: {"error": {...}, "exitCode": N})
   -h, --help         show help`
 
 const MAIN_HELP = `kos-mesh ${VERSION}: run and control a kOS federated mesh node (KLP)
@@ -94,14 +128,17 @@ const MAIN_HELP = `kos-mesh ${VERSION}: run and control a kOS federated mesh nod
 Usage: kos-mesh <command> [options]
 
 Commands:
-  init                    create the data dir: config, identity keystore, passphrase
+  init                    create (or update) the data dir: config, identity keystore, passphrase
   start                   run the node in the foreground (Ctrl-C to stop)
-  stop                    stop the node running for the data dir
-  status                  show the running node: DID, addresses, agents
+  stop                    stop the node running for the data dir and wait for it to exit
+  status                  show the running node: DID, addresses, peers, traffic, agents
   connect <address>       connect the running node to a peer
-  peers                   list connected and discovered peers
+  peers                   list connected, known and discovered peers
   trust <did|address>     trust a DID or the node behind an agent address
-  task <target> <input>   send a task to an agent on another node
+  trust list              list the trust decisions
+  untrust <did|address>   remove a trust decision
+  task <target> <input>   send a task to an agent on another node (<input> - reads stdin)
+  logs                    print the node's log (--follow to keep printing)
   config export           print the configuration as JSON
 
 ${GLOBAL_TEXT}
@@ -119,15 +156,26 @@ interface Command {
 }
 
 interface Ctx {
+  command: string
   values: Record<string, string | boolean | string[] | undefined>
   positionals: string[]
   dataDir: string
   json: boolean
   io: CliIo
+  clock: Clock
+}
+
+function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))
 }
 
 function print(ctx: Ctx, human: string, json: unknown): void {
-  ctx.io.stdout(ctx.json ? JSON.stringify(json, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n' : human.endsWith('\n') ? human : human + '\n')
+  ctx.io.stdout(ctx.json ? toJson(json) + '\n' : human.endsWith('\n') ? human : human + '\n')
+}
+
+/** A note for people (stderr), never mixed into --json stdout. */
+function note(ctx: Ctx, text: string): void {
+  ctx.io.stderr(`kos-mesh ${ctx.command}: ${text}\n`)
 }
 
 function str(v: unknown): string | undefined {
@@ -136,6 +184,23 @@ function str(v: unknown): string | undefined {
 
 function list(v: unknown): string[] {
   return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []
+}
+
+/** Formats rows as aligned columns (two spaces between columns; the last column is not padded). */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const all = [header, ...rows]
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ').trimEnd()).join('\n')
+}
+
+function bytesText(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+}
+
+function secondsText(ms: number): string {
+  return ms < 1000 ? `${Math.max(0, Math.round(ms))} ms` : `${Math.round(ms / 1000)} s`
 }
 
 /** --control-port and --log-level (shared by init and start), then the whole config is validated. */
@@ -150,7 +215,9 @@ function applyCommonOptions(config: NodeConfig, v: Record<string, unknown>): voi
   try {
     parseConfig(config)
   } catch (err) {
-    throw new UsageError((err as Error).message)
+    const msg = (err as Error).message
+    // name the option, not the config key, for a value that came from the command line
+    throw new UsageError(msg.replace(/^listen\[\d+\]/, '--listen').replace(/^seeds\[\d+\]/, '--seed').replace(/^publish\[\d+\]/, '--publish'), /klp:\/\//.test(msg) || /address/.test(msg) ? 'ERR_INVALID_ADDRESS' : 'ERR_USAGE')
   }
 }
 
@@ -200,7 +267,24 @@ function taskPolicyText(minTrust: number): string {
   return minTrust <= 0 ? 'open: any authenticated DID may run tasks (policy.task_min_trust 0)' : `only DIDs trusted at >= ${minTrust} may run tasks (policy.task_min_trust)`
 }
 
+/** Warnings about addresses that will not work as people expect (for init and start). */
+function addressWarnings(config: NodeConfig): string[] {
+  const out: string[] = []
+  for (const l of config.listen) {
+    const m = /^tcp:\/\/(\[[^\]]+\]|[^/:]+):(\d+)/.exec(l)
+    if (m === null) continue
+    if (m[2] === '0') out.push(`listen ${l}: port 0 picks a new port at every start, so seeds and peers that saved this node's address lose it; use a fixed port (default ${DEFAULT_LISTEN})`)
+    if (isUnspecifiedHost(m[1] as string) && config.publish.length === 0) out.push(`listen ${l}: peers cannot dial ${m[1]}; set the address they should dial with --publish tcp://<host or IP>:${m[2]}`)
+  }
+  for (const s of config.seeds) {
+    if (!s.includes('/did:')) out.push(`seed ${s} names no DID: whichever node answers there is taken as the seed; append /did:key:... (from \`kos-mesh status\` on the seed) so that another node is refused`)
+  }
+  return out
+}
+
 // ------------------------------------------------------------------ commands
+
+const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
 const init: Command = {
   help: `Usage: kos-mesh init [options]
@@ -208,12 +292,21 @@ const init: Command = {
 Creates the data directory (mode 0700; an existing one is chmod-ed to 0700) with config.json,
 the node identity in keystore.json (encrypted with the passphrase from $KOS_MESH_PASSPHRASE, else
 a generated passphrase file, 0600, which only guards against casual reads), and prints the node
-DID.
+DID. The node listens on ${DEFAULT_LISTEN} unless told otherwise: a fixed port, so that it
+keeps its address across restarts (give each node on one machine its own port with --listen).
+
+On an initialized data dir, init refuses unless given --force (change only the options given,
+keep the rest of config.json) or --reset (start again from the defaults and the options given).
+The identity is always kept.
 
 Options:
   --name <name>           node name, [a-z0-9-] (default: node-<random>)
   --authority <host>      KLP authority (default: <name>.mesh.kai)
-  --listen <address>      listen address, repeatable (default: tcp://127.0.0.1:0)
+  --listen <address>      listen address tcp://host:port, repeatable
+                          (default: ${DEFAULT_LISTEN})
+  --publish <address>     address other nodes dial to reach this one, tcp://host:port,
+                          repeatable (default: the listen addresses; set it behind a port
+                          forward, or when listening on 0.0.0.0)
   --seed <address>        seed node tcp://host:port[/did:key:...], repeatable
   --type <type>           PeerNode, GatewayNode, ArchiveNode or ValidatorNode (default: PeerNode)
   --agents <list>         built-in agents, comma separated: echo,text-stats,math (default: all; "" for none)
@@ -222,7 +315,9 @@ Options:
                           raise a DID with \`kos-mesh trust <did> --level N\`)
   --control-port <port>   control API port on 127.0.0.1 (default: 0 = random)
   --log-level <level>     debug, info, warn, error or silent (default: info)
-  --force                 overwrite an existing config.json (the identity is kept)
+  --force                 update an existing config.json: only the options given change
+                          (--listen, --publish and --seed replace those lists)
+  --reset                 replace an existing config.json by the defaults and the options given
 
 ${GLOBAL_TEXT}
 `,
@@ -230,6 +325,7 @@ ${GLOBAL_TEXT}
     name: { type: 'string' },
     authority: { type: 'string' },
     listen: { type: 'string', multiple: true },
+    publish: { type: 'string', multiple: true },
     seed: { type: 'string', multiple: true },
     type: { type: 'string' },
     agents: { type: 'string' },
@@ -237,13 +333,35 @@ ${GLOBAL_TEXT}
     'control-port': { type: 'string' },
     'log-level': { type: 'string' },
     force: { type: 'boolean' },
+    reset: { type: 'boolean' },
   },
   async run(ctx) {
     needPositionals(ctx, 0, '')
     const v = ctx.values
     const name = str(v.name)
-    if (name !== undefined && !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) throw new UsageError(`--name: expected [a-z0-9-] up to 63 characters, got ${JSON.stringify(name)}`)
-    const config = defaultConfig(name)
+    if (name !== undefined && !NAME_RE.test(name)) throw new UsageError(`--name: expected [a-z0-9-] up to 63 characters, got ${JSON.stringify(name)}`)
+    const p = dataDirPaths(ctx.dataDir)
+    const exists = await stat(p.config).then(() => true, () => false)
+    const reset = v.reset === true
+    if (exists && v.force !== true && !reset) {
+      throw new AlreadyInitializedError(`${p.config} already exists; use --force to change only the options given, or --reset to start again from the defaults (the identity is kept either way)`)
+    }
+    // --force keeps what it is not told to change; a new dir and --reset start from the defaults
+    let before: NodeConfig | undefined
+    if (exists && !reset) {
+      try {
+        before = await loadConfig(p.root)
+      } catch (err) {
+        if ((err as Error).name === 'InvalidConfigError') throw new InvalidConfigError(`${(err as Error).message}; fix it, or use --reset to replace it`)
+        throw err
+      }
+    }
+    const config: NodeConfig = before === undefined ? defaultConfig(name) : structuredClone(before)
+    if (before !== undefined && name !== undefined && name !== before.node.name) {
+      config.node.name = name
+      // an authority derived from the old name follows the new one
+      if (before.node.authority === `${before.node.name}.mesh.kai`) config.node.authority = `${name}.mesh.kai`
+    }
     const authority = str(v.authority)
     if (authority !== undefined) {
       try {
@@ -253,7 +371,8 @@ ${GLOBAL_TEXT}
       }
     }
     if (v.listen !== undefined) config.listen = list(v.listen)
-    config.seeds = list(v.seed)
+    if (v.publish !== undefined) config.publish = list(v.publish)
+    if (v.seed !== undefined) config.seeds = list(v.seed)
     const type = str(v.type)
     if (type !== undefined) {
       if (!(Object.values(NodeType) as string[]).includes(type)) throw new UsageError(`--type: expected one of ${Object.values(NodeType).join(', ')}, got ${JSON.stringify(type)}`)
@@ -268,42 +387,63 @@ ${GLOBAL_TEXT}
     const minTrust = intOption('task-min-trust', v['task-min-trust'], 0, 10)
     if (minTrust !== undefined) config.policy.task_min_trust = minTrust
     applyCommonOptions(config, v)
-    const p = dataDirPaths(ctx.dataDir)
-    const exists = await stat(p.config).then(() => true, () => false)
-    if (exists && v.force !== true) {
-      ctx.io.stderr(`kos-mesh: ${p.config} already exists; use --force to overwrite it (the identity is kept)\n`)
-      return ExitCode.FAILURE
-    }
-    await ensurePrivateDir(p.root, (m) => ctx.io.stderr(`kos-mesh: warning: ${m}\n`))
+    await ensurePrivateDir(p.root, (m) => note(ctx, `warning: ${m}`))
     const passphrase = await passphraseFor(p.root, ctx.io.env, true)
     const source = keystoreIdentity({ path: p.keystore, passphrase })
     const identity = await source.loadIdentity()
     await saveConfig(p.root, config)
+    const changed = before === undefined ? [] : changedKeys(before, config)
+    for (const w of addressWarnings(config)) note(ctx, `warning: ${w}`)
+    const what = before === undefined ? (exists ? 'reset' : 'initialized') : 'updated'
     print(
       ctx,
-      `initialized ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  next:       kos-mesh start --data-dir ${p.root}`,
-      { dataDir: p.root, did: identity.did, authority: config.node.authority, identityCreated: source.created, config },
+      `${what} ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n${config.listen.map((l) => `  listen:     ${l}\n`).join('')}${config.publish.map((l) => `  publish:    ${l}\n`).join('')}${before === undefined ? '' : `  changed:    ${changed.length === 0 ? 'nothing' : changed.join(', ')}\n`}  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  next:       kos-mesh start --data-dir ${p.root}`,
+      { dataDir: p.root, did: identity.did, authority: config.node.authority, identityCreated: source.created, action: what, ...(before === undefined ? {} : { changed }), config },
     )
     return ExitCode.OK
   },
+}
+
+/** Dotted keys whose values differ between two configs. */
+function changedKeys(a: NodeConfig, b: NodeConfig): string[] {
+  const out: string[] = []
+  const walk = (x: unknown, y: unknown, path: string): void => {
+    if (x !== null && y !== null && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) {
+      for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], path === '' ? k : `${path}.${k}`)
+    } else if (JSON.stringify(x) !== JSON.stringify(y)) {
+      out.push(path)
+    }
+  }
+  walk(a, b, '')
+  return out
 }
 
 const start: Command = {
   help: `Usage: kos-mesh start [options]
 
 Runs the node in the foreground until Ctrl-C (SIGINT), SIGTERM or \`kos-mesh stop\`. It listens,
-bootstraps from the seeds, and serves the control API on 127.0.0.1 (port and token in control.json
-and control.token, mode 0600, removed on exit). Logs go to stderr as JSON lines. Authority -> DID
-pins (trust on first use of each peer's signed hello) are kept in db/ and restored at start.
+bootstraps from the seeds, redials the peers it knew before (saved in db/ with their last good
+addresses) with exponential backoff, and serves the control API on 127.0.0.1 (port and token in
+control.json and control.token, mode 0600, removed on exit). Logs are JSON lines on stderr and
+in logs/node.log (rotated at 5 MiB, 3 old files kept; \`kos-mesh logs\` reads them).
+Authority -> DID pins (trust on first use of each peer's signed hello) are kept in db/ and
+restored at start.
 The database keeps an integrity record (and db.integrity.json beside it): a db/ that lost its
 records (emptied, replaced, a truncated log) is refused with exit 6 rather than started without
 its trust decisions and pins.
 
+--listen, --publish and --seed are saved to config.json once the node runs, so that a restart
+keeps them. With --json, start prints one JSON line when the node runs ({"event": "started",
+...}) and one when it has stopped ({"event": "stopped"}); an error before it runs is the usual
+error document.
+
 Options:
   --listen <address>      listen address tcp://host:port, repeatable (replaces the config's)
+  --publish <address>     address other nodes dial to reach this one, tcp://host:port,
+                          repeatable (replaces the config's)
   --seed <address>        seed node tcp://host:port[/did:key:...], repeatable (added to the config's)
-  --control-port <port>   control API port (replaces the config's)
-  --log-level <level>     debug, info, warn, error or silent
+  --control-port <port>   control API port (this run only)
+  --log-level <level>     debug, info, warn, error or silent (this run only)
   --reset-store           accept db/ as it is even though it lost records (trust decisions and
                           pins that are gone stay gone: peers are pinned again on first use)
 
@@ -311,6 +451,7 @@ ${GLOBAL_TEXT}
 `,
   options: {
     listen: { type: 'string', multiple: true },
+    publish: { type: 'string', multiple: true },
     seed: { type: 'string', multiple: true },
     'control-port': { type: 'string' },
     'log-level': { type: 'string' },
@@ -319,131 +460,205 @@ ${GLOBAL_TEXT}
   async run(ctx) {
     needPositionals(ctx, 0, '')
     const p = dataDirPaths(ctx.dataDir)
-    const config = await loadConfig(p.root)
+    const saved = await loadConfig(p.root)
+    const config: NodeConfig = structuredClone(saved)
     const v = ctx.values
     if (v.listen !== undefined) config.listen = list(v.listen)
+    if (v.publish !== undefined) config.publish = list(v.publish)
     config.seeds = [...new Set([...config.seeds, ...list(v.seed)])]
     applyCommonOptions(config, v)
+    const clock = ctx.clock
     // a control.json that still answers means a node already runs here
+    let runningPid: number | undefined
     try {
       const c = await connectControl(p.root)
       await c.call('GET', '/v1/status', undefined, { timeoutMs: 2000 })
-      ctx.io.stderr(`kos-mesh: a node is already running for ${p.root} (pid ${c.info.pid}); stop it with \`kos-mesh stop\`\n`)
-      return ExitCode.FAILURE
+      runningPid = c.info.pid
     } catch {
       // none: go on
     }
-    const logger = jsonLogger(config.logLevel, (l) => ctx.io.stderr(l), config.node.name)
-    await ensurePrivateDir(p.root, (m) => logger.warn(m))
-    const passphrase = await passphraseFor(p.root, ctx.io.env, false)
-    const node = createNode({
-      identity: keystoreIdentity({ path: p.keystore, passphrase }),
-      authority: config.node.authority,
-      nodeType: config.node.type,
-      capabilities: config.node.capabilities,
-      transports: [tcp()],
-      listen: config.listen,
-      seeds: config.seeds,
-      bootstrap: false,
-      storage: levelStore({ path: p.db, resetStore: v['reset-store'] === true, clock: ctx.io.clock ?? systemClock }),
-      agents: config.agents.map((a) => (BUILTIN_AGENTS[a] as () => never)()),
-      taskMinTrust: config.policy.task_min_trust,
-      logger,
-      clock: ctx.io.clock ?? systemClock,
-    })
-    let stopping: Promise<void> | undefined
-    let done: () => void = () => {}
-    const finished = new Promise<void>((resolve) => {
-      done = resolve
-    })
-    let control: Awaited<ReturnType<typeof startControlServer>> | undefined
-    const shutdown = (): Promise<void> =>
-      (stopping ??= (async () => {
-        logger.info('stopping')
-        await removeControlFiles(p.root).catch(() => {})
-        await control?.close().catch(() => {})
-        await node.stop().catch(() => {})
-        done()
-      })())
-    ctx.io.onSignal?.(() => void shutdown())
+    if (runningPid !== undefined) throw new NodeAlreadyRunningError(`a node is already running for ${p.root} (pid ${runningPid}); stop it with \`kos-mesh stop --data-dir ${p.root}\``)
+    await ensurePrivateDir(p.root, (m) => note(ctx, `warning: ${m}`))
+    let logFile: LogFile | undefined
     try {
-      await node.start()
+      logFile = openLogFile({ path: p.log }, (err) => ctx.io.stderr(`kos-mesh: could not write ${p.log} (${(err as NodeJS.ErrnoException).code ?? err.name}); logging to stderr only\n`))
     } catch (err) {
-      const e = err as Error & { code?: string; cause?: { code?: string } }
-      if (e.code === 'LEVEL_DATABASE_NOT_OPEN' && e.cause?.code === 'LEVEL_LOCKED') {
-        ctx.io.stderr(`kos-mesh: the database in ${p.db} is locked: another node runs with this data dir\n`)
-        return ExitCode.FAILURE
-      }
-      throw err
+      ctx.io.stderr(`kos-mesh: could not open ${p.log} (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}); logging to stderr only\n`)
     }
-    if (v['reset-store'] === true) logger.warn('--reset-store: the datastore was accepted as it is, with a new integrity record; records it lost stay lost', { db: p.db })
+    const file = logFile
+    const logger = jsonLogger(
+      config.logLevel,
+      (l) => {
+        ctx.io.stderr(l)
+        file?.write(l)
+      },
+      config.node.name,
+      clock,
+    )
     try {
-      control = await startControlServer({ node, port: config.control.port, onStop: () => void shutdown(), logger })
-      const status = node.status()
-      const info: ControlInfo = { pid: process.pid, host: '127.0.0.1', port: control.port, did: status.did, authority: status.authority, addrs: status.addrs, startedAt: (ctx.io.clock ?? systemClock).now() }
-      await writeControlFiles(p.root, info, control.token)
-      let bootstrap: unknown
-      if (config.seeds.length > 0) {
-        try {
-          const r = await node.bootstrap(config.seeds)
-          bootstrap = { seeds_reached: r.seeds_reached, discovered: r.discovered, peer_connections: r.peer_connections, trust_mesh_joined: r.trust_mesh_joined }
-        } catch (err) {
-          logger.warn('bootstrap failed; running without seeds (retry with `kos-mesh connect`)', { err })
-          bootstrap = { seeds_reached: 0, error: (err as Error).message }
-        }
-      }
-      print(
-        ctx,
-        `kos-mesh node started\n  did:        ${info.did}\n  authority:  ${info.authority}\n${info.addrs.map((a) => `  listening:  ${a}\n`).join('')}  control:    http://127.0.0.1:${info.port} (token in ${p.token})\n  agents:     ${status.agents.map((a) => a.name).join(', ') || 'none'}\n  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  peers:      ${node.router.peers().length}\nPress Ctrl-C to stop.`,
-        { event: 'started', ...info, agents: status.agents, policy: config.policy, bootstrap: bootstrap ?? null },
-      )
-    } catch (err) {
-      await shutdown()
-      throw err
+      return await runNode(ctx, p, saved, config, logger)
+    } finally {
+      file?.close()
     }
-    await finished
-    print(ctx, 'kos-mesh node stopped', { event: 'stopped' })
-    return ExitCode.OK
   },
+}
+
+async function runNode(ctx: Ctx, p: ReturnType<typeof dataDirPaths>, saved: NodeConfig, config: NodeConfig, logger: ReturnType<typeof jsonLogger>): Promise<number> {
+  const v = ctx.values
+  const clock = ctx.clock
+  for (const w of addressWarnings(config)) logger.warn(w)
+  const passphrase = await passphraseFor(p.root, ctx.io.env, false)
+  const node = createNode({
+    identity: keystoreIdentity({ path: p.keystore, passphrase }),
+    authority: config.node.authority,
+    nodeType: config.node.type,
+    capabilities: config.node.capabilities,
+    transports: [tcp()],
+    listen: config.listen,
+    ...(config.publish.length > 0 ? { publish: config.publish } : {}),
+    seeds: config.seeds,
+    bootstrap: false,
+    storage: levelStore({ path: p.db, resetStore: v['reset-store'] === true, clock }),
+    agents: config.agents.map((a) => (BUILTIN_AGENTS[a] as () => never)()),
+    taskMinTrust: config.policy.task_min_trust,
+    logger,
+    clock,
+  })
+  let stopping: Promise<void> | undefined
+  let done: () => void = () => {}
+  const finished = new Promise<void>((resolve) => {
+    done = resolve
+  })
+  let control: Awaited<ReturnType<typeof startControlServer>> | undefined
+  const shutdown = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info('stopping')
+      await removeControlFiles(p.root).catch(() => {})
+      await control?.close().catch(() => {})
+      await node.stop().catch(() => {})
+      done()
+    })())
+  ctx.io.onSignal?.(() => void shutdown())
+  try {
+    await node.start()
+  } catch (err) {
+    const e = err as Error & { code?: string; cause?: { code?: string } }
+    if (e.code === 'LEVEL_DATABASE_NOT_OPEN' && e.cause?.code === 'LEVEL_LOCKED') {
+      throw new DatabaseLockedError(`the database in ${p.db} is locked: another node runs with this data dir`, { cause: err })
+    }
+    throw err
+  }
+  if (v['reset-store'] === true) logger.warn('--reset-store: the datastore was accepted as it is, with a new integrity record; records it lost stay lost', { db: p.db })
+  try {
+    control = await startControlServer({ node, port: config.control.port, onStop: () => void shutdown(), logger, logFile: p.log, clock })
+    const status = node.status()
+    const info: ControlInfo = { pid: process.pid, host: '127.0.0.1', port: control.port, did: status.did, authority: status.authority, addrs: status.addrs, startedAt: clock.now() }
+    await writeControlFiles(p.root, info, control.token)
+    // what the command line changed in the addresses is kept for the next start
+    const keep: NodeConfig = { ...saved, listen: config.listen, publish: config.publish, seeds: config.seeds }
+    const savedKeys = changedKeys(saved, keep)
+    if (savedKeys.length > 0) {
+      await saveConfig(p.root, keep)
+      logger.info('saved to config.json', { keys: savedKeys })
+    }
+    let bootstrap: unknown
+    if (config.seeds.length > 0) {
+      try {
+        const r = await node.bootstrap(config.seeds)
+        bootstrap = { seeds_reached: r.seeds_reached, discovered: r.discovered, peer_connections: r.peer_connections, trust_mesh_joined: r.trust_mesh_joined }
+      } catch (err) {
+        bootstrap = { seeds_reached: 0, error: (err as Error).message }
+      }
+    }
+    const s = node.status()
+    print(
+      ctx,
+      `kos-mesh node started\n  did:        ${info.did}\n  authority:  ${info.authority}\n${info.addrs.map((a) => `  listening:  ${a}\n`).join('')}${s.published.map((a) => `  published:  ${a}\n`).join('')}  control:    http://127.0.0.1:${info.port} (token in ${p.token})\n  log:        ${p.log}\n  agents:     ${status.agents.map((a) => a.name).join(', ') || 'none'}\n  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  peers:      ${peersLine(s)}\n${savedKeys.length > 0 ? `  saved:      ${savedKeys.join(', ')} (config.json)\n` : ''}Press Ctrl-C to stop.`,
+      { event: 'started', ...info, published: s.published, logFile: p.log, agents: status.agents, policy: config.policy, peers: s.peers, peersKnown: s.peersKnown, redialing: s.redial.pending, saved: savedKeys, bootstrap: bootstrap ?? null },
+    )
+  } catch (err) {
+    await shutdown()
+    throw err
+  }
+  await finished
+  print(ctx, 'kos-mesh node stopped', { event: 'stopped' })
+  return ExitCode.OK
+}
+
+/** `2 connected, 3 known, redialing 1` */
+function peersLine(s: Pick<NodeStatus, 'peers' | 'peersKnown' | 'redial'>, now?: number): string {
+  let next: number | undefined
+  for (const t of s.redial?.targets ?? []) if (t.nextAt !== undefined && (next === undefined || t.nextAt < next)) next = t.nextAt
+  const redialing = s.redial?.pending ?? 0
+  return `${s.peers} connected, ${s.peersKnown ?? 0} known${redialing > 0 ? `, redialing ${redialing}${now !== undefined && next !== undefined ? ` (next attempt in ${secondsText(next - now)})` : ''}` : ''}`
 }
 
 type Control = Awaited<ReturnType<typeof connectControl>>
 
 /** A command that talks to the running node: `prepare` checks the arguments first (usage errors win over "not running"). */
-function controlCommand(help: string, options: ParseArgsConfig['options'], prepare: (ctx: Ctx) => (c: Control) => Promise<number>): Command {
+function controlCommand(help: string, options: ParseArgsConfig['options'], prepare: (ctx: Ctx) => ((c: Control) => Promise<number>) | Promise<(c: Control) => Promise<number>>): Command {
   return {
     help,
     options,
     async run(ctx) {
-      const fn = prepare(ctx)
+      const fn = await prepare(ctx)
       const c = await connectControl(ctx.dataDir)
       return fn(c)
     },
   }
 }
 
-const stop = controlCommand(
-  `Usage: kos-mesh stop
+function defaultIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
 
-Asks the node running for the data dir to stop (it finishes and removes control.json).
+const stop = controlCommand(
+  `Usage: kos-mesh stop [--timeout <ms>]
+
+Asks the node running for the data dir to stop, and waits until its process has exited (it
+closes the control API, removes control.json and control.token, stops the services, the router
+and the transports, and closes the database). Exit 0 once it is gone; exit 1
+(ERR_STOP_TIMEOUT) if it still runs after --timeout.
+
+Options:
+  --timeout <ms>     wait at most this long, a decimal integer (default: 30000)
 
 ${GLOBAL_TEXT}
 `,
-  {},
+  { timeout: { type: 'string' } },
   (ctx) => {
     needPositionals(ctx, 0, '')
+    const timeoutMs = intOption('timeout', ctx.values.timeout, 1, MAX_TASK_TIMEOUT_MS) ?? 30_000
     return async (c) => {
+      const pid = c.info.pid
       await c.call('POST', '/v1/stop')
-      print(ctx, `stopping node ${c.info.did} (pid ${c.info.pid})`, { stopping: true, pid: c.info.pid, did: c.info.did })
+      const alive = ctx.io.isProcessAlive ?? defaultIsAlive
+      const p = dataDirPaths(ctx.dataDir)
+      const t0 = ctx.clock.now()
+      const gone = async (): Promise<boolean> => !alive(pid) && !(await stat(p.control).then(() => true, () => false))
+      while (!(await gone())) {
+        if (ctx.clock.now() - t0 >= timeoutMs) throw new StopTimeoutError(pid, timeoutMs)
+        await ctx.clock.sleep(50)
+      }
+      print(ctx, `stopped node ${c.info.did} (pid ${pid})`, { stopped: true, pid, did: c.info.did })
       return ExitCode.OK
     }
   },
 )
 
+type StatusAnswer = NodeStatus & { record: unknown; traffic?: TrafficSummary; logFile?: string | null; time?: number }
+
 const status = controlCommand(
   `Usage: kos-mesh status
 
-Shows the running node: DID, authority, addresses, agents, peers and its signed node record.
+Shows the running node: DID, authority, addresses (listening and published), peers (connected,
+known from earlier connections, being redialled, with the next attempt), task policy, traffic
+and rejects, resident memory, the log file, agents, and (with --json) its signed node record.
 
 ${GLOBAL_TEXT}
 `,
@@ -451,12 +666,30 @@ ${GLOBAL_TEXT}
   (ctx) => {
     needPositionals(ctx, 0, '')
     return async (c) => {
-      const s = await c.call<NodeStatus & { record: unknown }>('GET', '/v1/status')
-      print(
-        ctx,
-        `did:        ${s.did}\nauthority:  ${s.authority}\ntype:       ${s.nodeType}\n${s.addrs.map((a) => `listening:  ${a}\n`).join('')}peers:      ${s.peers} connected\ntasks:      ${taskPolicyText(s.taskMinTrust ?? 0)}\nagents:\n${s.agents.map((a) => `  ${a.address}  [${a.capabilities.join(', ')}]  ${a.description}\n`).join('') || '  none\n'}`,
-        s,
-      )
+      const s = await c.call<StatusAnswer>('GET', '/v1/status')
+      const now = s.time ?? ctx.clock.now()
+      const lines = [
+        `did:        ${s.did}`,
+        `authority:  ${s.authority}`,
+        `type:       ${s.nodeType}`,
+        ...s.addrs.map((a) => `listening:  ${a}`),
+        ...(s.published ?? []).map((a) => `published:  ${a}`),
+        `peers:      ${peersLine(s, now)}`,
+        ...(s.redial?.targets ?? [])
+          .filter((t) => t.state === 'waiting' || t.state === 'dialing')
+          .map((t) => `redialing:  ${t.did ?? '(seed)'}  ${t.addrs[0] ?? ''}  ${t.state === 'dialing' ? 'dialing now' : `attempt ${t.attempts + 1} in ${secondsText((t.nextAt ?? now) - now)}`}${t.lastError === undefined ? '' : ` (last: ${t.lastError})`}`),
+        `tasks:      ${taskPolicyText(s.taskMinTrust ?? 0)}`,
+      ]
+      if (s.traffic !== undefined) {
+        const t = s.traffic
+        const rejects = Object.entries(t.rejects).sort((a, b) => b[1] - a[1])
+        lines.push(`traffic:    in ${t.messagesIn} messages (${bytesText(t.bytesIn)}), out ${t.messagesOut} messages (${bytesText(t.bytesOut)}), ${t.pendingRequests} pending requests, ${t.queueDepth} queued`)
+        lines.push(`rejects:    ${rejects.length === 0 ? 'none' : rejects.map(([k, n]) => `${k} ${n}`).join(', ')}`)
+        lines.push(`memory:     ${bytesText(t.residentMemoryBytes)} resident`)
+      }
+      if (typeof s.logFile === 'string') lines.push(`log:        ${s.logFile} (kos-mesh logs --follow)`)
+      lines.push('agents:', ...(s.agents.length === 0 ? ['  none'] : s.agents.map((a) => `  ${a.address}  [${a.capabilities.join(', ')}]  ${a.description}`)))
+      print(ctx, lines.join('\n'), s)
       return ExitCode.OK
     }
   },
@@ -466,9 +699,11 @@ const connect = controlCommand(
   `Usage: kos-mesh connect <address>
 
 Connects the running node to a peer and exchanges peer tables. <address> is the peer's
-transport address, optionally with its DID: tcp://127.0.0.1:4001/did:key:z6Mk...
-(port 1..65535; with the DID the connection must authenticate as that DID). The address and
-the DID are checked before anything is dialled.
+transport address with its DID: tcp://127.0.0.1:4747/did:key:z6Mk... (port 1..65535; the
+connection must authenticate as that DID, else exit 7). Without the DID the node accepts
+whichever node answers there and pins its authority to that DID on first use: connect prints
+that DID so you can check it. The address and the DID are checked before anything is dialled;
+a klp:// address (which names a node for task and trust) is a usage error.
 
 Options:
   --timeout <ms>     give up after this long, a decimal integer (default: 15000)
@@ -477,7 +712,7 @@ ${GLOBAL_TEXT}
 `,
   { timeout: { type: 'string' } },
   (ctx) => {
-    needPositionals(ctx, 1, '<address> (e.g. tcp://127.0.0.1:4001/did:key:z6Mk...)')
+    needPositionals(ctx, 1, '<address> (e.g. tcp://127.0.0.1:4747/did:key:z6Mk...)')
     const address = ctx.positionals[0] as string
     // validate first (scheme, port 1..65535, the DID), then ask the node to dial
     try {
@@ -486,20 +721,41 @@ ${GLOBAL_TEXT}
       const cause = (err as Error).cause as { code?: string } | undefined
       throw new UsageError(`<address>: ${(err as Error).message}`, cause?.code === 'ERR_INVALID_DID' ? 'ERR_INVALID_DID' : 'ERR_INVALID_ADDRESS')
     }
+    const checked = address.includes('/did:')
     const timeoutMs = intOption('timeout', ctx.values.timeout, 1, MAX_TASK_TIMEOUT_MS) ?? 15_000
     return async (c) => {
-      const r = await c.call<{ connected: { did: string; authority?: string } }>('POST', '/v1/connect', { address }, { timeoutMs, signal: timeoutSignal(ctx.io.clock ?? systemClock, timeoutMs + 1000) })
-      print(ctx, `connected to ${r.connected.did}${r.connected.authority === undefined ? '' : ` (${r.connected.authority})`}`, r.connected)
+      const r = await c.call<{ connected: { did: string; authority?: string } }>('POST', '/v1/connect', { address }, { timeoutMs, signal: timeoutSignal(ctx.clock, timeoutMs + 1000) })
+      print(ctx, `connected to ${r.connected.did}${r.connected.authority === undefined ? '' : ` (${r.connected.authority})`}`, { ...r.connected, identityChecked: checked })
+      if (!checked) {
+        note(
+          ctx,
+          `the address named no DID, so the peer's identity was not pinned in advance: this node accepted ${r.connected.did} as whoever answers at ${address}${r.connected.authority === undefined ? '' : ` and pinned ${r.connected.authority} to it (trust on first use)`}. Check that DID with \`kos-mesh status\` on the peer, and connect with ${address.replace(/\/$/, '')}/${r.connected.did} from now on, so that another node there is refused.`,
+        )
+      }
       return ExitCode.OK
     }
   },
 )
 
+function peerState(p: NodePeer): string {
+  if (p.connected) return 'connected'
+  if (p.redial !== undefined) return 'redialing'
+  if (p.known === true) return 'known'
+  return 'discovered'
+}
+
 const peers = controlCommand(
   `Usage: kos-mesh peers
 
-Lists the peers of the running node: connected ones first, then those known from peer tables
-(signed node records), with their authority, node type, trust score and addresses.
+Lists the peers of the running node, one per line under a header:
+  STATE      connected; redialing (known, being redialled); known (from an earlier connection,
+             saved in db/); discovered (from peer tables: signed node records)
+  AUTHORITY  its KLP authority (- when not known yet)
+  DID        its DID
+  TYPE       its node type (from its signed record; - when none)
+  TRUST      the trust score this node gives it (0..10)
+  ADDRESSES  transport addresses it can be dialled at
+Connected peers come first.
 
 ${GLOBAL_TEXT}
 `,
@@ -508,17 +764,28 @@ ${GLOBAL_TEXT}
     needPositionals(ctx, 0, '')
     return async (c) => {
       const r = await c.call<{ peers: NodePeer[] }>('GET', '/v1/peers')
-      const lines = r.peers.map(
-        (p) => `${p.connected ? 'connected ' : 'discovered'}  ${p.authority ?? '-'}  ${p.did}  type=${p.node_type ?? '-'}  trust=${p.trust_score}${p.addresses.length > 0 ? `  ${p.addresses.join(' ')}` : ''}`,
-      )
-      print(ctx, lines.length === 0 ? 'no peers' : lines.join('\n'), r.peers)
+      const rows = r.peers.map((p) => [peerState(p), p.authority ?? '-', p.did, p.node_type ?? '-', String(p.trust_score), p.addresses.join(' ') || '-'])
+      print(ctx, rows.length === 0 ? 'no peers' : table(['STATE', 'AUTHORITY', 'DID', 'TYPE', 'TRUST', 'ADDRESSES'], rows), r.peers)
       return ExitCode.OK
     }
   },
 )
 
+function checkSubject(subject: string): void {
+  if (!subject.startsWith('did:') && !subject.startsWith('klp://')) throw new UsageError(`<did|address>: expected did:... or klp://..., got ${JSON.stringify(subject.slice(0, 80))}`)
+  if (subject.startsWith('did:')) usage('<did|address>', () => checkDid(subject))
+  if (subject.startsWith('klp://')) {
+    try {
+      parseAddress(subject)
+    } catch (err) {
+      throw new UsageError(`<did|address>: ${(err as Error).message}`, 'ERR_INVALID_ADDRESS')
+    }
+  }
+}
+
 const trust: Command = controlCommand(
   `Usage: kos-mesh trust <did|address> [--level N]
+       kos-mesh trust list
 
 Trusts a DID, or the node behind a klp:// address (klp://node-b.mesh.kai/agents/math). An
 address resolves only through the running node's pins (the DID that proved the authority in an
@@ -528,6 +795,9 @@ other DID methods must match the W3C DID syntax did:<method>:<method-specific-id
 N, that DID passes this node's policy.task_min_trust when N >= it, and messages that ask for a
 trust score up to N. Persists in the node's database.
 
+\`trust list\` prints the trust decisions (DID, level, when, what was named); \`kos-mesh untrust\`
+removes one.
+
 Options:
   --level <N>        trust score, a decimal integer 0..10 (default: 5; 0 = no trust)
 
@@ -535,17 +805,19 @@ ${GLOBAL_TEXT}
 `,
   { level: { type: 'string' } },
   (ctx) => {
-    needPositionals(ctx, 1, '<did|address> (a did:key:... or klp://authority/agents/<name>)')
-    const subject = ctx.positionals[0] as string
-    if (!subject.startsWith('did:') && !subject.startsWith('klp://')) throw new UsageError(`<did|address>: expected did:... or klp://..., got ${JSON.stringify(subject.slice(0, 80))}`)
-    if (subject.startsWith('did:')) usage('<did|address>', () => checkDid(subject))
-    if (subject.startsWith('klp://')) {
-      try {
-        parseAddress(subject)
-      } catch (err) {
-        throw new UsageError(`<did|address>: ${(err as Error).message}`)
+    if (ctx.positionals[0] === 'list') {
+      if (ctx.positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[1])}`)
+      if (ctx.values.level !== undefined) throw new UsageError('--level: not used by `trust list`')
+      return async (c) => {
+        const r = await c.call<{ trusted: TrustEntry[] }>('GET', '/v1/trust')
+        const rows = r.trusted.map((e) => [e.did, String(e.trust_score), new Date(e.updated).toISOString(), e.subjects.filter((s) => s !== e.did).join(' ') || '-'])
+        print(ctx, rows.length === 0 ? 'no trust decisions' : table(['DID', 'LEVEL', 'UPDATED', 'NAMED AS'], rows), r.trusted)
+        return ExitCode.OK
       }
     }
+    needPositionals(ctx, 1, '<did|address> (a did:key:... or klp://authority/agents/<name>), or `list`')
+    const subject = ctx.positionals[0] as string
+    checkSubject(subject)
     const level = intOption('level', ctx.values.level, 0, 10) ?? 5
     return async (c) => {
       const r = await c.call<{ trusted: TrustEntry }>('POST', '/v1/trust', { subject, level })
@@ -555,6 +827,31 @@ ${GLOBAL_TEXT}
   },
 )
 
+const untrust: Command = controlCommand(
+  `Usage: kos-mesh untrust <did|address>
+
+Removes the trust decision of a DID, or of the node behind a pinned klp:// address (as for
+\`trust\`): the DID falls back to no trust (score 0), so a node with policy.task_min_trust > 0
+refuses its tasks again. Its authority pin stays. Exit 0 also when there was no decision.
+
+${GLOBAL_TEXT}
+`,
+  {},
+  (ctx) => {
+    needPositionals(ctx, 1, '<did|address> (a did:key:... or klp://authority)')
+    const subject = ctx.positionals[0] as string
+    checkSubject(subject)
+    return async (c) => {
+      const r = await c.call<{ untrusted: { did: string; removed: boolean } }>('POST', '/v1/untrust', { subject })
+      print(ctx, r.untrusted.removed ? `untrusted ${r.untrusted.did} (its trust decision was removed)` : `${r.untrusted.did} had no trust decision`, r.untrusted)
+      return ExitCode.OK
+    }
+  },
+)
+
+/** Largest task input read from stdin (the codec's message limit). */
+const MAX_STDIN_BYTES = 1024 * 1024
+
 const task: Command = controlCommand(
   `Usage: kos-mesh task <target> <input> [options]
 
@@ -563,7 +860,9 @@ Sends a TASK_REQUEST from the running node to <target> and prints the agent's re
 there with --capability), or a node DID did:key:... (the best agent there with --capability; its
 authority comes from the node's pins, else from the DID's signed node record). The answer must be
 signed by the target's DID when it is known (a DID target, or an authority pinned by a
-connection), so a relay cannot forge it. <input> is a string (or JSON with --input-json).
+connection), so a relay cannot forge it. <input> is a string (or JSON with --input-json);
+- reads it from standard input (one trailing newline removed), e.g.
+\`cat notes.txt | kos-mesh task klp://worker.mesh.kai/agents/text-stats -\`.
 
 Options:
   --capability <cap>  capability to ask for (default: the agent name of <target>)
@@ -584,8 +883,8 @@ ${GLOBAL_TEXT}
     params: { type: 'string' },
     timeout: { type: 'string' },
   },
-  (ctx) => {
-    needPositionals(ctx, 2, ctx.positionals.length === 0 ? '<target> and <input>' : '<input>')
+  async (ctx) => {
+    needPositionals(ctx, 2, ctx.positionals.length === 0 ? '<target> and <input>' : '<input> (a string, or - to read standard input)')
     const target = ctx.positionals[0] as string
     let path = '/'
     if (target.startsWith('did:')) {
@@ -600,12 +899,23 @@ ${GLOBAL_TEXT}
     const capability = str(ctx.values.capability) ?? agentNameOfPath(path)
     if (capability === undefined) throw new UsageError('missing --capability (or name an agent: klp://<authority>/agents/<name>)')
     // (a DID target has path "/": the capability must come from --capability)
-    let input: KLPValue = ctx.positionals[1] as string
+    let raw = ctx.positionals[1] as string
+    if (raw === '-') {
+      if (ctx.io.readStdin === undefined) throw new UsageError('<input>: - reads standard input, which this caller does not provide')
+      try {
+        raw = await ctx.io.readStdin(MAX_STDIN_BYTES)
+      } catch (err) {
+        if (err instanceof RangeError) throw new UsageError(`<input>: expected at most ${MAX_STDIN_BYTES} bytes on standard input, got more`, 'ERR_TASK_TOO_LARGE')
+        throw err
+      }
+      if (raw.endsWith('\n')) raw = raw.slice(0, raw.endsWith('\r\n') ? -2 : -1)
+    }
+    let input: KLPValue = raw
     if (ctx.values['input-json'] === true) {
       try {
-        input = JSON.parse(input as string) as KLPValue
+        input = JSON.parse(raw) as KLPValue
       } catch {
-        throw new UsageError(`<input>: expected JSON (--input-json), got ${JSON.stringify((input as string).slice(0, 80))}`)
+        throw new UsageError(`<input>: expected JSON (--input-json), got ${JSON.stringify(raw.slice(0, 80))}`)
       }
     }
     let params: unknown
@@ -632,14 +942,99 @@ ${GLOBAL_TEXT}
   },
 )
 
+const LEVEL_RANK: Record<string, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+
+/** A log line for people: `time  LEVEL  msg  key=value ...` (lines that are not JSON as they are). */
+function humanLogLine(line: string): string {
+  let o: Record<string, unknown>
+  try {
+    o = JSON.parse(line) as Record<string, unknown>
+  } catch {
+    return line
+  }
+  if (o === null || typeof o !== 'object') return line
+  const { time, level, msg, name: _name, ...rest } = o
+  const fields = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`)
+    .join(' ')
+  return `${String(time ?? '')}  ${String(level ?? '').toUpperCase().padEnd(5)}  ${String(msg ?? '')}${fields.length > 0 ? `  ${fields}` : ''}`
+}
+
+function levelOf(line: string): number {
+  const m = /"level":"(debug|info|warn|error)"/.exec(line)
+  return m === null ? 0 : (LEVEL_RANK[m[1] as string] ?? 0)
+}
+
+const logs: Command = {
+  help: `Usage: kos-mesh logs [--follow] [--lines N] [--level <level>]
+
+Prints the log of the node of the data dir (logs/node.log and its rotated files node.log.1, ...,
+JSON lines written by \`kos-mesh start\`), one line per event for people: time, level, message
+and fields. Works whether the node runs or not. Every event an operator asks about has a line:
+connections opened and closed (with the reason), handshakes refused, tasks served and refused
+(with the reason code), forged or replayed messages (message rejected, with the reason), trust
+changes, bootstrap progress, redials and "no peers connected". Each kind of event is
+rate-limited (20 at once, then 2 per second); a "log events suppressed" line counts what was
+left out.
+
+Options:
+  --follow, -f        keep printing new lines until Ctrl-C (follows rotations)
+  --lines <N>         print the last N lines first (default: 50; 0 with --follow: only new ones)
+  --level <level>     only lines at this level or above: debug, info, warn or error
+
+With --json, the lines are printed as they are in the file: one JSON document
+{"file": ..., "lines": [...]} without --follow, one JSON object per line with --follow.
+
+${GLOBAL_TEXT}
+`,
+  options: {
+    follow: { type: 'boolean', short: 'f' },
+    lines: { type: 'string' },
+    level: { type: 'string' },
+  },
+  async run(ctx) {
+    needPositionals(ctx, 0, '')
+    const n = intOption('lines', ctx.values.lines, 0, 1_000_000) ?? 50
+    const level = str(ctx.values.level)
+    if (level !== undefined && LEVEL_RANK[level] === undefined) throw new UsageError(`--level: expected one of debug, info, warn, error, got ${JSON.stringify(level)}`)
+    const min = level === undefined ? 0 : (LEVEL_RANK[level] as number)
+    const p = dataDirPaths(ctx.dataDir)
+    const follow = ctx.values.follow === true
+    const haveConfig = await stat(p.config).then(() => true, () => false)
+    if (!haveConfig) throw new NotInitializedError(`no configuration in ${p.root}: run \`kos-mesh init --data-dir ${p.root}\` first`)
+    const wanted = (l: string): boolean => min === 0 || levelOf(l) >= min
+    const tail = readLogTail(p.log, n > 0 ? n * (min > 0 ? 20 : 1) : 0).filter(wanted).slice(-n)
+    const parse = (l: string): unknown => {
+      try {
+        return JSON.parse(l)
+      } catch {
+        return l
+      }
+    }
+    if (!follow) {
+      if (ctx.json) ctx.io.stdout(toJson({ file: p.log, lines: tail.map(parse) }) + '\n')
+      else if (tail.length === 0) note(ctx, `no log lines yet in ${p.log}`)
+      else ctx.io.stdout(tail.map(humanLogLine).join('\n') + '\n')
+      return ExitCode.OK
+    }
+    const out = (l: string): void => ctx.io.stdout((ctx.json ? l : humanLogLine(l)) + '\n')
+    for (const l of tail) out(l)
+    const controller = new AbortController()
+    ctx.io.onSignal?.(() => controller.abort())
+    await followLog(p.log, (l) => void (wanted(l) && out(l)), ctx.clock, { signal: controller.signal })
+    return ExitCode.OK
+  },
+}
+
 const config: Command = {
   help: `Usage: kos-mesh config export
 
 Prints the node configuration (config.json, validated) as JSON on stdout. The file format:
   version     1
   node        { name, authority, type, capabilities }
-  listen      listen addresses, e.g. ["tcp://127.0.0.1:0"]
-  seeds       seed addresses, e.g. ["tcp://127.0.0.1:4001/did:key:z6Mk..."]
+  listen      listen addresses, e.g. ["${DEFAULT_LISTEN}"] (port 0: a new one at every start)
+  publish     addresses other nodes dial, e.g. ["tcp://203.0.113.7:4747"] ([]: the listen ones)
+  seeds       seed addresses, e.g. ["tcp://127.0.0.1:4747/did:key:z6Mk..."]
   agents      built-in agents: any of "echo", "text-stats", "math"
   control     { port }  (0 = random)
   policy      { task_min_trust }  trust 0..10 a sender needs to run tasks (0 = open)
@@ -657,7 +1052,7 @@ ${GLOBAL_TEXT}
   },
 }
 
-const COMMANDS: Record<string, Command> = { init, start, stop, status, connect, peers, trust, task, config }
+const COMMANDS: Record<string, Command> = { init, start, stop, status, connect, peers, trust, untrust, task, logs, config }
 
 /** The help text of a command, or the main help. */
 export function helpText(command?: string): string {
@@ -672,6 +1067,7 @@ function exitCodeOf(err: unknown): number {
   if (e.name === 'ControlApiError') {
     if (e.status === 502) return ExitCode.REJECTED
     if (e.status === 504) return ExitCode.UNREACHABLE
+    if (e.status === 409) return ExitCode.IDENTITY
     // a bad argument, or a body over the control API's limit
     if (e.status === 400 || e.status === 413) return ExitCode.USAGE
     return ExitCode.FAILURE
@@ -679,20 +1075,54 @@ function exitCodeOf(err: unknown): number {
   return ExitCode.FAILURE
 }
 
-function hint(err: unknown): string {
+function hint(err: unknown): string | undefined {
   const e = err as { name?: string; reason?: string; status?: number; remoteCode?: string }
-  if (e.name === 'ControlApiError' && e.reason === 'no_eligible_agents') return '\nhint: no agent there has that capability; `kos-mesh peers` lists nodes, `kos-mesh task --help` the built-in agents'
-  if (e.name === 'ControlApiError' && e.reason === 'insufficient_trust') return '\nhint: the peer must trust this node: run `kos-mesh trust <this node DID> --level N` on the peer (N >= its policy.task_min_trust)'
-  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNPINNED_AUTHORITY') return '\nhint: `kos-mesh connect <address>/did:...` to that node first, or pass its DID: `kos-mesh trust did:key:... --level N`'
-  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNKNOWN_PEER') return '\nhint: connect to that node, or bootstrap from a seed that knows it (`kos-mesh peers` lists what is known)'
-  if (e.name === 'ControlApiError' && e.status === 504) return '\nhint: check the address and that the peer runs (`kos-mesh peers`)'
-  if (e.name === 'KeystorePassphraseError') return '\nhint: KOS_MESH_PASSPHRASE must be the passphrase the keystore was created with'
-  if (e.name === 'StoreIntegrityError') return '\nhint: restore db/ (and db.integrity.json) from a backup; or, to go on without what was lost, `kos-mesh start --reset-store` once'
-  return ''
+  if (e.name === 'ControlApiError' && e.reason === 'no_eligible_agents') return 'no agent there has that capability; `kos-mesh peers` lists nodes, `kos-mesh task --help` the built-in agents'
+  if (e.name === 'ControlApiError' && e.reason === 'insufficient_trust') return 'the peer must trust this node: run `kos-mesh trust <this node DID> --level N` on the peer (N >= its policy.task_min_trust)'
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNPINNED_AUTHORITY') return '`kos-mesh connect <address>/did:...` to that node first, or pass its DID: `kos-mesh trust did:key:... --level N`'
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNKNOWN_PEER') return 'connect to that node, or bootstrap from a seed that knows it (`kos-mesh peers` lists what is known)'
+  if (e.name === 'ControlApiError' && e.status === 409) return 'the node at that address is not the one you named (or the authority is bound to another DID); check the DID with `kos-mesh status` on the peer, and the address'
+  if (e.name === 'ControlApiError' && e.status === 504) return 'check the address and that the peer runs (`kos-mesh peers`)'
+  if (e.name === 'KeystorePassphraseError') return 'KOS_MESH_PASSPHRASE must be the passphrase the keystore was created with'
+  if (e.name === 'StoreIntegrityError') return 'restore db/ (and db.integrity.json) from a backup; or, to go on without what was lost, `kos-mesh start --reset-store` once'
+  if (e.name === 'AddressInUseError') return 'another node (or program) listens there: stop it, or give this node its own port with `kos-mesh start --listen tcp://127.0.0.1:<port>` (saved to config.json)'
+  return undefined
+}
+
+/** The parseArgs error as one well-formed sentence. */
+function parseArgsMessage(err: unknown): string {
+  const e = err as { code?: string; message?: string }
+  const msg = e.message ?? 'bad arguments'
+  const opt = /'(--?[^'\s]+)/.exec(msg)?.[1]
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${opt ?? msg}`
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (/argument missing/.test(msg)) return `option ${opt ?? ''} needs a value`.replace('  ', ' ')
+    if (/does not take an argument/.test(msg)) return `option ${opt ?? ''} takes no value`
+  }
+  return msg.split('\n')[0] ?? msg
+}
+
+/** Prints an error (one JSON document on stdout with --json; the message, code and hint on stderr) and returns its exit code. */
+function report(io: CliIo, command: string | undefined, json: boolean, err: unknown): number {
+  const code = exitCodeOf(err)
+  const e = err as Error & { code?: string; remoteCode?: string; reason?: string }
+  const name = e?.name ?? 'Error'
+  const errCode = e.remoteCode ?? (typeof e.code === 'string' ? e.code : undefined) ?? (name === 'UsageError' ? 'ERR_USAGE' : 'ERR_UNKNOWN')
+  const message = e?.message ?? String(err)
+  const h = hint(err)
+  if (json) io.stdout(toJson({ error: { name, code: errCode, message, ...(e.reason === undefined ? {} : { reason: e.reason }), ...(h === undefined ? {} : { hint: h }) }, exitCode: code }) + '\n')
+  const who = command === undefined ? 'kos-mesh' : `kos-mesh ${command}`
+  if (name === 'UsageError') {
+    io.stderr(`${who}: ${message} [${errCode}]\nRun \`${command === undefined || COMMANDS[command] === undefined ? 'kos-mesh --help' : `kos-mesh ${command} --help`}\` for usage.\n`)
+  } else {
+    io.stderr(`${who}: ${message} [${errCode}${e.reason === undefined ? '' : ` ${e.reason}`}]${h === undefined ? '' : `\nhint: ${h}`}\n`)
+  }
+  return code
 }
 
 /** Runs the CLI; resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const clock = io.clock ?? systemClock
   // the command is the first argument that is neither an option nor the value of --data-dir
   let command: string | undefined
   const rest: string[] = []
@@ -707,17 +1137,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       rest.push(a)
     }
   }
+  // --json is known before the arguments are parsed, so that every error can be a JSON document
+  const json = rest.includes('--json')
   if (command === undefined) {
     if (rest.includes('--version') || rest.includes('-v')) {
-      io.stdout(`${VERSION}\n`)
+      io.stdout(json ? toJson({ version: VERSION }) + '\n' : `${VERSION}\n`)
       return ExitCode.OK
     }
     if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout(MAIN_HELP)
       return ExitCode.OK
     }
-    io.stderr(`kos-mesh: missing command\n\n${MAIN_HELP}`)
-    return ExitCode.USAGE
+    const code = report(io, undefined, json, new UsageError(`missing command (expected one of ${Object.keys(COMMANDS).join(', ')})`))
+    if (!json) io.stderr(`\n${MAIN_HELP}`)
+    return code
   }
   if (command === 'help') {
     io.stdout(helpText(rest.find((r) => !r.startsWith('-'))))
@@ -725,41 +1158,30 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   const cmd = COMMANDS[command]
   if (cmd === undefined) {
-    io.stderr(`kos-mesh: unknown command "${command}" (expected one of ${Object.keys(COMMANDS).join(', ')}; see kos-mesh --help)\n`)
-    return ExitCode.USAGE
+    return report(io, undefined, json, new UsageError(`unknown command ${JSON.stringify(command.slice(0, 80))} (expected one of ${Object.keys(COMMANDS).join(', ')})`))
   }
   let parsed: { values: Ctx['values']; positionals: string[] }
   try {
     parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...cmd.options }, allowPositionals: true, strict: true }) as typeof parsed
   } catch (err) {
-    io.stderr(`kos-mesh ${command}: ${(err as Error).message.split('\n')[0] ?? 'bad arguments'}\nRun \`kos-mesh ${command} --help\` for usage.\n`)
-    return ExitCode.USAGE
+    return report(io, command, json, new UsageError(parseArgsMessage(err)))
   }
   if (parsed.values.help === true) {
     io.stdout(cmd.help)
     return ExitCode.OK
   }
   const ctx: Ctx = {
+    command,
     values: parsed.values,
     positionals: parsed.positionals,
     dataDir: resolveDataDir(str(parsed.values['data-dir']), io.env),
     json: parsed.values.json === true,
     io,
+    clock,
   }
   try {
     return await cmd.run(ctx)
   } catch (err) {
-    const code = exitCodeOf(err)
-    const e = err as Error & { code?: string; remoteCode?: string; reason?: string }
-    if (e.name === 'UsageError') {
-      if (ctx.json) io.stdout(JSON.stringify({ error: { name: e.name, code: e.code ?? 'ERR_USAGE', message: e.message }, exitCode: code }) + '\n')
-      io.stderr(`kos-mesh ${command}: ${e.message}\nRun \`kos-mesh ${command} --help\` for usage.\n`)
-    } else if (ctx.json) {
-      io.stdout(JSON.stringify({ error: { name: e.name, code: e.remoteCode ?? e.code ?? 'ERR_UNKNOWN', message: e.message, ...(e.reason === undefined ? {} : { reason: e.reason }) }, exitCode: code }) + '\n')
-      io.stderr(`kos-mesh ${command}: ${e.message}\n`)
-    } else {
-      io.stderr(`kos-mesh ${command}: ${e.message}${e.reason === undefined ? '' : ` [${e.reason}]`}${hint(err)}\n`)
-    }
-    return code
+    return report(io, command, ctx.json, err)
   }
 }

@@ -16,6 +16,13 @@ import { LOG_LEVELS, type LogLevel } from './logger.js'
 export const CONFIG_VERSION = 1
 /** Largest config file read. */
 export const MAX_CONFIG_BYTES = 256 * 1024
+/**
+ * The default TCP port of a node (`tcp://127.0.0.1:4747`). Fixed, so that a node keeps its address
+ * across restarts and the peers and seeds that saved it can find it again.
+ */
+export const DEFAULT_PORT = 4747
+/** The default listen address of `kos-mesh init`. */
+export const DEFAULT_LISTEN = `tcp://127.0.0.1:${DEFAULT_PORT}`
 
 export interface NodeConfig {
   /** Format version, 1. */
@@ -30,8 +37,14 @@ export interface NodeConfig {
     /** Capabilities published in the node record (missing ones default to false / 0). */
     capabilities: Partial<NodeCapabilities>
   }
-  /** Transport addresses to listen on (`tcp://127.0.0.1:0` = a random port). */
+  /** Transport addresses to listen on (default `tcp://127.0.0.1:4747`; port 0 = a random port, new at every start). */
   listen: string[]
+  /**
+   * Addresses other nodes should dial to reach this one (`tcp://host:port`), published in its
+   * signed node record instead of the listen addresses: for a node behind a port forward, or
+   * listening on 0.0.0.0. Default none (the listen addresses are published).
+   */
+  publish: string[]
   /** Seed nodes to bootstrap from (`tcp://host:port[/did:key:...]`). */
   seeds: string[]
   /** Built-in agents to run: any of `echo`, `text-stats`, `math`. */
@@ -62,6 +75,10 @@ export interface DataDirPaths {
   control: string
   /** Bearer token of the control API (mode 0600), written while the node runs. */
   token: string
+  /** Directory of the node's log files (0700). */
+  logs: string
+  /** The current log file, JSON lines (`node.log`; rotated to `node.log.1`, `node.log.2`, ...). */
+  log: string
 }
 
 export function dataDirPaths(root: string): DataDirPaths {
@@ -74,6 +91,8 @@ export function dataDirPaths(root: string): DataDirPaths {
     db: join(r, 'db'),
     control: join(r, 'control.json'),
     token: join(r, 'control.token'),
+    logs: join(r, 'logs'),
+    log: join(r, 'logs', 'node.log'),
   }
 }
 
@@ -91,7 +110,8 @@ export function defaultConfig(name = `node-${randomBytes(3).toString('hex')}`): 
   return {
     version: CONFIG_VERSION,
     node: { name, authority: `${name}.mesh.kai`, type: NodeType.PEER_NODE, capabilities: { agent_hosting: true } },
-    listen: ['tcp://127.0.0.1:0'],
+    listen: [DEFAULT_LISTEN],
+    publish: [],
     seeds: [],
     agents: ['echo', 'text-stats', 'math'],
     control: { port: 0 },
@@ -114,19 +134,25 @@ function noExtra(where: string, o: Record<string, unknown>, allowed: readonly st
  * address may end with the peer's DID (`/did:key:z6Mk...`, a valid DID). Throws InvalidConfigError
  * (the CLI turns it into a usage error for command-line values).
  */
-export function checkNodeAddress(addr: unknown, use: 'listen' | 'dial', where: string): string {
-  const example = use === 'listen' ? 'tcp://127.0.0.1:4001 (port 0 = random)' : 'tcp://127.0.0.1:4001[/did:key:z6Mk...]'
+export function checkNodeAddress(addr: unknown, use: 'listen' | 'dial' | 'publish', where: string): string {
+  const example = use === 'listen' ? 'tcp://127.0.0.1:4747 (port 0 = random)' : use === 'publish' ? 'tcp://203.0.113.7:4747' : 'tcp://127.0.0.1:4747[/did:key:z6Mk...]'
   if (typeof addr !== 'string') throw new InvalidConfigError(`${where}: expected an address like ${example}, got ${typeof addr}`)
   const shown = JSON.stringify(addr.slice(0, 120))
+  if (addr.startsWith('klp://')) {
+    throw new InvalidConfigError(
+      `${where}: expected a transport address like ${example}, got the KLP address ${shown} (klp:// names a node or an agent for \`task\` and \`trust\`; a node is dialled at its tcp:// address, which \`kos-mesh status\` on that node prints)`,
+    )
+  }
   let a
   try {
     a = parseTcpAddress(addr)
   } catch {
     throw new InvalidConfigError(`${where}: expected an address like ${example}, got ${shown}`)
   }
-  if (use === 'dial' && a.port === 0) throw new InvalidConfigError(`${where}: expected a port in 1..65535, got 0 in ${shown}`)
+  if (use !== 'listen' && a.port === 0) throw new InvalidConfigError(`${where}: expected a port in 1..65535, got 0 in ${shown}`)
+  if (use === 'publish' && isUnspecifiedHost(a.host)) throw new InvalidConfigError(`${where}: expected a host other nodes can dial (a name or an IP address), got the unspecified address in ${shown}`)
   if (a.peer !== undefined) {
-    if (use === 'listen') throw new InvalidConfigError(`${where}: expected a listen address without a DID, got ${shown}`)
+    if (use !== 'dial') throw new InvalidConfigError(`${where}: expected a ${use} address without a DID (the DID is added from the node's identity), got ${shown}`)
     try {
       checkDid(a.peer, 'the DID of the address')
     } catch (err) {
@@ -136,7 +162,13 @@ export function checkNodeAddress(addr: unknown, use: 'listen' | 'dial', where: s
   return addr
 }
 
-function addrList(where: string, v: unknown, use: 'listen' | 'dial'): string[] {
+/** True for 0.0.0.0 and :: (listen on every interface; never dialable). */
+export function isUnspecifiedHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '')
+  return h === '0.0.0.0' || h === '::' || /^0*:(0*:)*0*$/.test(h) || h === ''
+}
+
+function addrList(where: string, v: unknown, use: 'listen' | 'dial' | 'publish'): string[] {
   if (!Array.isArray(v) || v.length > 64) throw new InvalidConfigError(`${where}: expected a list of at most 64 addresses, got ${Array.isArray(v) ? v.length : typeof v}`)
   return v.map((a, i) => checkNodeAddress(a, use, `${where}[${i}]`))
 }
@@ -156,7 +188,7 @@ export function validateAuthority(authority: unknown, where = 'node.authority'):
 /** Validates a parsed config object (unknown keys are errors, so typos do not pass silently). */
 export function parseConfig(v: unknown): NodeConfig {
   if (!isObj(v)) throw new InvalidConfigError(`expected a JSON object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('config', v, ['version', 'node', 'listen', 'seeds', 'agents', 'control', 'policy', 'logLevel'])
+  noExtra('config', v, ['version', 'node', 'listen', 'publish', 'seeds', 'agents', 'control', 'policy', 'logLevel'])
   if (v.version !== CONFIG_VERSION) throw new InvalidConfigError(`version: expected ${CONFIG_VERSION}, got ${JSON.stringify(v.version)}`)
   const node = v.node
   if (!isObj(node)) throw new InvalidConfigError(`node: expected an object, got ${typeof node}`)
@@ -175,6 +207,7 @@ export function parseConfig(v: unknown): NodeConfig {
   }
   const listen = addrList('listen', v.listen ?? [], 'listen')
   const seeds = addrList('seeds', v.seeds ?? [], 'dial')
+  const publish = addrList('publish', v.publish ?? [], 'publish')
   const agents = v.agents ?? []
   if (!Array.isArray(agents)) throw new InvalidConfigError(`agents: expected a list, got ${typeof agents}`)
   for (const a of agents) {
@@ -198,6 +231,7 @@ export function parseConfig(v: unknown): NodeConfig {
     version: CONFIG_VERSION,
     node: { name: node.name, authority, type: node.type as NodeType, capabilities: caps as Partial<NodeCapabilities> },
     listen,
+    publish,
     seeds,
     agents: [...new Set(agents as string[])],
     control: { port },

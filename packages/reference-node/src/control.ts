@@ -1,16 +1,18 @@
 /**
  * The control API: JSON over HTTP on 127.0.0.1, every request authenticated with a bearer token
- * kept in a 0600 file of the data directory. The CLI's `connect`, `peers`, `trust`, `task`,
- * `status` and `stop` use it to talk to the node that `kos-mesh start` runs.
+ * kept in a 0600 file of the data directory. The CLI's `connect`, `peers`, `trust`, `untrust`,
+ * `task`, `status` and `stop` use it to talk to the node that `kos-mesh start` runs; `GET /metrics`
+ * serves the node's metrics in the Prometheus text format (same token).
  */
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile, rm } from 'node:fs/promises'
-import { InvalidParametersError, isKosMeshError, type AbortOptions, type KLPMessage, type KLPValue, type Logger } from '@kos-mesh/interface'
+import { InvalidParametersError, isKosMeshError, systemClock, type AbortOptions, type Clock, type KLPMessage, type KLPValue, type Logger } from '@kos-mesh/interface'
 import { errorOf } from '@kos-mesh/klp-router'
 import { dataDirPaths, writeFileAtomic } from './config.js'
 import { ControlApiError, NodeNotRunningError } from './errors.js'
 import { silentLogger } from './logger.js'
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.js'
 import type { KosMeshNode } from './node.js'
 
 /** Largest request body accepted by the control API. */
@@ -29,6 +31,23 @@ export interface ControlServerInit {
   /** Called on `POST /v1/stop` after the answer was sent. */
   onStop?: () => void
   logger?: Logger
+  /** The node's log file, reported by `GET /v1/status` (`logFile`). */
+  logFile?: string
+  /** Time reported by `GET /v1/status` (`time`, to read `nextAt` values against). Default `systemClock`. */
+  clock?: Pick<Clock, 'now'>
+}
+
+/** What `GET /v1/status` reports of the router's counters (a summary of `GET /metrics`). */
+export interface TrafficSummary {
+  messagesIn: number
+  messagesOut: number
+  bytesIn: number
+  bytesOut: number
+  rejects: Record<string, number>
+  pendingRequests: number
+  queueDepth: number
+  /** Resident memory of the node's process, bytes. */
+  residentMemoryBytes: number
 }
 
 export interface ControlServer {
@@ -163,7 +182,9 @@ function toHttpError(err: unknown): HttpError {
     return new HttpError(502, e.code ?? 'ERR_REMOTE_REJECTED', text, e.reason)
   }
   if (/Timeout/.test(name)) return new HttpError(504, e.code ?? 'ERR_TIMEOUT', message)
-  if (['NoRouteError', 'NoTransportError', 'UnreachableError', 'ConnectionClosedError', 'PeerMismatchError', 'UnknownPeerError', 'TargetConflictError', 'AuthorityConflictError'].includes(name) || e.code === 'ECONNREFUSED') {
+  // the peer proved (or an authority is pinned to) another DID than the one asked for
+  if (['PeerMismatchError', 'TargetConflictError', 'AuthorityConflictError'].includes(name)) return new HttpError(409, e.code ?? 'ERR_PEER_MISMATCH', message)
+  if (['NoRouteError', 'NoTransportError', 'UnreachableError', 'ConnectionClosedError', 'UnknownPeerError'].includes(name) || e.code === 'ECONNREFUSED') {
     return new HttpError(504, e.code ?? 'ERR_UNREACHABLE', isKosMeshError(err) ? message : `could not reach the peer (${e.code ?? name})`)
   }
   if (isKosMeshError(err) && err instanceof InvalidParametersError) return new HttpError(400, e.code ?? 'ERR_INVALID_PARAMETERS', message)
@@ -183,8 +204,22 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
   const token = init.token ?? randomBytes(32).toString('base64url')
   const expected = digest(`Bearer ${token}`)
   const log = init.logger ?? silentLogger
+  const clock = init.clock ?? systemClock
+  const traffic = (): TrafficSummary => {
+    const m = node.router.metrics()
+    return {
+      messagesIn: m.messagesIn,
+      messagesOut: m.messagesOut,
+      bytesIn: m.bytesIn,
+      bytesOut: m.bytesOut,
+      rejects: { ...m.rejects },
+      pendingRequests: m.pendingRequests,
+      queueDepth: m.queueDepth.total,
+      residentMemoryBytes: process.memoryUsage.rss(),
+    }
+  }
   const routes: Record<string, (body: unknown, signal: AbortSignal) => Promise<unknown>> = {
-    'GET /v1/status': async () => ({ ...node.status(), record: node.record() ?? null }),
+    'GET /v1/status': async () => ({ ...node.status(), record: node.record() ?? null, traffic: traffic(), logFile: init.logFile ?? null, time: clock.now() }),
     'GET /v1/peers': async () => ({ peers: node.peers() }),
     'POST /v1/connect': async (body, signal) => {
       const address = field<string>(body, 'address', 'string')
@@ -196,6 +231,10 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
       const subject = field<string>(body, 'subject', 'string')
       const level = intField(body, 'level', 0, 10) ?? 5
       return { trusted: await node.trust(subject, level, { signal }) }
+    },
+    'POST /v1/untrust': async (body, signal) => {
+      const subject = field<string>(body, 'subject', 'string')
+      return { untrusted: await node.untrust(subject, { signal }) }
     },
     'POST /v1/task': async (body, signal) => {
       const target = field<string>(body, 'target', 'string')
@@ -223,7 +262,14 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
         const auth = req.headers.authorization ?? ''
         const got = digest(auth)
         if (!timingSafeEqual(got, expected)) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'expected a valid bearer token (see control.token in the data dir), got none or a wrong one')
-        const route = routes[`${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0] ?? '/'}`]
+        const key = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0] ?? '/'}`
+        if (key === 'GET /metrics') {
+          const text = node.metricsText()
+          res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
+          res.end(text)
+          return
+        }
+        const route = routes[key]
         if (route === undefined) throw new HttpError(404, 'ERR_NOT_FOUND', `expected a known endpoint, got ${req.method ?? ''} ${req.url ?? ''}`)
         const body = req.method === 'POST' ? await readBody(req) : {}
         send(res, 200, await route(body, controller.signal))

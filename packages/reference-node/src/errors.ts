@@ -150,3 +150,52 @@ export class StoreIntegrityError extends KosMeshError {
   }
 }
 
+
+/** A listen address is taken (EADDRINUSE): another node, or another program, listens there. CLI exit 1. */
+export class AddressInUseError extends KosMeshError {
+  static override readonly code: string = 'ERR_ADDRESS_IN_USE'
+  override name = 'AddressInUseError'
+  override readonly code: string = 'ERR_ADDRESS_IN_USE'
+  /** The address (`host:port`). */
+  readonly address: string
+
+  constructor(address: string, options?: KosMeshErrorOptions) {
+    super(`expected to listen on ${address}, got "address in use" (another node or program listens there; choose another port with --listen)`, options)
+    this.address = address
+  }
+}
+
+/** `kos-mesh init` on a data dir that already has a config.json, without --force or --reset. CLI exit 1. */
+export class AlreadyInitializedError extends KosMeshError {
+  static override readonly code: string = 'ERR_ALREADY_INITIALIZED'
+  override name = 'AlreadyInitializedError'
+  override readonly code: string = 'ERR_ALREADY_INITIALIZED'
+}
+
+/** `kos-mesh start` while a node already runs for the data dir. CLI exit 1. */
+export class NodeAlreadyRunningError extends KosMeshError {
+  static override readonly code: string = 'ERR_NODE_ALREADY_RUNNING'
+  override name = 'NodeAlreadyRunningError'
+  override readonly code: string = 'ERR_NODE_ALREADY_RUNNING'
+}
+
+/** The node's database is locked by another process (another node on the same data dir). CLI exit 1. */
+export class DatabaseLockedError extends KosMeshError {
+  static override readonly code: string = 'ERR_DATABASE_LOCKED'
+  override name = 'DatabaseLockedError'
+  override readonly code: string = 'ERR_DATABASE_LOCKED'
+}
+
+/** `kos-mesh stop`: the node did not exit within the timeout. CLI exit 1. */
+export class StopTimeoutError extends KosMeshError {
+  static override readonly code: string = 'ERR_STOP_TIMEOUT'
+  override name = 'StopTimeoutError'
+  override readonly code: string = 'ERR_STOP_TIMEOUT'
+  /** The process id that is still running. */
+  readonly pid: number
+
+  constructor(pid: number, ms: number, options?: KosMeshErrorOptions) {
+    super(`expected the node (pid ${pid}) to exit within ${ms} ms, got it still running`, options)
+    this.pid = pid
+  }
+}

@@ -18,6 +18,9 @@ export {
   type NodeStatus,
   type TransportFactory,
 } from './node.js'
+export { KNOWN_PEER_PREFIX, type KnownPeer } from './known-peers.js'
+export { DEFAULT_BACKOFF, backoffDelay, type ReconnectInit, type RedialState, type BackoffSettings } from './redial.js'
+export type { EventLogInit } from './events.js'
 export { defineService, BUILTIN_COMPONENTS, type NodeComponents, type NodeService, type NodeInfo } from './components.js'
 export { keystoreIdentity, type IdentitySource, type KeystoreIdentityInit } from './identity.js'
 export { memoryStore, type MemoryStoreInit, type NodeStore } from './storage/memory.js'

@@ -8,11 +8,14 @@ const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
 /** A silent logger (the interface's). */
 export { silentLogger } from '@kos-mesh/interface'
 
+/** Keys of the line itself: a field of the same name is written as `field_<key>`, never over them. */
+const RESERVED = new Set(['time', 'level', 'name', 'msg'])
+
 function safe(fields: Record<string, unknown> | undefined): Record<string, unknown> {
   if (fields === undefined) return {}
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(fields)) {
-    out[k] = v instanceof Error ? { name: v.name, message: v.message } : typeof v === 'bigint' ? v.toString() : v
+    out[RESERVED.has(k) ? `field_${k}` : k] = v instanceof Error ? { name: v.name, message: v.message } : typeof v === 'bigint' ? v.toString() : v
   }
   return out
 }

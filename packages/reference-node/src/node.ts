@@ -10,6 +10,7 @@ import {
   InvalidParametersError,
   KLPMessageType,
   NodeType,
+  ProcessingStatus,
   VerificationLevel,
   throwIfAborted,
   type AbortOptions,
@@ -17,7 +18,10 @@ import {
   type FederatedNode,
   type Logger,
   type NodeCapabilities,
+  type ProcessingResult,
+  type RejectInfo,
   type SignatureVerifier,
+  type TimerHandle,
   type Startable,
   type Transport,
   type TransportAddress,
@@ -27,7 +31,7 @@ import {
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { createSignatureVerifier, generateIdentity, type Identity } from '@kos-mesh/did-security'
 import { klpRouter, strictestTrust, type PeerInfo, type Router, type RouterInit } from '@kos-mesh/klp-router'
-import { peerDiscovery, type BootstrapResult, type PeerDiscovery, type PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
+import { peerDiscovery, toNetworkAddress, toTransportAddress, type BootstrapResult, type PeerDiscovery, type PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
 import { memoryTransport, type MemoryNetwork } from '@kos-mesh/transport-memory'
 import {
   agents as agentRegistry,
@@ -43,6 +47,7 @@ import {
 } from '@kos-mesh/agents'
 import { BUILTIN_COMPONENTS, defineService, type NodeComponents, type NodeInfo, type NodeService } from './components.js'
 import {
+  AddressInUseError,
   DuplicateServiceError,
   InvalidConfigError,
   MissingServiceDependencyError,
@@ -56,6 +61,12 @@ import { silentLogger } from './logger.js'
 import { memoryStore, type NodeStore } from './storage/memory.js'
 import { persistentTrustStore, type PersistentTrustStore, type TrustEntry } from './trust.js'
 import { loadPins, PinWriter, type PinChange, type PinValue } from './pins.js'
+import { EventLog, type EventLogInit } from './events.js'
+import { KnownPeers } from './known-peers.js'
+import { Redialer, type ReconnectInit, type RedialState } from './redial.js'
+import { observeRouter, transportLogger } from './observe.js'
+import { Histogram, LATENCY_BUCKETS, renderPrometheus, type MetricFamily } from './metrics.js'
+import { isUnspecifiedHost } from './config.js'
 
 /** Builds a transport once the node identity is known. */
 export type TransportFactory = (components: { identity: Identity; logger: Logger }) => Transport
@@ -104,6 +115,26 @@ export interface NodeInit {
   listen?: TransportAddress[]
   /** Seeds to bootstrap from after listening (`tcp://host:port[/did:...]`). Default none. */
   seeds?: string[]
+  /**
+   * Addresses other nodes should dial to reach this one (`tcp://203.0.113.7:4747`), published in
+   * the node's signed record instead of its listen addresses: for a node behind a port forward or
+   * NAT, or listening on 0.0.0.0. Default none (the listen addresses are published).
+   */
+  publish?: TransportAddress[]
+  /**
+   * Redialing of the peers the node knew and of its seeds, after a restart or a lost connection,
+   * with exponential backoff and jitter on the node's clock (see `ReconnectInit` for the
+   * defaults). `false` turns it off. Default `{}` (on).
+   */
+  reconnect?: ReconnectInit | false
+  /**
+   * Remember the peers the node connects to in `storage` (`peer/<did>` -> `{ did, authority,
+   * addrs, lastConnected }`, at most `reconnect.maxKnownPeers`, 256 by default), so that a restart
+   * can redial them. Default true.
+   */
+  persistPeers?: boolean
+  /** Rate limit of the node's operator events, per event kind (default 20 at once, then 2 per second). */
+  events?: EventLogInit
   /** Key-value store (started and stopped with the node). Default `memoryStore()`. */
   storage?: NodeStore
   /**
@@ -149,6 +180,12 @@ export interface NodePeer {
   trust_score: number
   discovery_method?: string
   last_seen?: number
+  /** Known from an earlier connection (saved in the store). */
+  known?: boolean
+  /** When the node was last connected to it (clock ms), for a known peer. */
+  last_connected?: number
+  /** Being redialled: `waiting` or `dialing`, with the failed attempts so far. */
+  redial?: { state: RedialState['state']; attempts: number; nextAt?: number; lastError?: string }
 }
 
 export interface NodeStatus {
@@ -158,7 +195,14 @@ export interface NodeStatus {
   started: boolean
   addrs: string[]
   agents: Array<{ name: string; address: string; capabilities: readonly string[]; description: string }>
+  /** Connected peers. */
   peers: number
+  /** Peers remembered from earlier connections (in the store). */
+  peersKnown: number
+  /** Addresses published in the node record (with the DID), when set with `publish`. */
+  published: string[]
+  /** Peers and seeds being redialled (not connected), and each target's state. */
+  redial: { pending: number; targets: RedialState[] }
   /** Minimum trust score a sender needs to run tasks here (0 = open). */
   taskMinTrust: number
   bootstrap?: BootstrapResult | undefined
@@ -203,9 +247,34 @@ export interface KosMeshNode extends Startable {
    * the target's DID when it is known (a DID target or a pinned authority).
    */
   task(target: string, request: TaskRequest, options?: SendTaskOptions): Promise<TaskResult>
+  /**
+   * Forgets the trust decision of a DID, or of the DID a pinned `klp://` authority resolves to.
+   * Resolves with the DID and whether an entry was removed.
+   */
+  untrust(subject: string, options?: AbortOptions): Promise<{ did: string; removed: boolean }>
   /** This node's FederatedNode record (undefined before start or without discovery). */
   record(): FederatedNode | undefined
   status(): NodeStatus
+  /**
+   * The node's metrics in the Prometheus text exposition format (0.0.4): router traffic and
+   * rejects, queues, peers, pending requests, replay windows, pins, dial (handshake) and task
+   * request latency histograms, tasks served and refused, suppressed log lines, resident memory.
+   */
+  metricsText(): string
+}
+
+/** Router reject reasons that mean a forged, replayed or hostile message (logged at warn). */
+const HOSTILE_REASONS = new Set(['invalid_signature', 'unknown_key', 'source_mismatch', 'replay', 'authority_conflict', 'response_mismatch', 'malformed', 'frame_too_large', 'invalid_route', 'expired', 'ttl_too_long'])
+/** Dial errors that mean the peer proved another identity than expected. */
+const IDENTITY_ERRORS = new Set(['PeerMismatchError', 'AuthorityConflictError', 'TargetConflictError'])
+
+/** `ConnectionResetError` -> `connection_reset`. */
+function reasonOf(name: string): string {
+  return name.replace(/Error$/, '').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase() || 'error'
+}
+
+function errName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err
 }
 
 const DEFAULT_CAPABILITIES: NodeCapabilities = {
@@ -286,11 +355,38 @@ class Node implements KosMeshNode {
   private started = false
   private starting: Promise<void> | undefined
   private bootstrapResult: BootstrapResult | undefined
+  /** Operator events, rate-limited per kind. */
+  private readonly events: EventLog
+  private knownPeers: KnownPeers | undefined
+  private redialer: Redialer | undefined
+  /** Error name of each connection the transport tore down (read at peer:disconnect); bounded. */
+  private readonly closeReasons = new Map<string, string>()
+  private stopping = false
+  private addrSyncTimer: TimerHandle | undefined
+  private noPeersTimer: TimerHandle | undefined
+  private readonly dialHistogram = new Histogram(LATENCY_BUCKETS)
+  private readonly taskHistogram = new Histogram(LATENCY_BUCKETS)
+  private readonly counts = {
+    dialsFailed: new Map<string, number>(),
+    tasksServed: 0,
+    tasksRefused: new Map<string, number>(),
+    connectionsOpened: 0,
+    connectionsClosed: new Map<string, number>(),
+    handshakesRefused: new Map<string, number>(),
+    redials: 0,
+    redialFailures: 0,
+  }
 
   constructor(init: NodeInit) {
     this.init = init
     this.log = init.logger ?? silentLogger
     this.clock = init.clock ?? systemClock
+    this.events = new EventLog(this.log, this.clock, init.events)
+    if (init.publish !== undefined) {
+      if (!Array.isArray(init.publish) || init.publish.some((a) => typeof a !== 'string' || toNetworkAddress(a) === undefined || a.includes('/did:'))) {
+        throw new InvalidConfigError(`expected publish to be transport addresses like tcp://203.0.113.7:4747 (no DID), got ${JSON.stringify(init.publish).slice(0, 200)}`)
+      }
+    }
     if (init.authority !== undefined) checkAuthority(init.authority)
     if (init.taskMinTrust !== undefined && !(typeof init.taskMinTrust === 'number' && init.taskMinTrust >= 0 && init.taskMinTrust <= 10)) {
       throw new InvalidConfigError(`expected taskMinTrust to be a number in 0..10, got ${String(init.taskMinTrust)}`)
@@ -360,13 +456,32 @@ class Node implements KosMeshNode {
       this.agents.bind(authority, identity.did)
       // 3. transports and router (the router listens on start)
       const factories = this.init.transports ?? [memory()]
-      this.transports = factories.map((f) => f({ identity, logger: this.log }))
+      const tlog = transportLogger(this.log, {
+        handshakeRefused: (remote, reason) => this.onHandshakeRefused('inbound', remote, reason),
+        connectionAborted: (id, reason) => {
+          if (this.closeReasons.size >= 1024) this.closeReasons.delete(this.closeReasons.keys().next().value as string)
+          this.closeReasons.set(id, reason)
+        },
+      })
+      this.transports = factories.map((f) => f({ identity, logger: tlog }))
       const signatureVerifier = this.init.signatureVerifier ?? createSignatureVerifier()
       const persistPins = this.init.persistPins !== false
       // the pin writer flushes before the store stops (undo runs in reverse order)
       const pins = persistPins ? new PinWriter(this.storage, this.log) : undefined
       if (pins !== undefined) undo.push(() => pins.flush({ retry: true }))
       const pinnedAuthorities = pins !== undefined ? await this.restorePins(authority, identity.did, pins, options) : { ...this.init.router?.pinnedAuthorities }
+      // the peers this node knew (redialled after the router starts)
+      const reconnect = this.init.reconnect === false ? undefined : (this.init.reconnect ?? {})
+      const known =
+        this.init.persistPeers === false
+          ? undefined
+          : new KnownPeers(this.storage, { max: reconnect?.maxKnownPeers ?? 256, self: identity.did, usable: (a) => this.usableAddress(a), protect: (d) => this.isTrusted(d), logger: this.log })
+      if (known !== undefined) {
+        const r = await known.load(options)
+        if (r.loaded > 0 || r.dropped > 0) this.log.info('known peers restored', { known: r.loaded, dropped: r.dropped })
+        undo.push(() => known.flush())
+      }
+      this.knownPeers = known
       const router = klpRouter({
         ...this.init.router,
         authority,
@@ -388,20 +503,54 @@ class Node implements KosMeshNode {
       const onIdentify = (e: CustomEvent<PeerInfo>): void => this.confirmIfTrusted(router, e.detail.did, e.detail.authority)
       if (pins !== undefined) router.addEventListener('pin:change', onPinChange)
       router.addEventListener('peer:identify', onIdentify)
+      const onConnect = (e: CustomEvent<PeerInfo>): void => this.onPeerConnect(e.detail)
+      const onIdentified = (e: CustomEvent<PeerInfo>): void => this.onPeerIdentify(e.detail)
+      const onDisconnect = (e: CustomEvent<PeerInfo & { reason?: string }>): void => this.onPeerDisconnect(e.detail)
+      const onRejected = (e: CustomEvent<RejectInfo>): void => this.onRejected(e.detail)
+      router.addEventListener('peer:connect', onConnect)
+      router.addEventListener('peer:identify', onIdentified)
+      router.addEventListener('peer:disconnect', onDisconnect)
+      router.addEventListener('message:rejected', onRejected)
+      this.events.start()
+      this.stopping = false
       undo.push(async () => {
+        this.stopping = true
+        this.syncAddresses()
         await router.stop()
         await Promise.allSettled(this.transports.map((t) => t.close()))
         router.removeEventListener('pin:change', onPinChange)
         router.removeEventListener('peer:identify', onIdentify)
+        router.removeEventListener('peer:connect', onConnect)
+        router.removeEventListener('peer:identify', onIdentified)
+        router.removeEventListener('peer:disconnect', onDisconnect)
+        router.removeEventListener('message:rejected', onRejected)
+        this.clock.clearTimeout(this.addrSyncTimer)
+        this.clock.clearTimeout(this.noPeersTimer)
+        this.addrSyncTimer = undefined
+        this.noPeersTimer = undefined
+        this.events.stop()
       })
-      await router.start()
+      try {
+        await router.start()
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause
+        if (errName(err) === 'ListenError' && cause?.code === 'EADDRINUSE') throw new AddressInUseError((err as Error).message.replace(/^expected to listen on /, '').replace(/, got EADDRINUSE$/, ''), { cause: err })
+        throw err
+      }
+      // what services see: the same router, with dials timed and task results observed
+      const observed = observeRouter(router, {
+        dialed: (addr, ms, r) => this.onDialed(addr, ms, r),
+        taskHandled: (from, capability, ms, r, err) => this.onTaskHandled(from, capability, ms, r, err),
+        discoveryActivity: () => this.scheduleAddressSync(),
+      }, () => this.clock.now())
+      this.observedRouter = observed
       // 4. services, in dependency order
       const info: NodeInfo = { authority, did: identity.did, nodeType: this.init.nodeType ?? NodeType.PEER_NODE }
       const components: NodeComponents = {
         identity,
         signer: identity.signer,
         signatureVerifier,
-        router,
+        router: observed,
         transports: this.transports,
         storage: this.storage,
         trustStore: this.trustStore,
@@ -421,13 +570,57 @@ class Node implements KosMeshNode {
         }
       }
       this.started = true
+      // 5. redial the peers this node knew and its seeds (backoff and jitter on the clock)
+      if (reconnect !== undefined) {
+        const redialer = new Redialer(reconnect, {
+          clock: this.clock,
+          dial: (addr, did, signal) => this.dialQuiet(addr, did, signal),
+          isConnected: (did) => router.peers().some((p) => p.did === did),
+          onRedialed: (did, target, attempts) => {
+            this.counts.redials++
+            this.events.emit('redial', 'info', 'peer redialed', { peer: did, attempts, addr: target.addrs[0], seed: target.seed })
+            // pull its table: the rest of the mesh comes back through it
+            const discovery = this.services.get('discovery') as PeerDiscovery | undefined
+            if (discovery?.isStarted() === true) void discovery.refresh().catch((err: unknown) => this.log.debug('refresh after redial failed', { err: errName(err) }))
+          },
+          onFailed: (target, attempts, delayMs, err) => {
+            this.counts.redialFailures++
+            this.events.emit('redial', attempts >= redialer.settings.maxAttempts ? 'warn' : 'info', 'redial failed', {
+              peer: target.did ?? null,
+              addrs: target.addrs,
+              attempts,
+              next_in_ms: delayMs,
+              reason: reasonOf(errName(err)),
+            })
+          },
+        })
+        for (const p of known?.list() ?? []) if (p.addrs.length > 0) redialer.set({ did: p.did, addrs: p.addrs, seed: false })
+        for (const seed of this.init.seeds ?? []) {
+          const i = seed.indexOf('/did:')
+          const did = i < 0 ? undefined : seed.slice(i + 1)
+          if (did === identity.did) continue
+          // with its DID known, the seed is one target with the known peer of that DID
+          redialer.set({ ...(did === undefined ? {} : { did }), addrs: [i < 0 ? seed : seed.slice(0, i)], seed: true })
+        }
+        this.redialer = redialer
+        undo.push(() => {
+          redialer.stop()
+          this.redialer = undefined
+        })
+        redialer.start()
+        const n = redialer.pending()
+        if (n > 0) this.events.emit('redial', 'info', 'redialing known peers and seeds', { targets: n, known: known?.size ?? 0, seeds: (this.init.seeds ?? []).length })
+      }
       this.undo = undo
-      // 5. bootstrap from seeds (spec VII: connect to seeds, receive their peer table, join)
+      // 6. bootstrap from seeds (spec VII: connect to seeds, receive their peer table, join)
       const seeds = this.init.seeds ?? []
       if (seeds.length > 0 && this.init.bootstrap !== false) await this.bootstrap(seeds, options)
-      this.log.info('node started', { did: identity.did, authority, addrs: router.addrs() })
+      this.log.info('node started', { did: identity.did, authority, addrs: router.addrs(), ...(this.init.publish === undefined ? {} : { published: this.init.publish }) })
+      this.scheduleNoPeersCheck()
     } catch (err) {
       this.started = false
+      this.redialer?.stop()
+      this.redialer = undefined
       for (const u of undo.reverse()) {
         try {
           await u()
@@ -437,9 +630,168 @@ class Node implements KosMeshNode {
       }
       this.services.clear()
       this._router = undefined
+      this.observedRouter = undefined
       this.undo = []
       throw err
     }
+  }
+
+  private observedRouter: Router | undefined
+
+  // ---------------------------------------------------------------- operator events
+
+  /** An address worth remembering: a transport can dial it and it is not 0.0.0.0 / ::. */
+  private usableAddress(addr: string): boolean {
+    if (typeof addr !== 'string' || addr.includes('/did:')) return false
+    const na = toNetworkAddress(addr)
+    if (na === undefined || (na.protocol !== 'memory' && isUnspecifiedHost(na.address))) return false
+    return this.transports.some((t) => t.canDial(addr))
+  }
+
+  /** Dials for the redialer: `addr` may end with the DID; resolves with the DID reached. */
+  private async dialQuiet(addr: string, did: string | undefined, signal: AbortSignal): Promise<{ did: string }> {
+    const router = this.observedRouter
+    if (router === undefined) throw new NodeNotStartedError('expected a started node, got a stopped one')
+    const i = addr.indexOf('/did:')
+    const base = i < 0 ? addr : addr.slice(0, i)
+    const expected = did ?? (i < 0 ? undefined : addr.slice(i + 1))
+    const info = await router.dial(base, { signal, ...(expected === undefined ? {} : { remotePeer: expected }) })
+    return { did: info.did }
+  }
+
+  private onPeerConnect(p: PeerInfo): void {
+    this.counts.connectionsOpened++
+    this.clock.clearTimeout(this.noPeersTimer)
+    this.noPeersTimer = undefined
+    this.redialer?.connected(p.did)
+    this.events.emit('connection', 'info', 'connection opened', { peer: p.did, connection: p.connectionId, ...(p.authority === undefined ? {} : { authority: p.authority }) })
+  }
+
+  private onPeerIdentify(p: PeerInfo): void {
+    const router = this._router
+    if (router === undefined) return
+    const authority = p.authority ?? router.routingTable.authorityOf(p.did)
+    this.events.emit('connection', 'debug', 'peer identified', { peer: p.did, ...(authority === undefined ? {} : { authority }) })
+    const known = this.knownPeers
+    if (known === undefined) return
+    known.connected(p.did, this.clock.now(), authority, this.recordAddresses(p.did))
+    this.syncRedialTarget(p.did)
+  }
+
+  private onPeerDisconnect(p: PeerInfo & { reason?: string }): void {
+    const fromTransport = this.closeReasons.get(p.connectionId)
+    this.closeReasons.delete(p.connectionId)
+    const reason = typeof p.reason === 'string' ? p.reason : fromTransport !== undefined ? reasonOf(fromTransport) : this.stopping ? 'node_stopping' : 'closed'
+    this.counts.connectionsClosed.set(reason, (this.counts.connectionsClosed.get(reason) ?? 0) + 1)
+    const router = this._router
+    const authority = p.authority ?? router?.routingTable.authorityOf(p.did)
+    // its latest published addresses, in case no address sync ran since they arrived
+    const published = this.recordAddresses(p.did)
+    if (published.length > 0) this.knownPeers?.addAddresses(p.did, published)
+    this.syncRedialTarget(p.did)
+    const redialing = this.redialer?.disconnected(p.did) ?? false
+    this.events.emit('connection', 'info', 'connection closed', { peer: p.did, connection: p.connectionId, reason, redialing, ...(authority === undefined ? {} : { authority }) })
+    if (router !== undefined && router.peers().length === 0 && !this.stopping) this.warnNoPeers()
+  }
+
+  private onRejected(r: RejectInfo): void {
+    const hostile = HOSTILE_REASONS.has(r.reason)
+    this.events.emit(`message_rejected.${r.reason}`, hostile ? 'warn' : 'info', hostile ? 'message rejected (forged, replayed or invalid)' : 'message rejected', {
+      reason: r.reason,
+      from: r.fromPeer,
+      ...(r.messageId === undefined ? {} : { message_id: r.messageId }),
+    })
+  }
+
+  private onHandshakeRefused(direction: 'inbound' | 'outbound', remote: string, reason: string): void {
+    const r = reasonOf(reason)
+    this.counts.handshakesRefused.set(r, (this.counts.handshakesRefused.get(r) ?? 0) + 1)
+    this.events.emit('handshake_refused', 'warn', 'handshake refused', { direction, remote, reason: r })
+  }
+
+  private onDialed(addr: string, ms: number, r: { info: PeerInfo } | { error: unknown }): void {
+    if ('info' in r) {
+      this.dialHistogram.observe(ms / 1000)
+      this.knownPeers?.addAddresses(r.info.did, [addr], true)
+      this.syncRedialTarget(r.info.did)
+      return
+    }
+    const name = errName(r.error)
+    if (name === 'AbortError') return
+    const reason = reasonOf(name)
+    this.counts.dialsFailed.set(reason, (this.counts.dialsFailed.get(reason) ?? 0) + 1)
+    if (IDENTITY_ERRORS.has(name)) this.onHandshakeRefused('outbound', addr, name)
+    else this.events.emit('dial_failed', 'debug', 'dial failed', { addr, reason })
+  }
+
+  private onTaskHandled(from: string, capability: string | undefined, ms: number, r: ProcessingResult | undefined, err?: unknown): void {
+    if (r !== undefined && r.status === ProcessingStatus.PROCESSED) {
+      this.counts.tasksServed++
+      const data = r.response?.payload.data as { agent?: unknown } | undefined
+      this.events.emit('task_served', 'info', 'task served', { from, capability, agent: typeof data?.agent === 'string' ? data.agent : undefined, duration_ms: ms })
+      return
+    }
+    const reason = r?.reason ?? (err === undefined ? 'rejected' : 'handler_error')
+    this.counts.tasksRefused.set(reason, (this.counts.tasksRefused.get(reason) ?? 0) + 1)
+    this.events.emit('task_refused', 'info', 'task refused', { from, capability, reason, duration_ms: ms })
+  }
+
+  /** Transport addresses a peer publishes in its signed record (usable ones). */
+  private recordAddresses(did: string): string[] {
+    const discovery = this.services.get('discovery') as PeerDiscovery | undefined
+    const entry = discovery?.registry?.get(did)
+    const out: string[] = []
+    for (const a of entry?.record.node.network_info.addresses ?? []) {
+      const t = toTransportAddress(a)
+      if (t !== undefined && this.usableAddress(t)) out.push(t)
+    }
+    return out
+  }
+
+  /** After discovery traffic: the records of connected peers may carry (new) addresses. */
+  private scheduleAddressSync(): void {
+    if (this.addrSyncTimer !== undefined || this.knownPeers === undefined) return
+    this.addrSyncTimer = this.clock.setTimeout(() => {
+      this.addrSyncTimer = undefined
+      if (this.started) this.syncAddresses()
+    }, 100, { unref: true })
+  }
+
+  /** Saves the addresses connected peers publish in their records. */
+  private syncAddresses(): void {
+    for (const p of this._router?.peers() ?? []) {
+      const addrs = this.recordAddresses(p.did)
+      if (addrs.length === 0) continue
+      this.knownPeers?.addAddresses(p.did, addrs)
+      this.syncRedialTarget(p.did)
+    }
+  }
+
+  private syncRedialTarget(did: string): void {
+    const p = this.knownPeers?.get(did)
+    if (p !== undefined && p.addrs.length > 0) this.redialer?.set({ did, addrs: p.addrs, seed: false })
+  }
+
+  /** Warns, some time after start, when the node still has no peer. */
+  private scheduleNoPeersCheck(): void {
+    this.clock.clearTimeout(this.noPeersTimer)
+    this.noPeersTimer = this.clock.setTimeout(() => {
+      this.noPeersTimer = undefined
+      if (this.started && !this.stopping && (this._router?.peers().length ?? 0) === 0) this.warnNoPeers()
+    }, 10_000, { unref: true })
+  }
+
+  private warnNoPeers(): void {
+    const redialing = this.redialer?.pending() ?? 0
+    const known = this.knownPeers?.size ?? 0
+    const seeds = (this.init.seeds ?? []).length
+    const hint =
+      redialing > 0
+        ? 'redialing known peers and seeds with backoff; `kos-mesh status` shows the attempts'
+        : known + seeds === 0
+          ? 'no seeds and no known peers: give a seed (start --seed tcp://host:port/did:key:...) or `kos-mesh connect` to a peer'
+          : 'nothing to redial (no usable address saved); `kos-mesh connect` to a peer'
+    this.events.emit('no_peers', 'warn', 'no peers connected', { known, seeds, redialing, hint })
   }
 
   private undo: Array<() => Promise<void> | void> = []
@@ -500,12 +852,40 @@ class Node implements KosMeshNode {
     }
     this.services.clear()
     this._router = undefined
+    this.observedRouter = undefined
     this.log.info('node stopped')
   }
 
   async bootstrap(seeds: string[] = this.init.seeds ?? [], options: AbortOptions = {}): Promise<BootstrapResult> {
     const router = this.assertStarted()
     const discovery = this.services.get('discovery') as PeerDiscovery | undefined
+    this.events.emit('bootstrap', 'info', 'bootstrap started', { seeds })
+    try {
+      await this.runBootstrap(router, discovery, seeds, options)
+    } catch (err) {
+      const errors = (err as { errors?: Array<{ address: string; error: unknown }> }).errors
+      this.events.emit('bootstrap', 'warn', 'bootstrap failed', {
+        seeds: seeds.length,
+        reason: reasonOf(errName(err)),
+        ...(Array.isArray(errors) ? { errors: errors.map((e) => ({ seed: e.address, reason: reasonOf(errName(e.error)) })) } : {}),
+        redialing: this.redialer?.pending() ?? 0,
+      })
+      if (router.peers().length === 0) this.warnNoPeers()
+      throw err
+    }
+    const r = this.bootstrapResult as BootstrapResult
+    this.events.emit('bootstrap', 'info', 'bootstrap done', {
+      seeds: seeds.length,
+      reached: r.seeds_reached,
+      discovered: r.discovered,
+      peers: r.peer_connections,
+      ...(r.errors.length > 0 ? { errors: r.errors.map((e) => ({ seed: e.address, reason: reasonOf(errName(e.error)) })) } : {}),
+    })
+    if (router.peers().length === 0) this.warnNoPeers()
+    return r
+  }
+
+  private async runBootstrap(router: Router, discovery: PeerDiscovery | undefined, seeds: string[], options: AbortOptions): Promise<void> {
     if (discovery === undefined) {
       const errors: BootstrapResult['errors'] = []
       let reached = 0
@@ -530,8 +910,6 @@ class Node implements KosMeshNode {
     } else {
       this.bootstrapResult = await discovery.bootstrap(seeds, options)
     }
-    this.log.info('bootstrap done', { seeds: seeds.length, reached: this.bootstrapResult.seeds_reached, discovered: this.bootstrapResult.discovered })
-    return this.bootstrapResult
   }
 
   private assertStarted(): Router {
@@ -556,7 +934,8 @@ class Node implements KosMeshNode {
     if (!this.transports.some((t) => t.canDial(base))) {
       throw new InvalidAddressError(`expected an address that a transport of this node (${this.transports.map((t) => t.name).join(', ')}) can dial, e.g. tcp://host:1..65535[/did:key:...], got ${JSON.stringify(addr.slice(0, 120))}`)
     }
-    const info = remotePeer === undefined ? await router.dial(base, options) : await router.dial(base, { ...options, remotePeer })
+    const dialer = this.observedRouter ?? router
+    const info = remotePeer === undefined ? await dialer.dial(base, options) : await dialer.dial(base, { ...options, remotePeer })
     // pull the peer's table so that its neighbours become known too
     const discovery = this.services.get('discovery') as PeerDiscovery | undefined
     if (discovery !== undefined) await discovery.refresh(options).catch((err: unknown) => this.log.debug('refresh after connect failed', { err: String(err) }))
@@ -591,35 +970,88 @@ class Node implements KosMeshNode {
         discovery_method: d.discovery_method,
       })
     }
-    return [...out.values()].sort((a, b) => Number(b.connected) - Number(a.connected) || (a.did < b.did ? -1 : 1))
+    // peers known from earlier connections (saved in the store), with their redial state
+    for (const k of this.knownPeers?.list() ?? []) {
+      const cur = out.get(k.did)
+      const authority = cur?.authority ?? k.authority ?? router.routingTable.authorityOf(k.did)
+      out.set(k.did, {
+        did: k.did,
+        ...(authority === undefined ? {} : { authority }),
+        connected: cur?.connected ?? false,
+        addresses: [...new Set([...(cur?.addresses ?? []), ...k.addrs])],
+        ...(cur?.node_type === undefined ? {} : { node_type: cur.node_type }),
+        ...(cur?.last_seen === undefined ? {} : { last_seen: cur.last_seen }),
+        trust_score: this.trustStore.get(k.did).trust_score,
+        ...(cur?.discovery_method === undefined ? {} : { discovery_method: cur.discovery_method }),
+        known: true,
+        last_connected: k.lastConnected,
+      })
+    }
+    for (const r of this.redialer?.states() ?? []) {
+      if (r.did === undefined || (r.state !== 'waiting' && r.state !== 'dialing')) continue
+      const cur = out.get(r.did)
+      if (cur === undefined || cur.connected) continue
+      cur.redial = { state: r.state, attempts: r.attempts, ...(r.nextAt === undefined ? {} : { nextAt: r.nextAt }), ...(r.lastError === undefined ? {} : { lastError: r.lastError }) }
+    }
+    return [...out.values()].sort((a, b) => Number(b.connected) - Number(a.connected) || (a.authority ?? '~').localeCompare(b.authority ?? '~') || (a.did < b.did ? -1 : 1))
   }
 
   async trust(subject: string, level: number, options: AbortOptions = {}): Promise<TrustEntry> {
     const router = this.assertStarted()
     if (typeof subject !== 'string') throw new InvalidParametersError(`expected a DID or klp:// address, got ${typeof subject}`)
     if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 10) throw new InvalidParametersError(`expected a trust level, an integer in 0..10, got ${String(level)}`)
+    const { did, authority } = this.resolveSubject(router, subject)
+    const previous = this.trustStore.peerScore(did) ?? null
+    const entry = await this.trustStore.trust(did, level, subject, options)
+    // the operator relies on this DID now: its pin (if any) is never evicted
+    this.confirmIfTrusted(router, did, authority)
+    this.events.emit('trust', 'info', 'trust changed', { did, trust_level: level, previous, subject })
+    return entry
+  }
+
+  /** The DID of a `trust` subject: a valid DID, or the DID a pinned klp:// authority is bound to. */
+  private resolveSubject(router: Router, subject: string): { did: string; authority?: string } {
+    if (typeof subject !== 'string') throw new InvalidParametersError(`expected a DID or klp:// address, got ${typeof subject}`)
     if (subject.startsWith('did:')) {
       checkDid(subject)
-      const entry = await this.trustStore.trust(subject, level, subject, options)
-      // the operator relies on this DID now: its pin (if any) is never evicted
-      this.confirmIfTrusted(router, subject)
-      return entry
+      return { did: subject }
     }
     if (!subject.startsWith('klp://')) throw new InvalidParametersError(`expected a DID or klp:// address, got ${JSON.stringify(subject.slice(0, 80))}`)
     const { authority } = parseAddress(subject)
     // only an authenticated binding: the pin of a signed hello on an authenticated connection
     const did = router.routingTable.didOf(authority)
     if (did === undefined) throw new UnpinnedAuthorityError(authority)
-    const entry = await this.trustStore.trust(did, level, subject, options)
-    this.confirmIfTrusted(router, did, authority)
-    return entry
+    return { did, authority }
+  }
+
+  async untrust(subject: string, options: AbortOptions = {}): Promise<{ did: string; removed: boolean }> {
+    const router = this.assertStarted()
+    const { did } = this.resolveSubject(router, subject)
+    const previous = this.trustStore.peerScore(did)
+    const removed = this.trustStore.list().some((e) => e.did === did)
+    await this.trustStore.untrust(did, options)
+    if (removed) this.events.emit('trust', 'info', 'trust removed', { did, previous: previous ?? null, subject })
+    return { did, removed }
   }
 
   async task(target: string, request: TaskRequest, options: SendTaskOptions = {}): Promise<TaskResult> {
     this.assertStarted()
     const tasks = this.services.get('tasks') as TaskService | undefined
     if (tasks === undefined) throw new MissingServiceDependencyError('node.task', 'tasks')
-    return tasks.send(target, request, options)
+    const t0 = this.clock.now()
+    try {
+      const r = await tasks.send(target, request, options)
+      this.taskHistogram.observe((this.clock.now() - t0) / 1000, { outcome: 'completed' })
+      return r
+    } catch (err) {
+      const name = errName(err)
+      const outcome = name === 'RemoteRejectedError' ? 'rejected' : /Timeout/.test(name) ? 'timeout' : 'failed'
+      // a request refused before it was sent (bad input) is not a request latency
+      if (!['InvalidTaskError', 'TaskTooLargeError', 'InvalidParametersError', 'InvalidDidError', 'InvalidAddressError'].includes(name)) {
+        this.taskHistogram.observe((this.clock.now() - t0) / 1000, { outcome })
+      }
+      throw err
+    }
   }
 
   record(): FederatedNode | undefined {
@@ -637,9 +1069,69 @@ class Node implements KosMeshNode {
       addrs: started ? this.addrs() : [],
       agents: this.agents.list().map((a) => ({ name: a.name, address: a.address, capabilities: a.capabilities, description: a.description })),
       peers: started ? this.router.peers().length : 0,
+      peersKnown: this.knownPeers?.size ?? 0,
+      published: started ? (this.init.publish ?? []).map((a) => `${a}/${this.did}`) : [],
+      redial: { pending: this.redialer?.pending() ?? 0, targets: this.redialer?.states().filter((t) => t.state !== 'connected') ?? [] },
       taskMinTrust: this.init.taskMinTrust ?? 0,
       bootstrap: this.bootstrapResult,
     }
+  }
+
+  metricsText(): string {
+    const router = this.assertStarted()
+    const m = router.metrics()
+    const families: MetricFamily[] = []
+    const counter = (name: string, help: string, samples: MetricFamily['samples']): void => void families.push({ name, help, type: 'counter', samples })
+    const gauge = (name: string, help: string, samples: MetricFamily['samples']): void => void families.push({ name, help, type: 'gauge', samples })
+    const byLabel = (label: string, values: Iterable<[string, number]>): NonNullable<MetricFamily['samples']> => [...values].map(([k, v]) => ({ labels: { [label]: k }, value: v }))
+    gauge('kos_mesh_node_info', 'The node: DID, authority and node type (always 1).', [{ labels: { did: this.did, authority: this.authority, node_type: this.init.nodeType ?? NodeType.PEER_NODE }, value: 1 }])
+    counter('kos_mesh_messages_total', 'KLP messages received (in) and sent (out) by the router, all types.', [
+      { labels: { direction: 'in' }, value: m.messagesIn },
+      { labels: { direction: 'out' }, value: m.messagesOut },
+    ])
+    counter('kos_mesh_bytes_total', 'Frame bytes received (in) and sent (out) by the router, all types.', [
+      { labels: { direction: 'in' }, value: m.bytesIn },
+      { labels: { direction: 'out' }, value: m.bytesOut },
+    ])
+    counter('kos_mesh_messages_processed_total', 'Messages that passed the pipeline and were handled.', [{ value: m.processed }])
+    counter('kos_mesh_messages_forwarded_total', 'Messages relayed to another node.', [{ value: m.forwarded }])
+    counter('kos_mesh_rejects_total', 'Messages rejected by the router, by reason (replay, invalid_signature, insufficient_trust, no_eligible_agents, ...).', byLabel('reason', Object.entries(m.rejects)))
+    counter('kos_mesh_request_retries_total', 'Request retransmissions.', [{ value: m.retries }])
+    gauge('kos_mesh_inbound_queue_depth', 'Messages waiting in the inbound queue, by priority class.', byLabel('class', Object.entries(m.queueDepth).filter(([k]) => k !== 'total')))
+    gauge('kos_mesh_inbound_queue_bytes', 'Frame bytes waiting in the inbound queue.', [{ value: m.queueBytes }])
+    gauge('kos_mesh_outbound_queue_bytes', 'Bytes waiting in the outbound queues of all peers.', [{ value: m.outbound.queuedBytes }])
+    counter('kos_mesh_outbound_frames_dropped_total', 'Outbound frames dropped because a peer\'s queue was full.', [{ value: m.outbound.dropped }])
+    counter('kos_mesh_slow_peers_total', 'Connections dropped because the peer stopped reading.', [{ value: m.slowPeers }])
+    gauge('kos_mesh_peers', 'Peers: connected now, known from earlier connections, being redialled.', [
+      { labels: { state: 'connected' }, value: m.peers },
+      { labels: { state: 'known' }, value: this.knownPeers?.size ?? 0 },
+      { labels: { state: 'redialing' }, value: this.redialer?.pending() ?? 0 },
+    ])
+    gauge('kos_mesh_routes', 'Routes in the routing table.', [{ value: m.routes }])
+    gauge('kos_mesh_pending_requests', 'Requests of this node waiting for their response.', [{ value: m.pendingRequests }])
+    gauge('kos_mesh_replay_window_entries', 'Message ids held by the replay window (all, and the strangers\' pool).', [
+      { labels: { pool: 'all' }, value: m.replayCacheSize },
+      { labels: { pool: 'strangers' }, value: m.replayStrangerSize },
+    ])
+    counter('kos_mesh_replay_window_evictions_total', 'Replay-window ids evicted to make room.', [{ value: m.replayEvictions }])
+    gauge('kos_mesh_response_cache_entries', 'Responses cached for duplicate requests.', [{ value: m.responseCacheSize }])
+    gauge('kos_mesh_pinned_authorities', 'Authority -> DID pins.', [{ value: m.pinnedAuthorities }])
+    counter('kos_mesh_pin_evictions_total', 'Provisional pins evicted to make room.', [{ value: m.pinEvictions }])
+    counter('kos_mesh_pin_refusals_total', 'Authority claims refused because the pin table was full.', [{ value: m.pinRefusals }])
+    counter('kos_mesh_connections_opened_total', 'Connections opened (either direction).', [{ value: this.counts.connectionsOpened }])
+    counter('kos_mesh_connections_closed_total', 'Connections closed, by reason.', byLabel('reason', this.counts.connectionsClosed))
+    counter('kos_mesh_handshakes_refused_total', 'Handshakes refused (inbound failures and limits, outbound identity mismatches), by reason.', byLabel('reason', this.counts.handshakesRefused))
+    counter('kos_mesh_dials_failed_total', 'Dials that failed, by reason.', byLabel('reason', this.counts.dialsFailed))
+    counter('kos_mesh_redials_total', 'Redials of known peers and seeds that connected.', [{ value: this.counts.redials }])
+    counter('kos_mesh_redial_failures_total', 'Redial attempts that failed.', [{ value: this.counts.redialFailures }])
+    families.push({ name: 'kos_mesh_handshake_duration_seconds', help: 'Time of this node\'s successful dials: TCP connect, secure handshake and signed hello.', type: 'histogram', histograms: this.dialHistogram.snapshot() })
+    families.push({ name: 'kos_mesh_task_request_duration_seconds', help: 'Time of this node\'s own task requests until the answer, by outcome.', type: 'histogram', histograms: this.taskHistogram.snapshot() })
+    counter('kos_mesh_tasks_served_total', 'Tasks this node\'s agents completed for peers.', [{ value: this.counts.tasksServed }])
+    counter('kos_mesh_tasks_refused_total', 'Tasks the task service refused, by reason (router refusals such as insufficient_trust are in kos_mesh_rejects_total).', byLabel('reason', this.counts.tasksRefused))
+    gauge('kos_mesh_trusted_dids', 'DIDs with an operator trust decision.', [{ value: this.trustStore.list().length }])
+    counter('kos_mesh_log_events_suppressed_total', 'Operator log lines suppressed by the per-kind rate limit, by kind.', byLabel('kind', Object.entries(this.events.suppressed())))
+    gauge('process_resident_memory_bytes', 'Resident memory size of the process in bytes.', [{ value: process.memoryUsage.rss() }])
+    return renderPrometheus(families)
   }
 }
 
@@ -649,9 +1141,15 @@ class Node implements KosMeshNode {
  */
 export function createNode(init: NodeInit = {}): KosMeshNode {
   const caps = { ...DEFAULT_CAPABILITIES, ...init.capabilities, agent_hosting: (init.agents?.length ?? 0) > 0 || init.capabilities?.agent_hosting === true }
+  const published = (init.publish ?? []).map((a) => toNetworkAddress(a, { is_public: true })).filter((a) => a !== undefined)
   const discovery: PeerDiscoveryInit = {
     ...init.discovery,
-    node: { node_type: init.nodeType ?? NodeType.PEER_NODE, ...init.discovery?.node, capabilities: { ...caps, ...init.discovery?.node?.capabilities } },
+    node: {
+      node_type: init.nodeType ?? NodeType.PEER_NODE,
+      ...(published.length > 0 ? { addresses: published } : {}),
+      ...init.discovery?.node,
+      capabilities: { ...caps, ...init.discovery?.node?.capabilities },
+    },
   }
   return new Node({ ...init, discovery })
 }

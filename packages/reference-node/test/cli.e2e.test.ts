@@ -2,89 +2,16 @@
  * End-to-end: real `kos-mesh` processes (`node --import tsx src/cli.ts`, workspace packages from
  * their src/ through tsconfig.dev.json, so no build is needed) on loopback TCP.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, stat, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-const PKG = join(dirname(fileURLToPath(import.meta.url)), '..')
-const ENV = { ...process.env, TSX_TSCONFIG_PATH: join(PKG, 'tsconfig.dev.json'), KOS_MESH_PASSPHRASE: '', KOS_MESH_DATA_DIR: '' }
-const WAIT_MS = 25_000
-
-interface Result {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs one CLI command to completion (bounded). */
-function cli(args: string[], timeoutMs = WAIT_MS): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(PKG, 'src/cli.ts'), ...args], { cwd: PKG, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`kos-mesh ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`))
-    }, timeoutMs)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-function json<T = Record<string, unknown>>(r: Result): T {
-  const line = r.stdout.trim().split('\n').filter((l) => l.length > 0).at(-1) ?? ''
-  try {
-    return JSON.parse(line) as T
-  } catch {
-    throw new Error(`expected JSON on stdout, got ${JSON.stringify(r.stdout)} (stderr ${r.stderr})`)
-  }
-}
-
-interface Running {
-  child: ChildProcess
-  started: { did: string; authority: string; addrs: string[]; port: number; pid: number; policy: { task_min_trust: number } }
-  stdout: () => string
-  exited: Promise<number | null>
-}
+import { generateIdentity } from '@kos-mesh/did-security'
+import { cli as run, json, startNode as start, stopAll, type Result, type Running } from './e2e-helpers.js'
 
 const running: Running[] = []
-
-/** Starts `kos-mesh start --json` and waits (bounded) for its `started` line. */
-function startNode(dataDir: string, extra: string[] = []): Promise<Running> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(PKG, 'src/cli.ts'), 'start', '--json', '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
-      cwd: PKG,
-      env: ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-    const timer = setTimeout(() => reject(new Error(`node in ${dataDir} did not start within ${WAIT_MS} ms\n${err}`)), WAIT_MS)
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-      const line = out.split('\n').find((l) => l.includes('"event":"started"'))
-      if (line !== undefined) {
-        clearTimeout(timer)
-        const r: Running = { child, started: JSON.parse(line), stdout: () => out, exited }
-        running.push(r)
-        resolve(r)
-      }
-    })
-    void exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`node in ${dataDir} exited with ${String(code)} before starting\n${err}`))
-    })
-  })
-}
+const cli = (args: string[], stdin?: string): Promise<Result> => run(args, stdin === undefined ? {} : { stdin })
+const startNode = (dataDir: string, extra: string[] = []): Promise<Running> => start(dataDir, extra, running)
 
 let root: string
 const dir = (name: string): string => join(root, name)
@@ -95,10 +22,11 @@ let client: Running
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'kos-e2e-'))
   const inits = await Promise.all([
-    cli(['init', '--data-dir', dir('seed'), '--name', 'seed', '--agents', 'echo', '--json']),
+    // port 0: tests never take the default port (4747)
+    cli(['init', '--data-dir', dir('seed'), '--name', 'seed', '--agents', 'echo', '--listen', 'tcp://127.0.0.1:0', '--json']),
     // a closed worker: only DIDs trusted at >= 5 may run tasks there
-    cli(['init', '--data-dir', dir('worker'), '--name', 'worker', '--type', 'ArchiveNode', '--task-min-trust', '5', '--json']),
-    cli(['init', '--data-dir', dir('client'), '--name', 'client', '--agents', '', '--json']),
+    cli(['init', '--data-dir', dir('worker'), '--name', 'worker', '--type', 'ArchiveNode', '--task-min-trust', '5', '--listen', 'tcp://127.0.0.1:0', '--json']),
+    cli(['init', '--data-dir', dir('client'), '--name', 'client', '--agents', '', '--listen', 'tcp://127.0.0.1:0', '--json']),
   ])
   for (const r of inits) expect(r.code, r.stderr).toBe(0)
   seed = await startNode(dir('seed'))
@@ -109,22 +37,7 @@ beforeAll(async () => {
 }, 90_000)
 
 afterAll(async () => {
-  for (const r of running) {
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM')
-  }
-  await Promise.all(
-    running.map((r) =>
-      Promise.race([
-        r.exited,
-        new Promise<void>((resolve) =>
-          setTimeout(() => {
-            r.child.kill('SIGKILL')
-            resolve()
-          }, 5000),
-        ),
-      ]),
-    ),
-  )
+  await stopAll(running)
   if (root !== undefined) await rm(root, { recursive: true, force: true })
 }, 30_000)
 
@@ -178,7 +91,8 @@ describe('kos-mesh end to end (3 processes on loopback)', () => {
     const r = await cli(['task', '--json', '--data-dir', dir('client'), 'klp://worker.mesh.kai/agents/math', '(1 + 2) * 2^3 - sqrt(16)'])
     expect(r.code, r.stderr).toBe(0)
     expect(json(r)).toMatchObject({ status: 'completed', agent: 'klp://worker.mesh.kai/agents/math', result: { value: 20 } })
-    const t = await cli(['task', '--data-dir', dir('client'), 'klp://worker.mesh.kai', '--capability', 'summarize', 'Agents answer tasks. Agents move between nodes.'])
+    // the input from standard input
+    const t = await cli(['task', '--data-dir', dir('client'), 'klp://worker.mesh.kai', '--capability', 'summarize', '-'], 'Agents answer tasks. Agents move between nodes.\n')
     expect(t.code, t.stderr).toBe(0)
     expect(JSON.parse(t.stdout)).toMatchObject({ keywords: expect.arrayContaining(['agents']) })
   })
@@ -207,9 +121,14 @@ describe('kos-mesh end to end (3 processes on loopback)', () => {
     expect(json(unknown)).toMatchObject({ exitCode: 2, error: { code: 'ERR_UNPINNED_AUTHORITY' } })
   })
 
-  it('connect to a dead address fails with exit 5', async () => {
+  it('connect to a dead address fails with exit 5; to a node that proves another DID with exit 7', async () => {
     const r = await cli(['connect', '--data-dir', dir('client'), '--timeout', '3000', 'tcp://127.0.0.1:1'])
     expect(r.code, r.stderr).toBe(5)
+    const base = (worker.started.addrs[0] as string).replace(/\/did:.*$/, '')
+    const other = generateIdentity().did
+    const m = await cli(['connect', '--json', '--data-dir', dir('client'), `${base}/${other}`])
+    expect(m.code, m.stderr).toBe(7)
+    expect(json(m)).toMatchObject({ exitCode: 7, error: { code: 'ERR_PEER_MISMATCH', message: expect.stringContaining(other) } })
   })
 
   it('config export prints the validated config', async () => {
@@ -247,11 +166,14 @@ describe('kos-mesh end to end (3 processes on loopback)', () => {
     expect(notRunning.stderr).toContain('kos-mesh start')
   })
 
-  it('stop ends the node cleanly and removes its control files', async () => {
-    const r = await cli(['stop', '--data-dir', dir('client')])
+  it('stop returns once the node has exited, cleanly, and removed its control files', async () => {
+    const pid = client.started.pid
+    const r = await cli(['stop', '--json', '--data-dir', dir('client')])
     expect(r.code, r.stderr).toBe(0)
-    const code = await Promise.race([client.exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 15_000))])
-    expect(code).toBe(0)
+    expect(json(r)).toMatchObject({ stopped: true, pid })
+    // gone when stop returned: no such process
+    expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }))
+    expect(await client.exited).toBe(0)
     await expect(stat(join(dir('client'), 'control.json'))).rejects.toMatchObject({ code: 'ENOENT' })
     expect((await cli(['status', '--data-dir', dir('client')])).code).toBe(3)
   })

@@ -214,7 +214,8 @@ describe('issue 8: the data dir (start) fails with the documented exit codes', (
   async function initDir(name: string): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
     const dir = join(root, name)
     const env = { KOS_MESH_PASSPHRASE: 'pw' }
-    const r = await run(['init', '--json', '--name', name, '--log-level', 'silent', '--data-dir', dir], env)
+    // port 0: tests never take the default port (4747), which another node on this machine may use
+    const r = await run(['init', '--json', '--name', name, '--log-level', 'silent', '--listen', 'tcp://127.0.0.1:0', '--data-dir', dir], env)
     expect(r.code, r.err).toBe(0)
     return { dir, env }
   }
