@@ -681,7 +681,9 @@ class Node implements KosMeshNode {
   private onPeerDisconnect(p: PeerInfo & { reason?: string }): void {
     const fromTransport = this.closeReasons.get(p.connectionId)
     this.closeReasons.delete(p.connectionId)
-    const reason = typeof p.reason === 'string' ? p.reason : fromTransport !== undefined ? reasonOf(fromTransport) : this.stopping ? 'node_stopping' : 'closed'
+    // the router names the error that ended the read loop (`ConnectionResetError`), or `closed`
+    const fromRouter = typeof p.reason === 'string' && p.reason !== 'closed' ? reasonOf(p.reason) : undefined
+    const reason = fromRouter ?? (fromTransport !== undefined ? reasonOf(fromTransport) : this.stopping ? 'node_stopping' : 'closed')
     this.counts.connectionsClosed.set(reason, (this.counts.connectionsClosed.get(reason) ?? 0) + 1)
     const router = this._router
     const authority = p.authority ?? router?.routingTable.authorityOf(p.did)
