@@ -29,11 +29,12 @@ import { createInterface } from 'node:readline'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-security'
-import { KLPMessageType, type Connection, type Transport } from '@kos-mesh/interface'
+import { KLPMessageType, type Connection } from '@kos-mesh/interface'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { row, type BenchRow } from '../../../scripts/bench-util.js'
 import { bulkTransfer, memorySink, memorySource, type BulkSink } from '../src/bulk/index.js'
 import { createRouter, type Router } from '../src/router.js'
+import { capturing } from '../test/capturing.js'
 
 const KiB = 1024
 const MiB = 1024 * 1024
@@ -47,20 +48,6 @@ const cpuNow = (): number => {
   return (c.user + c.system) / 1000
 }
 
-/** A transport that remembers its connections (the receiver cuts them for the resume row). */
-function capturing(t: Transport, conns: Connection[]): Transport {
-  return {
-    name: t.name,
-    canDial: (a) => t.canDial(a),
-    dial: async (a, o) => {
-      const c = await t.dial(a, o)
-      conns.push(c)
-      return c
-    },
-    listen: (a, h, o) => t.listen(a, (c) => { conns.push(c); h(c) }, o),
-    close: () => t.close(),
-  }
-}
 
 // ------------------------------------------------------------------ the receiver process
 

@@ -308,9 +308,10 @@ export class Hellos {
       const latest = this.dampedRoutes.get(peer)
       this.dampedRoutes.delete(peer)
       if (latest === undefined || gen !== core.gen || !core.started || core.table.connection(peer) === undefined) return
-      if (!core.table.wouldChange(peer, latest)) return
+      const next = core.table.filterAdvertised(peer, latest)
+      if (!core.table.differs(peer, next)) return
       if (!this.routeChangeAllowed(peer)) return this.damp(peer, latest, id)
-      if (core.table.setAdvertised(peer, latest)) this.scheduleRouteUpdate()
+      if (core.table.applyAdvertised(peer, next)) this.scheduleRouteUpdate()
     }, wait, { unref: true })
     this.timers.add(handle)
   }

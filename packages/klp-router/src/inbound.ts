@@ -6,7 +6,7 @@
  */
 import { InvalidParametersError, type Connection } from '@kos-mesh/interface'
 import type { RouterCore } from './core.js'
-import { ENVELOPE_HEADER_BYTES, EnvelopeKind } from './envelope.js'
+import { ENVELOPE_HEADER_BYTES, ENVELOPE_MAGIC, ENVELOPE_VERSION, EnvelopeKind } from './envelope.js'
 import type { Hellos } from './hello.js'
 import { errName } from './messages.js'
 import type { Pipeline } from './pipeline.js'
@@ -62,7 +62,7 @@ export class Inbound {
 
   private onData(from: string, frame: Uint8Array): void {
     const core = this.core
-    if (frame[0] !== 0x4b || frame[1] !== 1) return core.reject(RejectReason.MALFORMED, from)
+    if (frame[0] !== ENVELOPE_MAGIC || frame[1] !== ENVELOPE_VERSION) return core.reject(RejectReason.MALFORMED, from)
     const channel = (frame[3]! << 8) | frame[4]!
     const handler = this.dataHandlers.get(channel)
     if (handler === undefined) return core.reject(RejectReason.UNKNOWN_CHANNEL, from)

@@ -231,11 +231,6 @@ export class RoutingTable {
     return this.applyAdvertised(via, this.filterAdvertised(via, routes))
   }
 
-  /** True when `routes` would change what `via` advertised before (same filtering as `setAdvertised`). */
-  wouldChange(via: string, routes: readonly AdvertisedRoute[]): boolean {
-    return this.differs(via, this.filterAdvertised(via, routes))
-  }
-
   /** True when a filtered route set (`filterAdvertised`) differs from what `via` advertised before. */
   differs(via: string, next: Map<string, number>): boolean {
     return !sameRoutes(this.advertised.get(via), next)

@@ -4,35 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-security'
-import { KLPMessageType, type Connection, type Transport } from '@kos-mesh/interface'
+import { KLPMessageType, type Connection } from '@kos-mesh/interface'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { bulkTransfer, fileSink, fileSource, type BulkReceiveResult, type BulkSource } from '../src/bulk/index.js'
 import { createRouter, type Router } from '../src/router.js'
+import { capturing } from './capturing.js'
 
 const MiB = 1024 * 1024
 
-/** A transport that remembers its connections (so the test can cut one). */
-function capturing(t: Transport, conns: Connection[]): Transport {
-  return {
-    name: t.name,
-    canDial: (a) => t.canDial(a),
-    dial: async (a, o) => {
-      const c = await t.dial(a, o)
-      conns.push(c)
-      return c
-    },
-    listen: (a, h, o) =>
-      t.listen(
-        a,
-        (c) => {
-          conns.push(c)
-          h(c)
-        },
-        o,
-      ),
-    close: () => t.close(),
-  }
-}
 
 const routers: Router[] = []
 const dirs: string[] = []
