@@ -65,7 +65,7 @@ import { EventLog, type EventLogInit } from './events.js'
 import { KnownPeers } from './known-peers.js'
 import { Redialer, type ReconnectInit, type RedialState } from './redial.js'
 import { observeRouter, transportLogger } from './observe.js'
-import { Histogram, LATENCY_BUCKETS, renderPrometheus, type MetricFamily } from './metrics.js'
+import { NodeStats, nodeMetricsText } from './node-metrics.js'
 import { isUnspecifiedHost } from './config.js'
 
 /** Builds a transport once the node identity is known. */
@@ -364,18 +364,8 @@ class Node implements KosMeshNode {
   private stopping = false
   private addrSyncTimer: TimerHandle | undefined
   private noPeersTimer: TimerHandle | undefined
-  private readonly dialHistogram = new Histogram(LATENCY_BUCKETS)
-  private readonly taskHistogram = new Histogram(LATENCY_BUCKETS)
-  private readonly counts = {
-    dialsFailed: new Map<string, number>(),
-    tasksServed: 0,
-    tasksRefused: new Map<string, number>(),
-    connectionsOpened: 0,
-    connectionsClosed: new Map<string, number>(),
-    handshakesRefused: new Map<string, number>(),
-    redials: 0,
-    redialFailures: 0,
-  }
+  /** Counters and histograms of what the node itself observes (see node-metrics.ts). */
+  private readonly stats = new NodeStats()
 
   constructor(init: NodeInit) {
     this.init = init
@@ -577,14 +567,14 @@ class Node implements KosMeshNode {
           dial: (addr, did, signal) => this.dialQuiet(addr, did, signal),
           isConnected: (did) => router.peers().some((p) => p.did === did),
           onRedialed: (did, target, attempts) => {
-            this.counts.redials++
+            this.stats.redials++
             this.events.emit('redial', 'info', 'peer redialed', { peer: did, attempts, addr: target.addrs[0], seed: target.seed })
             // pull its table: the rest of the mesh comes back through it
             const discovery = this.services.get('discovery') as PeerDiscovery | undefined
             if (discovery?.isStarted() === true) void discovery.refresh().catch((err: unknown) => this.log.debug('refresh after redial failed', { err: errName(err) }))
           },
           onFailed: (target, attempts, delayMs, err) => {
-            this.counts.redialFailures++
+            this.stats.redialFailures++
             this.events.emit('redial', attempts >= redialer.settings.maxAttempts ? 'warn' : 'info', 'redial failed', {
               peer: target.did ?? null,
               addrs: target.addrs,
@@ -660,7 +650,7 @@ class Node implements KosMeshNode {
   }
 
   private onPeerConnect(p: PeerInfo): void {
-    this.counts.connectionsOpened++
+    this.stats.connectionsOpened++
     this.clock.clearTimeout(this.noPeersTimer)
     this.noPeersTimer = undefined
     this.redialer?.connected(p.did)
@@ -684,7 +674,7 @@ class Node implements KosMeshNode {
     // the router names the error that ended the read loop (`ConnectionResetError`), or `closed`
     const fromRouter = typeof p.reason === 'string' && p.reason !== 'closed' ? reasonOf(p.reason) : undefined
     const reason = fromRouter ?? (fromTransport !== undefined ? reasonOf(fromTransport) : this.stopping ? 'node_stopping' : 'closed')
-    this.counts.connectionsClosed.set(reason, (this.counts.connectionsClosed.get(reason) ?? 0) + 1)
+    this.stats.connectionsClosed.set(reason, (this.stats.connectionsClosed.get(reason) ?? 0) + 1)
     const router = this._router
     const authority = p.authority ?? router?.routingTable.authorityOf(p.did)
     // its latest published addresses, in case no address sync ran since they arrived
@@ -707,13 +697,13 @@ class Node implements KosMeshNode {
 
   private onHandshakeRefused(direction: 'inbound' | 'outbound', remote: string, reason: string): void {
     const r = reasonOf(reason)
-    this.counts.handshakesRefused.set(r, (this.counts.handshakesRefused.get(r) ?? 0) + 1)
+    this.stats.handshakesRefused.set(r, (this.stats.handshakesRefused.get(r) ?? 0) + 1)
     this.events.emit('handshake_refused', 'warn', 'handshake refused', { direction, remote, reason: r })
   }
 
   private onDialed(addr: string, ms: number, r: { info: PeerInfo } | { error: unknown }): void {
     if ('info' in r) {
-      this.dialHistogram.observe(ms / 1000)
+      this.stats.dials.observe(ms / 1000)
       this.knownPeers?.addAddresses(r.info.did, [addr], true)
       this.syncRedialTarget(r.info.did)
       return
@@ -721,20 +711,20 @@ class Node implements KosMeshNode {
     const name = errName(r.error)
     if (name === 'AbortError') return
     const reason = reasonOf(name)
-    this.counts.dialsFailed.set(reason, (this.counts.dialsFailed.get(reason) ?? 0) + 1)
+    this.stats.dialsFailed.set(reason, (this.stats.dialsFailed.get(reason) ?? 0) + 1)
     if (IDENTITY_ERRORS.has(name)) this.onHandshakeRefused('outbound', addr, name)
     else this.events.emit('dial_failed', 'debug', 'dial failed', { addr, reason })
   }
 
   private onTaskHandled(from: string, capability: string | undefined, ms: number, r: ProcessingResult | undefined, err?: unknown): void {
     if (r !== undefined && r.status === ProcessingStatus.PROCESSED) {
-      this.counts.tasksServed++
+      this.stats.tasksServed++
       const data = r.response?.payload.data as { agent?: unknown } | undefined
       this.events.emit('task_served', 'info', 'task served', { from, capability, agent: typeof data?.agent === 'string' ? data.agent : undefined, duration_ms: ms })
       return
     }
     const reason = r?.reason ?? (err === undefined ? 'rejected' : 'handler_error')
-    this.counts.tasksRefused.set(reason, (this.counts.tasksRefused.get(reason) ?? 0) + 1)
+    this.stats.tasksRefused.set(reason, (this.stats.tasksRefused.get(reason) ?? 0) + 1)
     this.events.emit('task_refused', 'info', 'task refused', { from, capability, reason, duration_ms: ms })
   }
 
@@ -1043,14 +1033,14 @@ class Node implements KosMeshNode {
     const t0 = this.clock.now()
     try {
       const r = await tasks.send(target, request, options)
-      this.taskHistogram.observe((this.clock.now() - t0) / 1000, { outcome: 'completed' })
+      this.stats.tasks.observe((this.clock.now() - t0) / 1000, { outcome: 'completed' })
       return r
     } catch (err) {
       const name = errName(err)
       const outcome = name === 'RemoteRejectedError' ? 'rejected' : /Timeout/.test(name) ? 'timeout' : 'failed'
       // a request refused before it was sent (bad input) is not a request latency
       if (!['InvalidTaskError', 'TaskTooLargeError', 'InvalidParametersError', 'InvalidDidError', 'InvalidAddressError'].includes(name)) {
-        this.taskHistogram.observe((this.clock.now() - t0) / 1000, { outcome })
+        this.stats.tasks.observe((this.clock.now() - t0) / 1000, { outcome })
       }
       throw err
     }
@@ -1081,59 +1071,17 @@ class Node implements KosMeshNode {
 
   metricsText(): string {
     const router = this.assertStarted()
-    const m = router.metrics()
-    const families: MetricFamily[] = []
-    const counter = (name: string, help: string, samples: MetricFamily['samples']): void => void families.push({ name, help, type: 'counter', samples })
-    const gauge = (name: string, help: string, samples: MetricFamily['samples']): void => void families.push({ name, help, type: 'gauge', samples })
-    const byLabel = (label: string, values: Iterable<[string, number]>): NonNullable<MetricFamily['samples']> => [...values].map(([k, v]) => ({ labels: { [label]: k }, value: v }))
-    gauge('kos_mesh_node_info', 'The node: DID, authority and node type (always 1).', [{ labels: { did: this.did, authority: this.authority, node_type: this.init.nodeType ?? NodeType.PEER_NODE }, value: 1 }])
-    counter('kos_mesh_messages_total', 'KLP messages received (in) and sent (out) by the router, all types.', [
-      { labels: { direction: 'in' }, value: m.messagesIn },
-      { labels: { direction: 'out' }, value: m.messagesOut },
-    ])
-    counter('kos_mesh_bytes_total', 'Frame bytes received (in) and sent (out) by the router, all types.', [
-      { labels: { direction: 'in' }, value: m.bytesIn },
-      { labels: { direction: 'out' }, value: m.bytesOut },
-    ])
-    counter('kos_mesh_messages_processed_total', 'Messages that passed the pipeline and were handled.', [{ value: m.processed }])
-    counter('kos_mesh_messages_forwarded_total', 'Messages relayed to another node.', [{ value: m.forwarded }])
-    counter('kos_mesh_rejects_total', 'Messages rejected by the router, by reason (replay, invalid_signature, insufficient_trust, no_eligible_agents, ...).', byLabel('reason', Object.entries(m.rejects)))
-    counter('kos_mesh_request_retries_total', 'Request retransmissions.', [{ value: m.retries }])
-    gauge('kos_mesh_inbound_queue_depth', 'Messages waiting in the inbound queue, by priority class.', byLabel('class', Object.entries(m.queueDepth).filter(([k]) => k !== 'total')))
-    gauge('kos_mesh_inbound_queue_bytes', 'Frame bytes waiting in the inbound queue.', [{ value: m.queueBytes }])
-    gauge('kos_mesh_outbound_queue_bytes', 'Bytes waiting in the outbound queues of all peers.', [{ value: m.outbound.queuedBytes }])
-    counter('kos_mesh_outbound_frames_dropped_total', 'Outbound frames dropped because a peer\'s queue was full.', [{ value: m.outbound.dropped }])
-    counter('kos_mesh_slow_peers_total', 'Connections dropped because the peer stopped reading.', [{ value: m.slowPeers }])
-    gauge('kos_mesh_peers', 'Peers: connected now, known from earlier connections, being redialled.', [
-      { labels: { state: 'connected' }, value: m.peers },
-      { labels: { state: 'known' }, value: this.knownPeers?.size ?? 0 },
-      { labels: { state: 'redialing' }, value: this.redialer?.pending() ?? 0 },
-    ])
-    gauge('kos_mesh_routes', 'Routes in the routing table.', [{ value: m.routes }])
-    gauge('kos_mesh_pending_requests', 'Requests of this node waiting for their response.', [{ value: m.pendingRequests }])
-    gauge('kos_mesh_replay_window_entries', 'Message ids held by the replay window (all, and the strangers\' pool).', [
-      { labels: { pool: 'all' }, value: m.replayCacheSize },
-      { labels: { pool: 'strangers' }, value: m.replayStrangerSize },
-    ])
-    counter('kos_mesh_replay_window_evictions_total', 'Replay-window ids evicted to make room.', [{ value: m.replayEvictions }])
-    gauge('kos_mesh_response_cache_entries', 'Responses cached for duplicate requests.', [{ value: m.responseCacheSize }])
-    gauge('kos_mesh_pinned_authorities', 'Authority -> DID pins.', [{ value: m.pinnedAuthorities }])
-    counter('kos_mesh_pin_evictions_total', 'Provisional pins evicted to make room.', [{ value: m.pinEvictions }])
-    counter('kos_mesh_pin_refusals_total', 'Authority claims refused because the pin table was full.', [{ value: m.pinRefusals }])
-    counter('kos_mesh_connections_opened_total', 'Connections opened (either direction).', [{ value: this.counts.connectionsOpened }])
-    counter('kos_mesh_connections_closed_total', 'Connections closed, by reason.', byLabel('reason', this.counts.connectionsClosed))
-    counter('kos_mesh_handshakes_refused_total', 'Handshakes refused (inbound failures and limits, outbound identity mismatches), by reason.', byLabel('reason', this.counts.handshakesRefused))
-    counter('kos_mesh_dials_failed_total', 'Dials that failed, by reason.', byLabel('reason', this.counts.dialsFailed))
-    counter('kos_mesh_redials_total', 'Redials of known peers and seeds that connected.', [{ value: this.counts.redials }])
-    counter('kos_mesh_redial_failures_total', 'Redial attempts that failed.', [{ value: this.counts.redialFailures }])
-    families.push({ name: 'kos_mesh_handshake_duration_seconds', help: 'Time of this node\'s successful dials: TCP connect, secure handshake and signed hello.', type: 'histogram', histograms: this.dialHistogram.snapshot() })
-    families.push({ name: 'kos_mesh_task_request_duration_seconds', help: 'Time of this node\'s own task requests until the answer, by outcome.', type: 'histogram', histograms: this.taskHistogram.snapshot() })
-    counter('kos_mesh_tasks_served_total', 'Tasks this node\'s agents completed for peers.', [{ value: this.counts.tasksServed }])
-    counter('kos_mesh_tasks_refused_total', 'Tasks the task service refused, by reason (router refusals such as insufficient_trust are in kos_mesh_rejects_total).', byLabel('reason', this.counts.tasksRefused))
-    gauge('kos_mesh_trusted_dids', 'DIDs with an operator trust decision.', [{ value: this.trustStore.list().length }])
-    counter('kos_mesh_log_events_suppressed_total', 'Operator log lines suppressed by the per-kind rate limit, by kind.', byLabel('kind', Object.entries(this.events.suppressed())))
-    gauge('process_resident_memory_bytes', 'Resident memory size of the process in bytes.', [{ value: process.memoryUsage.rss() }])
-    return renderPrometheus(families)
+    return nodeMetricsText({
+      did: this.did,
+      authority: this.authority,
+      nodeType: this.init.nodeType ?? NodeType.PEER_NODE,
+      router: router.metrics(),
+      knownPeers: this.knownPeers?.size ?? 0,
+      redialing: this.redialer?.pending() ?? 0,
+      trustedDids: this.trustStore.list().length,
+      suppressed: this.events.suppressed(),
+      stats: this.stats,
+    })
   }
 }
 

@@ -1,0 +1,90 @@
+/**
+ * The node's Prometheus exposition: the router's metrics, and the counters and histograms of what
+ * the node itself observes (connections, handshakes, dials, redials, tasks). Pure: the node hands in
+ * a snapshot.
+ */
+import type { RouterMetrics } from '@kos-mesh/klp-router'
+import { Histogram, LATENCY_BUCKETS, renderPrometheus, type MetricFamily } from './metrics.js'
+
+/** What the node counts itself (the router counts the rest). */
+export class NodeStats {
+  readonly dials = new Histogram(LATENCY_BUCKETS)
+  readonly tasks = new Histogram(LATENCY_BUCKETS)
+  readonly dialsFailed = new Map<string, number>()
+  tasksServed = 0
+  readonly tasksRefused = new Map<string, number>()
+  connectionsOpened = 0
+  readonly connectionsClosed = new Map<string, number>()
+  readonly handshakesRefused = new Map<string, number>()
+  redials = 0
+  redialFailures = 0
+}
+
+export interface NodeMetricsInput {
+  did: string
+  authority: string
+  nodeType: string
+  router: RouterMetrics
+  knownPeers: number
+  redialing: number
+  trustedDids: number
+  suppressed: Record<string, number>
+  stats: NodeStats
+}
+
+/** The Prometheus text of a node. */
+export function nodeMetricsText(s: NodeMetricsInput): string {
+  const m = s.router
+  const families: MetricFamily[] = []
+  const counter = (name: string, help: string, samples: MetricFamily['samples']): void => void families.push({ name, help, type: 'counter', samples })
+  const gauge = (name: string, help: string, samples: MetricFamily['samples']): void => void families.push({ name, help, type: 'gauge', samples })
+  const byLabel = (label: string, values: Iterable<[string, number]>): NonNullable<MetricFamily['samples']> => [...values].map(([k, v]) => ({ labels: { [label]: k }, value: v }))
+  gauge('kos_mesh_node_info', 'The node: DID, authority and node type (always 1).', [{ labels: { did: s.did, authority: s.authority, node_type: s.nodeType }, value: 1 }])
+  counter('kos_mesh_messages_total', 'KLP messages received (in) and sent (out) by the router, all types.', [
+    { labels: { direction: 'in' }, value: m.messagesIn },
+    { labels: { direction: 'out' }, value: m.messagesOut },
+  ])
+  counter('kos_mesh_bytes_total', 'Frame bytes received (in) and sent (out) by the router, all types.', [
+    { labels: { direction: 'in' }, value: m.bytesIn },
+    { labels: { direction: 'out' }, value: m.bytesOut },
+  ])
+  counter('kos_mesh_messages_processed_total', 'Messages that passed the pipeline and were handled.', [{ value: m.processed }])
+  counter('kos_mesh_messages_forwarded_total', 'Messages relayed to another node.', [{ value: m.forwarded }])
+  counter('kos_mesh_rejects_total', 'Messages rejected by the router, by reason (replay, invalid_signature, insufficient_trust, no_eligible_agents, ...).', byLabel('reason', Object.entries(m.rejects)))
+  counter('kos_mesh_request_retries_total', 'Request retransmissions.', [{ value: m.retries }])
+  gauge('kos_mesh_inbound_queue_depth', 'Messages waiting in the inbound queue, by priority class.', byLabel('class', Object.entries(m.queueDepth).filter(([k]) => k !== 'total')))
+  gauge('kos_mesh_inbound_queue_bytes', 'Frame bytes waiting in the inbound queue.', [{ value: m.queueBytes }])
+  gauge('kos_mesh_outbound_queue_bytes', 'Bytes waiting in the outbound queues of all peers.', [{ value: m.outbound.queuedBytes }])
+  counter('kos_mesh_outbound_frames_dropped_total', 'Outbound frames dropped because a peer\'s queue was full.', [{ value: m.outbound.dropped }])
+  counter('kos_mesh_slow_peers_total', 'Connections dropped because the peer stopped reading.', [{ value: m.slowPeers }])
+  gauge('kos_mesh_peers', 'Peers: connected now, known from earlier connections, being redialled.', [
+    { labels: { state: 'connected' }, value: m.peers },
+    { labels: { state: 'known' }, value: s.knownPeers },
+    { labels: { state: 'redialing' }, value: s.redialing },
+  ])
+  gauge('kos_mesh_routes', 'Routes in the routing table.', [{ value: m.routes }])
+  gauge('kos_mesh_pending_requests', 'Requests of this node waiting for their response.', [{ value: m.pendingRequests }])
+  gauge('kos_mesh_replay_window_entries', 'Message ids held by the replay window (all, and the strangers\' pool).', [
+    { labels: { pool: 'all' }, value: m.replayCacheSize },
+    { labels: { pool: 'strangers' }, value: m.replayStrangerSize },
+  ])
+  counter('kos_mesh_replay_window_evictions_total', 'Replay-window ids evicted to make room.', [{ value: m.replayEvictions }])
+  gauge('kos_mesh_response_cache_entries', 'Responses cached for duplicate requests.', [{ value: m.responseCacheSize }])
+  gauge('kos_mesh_pinned_authorities', 'Authority -> DID pins.', [{ value: m.pinnedAuthorities }])
+  counter('kos_mesh_pin_evictions_total', 'Provisional pins evicted to make room.', [{ value: m.pinEvictions }])
+  counter('kos_mesh_pin_refusals_total', 'Authority claims refused because the pin table was full.', [{ value: m.pinRefusals }])
+  counter('kos_mesh_connections_opened_total', 'Connections opened (either direction).', [{ value: s.stats.connectionsOpened }])
+  counter('kos_mesh_connections_closed_total', 'Connections closed, by reason.', byLabel('reason', s.stats.connectionsClosed))
+  counter('kos_mesh_handshakes_refused_total', 'Handshakes refused (inbound failures and limits, outbound identity mismatches), by reason.', byLabel('reason', s.stats.handshakesRefused))
+  counter('kos_mesh_dials_failed_total', 'Dials that failed, by reason.', byLabel('reason', s.stats.dialsFailed))
+  counter('kos_mesh_redials_total', 'Redials of known peers and seeds that connected.', [{ value: s.stats.redials }])
+  counter('kos_mesh_redial_failures_total', 'Redial attempts that failed.', [{ value: s.stats.redialFailures }])
+  families.push({ name: 'kos_mesh_handshake_duration_seconds', help: 'Time of this node\'s successful dials: TCP connect, secure handshake and signed hello.', type: 'histogram', histograms: s.stats.dials.snapshot() })
+  families.push({ name: 'kos_mesh_task_request_duration_seconds', help: 'Time of this node\'s own task requests until the answer, by outcome.', type: 'histogram', histograms: s.stats.tasks.snapshot() })
+  counter('kos_mesh_tasks_served_total', 'Tasks this node\'s agents completed for peers.', [{ value: s.stats.tasksServed }])
+  counter('kos_mesh_tasks_refused_total', 'Tasks the task service refused, by reason (router refusals such as insufficient_trust are in kos_mesh_rejects_total).', byLabel('reason', s.stats.tasksRefused))
+  gauge('kos_mesh_trusted_dids', 'DIDs with an operator trust decision.', [{ value: s.trustedDids }])
+  counter('kos_mesh_log_events_suppressed_total', 'Operator log lines suppressed by the per-kind rate limit, by kind.', byLabel('kind', Object.entries(s.suppressed)))
+  gauge('process_resident_memory_bytes', 'Resident memory size of the process in bytes.', [{ value: process.memoryUsage.rss() }])
+  return renderPrometheus(families)
+}
