@@ -2,7 +2,7 @@
  * Contracts between kos-mesh packages. Implementations live in other packages; this file holds
  * only types so that any package (or a third party) can implement them without pulling code in.
  */
-import type { KLPMessage, KLPMessageType, ProcessingResult, TrustRequirements } from './model.js'
+import type { KLPMessage, KLPMessageType, ProcessingResult, TrustObservation, TrustRequirements } from './model.js'
 
 /** Options for any cancellable async call. */
 export interface AbortOptions {
@@ -188,6 +188,18 @@ export interface TrustEngine {
    * stranger.
    */
   peerScore?(subject: string): number | undefined
+  /**
+   * Optional, synchronous and cheap: true when the DID is revoked (its key holder withdrew it, or a
+   * validator this node trusts enough did). The router rejects such a DID's messages with reason
+   * `revoked` before anything else runs, does not relay them, and closes its connections.
+   */
+  isRevoked?(subject: string): boolean
+  /**
+   * Optional: reports an outcome this node observed of a DID (a task answered well or failed, an
+   * invalid or forged message, a timeout). Engines turn these into reputation deltas. Must be cheap
+   * and never throw.
+   */
+  observe?(subject: string, outcome: TrustObservation): void
 }
 
 // ---------------------------------------------------------------- handlers

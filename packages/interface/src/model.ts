@@ -284,6 +284,16 @@ export interface NetworkInfo {
   latency_ms: number
 }
 
+/** What a node observed of a peer, reported to the trust engine (`TrustEngine.observe`). */
+export const TrustObservation = {
+  TASK_OK: 'task_ok',
+  TASK_FAILED: 'task_failed',
+  INVALID_MESSAGE: 'invalid_message',
+  FORGED_MESSAGE: 'forged_message',
+  TIMEOUT: 'timeout',
+} as const
+export type TrustObservation = ValueOf<typeof TrustObservation>
+
 export interface NodeTrustProfile {
   /** 0..10, as TrustRequirements.minimum_trust_score. */
   trust_score: number
