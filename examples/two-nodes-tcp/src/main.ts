@@ -8,7 +8,7 @@
  */
 import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-security'
 import { KLPMessageType, MessagePriority, ProcessingStatus } from '@kos-mesh/interface'
-import { createRouter, localTrustStore } from '@kos-mesh/klp-router'
+import { createRouter } from '@kos-mesh/klp-router'
 import { tcp } from '@kos-mesh/transport-tcp'
 
 const quiet = process.argv.includes('--quiet')
@@ -30,7 +30,8 @@ const bob = await createRouter({
   signatureVerifier: verifier,
   transports: [tcp()({ identity: bobId })],
   listen: ['tcp://127.0.0.1:0'],
-  trustEngine: localTrustStore(),
+  // no trustEngine: the router's default, an empty staticTrustEngine() of @kos-mesh/trust (zero
+  // trust: only messages that ask for nothing pass), which is all this example needs
 })
 bob.handle(KLPMessageType.TASK_REQUEST, async (msg) => {
   const data = msg.payload.data as { text?: unknown }

@@ -21,6 +21,7 @@ export {
   type TaskService,
   type TaskServiceInit,
   type TaskServiceComponents,
+  type TaskObserver,
   type SendTaskOptions,
   type AuthorityResolver,
 } from './tasks.js'

@@ -10,6 +10,8 @@ import {
   KLPMessageType,
   ProcessingStatus,
   TimeoutError,
+  TrustObservation,
+  didOfKeyId,
   isKosMeshError,
   systemClock,
   type AbortOptions,
@@ -22,6 +24,7 @@ import {
   type ProcessingResult,
   type Startable,
   type TimerHandle,
+  type TrustEngine,
 } from '@kos-mesh/interface'
 import { DEFAULT_LIMITS, encodeValue, parseAddress } from '@kos-mesh/klp-codec'
 import type { AgentRegistry } from './registry.js'
@@ -53,6 +56,15 @@ export interface SendTaskOptions extends AbortOptions {
   expectedSigner?: string
 }
 
+/**
+ * Receives what the service observed of the DIDs that answered its tasks: the `observe` of a
+ * TrustEngine (so a trust engine itself fits), nothing else.
+ */
+export type TaskObserver = Pick<TrustEngine, 'observe'>
+
+/** Error codes that are not an answer of the target (a forwarder's routing errors): not observed. */
+const NOT_AN_ANSWER: ReadonlySet<string> = new Set(['no_route', 'hop_limit'])
+
 /** Finds the authority a DID announced in its signed node record (discovery). */
 export type AuthorityResolver = (did: string) => string | undefined
 
@@ -69,6 +81,13 @@ export interface TaskServiceComponents {
    * signed node record in peer discovery). Default: none (only pins resolve DID targets).
    */
   authorityResolver?: AuthorityResolver
+  /**
+   * Told `task_ok` / `task_failed` about the DID that answered each task this node sent (a
+   * completed result, or an error response or an answer that is not a result); deferrals, routing
+   * errors from a forwarder and timeouts (the router reports those) are not told. Must not throw
+   * (a throw is ignored). Default: none.
+   */
+  trustObserver?: TaskObserver
 }
 
 export interface TaskService extends Startable {
@@ -139,6 +158,7 @@ class TaskServiceImpl implements TaskService {
   private readonly agents: TaskServiceComponents['agents']
   private readonly clock: Clock
   private readonly resolveAuthority: AuthorityResolver
+  private readonly observer: TaskObserver | undefined
 
   constructor(init: TaskServiceInit, components: TaskServiceComponents) {
     const timeoutMs = init.taskTimeoutMs ?? 20_000
@@ -150,6 +170,20 @@ class TaskServiceImpl implements TaskService {
     this.agents = components.agents
     this.clock = components.clock ?? systemClock
     this.resolveAuthority = components.authorityResolver ?? (() => undefined)
+    this.observer = components.trustObserver
+  }
+
+  /** Tells the observer how the DID that signed `response` answered; never throws. */
+  private observe(response: unknown, outcome: TrustObservation): void {
+    if (this.observer?.observe === undefined || response === null || typeof response !== 'object') return
+    const signer = (response as { signer?: unknown }).signer
+    if (typeof signer !== 'string') return
+    try {
+      const did = didOfKeyId(signer)
+      if (did !== this.router.did) this.observer.observe(did, outcome)
+    } catch {
+      // an observer must not break a task
+    }
   }
 
   start(): void {
@@ -288,10 +322,17 @@ class TaskServiceImpl implements TaskService {
     } catch (err) {
       // the signed envelope of this request (body + headers) is over the message size limit
       if ((err as Error | undefined)?.name === 'MessageTooLargeError') throw new TaskTooLargeError(`expected a task request within the message size limit, got: ${(err as Error).message}`, { cause: err })
+      // an error response of the target (RemoteRejectedError carries it): the answerer failed the task
+      const e = err as { name?: unknown; reason?: unknown; response?: unknown } | undefined
+      if (e?.name === 'RemoteRejectedError' && !(typeof e.reason === 'string' && NOT_AN_ANSWER.has(e.reason))) this.observe(e.response, TrustObservation.TASK_FAILED)
       throw err
     }
     const data = response.payload.data
-    if (!isTaskResult(data)) throw new InvalidTaskError(`expected a completed task result, got ${JSON.stringify(data)?.slice(0, 120)}`)
+    if (!isTaskResult(data)) {
+      this.observe(response, TrustObservation.TASK_FAILED)
+      throw new InvalidTaskError(`expected a completed task result, got ${JSON.stringify(data)?.slice(0, 120)}`)
+    }
+    this.observe(response, TrustObservation.TASK_OK)
     return data
   }
 }

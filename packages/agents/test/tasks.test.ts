@@ -10,7 +10,7 @@ import { KLPMessageType, KosMeshError, ProcessingStatus, type KLPMessage, type K
 import { createMessage, MessageTooLargeError, parseAddress, signMessage } from '@kos-mesh/klp-codec'
 import { createTestnet, type Testnet } from '@kos-mesh/klp-router/testnet'
 import { createMemoryNetwork, type MemoryNetwork } from '@kos-mesh/transport-memory'
-import { agents, echoAgent, mathAgent, taskService, TaskRejectReason, type AgentContext, type AgentInit, type TaskService } from '../src/index.js'
+import { agents, echoAgent, mathAgent, taskService, TaskRejectReason, type AgentContext, type AgentInit, type TaskObserver, type TaskService } from '../src/index.js'
 import { contextOf, FakeRouter, taskMessage } from './helpers.js'
 
 const client = generateIdentity()
@@ -236,6 +236,25 @@ describe('task service: send() binds the answer to the target', () => {
     router.respond = () => answer({ status: 'rejected' })
     await expect(service.send('klp://worker.mesh.kai/', { capability: 'echo', input: 1 })).rejects.toMatchObject({ name: 'InvalidTaskError', code: 'ERR_INVALID_TASK' })
   })
+  it('tells a trust observer about the answering DID: a non-result is task_failed; routing errors and deferrals are not answers', async () => {
+    const seen: Array<[string, string]> = []
+    router = new FakeRouter()
+    service = taskService()({ router, agents: agents()(), trustObserver: { observe: (did, outcome) => seen.push([did, outcome]) } })
+    const rejected = async (reason: string, name = 'RemoteRejectedError'): Promise<never> => {
+      throw Object.assign(new KosMeshError(`rejected: ${reason}`), { name, reason, response: await answer({ status: 'rejected', error: { code: reason, message: '' } }) })
+    }
+    router.respond = () => answer(completed)
+    await service.send('klp://worker.mesh.kai/', { capability: 'echo', input: 1 })
+    router.respond = () => answer({ status: 'rejected' })
+    await expect(service.send('klp://worker.mesh.kai/', { capability: 'echo', input: 1 })).rejects.toMatchObject({ name: 'InvalidTaskError' })
+    router.respond = () => rejected('agent_failed')
+    await expect(service.send('klp://worker.mesh.kai/', { capability: 'echo', input: 1 })).rejects.toMatchObject({ reason: 'agent_failed' })
+    router.respond = () => rejected('no_route')
+    await expect(service.send('klp://worker.mesh.kai/', { capability: 'echo', input: 1 })).rejects.toMatchObject({ reason: 'no_route' })
+    router.respond = () => rejected('busy', 'RequestDeferredError')
+    await expect(service.send('klp://worker.mesh.kai/', { capability: 'echo', input: 1 })).rejects.toMatchObject({ name: 'RequestDeferredError' })
+    expect(seen).toEqual([[worker.did, 'task_ok'], [worker.did, 'task_failed'], [worker.did, 'task_failed']])
+  })
 })
 
 describe('task service on klp-router (createTestnet)', () => {
@@ -248,12 +267,13 @@ describe('task service on klp-router (createTestnet)', () => {
     net = undefined
   })
 
-  function serve(i: number, list: AgentInit[], taskTimeoutMs?: number): TaskService {
+  function serve(i: number, list: AgentInit[], taskTimeoutMs?: number, trustObserver?: TaskObserver): TaskService {
     const n = net!.nodes[i]!
     const s = taskService(taskTimeoutMs === undefined ? {} : { taskTimeoutMs })({
       router: n.router,
       agents: agents({ agents: list })({ nodeInfo: { authority: n.authority, did: n.did } }),
       clock: net!.network.clock,
+      ...(trustObserver === undefined ? {} : { trustObserver }),
     })
     s.start()
     services.push(s)
@@ -295,5 +315,25 @@ describe('task service on klp-router (createTestnet)', () => {
     expect(runs).toBe(0)
     net.nodes[0]!.trust.set(net.nodes[1]!.did, { trust_score: 6 })
     await expect(client.send(target, { capability: 'count', input: null })).resolves.toMatchObject({ result: 1 })
+  })
+
+  it('tells the trust observer how the DID that answered did: task_ok, task_failed; a throwing observer changes nothing', async () => {
+    net = await createTestnet(2)
+    serve(0, [mathAgent()])
+    const seen: Array<[string, string]> = []
+    let throws = false
+    const client = serve(1, [], undefined, {
+      observe: (did, outcome) => {
+        seen.push([did, outcome])
+        if (throws) throw new Error('observer down')
+      },
+    })
+    const w = net.nodes[0]!
+    await expect(client.send(`klp://${w.authority}/`, { capability: 'math', input: '6 * 7' })).resolves.toMatchObject({ result: { value: 42 } })
+    await expect(client.send(`klp://${w.authority}/`, { capability: 'math', input: '1/0' })).rejects.toMatchObject({ reason: 'agent_failed' })
+    expect(seen).toEqual([[w.did, 'task_ok'], [w.did, 'task_failed']])
+    throws = true
+    await expect(client.send(w.did, { capability: 'math', input: '1 + 1' })).resolves.toMatchObject({ result: { value: 2 } })
+    expect(seen).toHaveLength(3)
   })
 })

@@ -10,10 +10,11 @@ import {
   type SignatureVerifier,
   type Signer,
   type TrustEngine,
+  type TrustObservation,
 } from '@kos-mesh/interface'
 import { NoRouteError } from './errors.js'
 import { HandlerTable } from './handlers.js'
-import { didOfKeyId } from './messages.js'
+import { didOfKeyId, errName } from './messages.js'
 import { Counters } from './metrics.js'
 import type { RouterConfig } from './options.js'
 import { OutboundQueues } from './outbound.js'
@@ -87,6 +88,11 @@ export class RouterCore {
   readonly signer: Signer
   readonly verifier: SignatureVerifier
   readonly trust: TrustEngine
+  /**
+   * The engine's `isRevoked` bound to it, or undefined when it has none: the pipeline calls it once
+   * per message (and the read loop once per frame), so it must be a cheap lookup.
+   */
+  readonly isRevoked: ((did: string) => boolean) | undefined
   readonly clock: Clock
   readonly log: Logger
   readonly cfg: RouterConfig
@@ -116,6 +122,7 @@ export class RouterCore {
     this.did = didOfKeyId(c.signer.keyId)
     this.verifier = c.verifier
     this.trust = c.trust
+    this.isRevoked = typeof c.trust.isRevoked === 'function' ? c.trust.isRevoked.bind(c.trust) : undefined
     this.clock = c.clock
     this.log = c.log
     this.cfg = c.cfg
@@ -134,6 +141,17 @@ export class RouterCore {
   reject(reason: string, fromPeer: string, messageId?: string): void {
     this.counters.reject(reason)
     this.emit('message:rejected', messageId === undefined ? { reason, fromPeer } : { reason, fromPeer, messageId })
+  }
+
+  /** Reports an outcome observed of a DID to the trust engine (`observe`), which must never break the router. */
+  observe(did: string, outcome: TrustObservation): void {
+    const trust = this.trust
+    if (trust.observe === undefined || did === this.did) return
+    try {
+      trust.observe(did, outcome)
+    } catch (err) {
+      this.log.debug('trust engine observe failed', { outcome, err: errName(err) })
+    }
   }
 
   /** The DID of a key id (cached, bounded). */

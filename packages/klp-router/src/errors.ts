@@ -2,6 +2,7 @@
  * Errors thrown by the router. Assert on `name` / `code`, never on message text.
  */
 import {
+  ConnectionClosedError,
   InvalidParametersError,
   KosMeshError,
   NotStartedError,
@@ -107,4 +108,14 @@ export class PinTableFullError extends QueueFullError {
   static override readonly code: string = 'ERR_PIN_TABLE_FULL'
   override name = 'PinTableFullError'
   override readonly code: string = 'ERR_PIN_TABLE_FULL'
+}
+
+/**
+ * The peer's DID is revoked (the trust engine's `isRevoked`): its connection was closed when it
+ * connected, or at its next frame when it became revoked while connected.
+ */
+export class PeerRevokedError extends ConnectionClosedError {
+  static override readonly code: string = 'ERR_PEER_REVOKED'
+  override name = 'PeerRevokedError'
+  override readonly code: string = 'ERR_PEER_REVOKED'
 }

@@ -10,6 +10,7 @@ import {
   KLPMessageType,
   MessagePriority,
   TimeoutError,
+  TrustObservation,
   type Connection,
   type KLPMessage,
   type KLPValue,
@@ -188,6 +189,7 @@ export class Hellos {
     try {
       msg = decodeMessage(bodyOf(frame), core.cfg.decodeOptions)
     } catch {
+      core.observe(conn.remotePeer, TrustObservation.INVALID_MESSAGE)
       return core.reject(RejectReason.MALFORMED, conn.remotePeer)
     }
     const id = msg.metadata.message_id
@@ -208,7 +210,10 @@ export class Hellos {
       this.controllers.delete(controller)
     }
     if (bad === '' || !core.started) return // stopped meanwhile
-    if (bad !== undefined) return core.reject(bad, conn.remotePeer, id)
+    if (bad !== undefined) {
+      if (bad === RejectReason.INVALID_SIGNATURE) core.observe(conn.remotePeer, TrustObservation.FORGED_MESSAGE)
+      return core.reject(bad, conn.remotePeer, id)
+    }
     // hellos are verified concurrently: a newer one may have been applied meanwhile
     const latest = this.lastHello.get(conn.remotePeer)
     if (latest !== undefined && msg.timestamp < latest) return core.reject(RejectReason.REPLAY, conn.remotePeer, id)
@@ -216,6 +221,7 @@ export class Hellos {
     const authority = data?.authority
     const routesIn = data?.routes
     if (typeof authority !== 'string' || authority !== msg.source.authority || !Array.isArray(routesIn)) {
+      core.observe(conn.remotePeer, TrustObservation.INVALID_MESSAGE)
       return core.reject(RejectReason.MALFORMED, conn.remotePeer, id)
     }
     const peer = conn.remotePeer
@@ -241,7 +247,10 @@ export class Hellos {
     let invalidRoutes = 0
     const list = routesIn as KLPValue[]
     const asMaps = list.length > 0 && list[0] !== null && typeof list[0] === 'object'
-    if (!asMaps && list.length % 2 !== 0) return core.reject(RejectReason.MALFORMED, conn.remotePeer, id)
+    if (!asMaps && list.length % 2 !== 0) {
+      core.observe(conn.remotePeer, TrustObservation.INVALID_MESSAGE)
+      return core.reject(RejectReason.MALFORMED, conn.remotePeer, id)
+    }
     const step = asMaps ? 1 : 2
     for (let i = 0; i < list.length; i += step) {
       let a: KLPValue | undefined

@@ -4,14 +4,14 @@
  * channel's handler. With backpressure (the default), a peer over its rate or queue bound is not
  * read until it has room again, so the transport pauses its socket. Internal.
  */
-import { InvalidParametersError, type Connection } from '@kos-mesh/interface'
+import { InvalidParametersError, TrustObservation, type Connection } from '@kos-mesh/interface'
 import type { RouterCore } from './core.js'
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_MAGIC, ENVELOPE_VERSION, EnvelopeKind } from './envelope.js'
 import type { Hellos } from './hello.js'
 import { errName } from './messages.js'
 import type { Pipeline } from './pipeline.js'
 import { RejectReason } from './reasons.js'
-import { checkFrame, decodeFrame } from './stages/index.js'
+import { REJECT, checkFrame, decodeFrame } from './stages/index.js'
 import type { DataHandler } from './types.js'
 
 export class Inbound {
@@ -50,19 +50,25 @@ export class Inbound {
     if (frame[2] === EnvelopeKind.DATA && frame.byteLength >= ENVELOPE_HEADER_BYTES && frame.byteLength <= core.cfg.maxFrameBytes) return this.onData(from, frame)
     const now = core.clock.now()
     const v = checkFrame(core, from, frame, now)
-    if (v !== undefined) return core.reject(v.reason, from)
+    if (v !== undefined) return this.refuse(v.reason, from)
     if (frame[2] === EnvelopeKind.HELLO) {
       void this.hellos.receive(conn, frame).catch((err: unknown) => core.log.error('hello failure', { err: errName(err) }))
       return
     }
     const msg = decodeFrame(core, frame)
-    if ('reason' in msg && 'answer' in msg) return core.reject(msg.reason, from)
+    if ('reason' in msg && 'answer' in msg) return this.refuse(msg.reason, from)
     this.pipeline.enqueue({ conn, fromPeer: from, hops: frame[3]!, flags: frame[4]!, frame, msg, receivedAt: now })
+  }
+
+  /** A frame refused before the queue; a malformed one is reported to the trust engine against the peer. */
+  private refuse(reason: string, from: string): void {
+    this.core.reject(reason, from)
+    if (reason === REJECT.MALFORMED.reason) this.core.observe(from, TrustObservation.INVALID_MESSAGE)
   }
 
   private onData(from: string, frame: Uint8Array): void {
     const core = this.core
-    if (frame[0] !== ENVELOPE_MAGIC || frame[1] !== ENVELOPE_VERSION) return core.reject(RejectReason.MALFORMED, from)
+    if (frame[0] !== ENVELOPE_MAGIC || frame[1] !== ENVELOPE_VERSION) return this.refuse(RejectReason.MALFORMED, from)
     const channel = (frame[3]! << 8) | frame[4]!
     const handler = this.dataHandlers.get(channel)
     if (handler === undefined) return core.reject(RejectReason.UNKNOWN_CHANNEL, from)

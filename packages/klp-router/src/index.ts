@@ -24,11 +24,10 @@ export type {
   BroadcastStrategy,
   BroadcastContext,
 } from './types.js'
-export { responseTypeFor, didOfKeyId, errorOf, strictestTrust } from './messages.js'
+export { responseTypeFor, didOfKeyId, errorOf } from './messages.js'
 export { floodingStrategy } from './forwarding.js'
 export { RejectReason, REJECT_REASONS } from './reasons.js'
 export * from './errors.js'
-export { localTrustStore, checkTrust, type LocalTrustStore, type LocalTrustStoreInit } from './trust.js'
 export type { RouterMetrics } from './metrics.js'
 export type { Route, RouteKind, AdvertisedRoute, PinInit, PinEntry, PinChange } from './routing-table.js'
 export {

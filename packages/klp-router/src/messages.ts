@@ -27,18 +27,6 @@ export function errorOf(message: KLPMessage): { code: string; message: string; s
   }
 }
 
-const VERIFICATION_ORDER: readonly string[] = [VerificationLevel.NONE, VerificationLevel.BASIC, VerificationLevel.STRONG, VerificationLevel.CRYPTOGRAPHIC]
-
-/** The stricter of two trust requirements, field by field. */
-export function strictestTrust(a: TrustRequirements, b: TrustRequirements | undefined): TrustRequirements {
-  if (b === undefined) return a
-  return {
-    minimum_trust_score: Math.max(a.minimum_trust_score, b.minimum_trust_score),
-    required_endorsements: Math.max(a.required_endorsements, b.required_endorsements),
-    verification_level: VERIFICATION_ORDER.indexOf(b.verification_level) > VERIFICATION_ORDER.indexOf(a.verification_level) ? b.verification_level : a.verification_level,
-  }
-}
-
 export const NO_TRUST: TrustRequirements = { minimum_trust_score: 0, required_endorsements: 0, verification_level: VerificationLevel.NONE }
 
 export function errName(err: unknown): string {

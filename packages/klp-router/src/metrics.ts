@@ -1,3 +1,5 @@
+import type { RouterCore } from './core.js'
+
 /** A snapshot of the router's counters and gauges. */
 export interface RouterMetrics {
   messagesIn: number
@@ -67,5 +69,42 @@ export class Counters {
 
   reject(reason: string): void {
     this.rejects[reason] = (this.rejects[reason] ?? 0) + 1
+  }
+}
+
+/** A snapshot of the router's counters and gauges. */
+export function metricsOf(core: RouterCore): RouterMetrics {
+  const c = core.counters
+  const q = core.queue
+  const [critical, high, normal, low] = q.depths()
+  return {
+    messagesIn: c.messagesIn,
+    bytesIn: c.bytesIn,
+    messagesOut: c.messagesOut,
+    bytesOut: c.bytesOut,
+    processed: c.processed,
+    deferred: c.deferred,
+    forwarded: c.forwarded,
+    broadcastsDelivered: c.broadcastsDelivered,
+    rejects: { ...c.rejects },
+    cachedResponses: c.cachedResponses,
+    responsesMatched: c.responsesMatched,
+    retries: c.retries,
+    queueDepth: { total: q.size, critical, high, normal, low },
+    queueBytes: q.bytes,
+    outbound: core.outbound.stats(),
+    slowPeers: c.slowPeers,
+    dataIn: c.dataIn,
+    dataOut: c.dataOut,
+    replayStrangerSize: core.replay.strangerSize,
+    pinEvictions: core.table.pinEvictions,
+    pinRefusals: core.table.pinRefusals,
+    pendingRequests: core.pending.size,
+    replayCacheSize: core.replay.size,
+    replayEvictions: core.replay.evictions,
+    responseCacheSize: core.responses.size,
+    peers: core.table.peers().length,
+    routes: core.table.routes().length,
+    pinnedAuthorities: core.table.pinCount,
   }
 }

@@ -3,7 +3,7 @@
  * `concurrency` at once, in time slices with peers taking turns at each expensive step. This file
  * only sequences the stages and acts on their verdicts. Internal.
  */
-import { KLPMessageType, ProcessingStatus, type MessageContext } from '@kos-mesh/interface'
+import { KLPMessageType, ProcessingStatus, TrustObservation, type MessageContext } from '@kos-mesh/interface'
 import type { QueueItem, RouterCore, Slot } from './core.js'
 import type { Forwarding } from './forwarding.js'
 import { errName } from './messages.js'
@@ -12,6 +12,7 @@ import type { Slicer } from './slicer.js'
 import {
   checkBeforeStart,
   checkExpiry,
+  checkRevoked,
   checkSeen,
   checkSignature,
   checkSource,
@@ -20,6 +21,8 @@ import {
   matchResponse,
   record,
   runHandler,
+  REJECT,
+  type Reject,
 } from './stages/index.js'
 import { RejectReason } from './reasons.js'
 
@@ -114,6 +117,12 @@ export class Pipeline {
     this.slicer.releaseAll()
   }
 
+  /** A message from a peer failed its signature check: rejected, and a forgery is blamed on the peer that sent it. */
+  private badSignature(v: Reject, fromPeer: string, id: string): void {
+    this.core.reject(v.reason, fromPeer, id)
+    if (v === REJECT.INVALID_SIGNATURE) this.core.observe(fromPeer, TrustObservation.FORGED_MESSAGE)
+  }
+
   /** The stages for one queued message. Never rejects (a failure is logged); releases its slot. */
   private async process(item: QueueItem, slot: Slot): Promise<void> {
     const core = this.core
@@ -124,6 +133,9 @@ export class Pipeline {
       const fromPeerConn = item.conn !== undefined
       let v = checkExpiry(core, msg, core.clock.now())
       if (v !== undefined) return core.reject(v.reason, fromPeer, id)
+      const signerDid = core.didOf(msg.signer)
+      // a revoked signer costs one lookup: not verified, not forwarded, not relayed
+      if ((v = checkRevoked(core, signerDid)) !== undefined) return core.reject(v.reason, fromPeer, id)
       const isBroadcast = msg.type === KLPMessageType.BROADCAST_ANNOUNCE
       if (!isBroadcast && msg.target.authority !== core.authority) {
         // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache
@@ -131,19 +143,18 @@ export class Pipeline {
           if (!(await this.step(fromPeer, slot))) return
           const s = await checkSignature(core, msg, slot)
           if (s === null) return
-          if (s !== undefined) return core.reject(s.reason, fromPeer, id)
+          if (s !== undefined) return this.badSignature(s, fromPeer, id)
         }
         return await this.forwarding.forward(item)
       }
       if (fromPeerConn && (v = checkBeforeStart(core, msg)) !== undefined) return core.reject(v.reason, fromPeer, id)
-      const signerDid = core.didOf(msg.signer)
       const key = `${signerDid} ${id}`
       if ((v = checkSeen(core, key)) !== undefined) return core.reject(v.reason, fromPeer, id)
       if (fromPeerConn) {
         if (!(await this.step(fromPeer, slot))) return
         const s = await checkSignature(core, msg, slot)
         if (s === null) return
-        if (s !== undefined) return core.reject(s.reason, fromPeer, id)
+        if (s !== undefined) return this.badSignature(s, fromPeer, id)
       }
       if ((v = checkSource(core, msg, signerDid)) !== undefined) return core.reject(v.reason, fromPeer, id)
       const expiresAt = core.expiryOf(msg)

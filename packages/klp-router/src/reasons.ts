@@ -14,6 +14,12 @@ export const RejectReason = {
   TTL_TOO_LONG: 'ttl_too_long',
   /** The message id was already seen within the replay window. */
   REPLAY: 'replay',
+  /**
+   * The signer's DID is revoked (the trust engine's `isRevoked`): checked right after the expiry,
+   * before the signature or anything else that costs, for messages to this node, to forward and
+   * to relay alike. A revoked peer's connection is closed with this reason.
+   */
+  REVOKED: 'revoked',
   /** The signature does not verify. */
   INVALID_SIGNATURE: 'invalid_signature',
   /** The signer's key could not be resolved. */

@@ -8,6 +8,7 @@ import {
   AbortError,
   InvalidParametersError,
   KLPMessageType,
+  TrustObservation,
   type AbortOptions,
   type KLPMessage,
   type KLPMessageType as KLPMessageTypeT,
@@ -97,12 +98,14 @@ export class Requests {
       })
       responded.catch(() => {})
       const target = msg.target.authority
+      // the DID the request is bound to (explicit, or the target's pin), if known
+      const boundTo = expectedSigner ?? (target === core.authority ? core.did : core.table.didOf(target))
       core.pending.set(id, {
         resolve: resolveP,
         reject: rejectP,
         target,
         responseType: responseTypeFor(msg.type),
-        expectedSigner: expectedSigner ?? (target === core.authority ? core.did : core.table.didOf(target)),
+        expectedSigner: boundTo,
         explicitSigner: expectedSigner !== undefined,
         reliesOnPin: options.reliesOnPin ?? msg.type !== KLPMessageType.PEER_DISCOVERY,
       })
@@ -127,6 +130,8 @@ export class Requests {
       }
       if (response === undefined) {
         if (lastNoRoute !== undefined) throw lastNoRoute
+        // the target did not answer in time: reported against the DID the request was bound to
+        if (boundTo !== undefined) core.observe(boundTo, TrustObservation.TIMEOUT)
         throw new RequestTimeoutError(`expected a response within ${timeoutMs} ms, got none after ${retries + 1} attempts`)
       }
       const err = errorOf(response)

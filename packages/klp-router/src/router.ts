@@ -31,16 +31,18 @@ import {
   type TrustEngine,
 } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
+import { staticTrustEngine } from '@kos-mesh/trust'
 import { MessageBuilder } from './builder.js'
 import { RouterCore, type QueueItem } from './core.js'
 import { encodeDataFrame } from './envelope.js'
-import { NoRouteError, NoTransportError, RouterNotStartedError } from './errors.js'
+import { NoRouteError, NoTransportError, PeerRevokedError, RouterNotStartedError } from './errors.js'
 import { Forwarding, floodingStrategy } from './forwarding.js'
 import { Hellos } from './hello.js'
 import { Inbound } from './inbound.js'
 import { didOfKeyId, errName } from './messages.js'
-import type { RouterMetrics } from './metrics.js'
+import { metricsOf, type RouterMetrics } from './metrics.js'
 import { resolveConfig, type RouterInit } from './options.js'
+import { RejectReason } from './reasons.js'
 import { OutboundQueues } from './outbound.js'
 import { Pipeline } from './pipeline.js'
 import { ReplayWindow } from './replay-cache.js'
@@ -50,13 +52,12 @@ import { ResponseCache } from './response-cache.js'
 import { RoutingTable } from './routing-table.js'
 import { FairScheduler } from './scheduler.js'
 import { Slicer, yieldToEventLoop } from './slicer.js'
-import { localTrustStore } from './trust.js'
 import type { DataHandler, Router, RouterComponents, RouterEvents, RoutingTableView } from './types.js'
 
 // the public surface that lived in this module before it was split
 export type { RouterInit, RateLimitInit } from './options.js'
 export type { Router, RouterComponents, RouterEvents, RoutingTableView, DataHandler, MessageInit, RequestOptions, PeerInfo, RejectInfo } from './types.js'
-export { responseTypeFor, didOfKeyId, errorOf, strictestTrust } from './messages.js'
+export { responseTypeFor, didOfKeyId, errorOf } from './messages.js'
 
 class KLPRouter implements Router {
   readonly authority: string
@@ -107,7 +108,8 @@ class KLPRouter implements Router {
       authority,
       signer: components.signer,
       verifier: components.signatureVerifier,
-      trust: components.trustEngine ?? localTrustStore(),
+      // zero trust by default: only messages that ask for nothing pass
+      trust: components.trustEngine ?? staticTrustEngine(),
       clock,
       log,
       cfg,
@@ -260,6 +262,12 @@ class KLPRouter implements Router {
     this.assertStarted()
     const t = this.transportFor(addr)
     const conn = await t.dial(addr, options)
+    if (this.core.isRevoked?.(conn.remotePeer) === true) {
+      this.core.reject(RejectReason.REVOKED, conn.remotePeer)
+      const err = new PeerRevokedError(`expected a peer whose DID is not revoked, got ${conn.remotePeer}`)
+      conn.abort(err)
+      throw err
+    }
     const identified = this.hellos.waitFor(conn, options.signal)
     this.onConnection(conn)
     await identified
@@ -295,6 +303,12 @@ class KLPRouter implements Router {
       conn.abort(new RouterNotStartedError('router stopped'))
       return
     }
+    // a revoked DID gets no connection: closed before its hello, counted as a `revoked` reject
+    if (core.isRevoked?.(conn.remotePeer) === true) {
+      core.reject(RejectReason.REVOKED, conn.remotePeer)
+      conn.abort(new PeerRevokedError(`expected a peer whose DID is not revoked, got ${conn.remotePeer}`))
+      return
+    }
     this.connections.add(conn)
     if (core.table.addConnection(conn)) core.emit('peer:connect', this.peerInfo(conn))
     this.hellos.greet(conn)
@@ -304,11 +318,19 @@ class KLPRouter implements Router {
   private async readLoop(conn: Connection): Promise<void> {
     const core = this.core
     const inbound = this.inbound
+    const peer = conn.remotePeer
     let reason = 'closed'
     try {
       let n = 0
       for await (const frame of conn) {
         if (!core.started) break
+        // a peer revoked while connected: its connection closes at its next frame
+        if (core.isRevoked?.(peer) === true) {
+          reason = RejectReason.REVOKED
+          core.reject(RejectReason.REVOKED, peer)
+          conn.abort(new PeerRevokedError(`expected a peer whose DID is not revoked, got ${peer}`))
+          break
+        }
         inbound.onFrame(conn, frame)
         // a connection with a long backlog is read in slices too: other sockets get their turn
         if ((++n & 15) === 0 && this.slicer.spent()) await yieldToEventLoop()
@@ -363,40 +385,7 @@ class KLPRouter implements Router {
   // ---------------------------------------------------------------- observability
 
   metrics(): RouterMetrics {
-    const core = this.core
-    const c = core.counters
-    const q = core.queue
-    const [critical, high, normal, low] = q.depths()
-    return {
-      messagesIn: c.messagesIn,
-      bytesIn: c.bytesIn,
-      messagesOut: c.messagesOut,
-      bytesOut: c.bytesOut,
-      processed: c.processed,
-      deferred: c.deferred,
-      forwarded: c.forwarded,
-      broadcastsDelivered: c.broadcastsDelivered,
-      rejects: { ...c.rejects },
-      cachedResponses: c.cachedResponses,
-      responsesMatched: c.responsesMatched,
-      retries: c.retries,
-      queueDepth: { total: q.size, critical, high, normal, low },
-      queueBytes: q.bytes,
-      outbound: core.outbound.stats(),
-      slowPeers: c.slowPeers,
-      dataIn: c.dataIn,
-      dataOut: c.dataOut,
-      replayStrangerSize: core.replay.strangerSize,
-      pinEvictions: core.table.pinEvictions,
-      pinRefusals: core.table.pinRefusals,
-      pendingRequests: core.pending.size,
-      replayCacheSize: core.replay.size,
-      replayEvictions: core.replay.evictions,
-      responseCacheSize: core.responses.size,
-      peers: core.table.peers().length,
-      routes: core.table.routes().length,
-      pinnedAuthorities: core.table.pinCount,
-    }
+    return metricsOf(this.core)
   }
 
   addEventListener<K extends keyof RouterEvents>(type: K, listener: (evt: RouterEvents[K]) => void, options?: { once?: boolean; signal?: AbortSignal }): void {

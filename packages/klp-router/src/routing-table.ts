@@ -1,5 +1,5 @@
 import { InvalidParametersError, type Connection } from '@kos-mesh/interface'
-import { PinTable, type ClaimResult, type PinChange, type PinEntry, type PinInit } from './pins.js'
+import { PinTable, type ClaimResult, type PinChange, type PinEntry, type PinInit } from '@kos-mesh/trust'
 
 /** One route as advertised in a hello: the authority and its distance in hops from the sender. */
 export interface AdvertisedRoute {
@@ -52,7 +52,7 @@ export interface RoutingTableInit {
   onPinChange?: (change: PinChange) => void
 }
 
-export type { PinInit, PinEntry, PinChange, ClaimResult } from './pins.js'
+export type { PinInit, PinEntry, PinChange, ClaimResult } from '@kos-mesh/trust'
 
 /**
  * Direct peers (DID -> connections, authority <-> DID from signed hellos), routes advertised by

@@ -26,7 +26,11 @@ export interface RouterComponents {
   signer: Signer
   /** Checks signatures of inbound messages. */
   signatureVerifier: SignatureVerifier
-  /** Decides trust requirements. Default: an empty `localTrustStore()` (zero trust). */
+  /**
+   * Decides trust requirements, revocation (`isRevoked`) and receives observations (`observe`).
+   * Default: an empty `staticTrustEngine()` of @kos-mesh/trust (zero trust: only messages that ask
+   * for nothing pass).
+   */
   trustEngine?: TrustEngine
   transports: Transport[]
   /** Time and timers. Default: `systemClock` (the memory transport's `network.clock` for simulations). */

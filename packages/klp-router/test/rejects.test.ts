@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { KLPMessageType, ProcessingStatus, type KLPMessage } from '@kos-mesh/interface'
 import { createTestnet, type Testnet } from '../src/testnet.js'
 import { EnvelopeKind, encodeEnvelope } from '../src/envelope.js'
-import { errorOf, strictestTrust } from '../src/router.js'
+import { strictestTrust } from '@kos-mesh/trust'
+import { errorOf } from '../src/router.js'
 import { rawPeer, waitFor, type RawPeer } from './helpers.js'
 
 let net: Testnet | undefined

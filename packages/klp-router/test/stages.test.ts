@@ -15,11 +15,12 @@ import { ReplayWindow } from '../src/replay-cache.js'
 import { ResponseCache } from '../src/response-cache.js'
 import { RoutingTable } from '../src/routing-table.js'
 import { FairScheduler } from '../src/scheduler.js'
-import { localTrustStore } from '../src/trust.js'
+import { staticTrustEngine } from '@kos-mesh/trust'
 import {
   checkBeforeStart,
   checkExpiry,
   checkFrame,
+  checkRevoked,
   checkSeen,
   checkSignature,
   checkSource,
@@ -43,7 +44,7 @@ function makeCore(init: Partial<RouterInit> = {}, o: { trust?: TrustEngine; cloc
     authority: 'node.mesh.kai',
     signer: node.signer,
     verifier,
-    trust: o.trust ?? localTrustStore(),
+    trust: o.trust ?? staticTrustEngine(),
     clock,
     log: { debug() {}, info() {}, warn() {}, error() {} },
     cfg: resolveConfig({ authority: 'node.mesh.kai', ...init }),
@@ -160,9 +161,20 @@ describe('stage: source binding', () => {
   })
 })
 
+describe('stage: revocation', () => {
+  it('refuses a signer the engine says is revoked; engines without isRevoked revoke nobody', () => {
+    const revoked = new Set([peer.did])
+    const core = makeCore({}, { trust: { check: () => ({ passed: true, score: 0, endorsements: 0 }), isRevoked: (d) => revoked.has(d) } })
+    expect(checkRevoked(core, peer.did)).toBe(REJECT.REVOKED)
+    expect(checkRevoked(core, node.did)).toBeUndefined()
+    expect(REJECT.REVOKED).toMatchObject({ reason: 'revoked', answer: false })
+    expect(checkRevoked(makeCore(), peer.did)).toBeUndefined()
+  })
+})
+
 describe('stage: trust', () => {
   it('checks the message requirements with the receiver policy (stricter wins), sync and async, and a failing engine', async () => {
-    const trust = localTrustStore()
+    const trust = staticTrustEngine()
     trust.set(peer.did, { trust_score: 4, verification_level: VerificationLevel.CRYPTOGRAPHIC })
     const core = makeCore({}, { trust })
     const needs = (score: number) => ({ trust_requirements: { minimum_trust_score: score, required_endorsements: 0, verification_level: VerificationLevel.NONE } })

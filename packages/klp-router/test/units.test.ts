@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { MessagePriority, VerificationLevel, type Connection } from '@kos-mesh/interface'
+import { MessagePriority, type Connection } from '@kos-mesh/interface'
 import { FairScheduler, priorityClass } from '../src/scheduler.js'
 import { TokenBucket } from '../src/token-bucket.js'
 import { ReplayWindow } from '../src/replay-cache.js'
 import { ResponseCache } from '../src/response-cache.js'
 import { RoutingTable } from '../src/routing-table.js'
-import { localTrustStore } from '../src/trust.js'
 import { decodeEnvelope, encodeEnvelope, rewrapEnvelope, EnvelopeKind, FLAG_VIA_REACHED } from '../src/envelope.js'
 
 describe('FairScheduler', () => {
@@ -183,29 +182,6 @@ describe('RoutingTable', () => {
     expect(t.didOf('a.kai')).toBe('did:1')
     expect(t.authorityOf('did:2')).toBeUndefined()
     expect(t.authorityOf('did:1')).toBe('a.kai')
-  })
-})
-
-describe('localTrustStore', () => {
-  const req = (score: number, endorsements = 0, level: VerificationLevel = VerificationLevel.NONE) => ({
-    minimum_trust_score: score, required_endorsements: endorsements, verification_level: level,
-  })
-
-  it('is zero-trust by default and checks score, endorsements and level', () => {
-    const t = localTrustStore()
-    expect(t.check('did:x', req(0)).passed).toBe(true)
-    expect(t.check('did:x', req(1)).passed).toBe(false)
-    t.set('did:x', { trust_score: 6, endorsements: 2, verification_level: VerificationLevel.STRONG })
-    expect(t.check('did:x', req(6, 2, VerificationLevel.BASIC)).passed).toBe(true)
-    expect(t.check('did:x', req(6, 3)).passed).toBe(false)
-    expect(t.check('did:x', req(6, 2, VerificationLevel.CRYPTOGRAPHIC)).passed).toBe(false)
-    expect(t.check('did:x', req(7)).score).toBe(6)
-    t.delete('did:x')
-    expect(t.check('did:x', req(6)).passed).toBe(false)
-  })
-
-  it('rejects out-of-range profiles', () => {
-    expect(() => localTrustStore().set('did:x', { trust_score: 11 })).toThrow(expect.objectContaining({ name: 'InvalidParametersError' }))
   })
 })
 

@@ -181,9 +181,23 @@ export interface TrustEngineInit {
   syncRecomputeStatements?: number
   /** Default 1,000 ms. */
   recomputeIntervalMs?: number
+  /**
+   * Scores older than this are recomputed at the next read even without a change, so that decay
+   * and expiry move on (both are slow: half-lives of days). Default 5 minutes.
+   */
+  maxScoreAgeMs?: number
   /** Contexts whose trust claims count for the general score. Default `['*']`. */
   contexts?: readonly string[]
   limits?: StatementLimits
+  /** Revocations kept (apart from `maxStatements`; revocations of unknown DIDs go first). Default 100,000. */
+  maxRevocations?: number
+  /**
+   * Points per counted observation in a delta's value (clamped to -5..+1 per delta). Defaults:
+   * task_ok +0.05, task_failed -0.2, invalid_message -0.5, forged_message -2, timeout -0.1.
+   */
+  deltaWeights?: Partial<Record<Observation, number>>
+  /** DIDs with pending own observations kept (the least recently observed is dropped). Default 10,000. */
+  maxObservedSubjects?: number
 }
 
 /** How `add` took a statement. */
@@ -258,8 +272,12 @@ export interface TrustGraphEngine extends TrustEngine {
   anchors(): Anchor[]
   /** Records that `did` authenticated over a channel with this node (evidence for `basic`). */
   markAuthenticated(did: string): void
-  /** Takes a statement whose signature was already checked. Throws typed errors on bad bodies. */
-  add(statement: SignedStatement): AddOutcome
+  /**
+   * Takes a statement whose signature was already checked. Throws typed errors on bad bodies.
+   * `restored`: the statement comes back from this node's own store (a restart), so it does not
+   * count against its issuer's rate limit (it was counted when it first arrived).
+   */
+  add(statement: SignedStatement, options?: { restored?: boolean }): AddOutcome
   /** Counts an outcome this node observed (its own reputation delta for the current window). */
   observe(did: string, outcome: Observation): void
   /** This node's own deltas not yet published (unsigned bodies), and marks them published. */
@@ -290,6 +308,8 @@ export interface TrustCounters {
   recomputes: number
   /** ms spent in the last recompute. */
   lastRecomputeMs: number
+  /** Own observations dropped because `maxObservedSubjects` DIDs were pending (createTrustEngine sets it). */
+  observationsDropped?: number
 }
 
 export type { NodeTrustProfile, VerificationLevel }
@@ -342,6 +362,8 @@ export interface TrustServiceInit {
   storePrefix?: string
   /** Default 10,000 ms. */
   queryTimeoutMs?: number
+  /** Bounds statements are checked against (size, future skew, lifetime). Default: the codec's defaults. */
+  limits?: StatementLimits
 }
 
 export interface TrustServiceComponents {

@@ -2,6 +2,7 @@
 export { checkFrame } from './frame.js'
 export { decodeFrame } from './decode.js'
 export { checkExpiry, checkBeforeStart } from './expiry.js'
+export { checkRevoked } from './revoked.js'
 export { checkSeen, record } from './replay.js'
 export { checkSignature } from './signature.js'
 export { checkSource } from './source.js'

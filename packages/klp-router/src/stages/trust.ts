@@ -5,7 +5,8 @@
  */
 import type { KLPMessage, TrustCheck } from '@kos-mesh/interface'
 import type { RouterCore, Slot } from '../core.js'
-import { errName, strictestTrust } from '../messages.js'
+import { strictestTrust } from '@kos-mesh/trust'
+import { errName } from '../messages.js'
 import { REJECT, type Verdict } from './verdict.js'
 
 export function checkTrust(core: RouterCore, msg: KLPMessage, signerDid: string, slot: Slot): Verdict | Promise<Verdict> {

@@ -26,6 +26,7 @@ export const REJECT = Object.freeze({
   MALFORMED: rejectWith(RejectReason.MALFORMED),
   TTL_TOO_LONG: rejectWith(RejectReason.TTL_TOO_LONG),
   EXPIRED: rejectWith(RejectReason.EXPIRED),
+  REVOKED: rejectWith(RejectReason.REVOKED),
   REPLAY: rejectWith(RejectReason.REPLAY),
   SOURCE_MISMATCH: rejectWith(RejectReason.SOURCE_MISMATCH),
   UNSOLICITED_RESPONSE: rejectWith(RejectReason.UNSOLICITED_RESPONSE),

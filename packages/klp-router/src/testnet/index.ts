@@ -7,14 +7,27 @@
  */
 import { createHash } from 'node:crypto'
 import { generateIdentity, identityFromSeed, createSignatureVerifier, type Identity } from '@kos-mesh/did-security'
-import { AbortError, InvalidParametersError, TimeoutError, systemClock, type AbortOptions } from '@kos-mesh/interface'
+import { AbortError, InvalidParametersError, TimeoutError, systemClock, type AbortOptions, type Clock, type TrustEngine } from '@kos-mesh/interface'
 import { createMemoryNetwork, memoryTransport, type LinkConditions, type MemoryNetwork, type MemoryTransport } from '@kos-mesh/transport-memory'
+import { staticTrustEngine, type StaticTrustEngine } from '@kos-mesh/trust'
 import { klpRouter, type Router, type RouterInit } from '../router.js'
-import { localTrustStore, type LocalTrustStore } from '../trust.js'
 
 export type TestnetTopology = 'full' | 'ring' | 'line' | { random: number }
 
-export interface TestnetOptions {
+/** What a testnet's trust-engine factory is given for node `index`. */
+export interface TestnetTrustContext {
+  index: number
+  identity: Identity
+  /** The network's clock (virtual in virtual time). */
+  clock: Clock
+}
+
+export interface TestnetOptions<T extends TrustEngine = StaticTrustEngine> {
+  /**
+   * Makes each node's trust engine (e.g. `({ identity, clock }) => createTrustEngine({ self:
+   * identity.did }, { clock })` from @kos-mesh/trust). Default: an operator-set `staticTrustEngine()`.
+   */
+  trustEngine?: (context: TestnetTrustContext) => T
   /** How nodes are connected. Default `'full'`. `{ random: d }`: a ring plus random links up to degree ~d. */
   topology?: TestnetTopology
   /** Seed of the network simulator and of the random topology. Default 0. */
@@ -43,7 +56,7 @@ export interface TestnetOptions {
   deterministicIdentities?: boolean
 }
 
-export interface TestnetNode {
+export interface TestnetNode<T extends TrustEngine = StaticTrustEngine> {
   index: number
   authority: string
   did: string
@@ -52,12 +65,12 @@ export interface TestnetNode {
   identity: Identity
   router: Router
   transport: MemoryTransport
-  /** This node's trust store (the router's TrustEngine). */
-  trust: LocalTrustStore
+  /** This node's trust engine (the router's TrustEngine): the option's, else an operator-set `staticTrustEngine()`. */
+  trust: T
 }
 
-export interface Testnet {
-  nodes: TestnetNode[]
+export interface Testnet<T extends TrustEngine = StaticTrustEngine> {
+  nodes: Array<TestnetNode<T>>
   network: MemoryNetwork
   /** The edges dialled, as node index pairs. */
   edges: Array<[number, number]>
@@ -134,7 +147,7 @@ async function driveNetwork<T>(network: MemoryNetwork, p: Promise<T>, stepMs = 1
 }
 
 /** Builds, connects and starts `n` routers on a memory network. */
-export async function createTestnet(n: number, options: TestnetOptions = {}): Promise<Testnet> {
+export async function createTestnet<T extends TrustEngine = StaticTrustEngine>(n: number, options: TestnetOptions<T> = {}): Promise<Testnet<T>> {
   if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidParametersError(`expected n in 1..10000, got ${n}`)
   const seed = options.seed ?? 0
   const domain = options.domain ?? 'mesh.kai'
@@ -144,13 +157,13 @@ export async function createTestnet(n: number, options: TestnetOptions = {}): Pr
   const verifier = createSignatureVerifier({ backend })
   const deterministic = options.deterministicIdentities ?? virtual
   const timeoutMs = options.timeoutMs ?? 30_000
-  const nodes: TestnetNode[] = []
+  const nodes: Array<TestnetNode<T>> = []
   for (let i = 0; i < n; i++) {
     const identity = deterministic ? testnetIdentity(seed, i, backend) : generateIdentity({ backend })
     const address = `memory://node-${i}`
     const authority = `node-${i}.${domain}`
     const transport = memoryTransport({ peerId: identity.did, network })
-    const trust = localTrustStore()
+    const trust = options.trustEngine === undefined ? (staticTrustEngine() as unknown as T) : options.trustEngine({ index: i, identity, clock: network.clock })
     // in virtual time nothing may depend on wall time: no pipeline slices
     const router = klpRouter({ ...(virtual ? { pipelineSliceMs: Infinity } : {}), ...options.router, authority, listen: [address] })({
       signer: identity.signer,

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { KLPMessageType, ProcessingStatus, VerificationLevel } from '@kos-mesh/interface'
-import { localTrustStore } from '../../src/trust.js'
+import { staticTrustEngine } from '@kos-mesh/trust'
 import { quantile, spawnFlooder, startTarget, type Flooder, type Mesh } from './harness.js'
 
 let mesh: Mesh | undefined
@@ -26,7 +26,7 @@ describe('issue 8.1: a peer that stops reading', () => {
       const trustPolicy = variant === 'insufficient_trust'
         ? { [KLPMessageType.TASK_REQUEST]: { minimum_trust_score: 5, required_endorsements: 0, verification_level: VerificationLevel.NONE } }
         : undefined
-      const trust = localTrustStore()
+      const trust = staticTrustEngine()
       const m = await startTarget({ ...(trustPolicy === undefined ? {} : { trustPolicy }), maxOutboundBytesPerPeer: 4 * 1024 * 1024 }, trust, { sendStallTimeoutMs: 2000 })
       mesh = m
       const addr = m.target.addrs()[0]!

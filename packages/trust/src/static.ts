@@ -1,3 +1,9 @@
+/**
+ * The static trust engine: a local, in-memory table of trust profiles by DID that an operator (or
+ * a test) sets by hand. No statements, no propagation, no revocation, no reputation: a DID is
+ * exactly as trusted as its profile says. It is the router's default engine (empty: zero trust,
+ * only messages that ask for nothing pass). Formerly klp-router's `localTrustStore`.
+ */
 import {
   InvalidParametersError,
   VerificationLevel,
@@ -6,28 +12,23 @@ import {
   type TrustEngine,
   type TrustRequirements,
 } from '@kos-mesh/interface'
+import { isVerificationLevel, meetsRequirements } from './policy.js'
 
-const LEVEL_RANK: Record<string, number> = {
-  [VerificationLevel.NONE]: 0,
-  [VerificationLevel.BASIC]: 1,
-  [VerificationLevel.STRONG]: 2,
-  [VerificationLevel.CRYPTOGRAPHIC]: 3,
-}
-
-export interface LocalTrustStoreInit {
+export interface StaticTrustEngineInit {
   /**
    * Profile of a DID that was never set. Default `{ trust_score: 0, endorsements: 0,
    * verification_level: 'none' }` (zero trust: only messages that ask for nothing pass).
    */
   defaultProfile?: NodeTrustProfile
-  /** Maximum DIDs kept. Default 100,000. */
+  /** Maximum DIDs kept (the oldest set goes first). Default 100,000. */
   maxEntries?: number
 }
 
 /** A TrustEngine backed by a local, in-memory table of trust profiles by DID. */
-export interface LocalTrustStore extends TrustEngine {
-  /** Sets (merges) the profile of a DID. */
+export interface StaticTrustEngine extends TrustEngine {
+  /** Sets (merges) the profile of a DID. Throws InvalidParametersError on a bad score or level. */
   set(did: string, profile: Partial<NodeTrustProfile>): void
+  /** The DID's profile, or the default profile when it was never set. */
   get(did: string): NodeTrustProfile
   delete(did: string): void
   readonly size: number
@@ -36,31 +37,12 @@ export interface LocalTrustStore extends TrustEngine {
   peerScore(subject: string): number | undefined
 }
 
-/** Checks a profile against requirements; the `reason` names the first unmet one. */
-export function checkTrust(profile: NodeTrustProfile, req: TrustRequirements): TrustCheck {
-  // object literals, no spreads: this runs for every inbound message
-  const score = profile.trust_score
-  const endorsements = profile.endorsements
-  if (score < req.minimum_trust_score) {
-    return { passed: false, score, endorsements, reason: `expected trust score >= ${req.minimum_trust_score}, got ${score}` }
-  }
-  if (endorsements < req.required_endorsements) {
-    return { passed: false, score, endorsements, reason: `expected >= ${req.required_endorsements} endorsements, got ${endorsements}` }
-  }
-  const need = LEVEL_RANK[req.verification_level]
-  const have = LEVEL_RANK[profile.verification_level] ?? 0
-  if (need === undefined || have < need) {
-    return { passed: false, score, endorsements, reason: `expected verification level ${req.verification_level}, got ${profile.verification_level}` }
-  }
-  return { passed: true, score, endorsements }
-}
-
-class LocalTrust implements LocalTrustStore {
+class StaticTrust implements StaticTrustEngine {
   private readonly profiles = new Map<string, NodeTrustProfile>()
   private readonly defaults: NodeTrustProfile
   private readonly maxEntries: number
 
-  constructor(init: LocalTrustStoreInit) {
+  constructor(init: StaticTrustEngineInit) {
     this.defaults = init.defaultProfile ?? { trust_score: 0, endorsements: 0, verification_level: VerificationLevel.NONE }
     this.maxEntries = init.maxEntries ?? 100_000
   }
@@ -73,7 +55,7 @@ class LocalTrust implements LocalTrustStore {
     if (profile.trust_score !== undefined && !(profile.trust_score >= 0 && profile.trust_score <= 10)) {
       throw new InvalidParametersError(`expected trust_score in 0..10, got ${profile.trust_score}`)
     }
-    if (profile.verification_level !== undefined && LEVEL_RANK[profile.verification_level] === undefined) {
+    if (profile.verification_level !== undefined && !isVerificationLevel(profile.verification_level)) {
       throw new InvalidParametersError(`expected a VerificationLevel, got ${String(profile.verification_level)}`)
     }
     const cur = this.profiles.get(did)
@@ -93,7 +75,7 @@ class LocalTrust implements LocalTrustStore {
   }
 
   check(subject: string, requirements: TrustRequirements): TrustCheck {
-    return checkTrust(this.get(subject), requirements)
+    return meetsRequirements(this.get(subject), requirements)
   }
 
   peerScore(subject: string): number | undefined {
@@ -101,7 +83,14 @@ class LocalTrust implements LocalTrustStore {
   }
 }
 
-/** A simple local trust store implementing the TrustEngine contract (a real engine comes later). */
-export function localTrustStore(init: LocalTrustStoreInit = {}): LocalTrustStore {
-  return new LocalTrust(init)
+/** A TrustEngine over an operator-set table of profiles (see the module comment). */
+export function staticTrustEngine(init: StaticTrustEngineInit = {}): StaticTrustEngine {
+  return new StaticTrust(init)
 }
+
+/** @deprecated Renamed `staticTrustEngine` (moved from klp-router); this alias goes in the next minor release. */
+export const localTrustStore: (init?: StaticTrustEngineInit) => StaticTrustEngine = staticTrustEngine
+/** @deprecated Renamed `StaticTrustEngine`. */
+export type LocalTrustStore = StaticTrustEngine
+/** @deprecated Renamed `StaticTrustEngineInit`. */
+export type LocalTrustStoreInit = StaticTrustEngineInit

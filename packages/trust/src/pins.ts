@@ -2,8 +2,8 @@
  * Authority -> DID pins: trust on first use, never rebound while pinned. A pin is *firm*
  * (configured, or something relied on it) or *provisional*; a full table may only evict a
  * provisional pin of a disconnected DID, the one seen least recently, so an attacker who fills
- * the table can push out pins nothing relied on, never take a pin in use. Internal to the routing
- * table.
+ * the table can push out pins nothing relied on, never take a pin in use. The klp-router's routing
+ * table keeps its authority bindings in one; embedders may use it for their own bindings.
  */
 import { InvalidParametersError } from '@kos-mesh/interface'
 
@@ -55,6 +55,7 @@ export interface PinTableInit {
   onEvict?: (authority: string, did: string) => void
 }
 
+/** The authority -> DID pin table (see the module comment). */
 export class PinTable {
   private readonly pinned = new Map<string, Pin>()
   /** TOFU pins per DID (a DID claims at most one authority by itself). */
