@@ -6,7 +6,7 @@
  * a bug. Deterministic (FUZZ_SEED overrides the seed, FUZZ_SCALE scales the counts); > 100 000 inputs.
  */
 import { describe, expect, it } from 'vitest'
-import { KosMeshError } from '@kos-mesh/interface'
+import { KosMeshError, mulberry32 } from '@kos-mesh/interface'
 import {
   CHANNEL_PROTOCOL, createHandshake, generateIdentity, getBackend, identityFromSeed, open, parseKeystore, publicKeyFromDidKey, seal,
   type Handshake, type Identity, type SealedPayload, type SecureSession,
@@ -16,17 +16,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x6b6f73)
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1)
 const count = (n: number): number => Math.max(1, Math.round(n * SCALE))
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const prng = mulberry32
 
 class Mutator {
   readonly next: () => number

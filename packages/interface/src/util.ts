@@ -31,3 +31,18 @@ export function didOfKeyId(keyId: string): string {
   const i = keyId.indexOf('#')
   return i < 0 ? keyId : keyId.slice(0, i)
 }
+
+/**
+ * A small, fast, seeded PRNG (mulberry32): uniform numbers in [0, 1), the same sequence for the same
+ * seed on every platform. For simulations, topologies, fuzzing and benchmarks; never for keys.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

@@ -6,23 +6,14 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
-import { KosMeshError } from '@kos-mesh/interface'
+import { KosMeshError, mulberry32 } from '@kos-mesh/interface'
 import { createMessage, decodeMessage, encodeBody, encodeFrame, encodeMessage, FrameDecoder, signMessage, verifyMessage } from '../src/index.js'
 import { coseParts } from './helpers/cose.js'
 import { ed25519Signer, ed25519Verifier } from './helpers/ed25519.js'
 
 const FRAMES = Number(process.env.KLP_FUZZ_FRAMES ?? 100_000)
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const prng = mulberry32
 
 describe('mutation fuzz', () => {
   it(`decodes ${FRAMES} mutated frames with only typed errors and canonical acceptances`, async () => {

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-security'
-import { VerificationLevel, type TrustRequirements } from '@kos-mesh/interface'
+import { VerificationLevel, type TrustRequirements, mulberry32 } from '@kos-mesh/interface'
 import { createTrustEngine, staticTrustEngine, type AttestationBody, type SignedStatement, type TrustGraphEngine } from '@kos-mesh/trust'
 import { row, type BenchRow } from '../../../scripts/bench-util.js'
 import { clockName, paired, quantile, type PairedResult } from '../../../scripts/bench-paired.js'
@@ -32,17 +32,7 @@ const ANCHORS = 10
 const REQUIRE: TrustRequirements = { minimum_trust_score: 3, required_endorsements: 1, verification_level: VerificationLevel.BASIC }
 const DAY_MS = 86_400_000
 
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const prng = mulberry32
 
 interface Graph {
   engine: TrustGraphEngine

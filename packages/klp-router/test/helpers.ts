@@ -1,5 +1,5 @@
 import { generateIdentity, type Identity } from '@kos-mesh/did-security'
-import { MessagePriority, VerificationLevel, type Connection, type KLPMessage, type KLPMessageType, type Transport } from '@kos-mesh/interface'
+import { MessagePriority, VerificationLevel, type Connection, type KLPMessage, type KLPMessageType, type Transport, mulberry32 } from '@kos-mesh/interface'
 import { createMessage, decodeMessage, encodeMessage, signMessage, type CreateMessageInit } from '@kos-mesh/klp-codec'
 import { memoryTransport, type MemoryNetwork } from '@kos-mesh/transport-memory'
 import { EnvelopeKind, decodeEnvelope, encodeEnvelope } from '../src/envelope.js'
@@ -138,14 +138,5 @@ export function feedTransport(onListen: (h: (c: Connection) => void) => void): T
   }
 }
 
-/** Seeded PRNG (mulberry32): uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Seeded PRNG (mulberry32, from @kos-mesh/interface). */
+export const prng = mulberry32

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createTrustEngine } from '../src/engine/index.js'
 import type { AttestationBody, DeltaBody, RevocationBody, SignedStatement, StatementBody, TrustGraphEngine } from '../src/types.js'
-import type { TrustRequirements } from '@kos-mesh/interface'
+import { mulberry32, type TrustRequirements } from '@kos-mesh/interface'
 import { row, type BenchRow } from '../../../scripts/bench-util.js'
 import { paired, quantile } from '../../../scripts/bench-paired.js'
 
@@ -24,16 +24,7 @@ const DAY = 86_400_000
 const HOUR = 3_600_000
 const NOW = Date.UTC(2030, 0, 1)
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const prng = mulberry32
 
 const did = (i: number): string => `did:key:z6MkBench${i.toString(36).padStart(6, '0')}`
 

@@ -276,10 +276,17 @@ class DefaultTrustService implements TrustService {
     for (const bytes of list) {
       throwIfAborted(signal)
       this.counters.received++
-      // a statement already held is not verified again (flooding brings each one from every side)
-      if (this.#held(bytes)) {
+      // a statement already held is not verified again (flooding brings each one from every side),
+      // nor one its issuer's rate would refuse anyway (a flood must not buy signature checks)
+      const pre = this.#precheck(bytes)
+      if (pre === 'held') {
         result.duplicates++
         this.counters.duplicates++
+        continue
+      }
+      if (pre === 'rate_limited') {
+        result.rateLimited++
+        this.counters.rateLimited++
         continue
       }
       let s: SignedStatement
@@ -330,12 +337,16 @@ class DefaultTrustService implements TrustService {
     return { result, fresh }
   }
 
-  #held(bytes: Uint8Array): boolean {
+  /** Cheap checks before the signature: held already, or over its issuer's rate (`undefined`: go on). */
+  #precheck(bytes: Uint8Array): 'held' | 'rate_limited' | undefined {
+    let d
     try {
-      return this.engine.has(decodeStatement(bytes, this.#limits).id)
+      d = decodeStatement(bytes, this.#limits)
     } catch {
-      return false // malformed: verifyStatement says why
+      return undefined // malformed: verifyStatement says why
     }
+    if (this.engine.has(d.id)) return 'held'
+    return this.engine.admits(d.body.issuer) ? undefined : 'rate_limited'
   }
 
   #observe(did: string, outcome: TrustObservation): void {

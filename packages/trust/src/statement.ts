@@ -25,6 +25,7 @@ import {
   didOfKeyId,
   InvalidParametersError,
   KosMeshError,
+  systemClock,
   throwIfAborted,
   type AbortOptions,
   type KLPValue,
@@ -313,7 +314,7 @@ export async function verifyStatement(bytes: Uint8Array, verifier: SignatureVeri
   if (verifier === null || typeof verifier !== 'object' || typeof verifier.verifySignature !== 'function') {
     throw new InvalidParametersError(`expected a SignatureVerifier, got ${describeValue(verifier)}`)
   }
-  const now = options?.now ?? Date.now()
+  const now = options?.now ?? systemClock.now()
   const d = decodeStatement(bytes, options?.limits)
   checkStatementTime(d.body, now, options?.limits)
   const ok = await verifier.verifySignature(d.kid, d.signingInput, d.signature, options?.signal === undefined ? undefined : { signal: options.signal })

@@ -292,10 +292,25 @@ export interface TrustGraphEngine extends TrustEngine {
   statements(query?: StatementQuery): SignedStatement[]
   /** Every statement id held (for sync). */
   has(id: string): boolean
+  /**
+   * Cheap, takes nothing: false when a new statement of `issuer` would be refused now as
+   * `rate_limited`. The service asks it before paying for a signature check.
+   */
+  admits(issuer: string): boolean
   /** Drops expired statements; returns how many. */
   prune(): number
+  /** What the engine holds, by kind, and how many DIDs are revoked here. Cheap (no scan). */
+  stats(): TrustStats
   readonly size: number
   readonly counters: TrustCounters
+}
+
+export interface TrustStats {
+  attestations: number
+  deltas: number
+  revocations: number
+  revokedDids: number
+  anchors: number
 }
 
 export interface TrustCounters {

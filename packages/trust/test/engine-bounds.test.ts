@@ -29,6 +29,15 @@ describe('engine: bounds', () => {
     expect(live.filter((o) => o === 'rate_limited')).toHaveLength(10)
   })
 
+  it('stats() counts what is held by kind and the revoked DIDs', () => {
+    const { engine } = mkEngine({ maxStatementsPerIssuerPerMinute: 1e6 })
+    engine.add(att(A, did('s1'), 5))
+    engine.add(att(A, did('s2'), 5))
+    engine.add(delta(A, did('s1'), { task_ok: 3 }))
+    engine.add(revoke(did('x'), did('x'), 'key'))
+    expect(engine.stats()).toEqual({ attestations: 2, deltas: 1, revocations: 1, revokedDids: 1, anchors: 0 })
+  })
+
   it('duplicates are recognised by id and cost no token', () => {
     const { engine } = mkEngine({ maxStatementsPerIssuerPerMinute: 1 })
     const st = att(A, did('s'), 5)

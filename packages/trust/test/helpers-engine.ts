@@ -2,7 +2,7 @@
  * Helpers for the engine's tests: a manual clock, and statements built as SignedStatement objects
  * with made-up ids and empty bytes (signatures are not the engine's concern).
  */
-import type { AbortOptions, Clock, TimerHandle } from '@kos-mesh/interface'
+import { mulberry32, type AbortOptions, type Clock, type TimerHandle } from '@kos-mesh/interface'
 import { createTrustEngine } from '../src/engine/index.js'
 import type { AttestationBody, ClaimType, DeltaBody, Observation, RevocationBody, RevocationScope, SignedStatement, TrustEngineInit, TrustGraphEngine } from '../src/types.js'
 
@@ -114,17 +114,8 @@ export function mkEngine(init: Partial<TrustEngineInit> = {}, clock = new Manual
   return { engine, clock }
 }
 
-/** A deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Seeded PRNG (mulberry32, from @kos-mesh/interface). */
+export const prng = mulberry32
 
 /** Adds every statement, failing on any outcome but `added`/`superseded`. */
 export function addAll(engine: TrustGraphEngine, statements: SignedStatement[]): void {

@@ -259,6 +259,22 @@ describe('trust service (unit, fake routers, virtual time)', () => {
     expect(list.every((s) => c.engine.has(s.id))).toBe(true)
   })
 
+  it('a statement over its issuer\'s rate is refused before its signature is checked (a flood buys no verifies)', async () => {
+    const { nodes, clock } = setup(1)
+    const b = nodes[0]!
+    let verifies = 0
+    const counting = { verifySignature: async (keyId: string, data: Uint8Array, sig: Uint8Array) => { verifies++; return await createSignatureVerifier().verifySignature(keyId, data, sig) } }
+    const engine = createTrustEngine({ self: b.identity.did }, { clock })
+    const service = trustService()({ router: b.router, engine, signer: b.identity.signer, verifier: counting, clock })
+    const issuer = setup(1).nodes[0]!
+    const flood: Uint8Array[] = []
+    for (let i = 0; i < 200; i++) flood.push((await issuer.service.attest({ subject: generateIdentity().did })).bytes)
+    const r = await service.ingest(flood)
+    expect(r.added).toBe(60) // the engine's default rate: 60 per issuer per minute
+    expect(r.rateLimited).toBe(140)
+    expect(verifies).toBe(60)
+  })
+
   it('sync on connect pushes revocations and own attestations (at most syncOnConnect) to a new neighbour', async () => {
     const { nodes } = setup(3, { syncOnConnect: 3 })
     const [a, b, c] = nodes as [Node, Node, Node]

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { generateIdentity, identityFromSeed, createSignatureVerifier, type Identity } from '@kos-mesh/did-security'
-import { AbortError, InvalidParametersError, TimeoutError, systemClock, type AbortOptions, type Clock, type TrustEngine } from '@kos-mesh/interface'
+import { AbortError, InvalidParametersError, TimeoutError, mulberry32, systemClock, type AbortOptions, type Clock, type TrustEngine } from '@kos-mesh/interface'
 import { createMemoryNetwork, memoryTransport, type LinkConditions, type MemoryNetwork, type MemoryTransport } from '@kos-mesh/transport-memory'
 import { staticTrustEngine, type StaticTrustEngine } from '@kos-mesh/trust'
 import { klpRouter, type Router, type RouterInit } from '../router.js'
@@ -107,14 +107,7 @@ function edgesOf(n: number, topology: TestnetTopology, seed: number): Array<[num
     if (!Number.isInteger(d) || d < 2) throw new InvalidParametersError(`expected a random degree >= 2, got ${d}`)
     for (let i = 0; i + 1 < n; i++) add(i, i + 1)
     if (n > 2) add(n - 1, 0)
-    let s = (seed ^ 0x9e3779b9) >>> 0
-    const rnd = (): number => {
-      s = (s + 0x6d2b79f5) >>> 0
-      let t = s
-      t = Math.imul(t ^ (t >>> 15), t | 1)
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-    }
+    const rnd = mulberry32((seed ^ 0x9e3779b9) >>> 0)
     const extra = Math.max(0, Math.floor((n * (d - 2)) / 2))
     for (let k = 0; k < extra; k++) add(Math.floor(rnd() * n), Math.floor(rnd() * n))
   }

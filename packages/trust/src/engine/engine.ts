@@ -5,7 +5,7 @@
  */
 import { VerificationLevel, systemClock, type Clock, type Logger, type NodeTrustProfile, type TrustCheck, type TrustRequirements } from '@kos-mesh/interface'
 import { OBSERVATIONS } from '../types.js'
-import type { Anchor, AddOutcome, DeltaBody, Observation, ReputationReport, RevocationBody, SignedStatement, StatementQuery, TrustCounters, TrustEngineComponents, TrustEngineInit, TrustGraphEngine } from '../types.js'
+import type { Anchor, AddOutcome, DeltaBody, Observation, ReputationReport, RevocationBody, SignedStatement, StatementQuery, TrustCounters, TrustStats, TrustEngineComponents, TrustEngineInit, TrustGraphEngine } from '../types.js'
 import { resolveConfig, type EngineConfig } from './config.js'
 import { compute, finalScore, type Entry, type Table } from './compute.js'
 import { explain } from './explain.js'
@@ -216,12 +216,22 @@ export class TrustGraph implements TrustGraphEngine {
     return this.store.query(query)
   }
 
+  admits(issuer: string): boolean {
+    return issuer === this.cfg.self || this.limiter.peek(issuer, this.clock.now())
+  }
+
   has(id: string): boolean {
     return this.store.byId.has(id)
   }
 
   get size(): number {
     return this.store.size
+  }
+
+  stats(): TrustStats {
+    const revocations = this.store.revocations.size
+    const deltas = this.store.deltas.size
+    return { attestations: this.store.size - revocations - deltas, deltas, revocations, revokedDids: this.revoked.size, anchors: this.anchors().length }
   }
 
   prune(): number {
@@ -273,10 +283,10 @@ export class TrustGraph implements TrustGraphEngine {
   }
 
   private computeTable(): Table {
-    const t0 = performance.now()
+    const t0 = performance.now() // clock-exempt: measures the recompute itself (a counter), not protocol time
     const table = compute({ cfg: this.cfg, store: this.store, anchors: this.anchorMap, own: this.own, now: this.clock.now() })
     this.counters.recomputes++
-    this.counters.lastRecomputeMs = performance.now() - t0
+    this.counters.lastRecomputeMs = performance.now() - t0 // clock-exempt: as above
     this.logger?.debug('trust: recomputed', { statements: this.store.size, dids: table.entries.size, ms: this.counters.lastRecomputeMs })
     return table
   }

@@ -263,6 +263,14 @@ export class RateLimiter {
     return true
   }
 
+  /** True when `issuer` has a token now (nothing is taken). */
+  peek(issuer: string, now: number): boolean {
+    const b = this.buckets.get(issuer)
+    if (b === undefined) return true
+    const elapsed = now - b.at
+    return (elapsed > 0 ? Math.min(this.perMinute, b.tokens + elapsed * (this.perMinute / 60_000)) : b.tokens) >= 1
+  }
+
   private sweep(now: number): void {
     const rate = this.perMinute / 60_000
     for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) * rate >= this.perMinute) this.buckets.delete(k)
