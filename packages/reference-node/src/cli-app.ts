@@ -3,8 +3,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { NodeType, systemClock, type Clock, type KLPValue } from '@kos-mesh/interface'
+import { parseArgs } from 'node:util'
+import { NodeType, systemClock, type KLPValue } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { BUILTIN_AGENTS, agentNameOfPath, checkTaskSize, parseTaskRequest, type TaskResult } from '@kos-mesh/agents'
@@ -24,6 +24,29 @@ import {
   type NodeConfig,
 } from './config.js'
 import { connectControl, MAX_TASK_TIMEOUT_MS, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo, type TrafficSummary } from './control.js'
+import {
+  bytesText,
+  controlCommand,
+  ExitCode,
+  GLOBAL_OPTIONS,
+  GLOBAL_TEXT,
+  intOption,
+  list,
+  needPositionals,
+  note,
+  print,
+  secondsText,
+  str,
+  table,
+  timeoutSignal,
+  toJson,
+  usage,
+  UsageError,
+  type CliIo,
+  type Command,
+  type Ctx,
+} from './cli-common.js'
+import { scoreText, TRUST_COMMANDS } from './cli-trust.js'
 import { checkDid } from './did.js'
 import { AlreadyInitializedError, DatabaseLockedError, InvalidConfigError, NodeAlreadyRunningError, NotInitializedError, StopTimeoutError } from './errors.js'
 import { keystoreIdentity } from './identity.js'
@@ -31,79 +54,10 @@ import { followLog, openLogFile, readLogTail, type LogFile } from './logfile.js'
 import { jsonLogger, LOG_LEVELS, type LogLevel } from './logger.js'
 import { createNode, type NodePeer, type NodeStatus } from './node.js'
 import { levelStore } from './storage/level.js'
-import type { TrustEntry } from './trust.js'
 
-/** Exit codes of `kos-mesh` (stable; scripts rely on them). */
-export const ExitCode = {
-  OK: 0,
-  /**
-   * Something failed at runtime (I/O, an unexpected error), or the command could not do what it
-   * was asked on this data dir: `init` on an initialized one without --force, `start` while a node
-   * runs, a listen address in use, `stop` that timed out.
-   */
-  FAILURE: 1,
-  /** Bad command line: unknown command or option, missing or invalid argument. */
-  USAGE: 2,
-  /** No node is running for the data directory (start one with `kos-mesh start`). */
-  NOT_RUNNING: 3,
-  /** The peer rejected the request (no_eligible_agents, insufficient_trust, agent_failed, ...). */
-  REJECTED: 4,
-  /** The peer could not be reached, or did not answer in time. */
-  UNREACHABLE: 5,
-  /**
-   * The data directory is not initialized, its config is invalid, the keystore is unreadable or
-   * its passphrase wrong, or its datastore lost its records (see `start --reset-store`).
-   */
-  CONFIG: 6,
-  /**
-   * Identity: the peer proved another DID than the one the address names (`connect
-   * tcp://.../did:key:A` answered by B), or the authority is pinned to another DID.
-   */
-  IDENTITY: 7,
-} as const
-
-export interface CliIo {
-  stdout: (s: string) => void
-  stderr: (s: string) => void
-  env: NodeJS.ProcessEnv
-  /** Resolves when the process is asked to stop (SIGINT/SIGTERM); used by `start` and `logs --follow`. */
-  onSignal?: (handler: () => void) => void
-  /** Time and timers of the CLI and of the node it starts. Default `systemClock`. */
-  clock?: Clock
-  /**
-   * Reads standard input to its end (`task <target> -`), at most `maxBytes` (more rejects with a
-   * RangeError). Default: none (reading stdin is then a usage error).
-   */
-  readStdin?: (maxBytes: number) => Promise<string>
-  /** Whether a process runs (`stop` waits for the node's to end). Default `process.kill(pid, 0)`. */
-  isProcessAlive?: (pid: number) => boolean
-}
-
-/** An AbortSignal that fires after `ms` of the clock's time (the timer does not keep the process alive). */
-function timeoutSignal(clock: Clock, ms: number): AbortSignal {
-  const controller = new AbortController()
-  clock.setTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')), ms, { unref: true })
-  return controller.signal
-}
-
-/** A bad command line (exit 2). `code` is the code of the typed error it wraps, else `ERR_USAGE`. */
-export class UsageError extends Error {
-  override name = 'UsageError'
-  readonly code: string
-
-  constructor(message: string, code = 'ERR_USAGE') {
-    super(message)
-    this.code = code
-  }
-}
+export { ExitCode, UsageError, table, type CliIo } from './cli-common.js'
 
 const VERSION = '0.1.0'
-
-const GLOBAL_OPTIONS = {
-  'data-dir': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options']
 
 const EXIT_CODES_TEXT = `Exit codes:
   0  ok
@@ -118,11 +72,6 @@ const EXIT_CODES_TEXT = `Exit codes:
   7  identity: the peer proved another DID than the address names, or the
      authority is pinned to another DID`
 
-const GLOBAL_TEXT = `Global options:
-  --data-dir <dir>   data directory (default: $KOS_MESH_DATA_DIR, else ~/.kos-mesh)
-  --json             one JSON document on stdout (errors too: {"error": {...}, "exitCode": N})
-  -h, --help         show help`
-
 const MAIN_HELP = `kos-mesh ${VERSION}: run and control a kOS federated mesh node (KLP)
 
 Usage: kos-mesh <command> [options]
@@ -134,9 +83,13 @@ Commands:
   status                  show the running node: DID, addresses, peers, traffic, agents
   connect <address>       connect the running node to a peer
   peers                   list connected, known and discovered peers
-  trust <did|address>     trust a DID or the node behind an agent address
-  trust list              list the trust decisions
+  trust <did|address> N   trust a DID at level N (an anchor of this node's web of trust)
+  trust [list]            list the trust decisions with their computed scores
   untrust <did|address>   remove a trust decision
+  attest <did|address>    sign an endorsement (or another claim) and flood it to the mesh
+  revoke <did|address>    revoke this node's attestations, a statement, a key, or its own DID
+  reputation <did|address>
+                          the score of a DID and the evidence behind it
   task <target> <input>   send a task to an agent on another node (<input> - reads stdin)
   logs                    print the node's log (--follow to keep printing)
   config export           print the configuration as JSON
@@ -148,60 +101,6 @@ Run \`kos-mesh <command> --help\` for the options of a command.
 
 ${EXIT_CODES_TEXT}
 `
-
-interface Command {
-  help: string
-  options: ParseArgsConfig['options']
-  run(ctx: Ctx): Promise<number>
-}
-
-interface Ctx {
-  command: string
-  values: Record<string, string | boolean | string[] | undefined>
-  positionals: string[]
-  dataDir: string
-  json: boolean
-  io: CliIo
-  clock: Clock
-}
-
-function toJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))
-}
-
-function print(ctx: Ctx, human: string, json: unknown): void {
-  ctx.io.stdout(ctx.json ? toJson(json) + '\n' : human.endsWith('\n') ? human : human + '\n')
-}
-
-/** A note for people (stderr), never mixed into --json stdout. */
-function note(ctx: Ctx, text: string): void {
-  ctx.io.stderr(`kos-mesh ${ctx.command}: ${text}\n`)
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined
-}
-
-function list(v: unknown): string[] {
-  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []
-}
-
-/** Formats rows as aligned columns (two spaces between columns; the last column is not padded). */
-export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const all = [header, ...rows]
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ').trimEnd()).join('\n')
-}
-
-function bytesText(n: number): string {
-  if (n < 1024) return `${n} B`
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`
-}
-
-function secondsText(ms: number): string {
-  return ms < 1000 ? `${Math.max(0, Math.round(ms))} ms` : `${Math.round(ms / 1000)} s`
-}
 
 /** --control-port and --log-level (shared by init and start), then the whole config is validated. */
 function applyCommonOptions(config: NodeConfig, v: Record<string, unknown>): void {
@@ -219,29 +118,6 @@ function applyCommonOptions(config: NodeConfig, v: Record<string, unknown>): voi
     // name the option, not the config key, for a value that came from the command line
     throw new UsageError(msg.replace(/^listen\[\d+\]/, '--listen').replace(/^seeds\[\d+\]/, '--seed').replace(/^publish\[\d+\]/, '--publish'), /klp:\/\//.test(msg) || /address/.test(msg) ? 'ERR_INVALID_ADDRESS' : 'ERR_USAGE')
   }
-}
-
-/** A plain decimal integer option in min..max (no `1e3`, `0x5`, `5.0`, `+5` or blanks). */
-function intOption(name: string, v: unknown, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined
-  const n = typeof v === 'string' && /^-?[0-9]{1,15}$/.test(v) ? Number(v) : Number.NaN
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected a decimal integer in ${min}..${max}, got ${JSON.stringify(v)}`)
-  return n
-}
-
-/** Runs a check that throws a typed error and turns it into a usage error (exit 2). */
-function usage<T>(what: string, check: () => T): T {
-  try {
-    return check()
-  } catch (err) {
-    const code = (err as { code?: unknown }).code
-    throw new UsageError(`${what}: ${(err as Error).message}`, typeof code === 'string' && code.startsWith('ERR_') ? code : undefined)
-  }
-}
-
-function needPositionals(ctx: Ctx, n: number, what: string): void {
-  if (ctx.positionals.length < n) throw new UsageError(`missing ${what}`)
-  if (ctx.positionals.length > n) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[n])}`)
 }
 
 async function passphraseFor(dataDir: string, env: NodeJS.ProcessEnv, create: boolean): Promise<string> {
@@ -263,8 +139,14 @@ async function passphraseFor(dataDir: string, env: NodeJS.ProcessEnv, create: bo
 }
 
 /** The task policy in words (for init / start output). */
-function taskPolicyText(minTrust: number): string {
-  return minTrust <= 0 ? 'open: any authenticated DID may run tasks (policy.task_min_trust 0)' : `only DIDs trusted at >= ${minTrust} may run tasks (policy.task_min_trust)`
+function taskPolicyText(minTrust: number, endorsements = 0): string {
+  const e = endorsements > 0 ? ` with >= ${endorsements} endorsement${endorsements === 1 ? '' : 's'} (trustPolicy.TASK_REQUEST)` : ''
+  if (minTrust <= 0) return e === '' ? 'open: any authenticated DID may run tasks (policy.task_min_trust 0)' : `only DIDs${e} may run tasks`
+  return `only DIDs trusted at >= ${minTrust} (policy.task_min_trust)${e} may run tasks`
+}
+
+function taskEndorsements(config: NodeConfig): number {
+  return config.trustPolicy.TASK_REQUEST?.required_endorsements ?? 0
 }
 
 /** Warnings about addresses that will not work as people expect (for init and start). */
@@ -313,6 +195,11 @@ Options:
   --task-min-trust <N>    trust score 0..10 a sender's DID needs to run tasks here
                           (default: 0 = open: any authenticated DID may run tasks;
                           raise a DID with \`kos-mesh trust <did> --level N\`)
+  --task-min-endorsements <N>
+                          endorsements 0..1000 a sender's DID needs to run tasks here
+                          (trustPolicy.TASK_REQUEST.required_endorsements; default: 0;
+                          an endorsement is \`kos-mesh attest <did>\` by a node this one
+                          trusts at >= 5)
   --control-port <port>   control API port on 127.0.0.1 (default: 0 = random)
   --log-level <level>     debug, info, warn, error or silent (default: info)
   --force                 update an existing config.json: only the options given change
@@ -330,6 +217,7 @@ ${GLOBAL_TEXT}
     type: { type: 'string' },
     agents: { type: 'string' },
     'task-min-trust': { type: 'string' },
+    'task-min-endorsements': { type: 'string' },
     'control-port': { type: 'string' },
     'log-level': { type: 'string' },
     force: { type: 'boolean' },
@@ -386,6 +274,11 @@ ${GLOBAL_TEXT}
     }
     const minTrust = intOption('task-min-trust', v['task-min-trust'], 0, 10)
     if (minTrust !== undefined) config.policy.task_min_trust = minTrust
+    const minEndorsements = intOption('task-min-endorsements', v['task-min-endorsements'], 0, 1000)
+    if (minEndorsements !== undefined) {
+      const cur = config.trustPolicy.TASK_REQUEST ?? { minimum_trust_score: 0, required_endorsements: 0, verification_level: 'none' }
+      config.trustPolicy = { ...config.trustPolicy, TASK_REQUEST: { ...cur, required_endorsements: minEndorsements } }
+    }
     applyCommonOptions(config, v)
     await ensurePrivateDir(p.root, (m) => note(ctx, `warning: ${m}`))
     const passphrase = await passphraseFor(p.root, ctx.io.env, true)
@@ -397,7 +290,7 @@ ${GLOBAL_TEXT}
     const what = before === undefined ? (exists ? 'reset' : 'initialized') : 'updated'
     print(
       ctx,
-      `${what} ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n${config.listen.map((l) => `  listen:     ${l}\n`).join('')}${config.publish.map((l) => `  publish:    ${l}\n`).join('')}${before === undefined ? '' : `  changed:    ${changed.length === 0 ? 'nothing' : changed.join(', ')}\n`}  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  next:       kos-mesh start --data-dir ${p.root}`,
+      `${what} ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n${config.listen.map((l) => `  listen:     ${l}\n`).join('')}${config.publish.map((l) => `  publish:    ${l}\n`).join('')}${before === undefined ? '' : `  changed:    ${changed.length === 0 ? 'nothing' : changed.join(', ')}\n`}  tasks:      ${taskPolicyText(config.policy.task_min_trust, taskEndorsements(config))}\n  next:       kos-mesh start --data-dir ${p.root}`,
       { dataDir: p.root, did: identity.did, authority: config.node.authority, identityCreated: source.created, action: what, ...(before === undefined ? {} : { changed }), config },
     )
     return ExitCode.OK
@@ -521,6 +414,8 @@ async function runNode(ctx: Ctx, p: ReturnType<typeof dataDirPaths>, saved: Node
     storage: levelStore({ path: p.db, resetStore: v['reset-store'] === true, clock }),
     agents: config.agents.map((a) => (BUILTIN_AGENTS[a] as () => never)()),
     taskMinTrust: config.policy.task_min_trust,
+    ...(Object.keys(config.trustPolicy).length === 0 ? {} : { router: { trustPolicy: config.trustPolicy } }),
+    trust: config.trust,
     logger,
     clock,
   })
@@ -573,8 +468,8 @@ async function runNode(ctx: Ctx, p: ReturnType<typeof dataDirPaths>, saved: Node
     const s = node.status()
     print(
       ctx,
-      `kos-mesh node started\n  did:        ${info.did}\n  authority:  ${info.authority}\n${info.addrs.map((a) => `  listening:  ${a}\n`).join('')}${s.published.map((a) => `  published:  ${a}\n`).join('')}  control:    http://127.0.0.1:${info.port} (token in ${p.token})\n  log:        ${p.log}\n  agents:     ${status.agents.map((a) => a.name).join(', ') || 'none'}\n  tasks:      ${taskPolicyText(config.policy.task_min_trust)}\n  peers:      ${peersLine(s)}\n${savedKeys.length > 0 ? `  saved:      ${savedKeys.join(', ')} (config.json)\n` : ''}Press Ctrl-C to stop.`,
-      { event: 'started', ...info, published: s.published, logFile: p.log, agents: status.agents, policy: config.policy, peers: s.peers, peersKnown: s.peersKnown, redialing: s.redial.pending, saved: savedKeys, bootstrap: bootstrap ?? null },
+      `kos-mesh node started\n  did:        ${info.did}\n  authority:  ${info.authority}\n${info.addrs.map((a) => `  listening:  ${a}\n`).join('')}${s.published.map((a) => `  published:  ${a}\n`).join('')}  control:    http://127.0.0.1:${info.port} (token in ${p.token})\n  log:        ${p.log}\n  agents:     ${status.agents.map((a) => a.name).join(', ') || 'none'}\n  tasks:      ${taskPolicyText(config.policy.task_min_trust, taskEndorsements(config))}\n  peers:      ${peersLine(s)}\n${savedKeys.length > 0 ? `  saved:      ${savedKeys.join(', ')} (config.json)\n` : ''}Press Ctrl-C to stop.`,
+      { event: 'started', ...info, published: s.published, logFile: p.log, agents: status.agents, policy: config.policy, trustPolicy: config.trustPolicy, peers: s.peers, peersKnown: s.peersKnown, redialing: s.redial.pending, saved: savedKeys, bootstrap: bootstrap ?? null },
     )
   } catch (err) {
     await shutdown()
@@ -591,21 +486,6 @@ function peersLine(s: Pick<NodeStatus, 'peers' | 'peersKnown' | 'redial'>, now?:
   for (const t of s.redial?.targets ?? []) if (t.nextAt !== undefined && (next === undefined || t.nextAt < next)) next = t.nextAt
   const redialing = s.redial?.pending ?? 0
   return `${s.peers} connected, ${s.peersKnown ?? 0} known${redialing > 0 ? `, redialing ${redialing}${now !== undefined && next !== undefined ? ` (next attempt in ${secondsText(next - now)})` : ''}` : ''}`
-}
-
-type Control = Awaited<ReturnType<typeof connectControl>>
-
-/** A command that talks to the running node: `prepare` checks the arguments first (usage errors win over "not running"). */
-function controlCommand(help: string, options: ParseArgsConfig['options'], prepare: (ctx: Ctx) => ((c: Control) => Promise<number>) | Promise<(c: Control) => Promise<number>>): Command {
-  return {
-    help,
-    options,
-    async run(ctx) {
-      const fn = await prepare(ctx)
-      const c = await connectControl(ctx.dataDir)
-      return fn(c)
-    },
-  }
 }
 
 function defaultIsAlive(pid: number): boolean {
@@ -657,8 +537,9 @@ const status = controlCommand(
   `Usage: kos-mesh status
 
 Shows the running node: DID, authority, addresses (listening and published), peers (connected,
-known from earlier connections, being redialled, with the next attempt), task policy, traffic
-and rejects, resident memory, the log file, agents, and (with --json) its signed node record.
+known from earlier connections, being redialled, with the next attempt), task policy, trust
+(anchors, statements held by kind, revoked DIDs, statements refused), traffic and rejects,
+resident memory, the log file, agents, and (with --json) its signed node record.
 
 ${GLOBAL_TEXT}
 `,
@@ -678,8 +559,13 @@ ${GLOBAL_TEXT}
         ...(s.redial?.targets ?? [])
           .filter((t) => t.state === 'waiting' || t.state === 'dialing')
           .map((t) => `redialing:  ${t.did ?? '(seed)'}  ${t.addrs[0] ?? ''}  ${t.state === 'dialing' ? 'dialing now' : `attempt ${t.attempts + 1} in ${secondsText((t.nextAt ?? now) - now)}`}${t.lastError === undefined ? '' : ` (last: ${t.lastError})`}`),
-        `tasks:      ${taskPolicyText(s.taskMinTrust ?? 0)}`,
+        `tasks:      ${taskPolicyText(s.taskMinTrust ?? 0, s.taskEndorsements ?? 0)}`,
       ]
+      if (s.trust !== undefined) {
+        const t = s.trust
+        const rejected = Object.values(t.rejected).reduce((a, b) => a + b, 0) + t.rateLimited
+        lines.push(`trust:      ${t.anchors} anchor${t.anchors === 1 ? '' : 's'}, ${t.statements} statement${t.statements === 1 ? '' : 's'} held (${t.byKind.attestation} attestations, ${t.byKind.revocation} revocations, ${t.byKind.delta} deltas), ${t.revokedDids} revoked DID${t.revokedDids === 1 ? '' : 's'}, ${rejected} refused`)
+      }
       if (s.traffic !== undefined) {
         const t = s.traffic
         const rejects = Object.entries(t.rejects).sort((a, b) => b[1] - a[1])
@@ -753,7 +639,7 @@ Lists the peers of the running node, one per line under a header:
   AUTHORITY  its KLP authority (- when not known yet)
   DID        its DID
   TYPE       its node type (from its signed record; - when none)
-  TRUST      the trust score this node gives it (0..10)
+  TRUST      the trust score this node gives it now (0..10, see \`kos-mesh reputation\`)
   ADDRESSES  transport addresses it can be dialled at
 Connected peers come first.
 
@@ -764,86 +650,8 @@ ${GLOBAL_TEXT}
     needPositionals(ctx, 0, '')
     return async (c) => {
       const r = await c.call<{ peers: NodePeer[] }>('GET', '/v1/peers')
-      const rows = r.peers.map((p) => [peerState(p), p.authority ?? '-', p.did, p.node_type ?? '-', String(p.trust_score), p.addresses.join(' ') || '-'])
+      const rows = r.peers.map((p) => [peerState(p), p.authority ?? '-', p.did, p.node_type ?? '-', scoreText(p.trust_score), p.addresses.join(' ') || '-'])
       print(ctx, rows.length === 0 ? 'no peers' : table(['STATE', 'AUTHORITY', 'DID', 'TYPE', 'TRUST', 'ADDRESSES'], rows), r.peers)
-      return ExitCode.OK
-    }
-  },
-)
-
-function checkSubject(subject: string): void {
-  if (!subject.startsWith('did:') && !subject.startsWith('klp://')) throw new UsageError(`<did|address>: expected did:... or klp://..., got ${JSON.stringify(subject.slice(0, 80))}`)
-  if (subject.startsWith('did:')) usage('<did|address>', () => checkDid(subject))
-  if (subject.startsWith('klp://')) {
-    try {
-      parseAddress(subject)
-    } catch (err) {
-      throw new UsageError(`<did|address>: ${(err as Error).message}`, 'ERR_INVALID_ADDRESS')
-    }
-  }
-}
-
-const trust: Command = controlCommand(
-  `Usage: kos-mesh trust <did|address> [--level N]
-       kos-mesh trust list
-
-Trusts a DID, or the node behind a klp:// address (klp://node-b.mesh.kai/agents/math). An
-address resolves only through the running node's pins (the DID that proved the authority in an
-authenticated, signed hello): connect to that node first, or pass its DID. A discovery record is
-not enough (anyone can claim any authority there). A did:key must be a valid Ed25519 did:key;
-other DID methods must match the W3C DID syntax did:<method>:<method-specific-id>. With trust
-N, that DID passes this node's policy.task_min_trust when N >= it, and messages that ask for a
-trust score up to N. Persists in the node's database.
-
-\`trust list\` prints the trust decisions (DID, level, when, what was named); \`kos-mesh untrust\`
-removes one.
-
-Options:
-  --level <N>        trust score, a decimal integer 0..10 (default: 5; 0 = no trust)
-
-${GLOBAL_TEXT}
-`,
-  { level: { type: 'string' } },
-  (ctx) => {
-    if (ctx.positionals[0] === 'list') {
-      if (ctx.positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.positionals[1])}`)
-      if (ctx.values.level !== undefined) throw new UsageError('--level: not used by `trust list`')
-      return async (c) => {
-        const r = await c.call<{ trusted: TrustEntry[] }>('GET', '/v1/trust')
-        const rows = r.trusted.map((e) => [e.did, String(e.trust_score), new Date(e.updated).toISOString(), e.subjects.filter((s) => s !== e.did).join(' ') || '-'])
-        print(ctx, rows.length === 0 ? 'no trust decisions' : table(['DID', 'LEVEL', 'UPDATED', 'NAMED AS'], rows), r.trusted)
-        return ExitCode.OK
-      }
-    }
-    needPositionals(ctx, 1, '<did|address> (a did:key:... or klp://authority/agents/<name>), or `list`')
-    const subject = ctx.positionals[0] as string
-    checkSubject(subject)
-    const level = intOption('level', ctx.values.level, 0, 10) ?? 5
-    return async (c) => {
-      const r = await c.call<{ trusted: TrustEntry }>('POST', '/v1/trust', { subject, level })
-      print(ctx, `trusted ${r.trusted.did} at level ${r.trusted.trust_score}${subject === r.trusted.did ? '' : ` (via ${subject})`}`, r.trusted)
-      return ExitCode.OK
-    }
-  },
-)
-
-const untrust: Command = controlCommand(
-  `Usage: kos-mesh untrust <did|address>
-
-Removes the trust decision of a DID, or of the node behind a pinned klp:// address (as for
-\`trust\`): the DID falls back to no trust (score 0), so a node with policy.task_min_trust > 0
-refuses its tasks again. Its authority pin stays. Exit 0 also when there was no decision.
-
-${GLOBAL_TEXT}
-`,
-  {},
-  (ctx) => {
-    needPositionals(ctx, 1, '<did|address> (a did:key:... or klp://authority)')
-    const subject = ctx.positionals[0] as string
-    checkSubject(subject)
-    return async (c) => {
-      const r = await c.call<{ untrusted: { did: string; removed: boolean } }>('POST', '/v1/untrust', { subject })
-      print(ctx, r.untrusted.removed ? `untrusted ${r.untrusted.did} (its trust decision was removed)` : `${r.untrusted.did} had no trust decision`, r.untrusted)
       return ExitCode.OK
     }
   },
@@ -1038,6 +846,9 @@ Prints the node configuration (config.json, validated) as JSON on stdout. The fi
   agents      built-in agents: any of "echo", "text-stats", "math"
   control     { port }  (0 = random)
   policy      { task_min_trust }  trust 0..10 a sender needs to run tasks (0 = open)
+  trustPolicy trust requirements per message type, whatever the sender asks for, e.g.
+              { "TASK_REQUEST": { "required_endorsements": 1 } } (missing fields: 0 / none)
+  trust       trust engine options, e.g. { "endorserThreshold": 5, "attenuation": 0.8 }
   logLevel    debug, info, warn, error or silent
 
 ${GLOBAL_TEXT}
@@ -1052,7 +863,7 @@ ${GLOBAL_TEXT}
   },
 }
 
-const COMMANDS: Record<string, Command> = { init, start, stop, status, connect, peers, trust, untrust, task, logs, config }
+const COMMANDS: Record<string, Command> = { init, start, stop, status, connect, peers, ...TRUST_COMMANDS, task, logs, config }
 
 /** The help text of a command, or the main help. */
 export function helpText(command?: string): string {
@@ -1078,7 +889,9 @@ function exitCodeOf(err: unknown): number {
 function hint(err: unknown): string | undefined {
   const e = err as { name?: string; reason?: string; status?: number; remoteCode?: string }
   if (e.name === 'ControlApiError' && e.reason === 'no_eligible_agents') return 'no agent there has that capability; `kos-mesh peers` lists nodes, `kos-mesh task --help` the built-in agents'
-  if (e.name === 'ControlApiError' && e.reason === 'insufficient_trust') return 'the peer must trust this node: run `kos-mesh trust <this node DID> --level N` on the peer (N >= its policy.task_min_trust)'
+  if (e.name === 'ControlApiError' && e.reason === 'insufficient_trust') return 'the peer must trust this node: run `kos-mesh trust <this node DID> --level N` on the peer (N >= its policy.task_min_trust), or, if it asks for endorsements, `kos-mesh attest <this node DID>` on nodes it trusts'
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_REVOKED_DID') return "this node's DID is revoked (`kos-mesh revoke --self`): it signs nothing any more; create a new identity"
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_CONFIRMATION_REQUIRED') return 'revoking this node\'s own DID is for good: pass --yes'
   if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNPINNED_AUTHORITY') return '`kos-mesh connect <address>/did:...` to that node first, or pass its DID: `kos-mesh trust did:key:... --level N`'
   if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNKNOWN_PEER') return 'connect to that node, or bootstrap from a seed that knows it (`kos-mesh peers` lists what is known)'
   if (e.name === 'ControlApiError' && e.status === 409) return 'the node at that address is not the one you named (or the authority is bound to another DID); check the DID with `kos-mesh status` on the peer, and the address'

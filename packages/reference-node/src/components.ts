@@ -3,6 +3,7 @@ import type { Identity } from '@kos-mesh/did-security'
 import type { Router } from '@kos-mesh/klp-router'
 import type { AgentRegistry } from '@kos-mesh/agents'
 import type { NodeStore } from './storage/memory.js'
+import type { TrustGraphEngine, TrustService } from '@kos-mesh/trust'
 import type { PersistentTrustStore } from './trust.js'
 
 /** What the node hands to every service factory. Services are added under their own names. */
@@ -13,7 +14,12 @@ export interface NodeComponents {
   router: Router
   transports: Transport[]
   storage: NodeStore
+  /** The operator's anchors (persisted trust decisions). */
   trustStore: PersistentTrustStore
+  /** The web-of-trust engine (the router's TrustEngine). */
+  trustEngine: TrustGraphEngine
+  /** The trust service (signs, verifies, persists and floods statements). */
+  trustService: TrustService
   agents: AgentRegistry
   logger: Logger
   clock: Clock
@@ -37,6 +43,8 @@ export const BUILTIN_COMPONENTS: readonly string[] = Object.freeze([
   'transports',
   'storage',
   'trustStore',
+  'trustEngine',
+  'trustService',
   'agents',
   'logger',
   'clock',

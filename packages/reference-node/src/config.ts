@@ -5,13 +5,17 @@ import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { NodeType, type NodeCapabilities } from '@kos-mesh/interface'
+import { NodeType, type KLPMessageType, type NodeCapabilities, type TrustRequirements } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import { parseTcpAddress } from '@kos-mesh/transport-tcp'
 import { checkDid } from './did.js'
 import { BUILTIN_AGENTS } from '@kos-mesh/agents'
 import { InvalidConfigError, NotInitializedError } from './errors.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
+import { isObj, noExtra } from './config-check.js'
+import { parseTrustConfig, parseTrustPolicy, type TrustConfig } from './config-trust.js'
+
+export { parseTrustConfig, parseTrustPolicy, TRUST_CONFIG_NUMBERS, type TrustConfig } from './config-trust.js'
 
 export const CONFIG_VERSION = 1
 /** Largest config file read. */
@@ -61,6 +65,15 @@ export interface NodeConfig {
      */
     task_min_trust: number
   }
+  /**
+   * Trust requirements this node insists on for messages of a type, whatever the sender asks for
+   * (the router's receiver-side policy): `{ "TASK_REQUEST": { "required_endorsements": 1 } }`.
+   * Missing fields are 0 / `none`; for TASK_REQUEST it is merged with policy.task_min_trust (the
+   * stricter wins). Default `{}`.
+   */
+  trustPolicy: Partial<Record<KLPMessageType, TrustRequirements>>
+  /** Options of the trust engine (`createTrustEngine` of @kos-mesh/trust, without `self`). Default `{}`. */
+  trust: TrustConfig
   logLevel: LogLevel
 }
 
@@ -116,16 +129,10 @@ export function defaultConfig(name = `node-${randomBytes(3).toString('hex')}`): 
     agents: ['echo', 'text-stats', 'math'],
     control: { port: 0 },
     policy: { task_min_trust: 0 },
+    trustPolicy: {},
+    trust: {},
     logLevel: 'info',
   }
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v)
-}
-
-function noExtra(where: string, o: Record<string, unknown>, allowed: readonly string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new InvalidConfigError(`${where}: expected one of ${allowed.join(', ')}, got unknown key "${k}"`)
 }
 
 /**
@@ -188,7 +195,7 @@ export function validateAuthority(authority: unknown, where = 'node.authority'):
 /** Validates a parsed config object (unknown keys are errors, so typos do not pass silently). */
 export function parseConfig(v: unknown): NodeConfig {
   if (!isObj(v)) throw new InvalidConfigError(`expected a JSON object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('config', v, ['version', 'node', 'listen', 'publish', 'seeds', 'agents', 'control', 'policy', 'logLevel'])
+  noExtra('config', v, ['version', 'node', 'listen', 'publish', 'seeds', 'agents', 'control', 'policy', 'trustPolicy', 'trust', 'logLevel'])
   if (v.version !== CONFIG_VERSION) throw new InvalidConfigError(`version: expected ${CONFIG_VERSION}, got ${JSON.stringify(v.version)}`)
   const node = v.node
   if (!isObj(node)) throw new InvalidConfigError(`node: expected an object, got ${typeof node}`)
@@ -225,6 +232,8 @@ export function parseConfig(v: unknown): NodeConfig {
   if (typeof taskMinTrust !== 'number' || !Number.isInteger(taskMinTrust) || taskMinTrust < 0 || taskMinTrust > 10) {
     throw new InvalidConfigError(`policy.task_min_trust: expected an integer in 0..10, got ${JSON.stringify(taskMinTrust)}`)
   }
+  const trustPolicy = parseTrustPolicy(v.trustPolicy ?? {})
+  const trust = parseTrustConfig(v.trust ?? {})
   const logLevel = v.logLevel ?? 'info'
   if (typeof logLevel !== 'string' || !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new InvalidConfigError(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
   return {
@@ -236,6 +245,8 @@ export function parseConfig(v: unknown): NodeConfig {
     agents: [...new Set(agents as string[])],
     control: { port },
     policy: { task_min_trust: taskMinTrust },
+    trustPolicy,
+    trust,
     logLevel: logLevel as LogLevel,
   }
 }

@@ -1,11 +1,12 @@
 /**
  * The control API: JSON over HTTP on 127.0.0.1, every request authenticated with a bearer token
  * kept in a 0600 file of the data directory. The CLI's `connect`, `peers`, `trust`, `untrust`,
- * `task`, `status` and `stop` use it to talk to the node that `kos-mesh start` runs; `GET /metrics`
+ * `attest`, `revoke`, `reputation`, `task`, `status` and `stop` use it (the trust endpoints are
+ * in control-trust.ts) to talk to the node that `kos-mesh start` runs; `GET /metrics`
  * serves the node's metrics in the Prometheus text format (same token).
  */
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http'
 import { readFile, rm } from 'node:fs/promises'
 import { InvalidParametersError, isKosMeshError, systemClock, type AbortOptions, type Clock, type KLPMessage, type KLPValue, type Logger } from '@kos-mesh/interface'
 import { errorOf } from '@kos-mesh/klp-router'
@@ -13,10 +14,11 @@ import { dataDirPaths, writeFileAtomic } from './config.js'
 import { ControlApiError, NodeNotRunningError } from './errors.js'
 import { silentLogger } from './logger.js'
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js'
+import { field, HttpError, intField, MAX_CONTROL_BODY_BYTES, readBody } from './control-fields.js'
+import { trustRoutes } from './control-trust.js'
 import type { KosMeshNode } from './node.js'
 
-/** Largest request body accepted by the control API. */
-export const MAX_CONTROL_BODY_BYTES = 1024 * 1024
+export { MAX_CONTROL_BODY_BYTES } from './control-fields.js'
 /** Longest `timeoutMs` a task may ask for through the control API (10 minutes). */
 export const MAX_TASK_TIMEOUT_MS = 600_000
 /** Default time a CLI call waits for the control API, ms. */
@@ -67,105 +69,8 @@ export interface ControlInfo {
   startedAt: number
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly reason?: string,
-  ) {
-    super(message)
-  }
-}
-
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest()
-}
-
-/** Raw number tokens of a JSON body's top-level members, by member name (kept beside the parsed body). */
-const RAW_NUMBERS = Symbol('rawNumbers')
-type Body = Record<string | symbol, unknown>
-
-/**
- * The source text of each number that is the value of a top-level member of a valid JSON object
- * (`{"level": 1e1}` -> level: "1e1"). JSON.parse forgets how a number was written, and the API
- * documents its integer fields as plain decimal integers.
- */
-function topLevelNumberTokens(text: string): Map<string, string> {
-  const out = new Map<string, string>()
-  let depth = 0
-  let key: string | undefined
-  let inValue = false
-  for (let i = 0; i < text.length; ) {
-    const c = text[i] as string
-    if (c === '"') {
-      let j = i + 1
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1
-      if (depth === 1 && !inValue) key = JSON.parse(text.slice(i, j + 1)) as string
-      inValue = false
-      i = j + 1
-    } else if (c === '{' || c === '[') {
-      depth++
-      inValue = false
-      i++
-    } else if (c === '}' || c === ']') {
-      depth--
-      i++
-    } else if (c === ':' && depth === 1) {
-      inValue = true
-      i++
-    } else if (c === ',') {
-      inValue = false
-      i++
-    } else if (depth === 1 && inValue && (c === '-' || (c >= '0' && c <= '9'))) {
-      let j = i + 1
-      while (j < text.length && /[-+0-9.eE]/.test(text[j] as string)) j++
-      if (key !== undefined) out.set(key, text.slice(i, j))
-      inValue = false
-      i = j
-    } else {
-      i++
-    }
-  }
-  return out
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_CONTROL_BODY_BYTES) throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `expected a body of at most ${MAX_CONTROL_BODY_BYTES} bytes, got more`)
-    chunks.push(chunk as Buffer)
-  }
-  if (size === 0) return {}
-  const text = Buffer.concat(chunks).toString('utf8')
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {
-    throw new HttpError(400, 'ERR_BAD_JSON', 'expected a JSON body, got invalid JSON')
-  }
-  if (body !== null && typeof body === 'object' && !Array.isArray(body)) Object.defineProperty(body, RAW_NUMBERS, { value: topLevelNumberTokens(text) })
-  return body
-}
-
-function field<T>(body: unknown, name: string, type: 'string' | 'number' | 'object', optional = false): T {
-  const v = (body as Record<string, unknown> | null)?.[name]
-  if (v === undefined && optional) return undefined as T
-  if (typeof v !== type || v === null) throw new HttpError(400, 'ERR_INVALID_PARAMETERS', `expected "${name}" to be a ${type}, got ${v === null ? 'null' : typeof v}`)
-  return v as T
-}
-
-/** An integer field in min..max, written as a plain decimal integer (not 5.5, 1e3 or 5.0). */
-function intField(body: unknown, name: string, min: number, max: number): number | undefined {
-  const v = field<number | undefined>(body, name, 'number', true)
-  if (v === undefined) return undefined
-  const raw = ((body as Body)[RAW_NUMBERS] as Map<string, string> | undefined)?.get(name) ?? String(v)
-  if (!/^-?(?:0|[1-9][0-9]{0,15})$/.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new HttpError(400, 'ERR_INVALID_PARAMETERS', `expected "${name}" to be a decimal integer in ${min}..${max}, got ${raw.slice(0, 40)}`)
-  }
-  return v
 }
 
 /** Maps a thrown error to an HTTP status and a JSON error. */
@@ -187,6 +92,8 @@ function toHttpError(err: unknown): HttpError {
   if (['NoRouteError', 'NoTransportError', 'UnreachableError', 'ConnectionClosedError', 'UnknownPeerError'].includes(name) || e.code === 'ECONNREFUSED') {
     return new HttpError(504, e.code ?? 'ERR_UNREACHABLE', isKosMeshError(err) ? message : `could not reach the peer (${e.code ?? name})`)
   }
+  // this node's own DID is revoked: it signs nothing any more
+  if (name === 'RevokedDidError') return new HttpError(409, e.code ?? 'ERR_REVOKED_DID', message)
   if (isKosMeshError(err) && err instanceof InvalidParametersError) return new HttpError(400, e.code ?? 'ERR_INVALID_PARAMETERS', message)
   if (isKosMeshError(err) && /Address|Decode|Invalid/.test(name)) return new HttpError(400, e.code ?? 'ERR_INVALID_PARAMETERS', message)
   return new HttpError(500, e?.code ?? 'ERR_INTERNAL', isKosMeshError(err) ? message : `internal error (${name})`)
@@ -226,16 +133,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
       const info = await node.connect(address, { signal })
       return { connected: info }
     },
-    'GET /v1/trust': async () => ({ trusted: node.trustStore.list() }),
-    'POST /v1/trust': async (body, signal) => {
-      const subject = field<string>(body, 'subject', 'string')
-      const level = intField(body, 'level', 0, 10) ?? 5
-      return { trusted: await node.trust(subject, level, { signal }) }
-    },
-    'POST /v1/untrust': async (body, signal) => {
-      const subject = field<string>(body, 'subject', 'string')
-      return { untrusted: await node.untrust(subject, { signal }) }
-    },
+    ...trustRoutes(node),
     'POST /v1/task': async (body, signal) => {
       const target = field<string>(body, 'target', 'string')
       const capability = field<string>(body, 'capability', 'string')
@@ -271,7 +169,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
         }
         const route = routes[key]
         if (route === undefined) throw new HttpError(404, 'ERR_NOT_FOUND', `expected a known endpoint, got ${req.method ?? ''} ${req.url ?? ''}`)
-        const body = req.method === 'POST' ? await readBody(req) : {}
+        const body = req.method === 'POST' ? await readBody(req) : Object.fromEntries(new URL(req.url ?? '/', 'http://127.0.0.1').searchParams)
         send(res, 200, await route(body, controller.signal))
       } catch (err) {
         const h = toHttpError(err)

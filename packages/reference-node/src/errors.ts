@@ -199,3 +199,17 @@ export class StopTimeoutError extends KosMeshError {
     this.pid = pid
   }
 }
+
+/** Revoking this node's own DID (key compromise, for good) was asked without the confirmation. */
+export class ConfirmationRequiredError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_CONFIRMATION_REQUIRED'
+  override name = 'ConfirmationRequiredError'
+  override readonly code: string = 'ERR_CONFIRMATION_REQUIRED'
+}
+
+/** A statement id that names no statement this node issued and holds. */
+export class UnknownStatementError extends InvalidParametersError {
+  static override readonly code: string = 'ERR_UNKNOWN_STATEMENT'
+  override name = 'UnknownStatementError'
+  override readonly code: string = 'ERR_UNKNOWN_STATEMENT'
+}

@@ -1,7 +1,8 @@
 /**
  * @kos-mesh/reference-node: a thin reference node that wires the kos-mesh packages together
- * (identity from a keystore, transports, LevelDB or in-memory storage, the KLP router, a persisted
- * trust store, peer discovery and local agents answering TASK_REQUEST), plus the `kos-mesh` CLI
+ * (identity from a keystore, transports, LevelDB or in-memory storage, the KLP router, the trust
+ * engine and service of @kos-mesh/trust with the operator's persisted anchors, peer discovery
+ * and local agents answering TASK_REQUEST), plus the `kos-mesh` CLI
  * and its loopback control API.
  *
  * @packageDocumentation
@@ -16,6 +17,7 @@ export {
   type NodeInit,
   type NodePeer,
   type NodeStatus,
+  type NodeRevokeInit,
   type TransportFactory,
 } from './node.js'
 export { KNOWN_PEER_PREFIX, type KnownPeer } from './known-peers.js'
@@ -27,7 +29,7 @@ export { memoryStore, type MemoryStoreInit, type NodeStore } from './storage/mem
 export { levelStore, integrityMarkerPath, RESERVED_KEY_PREFIX, type LevelStoreInit, type LevelNodeStore, type StoreIntegrityRecord } from './storage/level.js'
 export { checkDid, isValidDid, DID_SYNTAX } from './did.js'
 export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from './storage/keys.js'
-export { persistentTrustStore, TRUST_PREFIX, type PersistentTrustStore, type TrustEntry } from './trust.js'
+export { persistentTrustStore, statementView, TrustRuntime, TRUST_PREFIX, type PersistentTrustStore, type TrustEntry, type TrustListEntry, type StatementView, type TrustSummary, type TrustRuntimeInit } from './trust.js'
 // the agent runtime and the task service live in @kos-mesh/agents; re-exported so that code
 // written against earlier versions of this package keeps working (`taskService` here is the
 // node's wrapper, a `services.tasks` factory)

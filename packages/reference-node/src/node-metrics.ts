@@ -5,6 +5,7 @@
  */
 import type { RouterMetrics } from '@kos-mesh/klp-router'
 import { Histogram, LATENCY_BUCKETS, renderPrometheus, type MetricFamily } from './metrics.js'
+import type { TrustSummary } from './trust.js'
 
 /** What the node counts itself (the router counts the rest). */
 export class NodeStats {
@@ -28,6 +29,8 @@ export interface NodeMetricsInput {
   knownPeers: number
   redialing: number
   trustedDids: number
+  /** The trust engine's and service's counters (a started node). */
+  trust?: TrustSummary
   suppressed: Record<string, number>
   stats: NodeStats
 }
@@ -84,6 +87,16 @@ export function nodeMetricsText(s: NodeMetricsInput): string {
   counter('kos_mesh_tasks_served_total', 'Tasks this node\'s agents completed for peers.', [{ value: s.stats.tasksServed }])
   counter('kos_mesh_tasks_refused_total', 'Tasks the task service refused, by reason (router refusals such as insufficient_trust are in kos_mesh_rejects_total).', byLabel('reason', s.stats.tasksRefused))
   gauge('kos_mesh_trusted_dids', 'DIDs with an operator trust decision.', [{ value: s.trustedDids }])
+  const t = s.trust
+  if (t !== undefined) {
+    gauge('kos_mesh_trust_statements', 'Signed trust statements the engine holds, by kind.', byLabel('kind', Object.entries(t.byKind)))
+    gauge('kos_mesh_trust_revoked_dids', 'DIDs revoked here (by their key holder, or by a validator trusted enough).', [{ value: t.revokedDids }])
+    counter('kos_mesh_trust_statements_received_total', 'Trust statements received from peers (before checks; duplicates included).', [{ value: t.received }])
+    counter('kos_mesh_trust_statements_added_total', 'Trust statements from peers that were new and taken.', [{ value: t.added }])
+    counter('kos_mesh_trust_statements_rejected_total', 'Trust statements refused, by reason (InvalidStatementSignatureError, StatementExpiredError, rate_limited, revoked_issuer, ...).', byLabel('reason', Object.entries({ ...t.rejected, ...(t.rateLimited > 0 ? { rate_limited: t.rateLimited } : {}) })))
+    counter('kos_mesh_trust_statements_published_total', 'Trust statements this node signed (attestations, revocations, its reputation deltas).', [{ value: t.published }])
+    counter('kos_mesh_trust_messages_sent_total', 'TRUST_ATTESTATION and REPUTATION_DELTA messages sent to neighbours.', [{ value: t.sent }])
+  }
   counter('kos_mesh_log_events_suppressed_total', 'Operator log lines suppressed by the per-kind rate limit, by kind.', byLabel('kind', Object.entries(s.suppressed)))
   gauge('process_resident_memory_bytes', 'Resident memory size of the process in bytes.', [{ value: process.memoryUsage.rss() }])
   return renderPrometheus(families)

@@ -30,7 +30,7 @@ describe('kos-mesh CLI parsing', () => {
     const main = await run(['--help'])
     expect(main.code).toBe(ExitCode.OK)
     expect(main.out).toContain('Exit codes:')
-    for (const cmd of ['init', 'start', 'stop', 'status', 'connect', 'peers', 'trust', 'task', 'config']) {
+    for (const cmd of ['init', 'start', 'stop', 'status', 'connect', 'peers', 'trust', 'untrust', 'attest', 'revoke', 'reputation', 'task', 'config']) {
       const r = await run([cmd, '--help'])
       expect(r.code, cmd).toBe(0)
       expect(r.out, cmd).toMatch(new RegExp(`^Usage: kos-mesh ${cmd}`))
@@ -45,8 +45,24 @@ describe('kos-mesh CLI parsing', () => {
       [],
       ['nope'],
       ['peers', '--unknown'],
-      ['trust'],
+      ['trust', 'list', '--level', '3'],
       ['trust', 'not-a-did'],
+      ['trust', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '11'],
+      ['trust', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '5', '--level', '5'],
+      ['attest'],
+      ['attest', 'not-a-did'],
+      ['attest', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '--claim', 'love'],
+      ['attest', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '--claim', 'capability'],
+      ['attest', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '--claim', 'key', '--level', '3'],
+      ['attest', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '--ttl', '90'],
+      ['attest', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '--ttl', '400d'],
+      ['revoke'],
+      ['revoke', '--self'],
+      ['revoke', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '--key', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'],
+      ['revoke', '--statement', 'NOT AN ID'],
+      ['revoke', 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', '--yes'],
+      ['reputation'],
+      ['reputation', 'did:bad!'],
       ['trust', 'did:key:z6Mk', '--level', '11'],
       ['trust', 'did:key:z6Mk', '--level', 'high'],
       ['task', 'klp://a.kai/agents/math'],
@@ -65,6 +81,7 @@ describe('kos-mesh CLI parsing', () => {
       ['init', '--log-level', 'loud'],
       ['init', '--task-min-trust', '11'],
       ['init', '--task-min-trust', 'high'],
+      ['init', '--task-min-endorsements', '-1'],
       ['task', 'did:key:z6Mk', 'in'],
       ['task', 'did:bad!', 'in', '--capability', 'echo'],
       ['start', '--control-port', '-1'],

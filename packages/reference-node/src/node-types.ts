@@ -1,0 +1,224 @@
+/**
+ * The public shape of a node: what `createNode()` takes (`NodeInit`), what it returns
+ * (`KosMeshNode`) and what that reports (`NodePeer`, `NodeStatus`).
+ */
+import type { AbortOptions, Clock, FederatedNode, Logger, NodeCapabilities, NodeType, SignatureVerifier, Startable, Transport, TransportAddress } from '@kos-mesh/interface'
+import type { Identity } from '@kos-mesh/did-security'
+import type { PeerInfo, Router, RouterInit } from '@kos-mesh/klp-router'
+import type { AttestInit, AttestationBody, ReputationReport, RevocationBody, SignedStatement, StatementQuery, TrustEngineInit, TrustGraphEngine, TrustServiceInit } from '@kos-mesh/trust'
+import type { BootstrapResult, PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
+import type { AgentInit, AgentRegistry, SendTaskOptions, TaskRequest, TaskResult } from '@kos-mesh/agents'
+import type { NodeService } from './components.js'
+import type { IdentitySource } from './identity.js'
+import type { NodeStore } from './storage/memory.js'
+import type { PersistentTrustStore, TrustListEntry, TrustSummary } from './trust.js'
+import type { EventLogInit } from './events.js'
+import type { ReconnectInit, RedialState } from './redial.js'
+
+/** Builds a transport once the node identity is known. */
+export type TransportFactory = (components: { identity: Identity; logger: Logger }) => Transport
+
+export interface NodeInit {
+  /** The node identity, or a source that loads it at start (see `keystoreIdentity`). Default: a new random identity. */
+  identity?: Identity | IdentitySource
+  /** KLP authority (`node-a.mesh.kai`). Default: `n<12 hex of sha256(did)>.mesh.kai`. */
+  authority?: string
+  /** Spec node type published in the node record. Default `PeerNode`. */
+  nodeType?: NodeType
+  /** Capabilities published in the node record (merged over defaults; `agent_hosting` follows the agents). */
+  capabilities?: Partial<NodeCapabilities>
+  /** Transport factories. Default `[memory()]`. */
+  transports?: TransportFactory[]
+  /** Addresses to listen on at start (`tcp://127.0.0.1:0`, `memory://a`). Default none. */
+  listen?: TransportAddress[]
+  /** Seeds to bootstrap from after listening (`tcp://host:port[/did:...]`). Default none. */
+  seeds?: string[]
+  /**
+   * Addresses other nodes should dial to reach this one (`tcp://203.0.113.7:4747`), published in
+   * the node's signed record instead of its listen addresses: for a node behind a port forward or
+   * NAT, or listening on 0.0.0.0. Default none (the listen addresses are published).
+   */
+  publish?: TransportAddress[]
+  /**
+   * Redialing of the peers the node knew and of its seeds, after a restart or a lost connection,
+   * with exponential backoff and jitter on the node's clock (see `ReconnectInit` for the
+   * defaults). `false` turns it off. Default `{}` (on).
+   */
+  reconnect?: ReconnectInit | false
+  /**
+   * Remember the peers the node connects to in `storage` (`peer/<did>` -> `{ did, authority,
+   * addrs, lastConnected }`, at most `reconnect.maxKnownPeers`, 256 by default), so that a restart
+   * can redial them. Default true.
+   */
+  persistPeers?: boolean
+  /** Rate limit of the node's operator events, per event kind (default 20 at once, then 2 per second). */
+  events?: EventLogInit
+  /** Key-value store (started and stopped with the node). Default `memoryStore()`. */
+  storage?: NodeStore
+  /**
+   * Services by name, started in dependency order after the router. Merged over the defaults
+   * `{ discovery: discoveryService(), tasks: taskService() }`; `false` removes a default.
+   */
+  services?: Record<string, NodeService | false>
+  /** Local agents. Default none. */
+  agents?: AgentInit[]
+  /** Router options besides authority and listen. */
+  router?: Omit<RouterInit, 'authority' | 'listen'>
+  /**
+   * Minimum trust score (0..10) a sender's DID needs for this node to run its `TASK_REQUEST`s,
+   * whatever `trust_requirements` the sender wrote (the router's receiver-side
+   * `trustPolicy.TASK_REQUEST`; merged with `router.trustPolicy`, the stricter wins). Raise it
+   * with `trust(did, level)`. Default 0: open, any authenticated DID may run tasks.
+   */
+  taskMinTrust?: number
+  /**
+   * Persist the router's authority -> DID pins in `storage`, one key per pin
+   * (`pin/<authority>` -> `{ did, firm }`, written as each pin is made, becomes firm or is
+   * evicted), and restore them at start as `pinnedAuthorities` with their firmness, so a restart
+   * neither reopens trust on first use nor changes which pins may be evicted. Configured
+   * `router.pinnedAuthorities` win over stored ones. Default true.
+   */
+  persistPins?: boolean
+  /**
+   * Options of the trust engine (`@kos-mesh/trust`'s `createTrustEngine`, without `self`: the
+   * node's DID). The engine is the router's TrustEngine; the operator's `trust()` decisions are
+   * its anchors. Default `{}` (the engine's defaults).
+   */
+  trust?: Omit<TrustEngineInit, 'self'>
+  /**
+   * Options of the trust service (`trustService`): it signs, verifies, persists (in `storage`,
+   * `trust-statement/<id>`) and floods attestations, revocations and reputation deltas.
+   */
+  trustService?: TrustServiceInit
+  /** Options of the default discovery service. */
+  discovery?: PeerDiscoveryInit
+  /** Bootstrap seeds at start (throwing if none answers). Default true when seeds are given. */
+  bootstrap?: boolean
+  signatureVerifier?: SignatureVerifier
+  logger?: Logger
+  clock?: Clock
+}
+
+/** What `revoke()` takes: a subject (DID or pinned `klp://` authority) and/or a statement id of this node. */
+export interface NodeRevokeInit {
+  subject?: string
+  scope?: 'statement' | 'attestations' | 'key'
+  statement?: string
+  reason?: string
+  /** Required to revoke this node's own DID (scope `key`). */
+  confirm?: boolean
+}
+
+/** A peer as the node reports it: connected and/or discovered. */
+export interface NodePeer {
+  did: string
+  authority?: string
+  connected: boolean
+  addresses: string[]
+  node_type?: string
+  trust_score: number
+  discovery_method?: string
+  last_seen?: number
+  /** Known from an earlier connection (saved in the store). */
+  known?: boolean
+  /** When the node was last connected to it (clock ms), for a known peer. */
+  last_connected?: number
+  /** Being redialled: `waiting` or `dialing`, with the failed attempts so far. */
+  redial?: { state: RedialState['state']; attempts: number; nextAt?: number; lastError?: string }
+}
+
+export interface NodeStatus {
+  did: string
+  authority: string
+  nodeType: string
+  started: boolean
+  addrs: string[]
+  agents: Array<{ name: string; address: string; capabilities: readonly string[]; description: string }>
+  /** Connected peers. */
+  peers: number
+  /** Peers remembered from earlier connections (in the store). */
+  peersKnown: number
+  /** Addresses published in the node record (with the DID), when set with `publish`. */
+  published: string[]
+  /** Peers and seeds being redialled (not connected), and each target's state. */
+  redial: { pending: number; targets: RedialState[] }
+  /** Minimum trust score a sender needs to run tasks here (0 = open). */
+  taskMinTrust: number
+  /** Endorsements a sender needs to run tasks here (the router's trust policy for TASK_REQUEST; 0 = none). */
+  taskEndorsements: number
+  /** Trust counters: anchors, statements held, revoked DIDs, statements received and refused (when started). */
+  trust?: TrustSummary
+  bootstrap?: BootstrapResult | undefined
+}
+
+export interface KosMeshNode extends Startable {
+  /** The node DID (throws NodeNotStartedError before start unless an Identity was given). */
+  readonly did: string
+  readonly authority: string
+  readonly router: Router
+  readonly agents: AgentRegistry
+  readonly trustStore: PersistentTrustStore
+  readonly storage: NodeStore
+  isStarted(): boolean
+  start(options?: AbortOptions): Promise<void>
+  stop(): Promise<void>
+  /** Listening addresses, each with the node DID appended (what other nodes dial). */
+  addrs(): string[]
+  /** A started service by name. */
+  service<S = unknown>(name: string): S
+  /**
+   * Bootstraps as the spec's section VII: connects to the seeds, receives their peer tables,
+   * announces this node's signed record and dials the best peers. `start()` calls it when seeds
+   * are configured (a failure there fails `start()`; call it yourself with `bootstrap: false`).
+   */
+  bootstrap(seeds?: string[], options?: AbortOptions): Promise<BootstrapResult>
+  /** Dials a peer (`tcp://host:port[/did:...]`). */
+  connect(addr: string, options?: AbortOptions): Promise<PeerInfo>
+  /** Connected and discovered peers. */
+  peers(): NodePeer[]
+  /**
+   * Trusts a DID, or the DID behind an agent/node address `klp://authority/...`, at `level`
+   * 0..10. Persists. An address resolves only through the router's pins (an authenticated signed
+   * hello, or a restored pin), never through a self-asserted discovery record: an unpinned
+   * authority throws UnpinnedAuthorityError (connect first, or pass the DID). A level above 0
+   * makes the DID's authority pin firm (never evicted), now or when the DID identifies.
+   */
+  trust(subject: string, level: number, options?: AbortOptions & { validator?: boolean }): Promise<TrustListEntry>
+  /** The trust engine (the router's TrustEngine; throws NodeNotStartedError before start). */
+  readonly trustEngine: TrustGraphEngine
+  /**
+   * Signs an attestation by this node about `init.subject` (a DID, or a pinned `klp://`
+   * authority as for `trust`), keeps it and floods it to the mesh.
+   */
+  attest(init: AttestInit, options?: AbortOptions): Promise<SignedStatement<AttestationBody>>
+  /**
+   * Signs a revocation by this node and floods it: of its attestations about `subject` (scope
+   * `attestations`, the default), of one of its statements (`statement`), or of a key (scope
+   * `key`; this node's own DID only with `confirm: true`).
+   */
+  revoke(init: NodeRevokeInit, options?: AbortOptions): Promise<SignedStatement<RevocationBody>>
+  /** The score of a DID (or pinned `klp://` authority) with everything behind it. */
+  reputation(subject: string): ReputationReport
+  /** Statements the node holds (default: at most 256). */
+  statements(query?: StatementQuery): SignedStatement[]
+  /**
+   * Sends a task to `target`: `klp://authority[/agents/<name>]`, or a DID (its authority is
+   * resolved through the router's pins, else its signed node record). The answer must be signed by
+   * the target's DID when it is known (a DID target or a pinned authority).
+   */
+  task(target: string, request: TaskRequest, options?: SendTaskOptions): Promise<TaskResult>
+  /**
+   * Forgets the trust decision of a DID, or of the DID a pinned `klp://` authority resolves to.
+   * Resolves with the DID and whether an entry was removed.
+   */
+  untrust(subject: string, options?: AbortOptions): Promise<{ did: string; removed: boolean }>
+  /** This node's FederatedNode record (undefined before start or without discovery). */
+  record(): FederatedNode | undefined
+  status(): NodeStatus
+  /**
+   * The node's metrics in the Prometheus text exposition format (0.0.4): router traffic and
+   * rejects, queues, peers, pending requests, replay windows, pins, dial (handshake) and task
+   * request latency histograms, tasks served and refused, suppressed log lines, resident memory.
+   */
+  metricsText(): string
+}
