@@ -49,6 +49,11 @@ export interface PeerRegistryInit {
    * sets real scores through `setTrust`. Default 5.
    */
   maxSelfAssertedTrust?: number
+  /**
+   * The trust engine's score of a DID (0..10), e.g. `(did) => engine.peerScore(did)` of
+   * @kos-mesh/trust: it ranks before anything else (`setTrust`, then the capped self-asserted one).
+   */
+  trustScoreOf?: (did: string) => number | undefined
   /** Per-source budget of records considered: burst size. Default 256. */
   sourceBurst?: number
   /** Per-source budget refill, records per second. Default 64. */
@@ -231,12 +236,26 @@ export class PeerRegistry extends EventTarget {
     rejected: { invalid: 0, limit: 0, forged: 0, signer_mismatch: 0, expired: 0, future: 0, rate_limited: 0, table_full: 0, source_full: 0, self: 0 },
   }
 
+  readonly #trustScoreOf: ((did: string) => number | undefined) | undefined
+
+  /** The engine's score, clamped to 0..10; undefined when there is no engine, it knows nothing, or it failed. */
+  #engineScore(did: string): number | undefined {
+    if (this.#trustScoreOf === undefined) return undefined
+    try {
+      const s = this.#trustScoreOf(did)
+      return typeof s === 'number' && Number.isFinite(s) ? Math.min(10, Math.max(0, s)) : undefined
+    } catch {
+      return undefined
+    }
+  }
+
   constructor(init: PeerRegistryInit) {
     super()
     if (typeof init?.verifyRecord !== 'function') throw new InvalidParametersError(`verifyRecord: expected a function, got ${typeof init?.verifyRecord}`)
     this.#verify = init.verifyRecord
     this.#peek = init.peekRecord
     this.#local = init.localPeerId
+    this.#trustScoreOf = init.trustScoreOf
     this.#clock = init.clock ?? systemClock
     this.#maxPeers = Math.floor(positive('maxPeers', init.maxPeers, 1000))
     this.#staleAfter = positive('staleAfterMs', init.staleAfterMs, 5 * 60_000)
@@ -477,6 +496,8 @@ export class PeerRegistry extends EventTarget {
 
   /** The trust score used for ranking (0..10). */
   trustOf(entry: PeerEntry): number {
+    const engine = this.#engineScore(entry.record.peerId)
+    if (engine !== undefined) return engine
     return entry.trustOverride ?? Math.min(entry.record.node.trust_profile.trust_score, this.#maxSelfTrust)
   }
 

@@ -41,6 +41,7 @@ import type {
   Startable,
   TimerHandle,
   TransportAddress,
+  TrustEngine,
 } from '@kos-mesh/interface'
 import { setMaxListeners } from 'node:events'
 import { splitPeerAddress, toNetworkAddress, toTransportAddress } from './addresses.js'
@@ -74,7 +75,7 @@ export interface DiscoveryConfig {
   required_capabilities?: string[]
   /** Most peers returned. Default: all. */
   max_peers?: number
-  /** Reserved for the gossip source. */
+  /** How far a gossip peer-list request travels (hops), passed to the sources as `PeerQuery.hops`. */
   gossip_hops?: number
   /** Extra filter on the ranked result. */
   peer_filter?: (peer: DiscoveredPeer) => boolean
@@ -159,6 +160,11 @@ export interface PeerDiscoveryComponents {
   /** Anything with a `signer` (a did-security Identity fits); used when `signer` is absent. */
   identity?: { signer: Signer }
   signatureVerifier: SignatureVerifier
+  /**
+   * The node's trust engine (any TrustEngine with `peerScore`, e.g. @kos-mesh/trust's): discovered
+   * peers are ranked by its scores. Without it, by `registry.setTrust` and self-asserted trust (capped).
+   */
+  trustEngine?: Pick<TrustEngine, 'peerScore'>
   /**
    * Time and every timer (refresh and announce loops, seed and dial timeouts, dial backoff, RTTs,
    * record timestamps and expiry). Default `systemClock` (@kos-mesh/interface).
@@ -303,8 +309,10 @@ class PeerDiscoveryService implements PeerDiscovery {
     this.#sources = [...(init.sources ?? [])]
     this.#toTransport = init.toTransportAddress ?? toTransportAddress
     const maxRecordBytes = this.#limits.maxRecordBytes
+    const engine = components.trustEngine
     this.registry = new PeerRegistry({
       ...init.registry,
+      ...(engine?.peerScore === undefined ? {} : { trustScoreOf: (did: string) => engine.peerScore?.(did) }),
       verifyRecord: createRecordVerifier({
         signatureVerifier: components.signatureVerifier,
         clock: this.#clock,
@@ -591,6 +599,7 @@ class PeerDiscoveryService implements PeerDiscovery {
     const query = {
       ...(config.required_capabilities === undefined ? {} : { requiredCapabilities: config.required_capabilities }),
       ...(config.max_peers === undefined ? {} : { maxPeers: config.max_peers }),
+      ...(config.gossip_hops === undefined ? {} : { hops: config.gossip_hops }),
     }
     for (const source of this.#sources) {
       const wanted = (source.method === DiscoveryMethod.DHT && config.use_dht === true) || (source.method === DiscoveryMethod.GOSSIP && config.use_gossip === true)

@@ -32,6 +32,8 @@ export interface PeerQuery {
   requiredCapabilities?: readonly string[]
   /** Upper bound of records wanted. */
   maxPeers?: number
+  /** How far a gossip request may travel (the spec's `gossip_hops`); sources that don't relay ignore it. */
+  hops?: number
 }
 
 /**

@@ -138,6 +138,17 @@ describe('PeerRegistry', () => {
     expect(dp).toEqual([expect.objectContaining({ peer_id: 'did:mid', trust_score: 3, discovery_method: 'seed', discovery_timestamp: t })])
   })
 
+  it('ranks by the trust engine\'s scores when it has one (before setTrust and self-asserted trust)', async () => {
+    const scores = new Map<string, number>([['did:liar', 0], ['did:vouched', 8]])
+    const { registry, clock } = setup({ weights: { trust: 1, latency: 0, capabilities: 0 }, trustScoreOf: (did) => scores.get(did) })
+    await registry.merge([fake({ id: 'did:liar', ts: clock.now(), trust: 10 }), fake({ id: 'did:vouched', ts: clock.now(), trust: 0 }), fake({ id: 'did:unknown', ts: clock.now(), trust: 3 })], opts)
+    expect(registry.rank().map((r) => [r.entry.peerId, r.trustScore])).toEqual([['did:vouched', 8], ['did:unknown', 3], ['did:liar', 0]])
+    registry.setTrust('did:liar', 10) // the engine knows it: its score wins
+    expect(registry.rank().at(-1)?.entry.peerId).toBe('did:liar')
+    scores.set('did:liar', 11) // out of range from a broken engine: clamped
+    expect(registry.rank()[0]).toEqual(expect.objectContaining({ trustScore: 10 }))
+  })
+
   it('caps self-asserted trust', async () => {
     const { registry, clock } = setup({ maxSelfAssertedTrust: 4 })
     await registry.merge([fake({ id: 'did:liar', ts: clock.now(), trust: 10 }), fake({ id: 'did:honest', ts: clock.now(), trust: 4, caps: { relay_services: true } })], opts)

@@ -39,8 +39,9 @@ export function taskService(init: TaskServiceInit = {}): NodeService<TaskService
 
 /** The discovery service factory (`services.discovery`), wrapping `@kos-mesh/peer-discovery`. */
 export function discoveryService(init: PeerDiscoveryInit = {}): NodeService<PeerDiscovery> {
-  return defineService(['router', 'signer', 'signatureVerifier', 'clock', 'logger'], (c) =>
-    peerDiscovery(init)({ router: c.router, signer: c.signer, signatureVerifier: c.signatureVerifier, clock: c.clock, logger: c.logger }),
+  // discovered peers are ranked by the node's trust engine
+  return defineService(['router', 'signer', 'signatureVerifier', 'clock', 'logger', 'trustEngine'], (c) =>
+    peerDiscovery(init)({ router: c.router, signer: c.signer, signatureVerifier: c.signatureVerifier, trustEngine: c.trustEngine, clock: c.clock, logger: c.logger }),
   )
 }
 
