@@ -127,6 +127,17 @@ export interface MessageRouter {
   authorityOf(did: string): string | undefined
   /** Replaces how broadcasts are relayed (undefined restores flooding). */
   setBroadcastStrategy(strategy: BroadcastStrategy | undefined): void
+  /**
+   * Relays a broadcast this node accepted (or made) to one more directly connected neighbour, as
+   * `BroadcastStrategy.relay` would have: the same signed bytes, the hop count raised (for a
+   * gossip service's lazy repair, e.g. a neighbour that asked for a broadcast it missed). Only
+   * broadcasts the router still holds qualify: implementations keep the recent ones, bounded,
+   * while a strategy is installed. Resolves once the neighbour's connection took the frame;
+   * rejects when the peer is not connected (NoRouteError in klp-router), the broadcast is not
+   * held or expired (UnknownBroadcastError), or the hop limit would be passed. Optional: a router
+   * without it gives gossip services no lazy repair.
+   */
+  relayBroadcast?(peer: string, message: KLPMessage, options?: AbortOptions): Promise<void>
   addEventListener<K extends keyof MessageRouterEvents>(type: K, listener: (evt: MessageRouterEvents[K]) => void, options?: { once?: boolean; signal?: AbortSignal }): void
   removeEventListener<K extends keyof MessageRouterEvents>(type: K, listener: (evt: MessageRouterEvents[K]) => void): void
 }

@@ -119,3 +119,13 @@ export class PeerRevokedError extends ConnectionClosedError {
   override name = 'PeerRevokedError'
   override readonly code: string = 'ERR_PEER_REVOKED'
 }
+
+/**
+ * `relayBroadcast` was asked for a broadcast the router does not hold: never accepted here,
+ * evicted from the bounded set of recent ones, expired, or past the hop limit.
+ */
+export class UnknownBroadcastError extends KosMeshError {
+  static override readonly code: string = 'ERR_UNKNOWN_BROADCAST'
+  override name = 'UnknownBroadcastError'
+  override readonly code: string = 'ERR_UNKNOWN_BROADCAST'
+}

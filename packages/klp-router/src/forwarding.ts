@@ -2,11 +2,14 @@
  * Forwarding and broadcast: unicast messages for other authorities go to the next hop (the `via`
  * routing hint first), with the hop count raised in the envelope only; broadcasts go where the
  * broadcast strategy says (flooding to every neighbour but the sender by default, or a gossip
- * service's choice). Frames are posted without waiting. Internal.
+ * service's choice). Frames are posted without waiting. While a strategy is installed, the
+ * recent broadcasts are held so `relayTo` can send one to a further neighbour later. Internal.
  */
-import type { BroadcastStrategy, KLPMessage } from '@kos-mesh/interface'
+import { InvalidParametersError, KLPMessageType, type BroadcastStrategy, type KLPMessage } from '@kos-mesh/interface'
+import { BroadcastCache } from './broadcast-cache.js'
 import type { QueueItem, RouterCore } from './core.js'
 import { FLAG_VIA_REACHED, rewrapEnvelope } from './envelope.js'
+import { NoRouteError, UnknownBroadcastError } from './errors.js'
 import { RejectReason } from './reasons.js'
 import type { Responder } from './responder.js'
 
@@ -16,12 +19,26 @@ export const floodingStrategy: BroadcastStrategy = {
 }
 
 export class Forwarding {
-  strategy: BroadcastStrategy = floodingStrategy
+  private current: BroadcastStrategy = floodingStrategy
+  /** Recent broadcasts for `relayTo` (held only while a strategy other than flooding is installed). */
+  readonly held: BroadcastCache
 
   constructor(
     private readonly core: RouterCore,
     private readonly responder: Responder,
-  ) {}
+    cache: { maxEntries?: number | undefined; maxBytes?: number | undefined } = {},
+  ) {
+    this.held = new BroadcastCache(cache.maxEntries ?? 1024, cache.maxBytes ?? 16 * 1024 * 1024)
+  }
+
+  get strategy(): BroadcastStrategy {
+    return this.current
+  }
+
+  set strategy(s: BroadcastStrategy) {
+    this.current = s
+    if (s === floodingStrategy) this.held.clear()
+  }
 
   /** The `via` routing hint, unless the envelope says it was reached. */
   viaHint(msg: KLPMessage, flags: number): string | undefined {
@@ -51,16 +68,20 @@ export class Forwarding {
     const core = this.core
     const own = item.conn === undefined
     const hops = own ? 0 : item.hops + 1
-    if (!own && hops > core.cfg.hopLimit) return
+    const flooding = this.current === floodingStrategy
+    // under flooding nothing more happens at the hop limit; a strategy still hears of the broadcast
+    if (!own && hops > core.cfg.hopLimit && flooding) return
     let targets: readonly string[]
     try {
-      targets = this.strategy.relay(item.msg, { fromPeer: own ? undefined : item.fromPeer, hops: item.hops, neighbours: core.table.peers() })
+      targets = this.current.relay(item.msg, { fromPeer: own ? undefined : item.fromPeer, hops: item.hops, neighbours: core.table.peers() })
     } catch (err) {
       core.log.warn('broadcast strategy failed', { err: err instanceof Error ? err.name : '' })
       return
     }
-    if (targets.length === 0) return
+    if (!own && hops > core.cfg.hopLimit) return
+    if (targets.length === 0 && flooding) return
     const frame = own ? item.frame : rewrapEnvelope(item.frame, hops, item.flags)
+    if (!flooding) this.held.add(item.msg.metadata.message_id, { frame, signer: item.msg.signer, expiresAt: core.expiryOf(item.msg), own })
     for (const did of targets) {
       if (did === item.fromPeer && !own) continue
       const c = core.table.connection(did)
@@ -68,5 +89,21 @@ export class Forwarding {
       if (!own) core.counters.forwarded++
       core.post(c, frame)
     }
+  }
+
+  /**
+   * Sends a held broadcast (accepted or made here) to one directly connected neighbour: the frame
+   * as this node relays it. Waits for the neighbour's connection to take it.
+   */
+  async relayTo(peer: string, msg: KLPMessage, signal?: AbortSignal): Promise<void> {
+    const core = this.core
+    if (msg?.type !== KLPMessageType.BROADCAST_ANNOUNCE) throw new InvalidParametersError(`expected a BROADCAST_ANNOUNCE message, got ${String(msg?.type)}`)
+    const id = msg.metadata.message_id
+    const held = this.held.get(id, core.clock.now())
+    if (held === undefined || held.signer !== msg.signer) throw new UnknownBroadcastError(`expected a broadcast this router holds, got ${id} (not accepted here, evicted, expired or past the hop limit)`)
+    const conn = core.table.connection(peer)
+    if (conn === undefined) throw new NoRouteError(`expected a connected neighbour, got ${peer.slice(0, 80)}`)
+    await core.outbound.deliver(conn, held.frame, signal)
+    if (!held.own) core.counters.forwarded++
   }
 }

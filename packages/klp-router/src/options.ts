@@ -32,6 +32,13 @@ export interface RouterInit {
   defaultTtlSeconds?: number
   /** Message ids remembered for replay suppression, for known signers (trust score > 0). Default 100,000. */
   replayCacheSize?: number
+  /**
+   * Recent broadcasts (their signed frames) held for `relayBroadcast`, while a broadcast strategy is
+   * installed (none are held under flooding). Default 1,024.
+   */
+  broadcastCacheSize?: number
+  /** Bytes of held broadcast frames (see `broadcastCacheSize`). Default 16 MiB. */
+  broadcastCacheBytes?: number
   /** Responses kept for duplicate requests (count). Default 10,000. */
   responseCacheSize?: number
   /** Responses kept for duplicate requests (bytes). Default 16 MiB. */

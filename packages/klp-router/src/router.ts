@@ -146,7 +146,7 @@ class KLPRouter implements Router {
     this.builder = new MessageBuilder(core)
     const enqueueLocal = (item: QueueItem): boolean => this.pipeline.enqueue(item)
     const responder = new Responder(core, this.builder, enqueueLocal)
-    this.forwarding = new Forwarding(core, responder)
+    this.forwarding = new Forwarding(core, responder, { maxEntries: init.broadcastCacheSize, maxBytes: init.broadcastCacheBytes })
     this.pipeline = new Pipeline(core, this.slicer, this.forwarding, responder)
     this.hellos = new Hellos(core, this.builder, (c) => this.peerInfo(c))
     this.inbound = new Inbound(core, this.pipeline, this.hellos)
@@ -208,6 +208,7 @@ class KLPRouter implements Router {
     this.connections.clear()
     core.table.clear()
     core.buckets.clear()
+    this.forwarding.held.clear()
   }
 
   addrs(): TransportAddress[] {
@@ -254,6 +255,11 @@ class KLPRouter implements Router {
 
   setBroadcastStrategy(strategy: BroadcastStrategy | undefined): void {
     this.forwarding.strategy = strategy ?? floodingStrategy
+  }
+
+  async relayBroadcast(peer: string, message: KLPMessage, options: AbortOptions = {}): Promise<void> {
+    this.assertStarted()
+    await this.forwarding.relayTo(peer, message, options.signal)
   }
 
   // ---------------------------------------------------------------- connections

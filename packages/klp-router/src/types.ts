@@ -77,6 +77,8 @@ export interface Router extends MessageRouter, Startable {
    * connected.
    */
   sendData(peer: string, channel: number, data: Uint8Array, options?: AbortOptions): Promise<void>
+  /** See `MessageRouter.relayBroadcast` (required here: klp-router always offers it). */
+  relayBroadcast(peer: string, message: KLPMessage, options?: AbortOptions): Promise<void>
   /** Receives the data frames of a channel (one handler per channel). */
   handleData(channel: number, handler: DataHandler): void
   unhandleData(channel: number): void

@@ -19,9 +19,14 @@ export interface RankingWeights {
   latency: number
   /** Weight of capability richness (share of `preferredCapabilities` the peer has). Default 0.2. */
   capabilities: number
+  /**
+   * Weight of the node role: 1 when the peer's `node_type` is one of the query's `preferredRoles`
+   * (e.g. `ValidatorNode`, `ArchiveNode`), else 0. Default 0 (roles do not rank unless asked).
+   */
+  role: number
 }
 
-export const DEFAULT_RANKING_WEIGHTS: Readonly<RankingWeights> = Object.freeze({ trust: 0.5, latency: 0.3, capabilities: 0.2 })
+export const DEFAULT_RANKING_WEIGHTS: Readonly<RankingWeights> = Object.freeze({ trust: 0.5, latency: 0.3, capabilities: 0.2, role: 0 })
 
 export interface PeerRegistryInit {
   /** Decodes and verifies record bytes (see `createRecordVerifier`). Required. */
@@ -96,6 +101,8 @@ export interface RankQuery extends PeerQuery {
   exclude?: ReadonlySet<string>
   /** Weights for this call only (missing ones keep the registry's). */
   weights?: Partial<RankingWeights>
+  /** Node roles (`NodeType` values) that score for the `role` weight. Default none. */
+  preferredRoles?: readonly string[]
 }
 
 export interface RankedPeer {
@@ -514,7 +521,7 @@ export class PeerRegistry extends EventTarget {
       if (e.record.expiresAt <= now) continue
       if (query.exclude?.has(e.peerId) === true) continue
       if (!hasCapabilities(e.record.node.capabilities, required)) continue
-      out.push({ entry: e, score: this.#score(e, now, weights), trustScore: this.trustOf(e) })
+      out.push({ entry: e, score: this.#score(e, now, weights, query.preferredRoles), trustScore: this.trustOf(e) })
     }
     out.sort((a, b) => b.score - a.score || compareTie(a.entry, b.entry))
     const max = query.maxPeers
@@ -548,7 +555,7 @@ export class PeerRegistry extends EventTarget {
     return o === out.length ? out : out.subarray(0, o)
   }
 
-  #score(e: PeerEntry, now: number, w: RankingWeights = this.#weights): number {
+  #score(e: PeerEntry, now: number, w: RankingWeights = this.#weights, roles?: readonly string[]): number {
     const trust = this.trustOf(e) / 10
     const latency = e.latencyMs === undefined ? 0.5 : this.#latencyRef / (this.#latencyRef + e.latencyMs)
     let caps = 1
@@ -558,7 +565,8 @@ export class PeerRegistry extends EventTarget {
       for (const name of this.#preferred) if (c[name] === true) have++
       caps = have / this.#preferred.length
     }
-    const score = w.trust * trust + w.latency * latency + w.capabilities * caps
+    const role = roles !== undefined && roles.includes(e.record.node.node_type) ? 1 : 0
+    const score = w.trust * trust + w.latency * latency + w.capabilities * caps + w.role * role
     const stale = e.stale || now - e.lastSeen >= this.#staleAfter
     return stale ? score / 2 : score
   }

@@ -12,10 +12,8 @@ import {
   KLPMessageType,
   MessagePriority,
   NATType,
-  ConnectivityStatus,
   NodeType,
   ProcessingStatus,
-  VerificationLevel,
   InvalidParametersError,
   TimeoutError,
   silentLogger,
@@ -44,7 +42,8 @@ import type {
   TrustEngine,
 } from '@kos-mesh/interface'
 import { setMaxListeners } from 'node:events'
-import { splitPeerAddress, toNetworkAddress, toTransportAddress } from './addresses.js'
+import { splitPeerAddress, toTransportAddress } from './addresses.js'
+import { localNodeOf } from './local-node.js'
 import { BootstrapFailedError, DiscoveryNotStartedError, UnexpectedResponseError } from './errors.js'
 import { DEFAULT_PROTOCOL_LIMITS, KNOWN_KEY_BYTES, discoveryPayloadValue, knownKeyOf, knownSet, parseDiscoveryPayload } from './protocol.js'
 import type { ProtocolLimits } from './protocol.js'
@@ -79,8 +78,10 @@ export interface DiscoveryConfig {
   gossip_hops?: number
   /** Extra filter on the ranked result. */
   peer_filter?: (peer: DiscoveredPeer) => boolean
-  /** Ranking weights for this call. */
+  /** Ranking weights for this call (`trust`, `latency`, `capabilities`, `role`). */
   ranking_criteria?: Partial<RankingWeights>
+  /** Node roles (`NodeType`) that score for the `role` weight, e.g. `['ValidatorNode']`. */
+  preferred_roles?: string[]
 }
 
 /** The spec's BootstrapResult, plus what discovery learned. */
@@ -372,33 +373,9 @@ class PeerDiscoveryService implements PeerDiscovery {
   // ---------------------------------------------------------------- local record
 
   #localNode(): FederatedNode {
-    const n = this.#init.node ?? {}
-    const addresses = n.addresses ?? this.#router.addrs().map((a) => toNetworkAddress(a)).filter((a): a is NetworkAddress => a !== undefined)
-    return {
-      node_id: this.#router.did,
-      node_type: n.node_type ?? NodeType.PEER_NODE,
-      capabilities: {
-        agent_hosting: false,
-        vector_storage: false,
-        relay_services: false,
-        validation_services: false,
-        archive_services: false,
-        bandwidth_mbps: 0,
-        storage_gb: 0,
-        compute_units: 0,
-        ...n.capabilities,
-      },
-      network_info: {
-        addresses,
-        protocols_supported: n.protocols_supported ?? ['klp/1.0'],
-        nat_type: n.nat_type ?? NATType.OPEN,
-        connectivity_status: ConnectivityStatus.CONNECTED,
-        latency_ms: 0,
-      },
-      trust_profile: { trust_score: 0, endorsements: 0, verification_level: VerificationLevel.CRYPTOGRAPHIC, ...n.trust_profile },
-      last_seen: Math.floor(this.#clock.now()),
-    }
+    return localNodeOf(this.#router, this.#init.node ?? {}, this.#clock.now())
   }
+
 
   async #refreshRecord(): Promise<NodeRecord> {
     this.#record = await createNodeRecord(this.#localNode(), this.#signer, {
@@ -615,6 +592,7 @@ class PeerDiscoveryService implements PeerDiscovery {
     const ranked = this.registry.discoveredPeers({
       ...(config.required_capabilities === undefined ? {} : { requiredCapabilities: config.required_capabilities }),
       ...(config.ranking_criteria === undefined ? {} : { weights: config.ranking_criteria }),
+      ...(config.preferred_roles === undefined ? {} : { preferredRoles: config.preferred_roles }),
       ...(config.max_peers === undefined || filter !== undefined ? {} : { maxPeers: config.max_peers }),
     })
     if (filter === undefined) return ranked

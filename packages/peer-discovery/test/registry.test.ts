@@ -16,10 +16,10 @@ function caps(over: Partial<NodeCapabilities> = {}): NodeCapabilities {
   return { agent_hosting: false, vector_storage: false, relay_services: false, validation_services: false, archive_services: false, bandwidth_mbps: 10, storage_gb: 1, compute_units: 1, ...over }
 }
 
-function node(id: string, over: { trust?: number; caps?: Partial<NodeCapabilities> } = {}): FederatedNode {
+function node(id: string, over: { trust?: number; caps?: Partial<NodeCapabilities>; type?: FederatedNode['node_type'] } = {}): FederatedNode {
   return {
     node_id: id,
-    node_type: 'PeerNode',
+    node_type: over.type ?? 'PeerNode',
     capabilities: caps(over.caps),
     network_info: { addresses: [{ protocol: 'memory', address: id, port: 0, is_public: false, is_relay: false }], protocols_supported: ['klp/1'], nat_type: 'open', connectivity_status: 'connected', latency_ms: 0 },
     trust_profile: { trust_score: over.trust ?? 5, endorsements: 0, verification_level: 'basic' },
@@ -27,7 +27,7 @@ function node(id: string, over: { trust?: number; caps?: Partial<NodeCapabilitie
   }
 }
 
-interface Fake { id: string; ts: number; ttl?: number; forged?: boolean; signer?: string; trust?: number; caps?: Partial<NodeCapabilities> }
+interface Fake { id: string; ts: number; ttl?: number; forged?: boolean; signer?: string; trust?: number; caps?: Partial<NodeCapabilities>; type?: FederatedNode['node_type'] }
 
 function fake(f: Fake): Uint8Array {
   return enc.encode(JSON.stringify(f))
@@ -147,6 +147,14 @@ describe('PeerRegistry', () => {
     expect(registry.rank().at(-1)?.entry.peerId).toBe('did:liar')
     scores.set('did:liar', 11) // out of range from a broken engine: clamped
     expect(registry.rank()[0]).toEqual(expect.objectContaining({ trustScore: 10 }))
+  })
+
+  it('ranks by node role when asked (role weight and preferred roles)', async () => {
+    const { registry, clock } = setup({ weights: { trust: 0.5, latency: 0, capabilities: 0, role: 0.5 } })
+    const t = clock.now()
+    await registry.merge([fake({ id: 'did:peer', ts: t, trust: 4 }), fake({ id: 'did:validator', ts: t, trust: 2, type: 'ValidatorNode' })], opts)
+    expect(registry.rank().map((r) => r.entry.peerId)).toEqual(['did:peer', 'did:validator'])
+    expect(registry.rank({ preferredRoles: ['ValidatorNode'] }).map((r) => r.entry.peerId)).toEqual(['did:validator', 'did:peer'])
   })
 
   it('caps self-asserted trust', async () => {

@@ -21,6 +21,7 @@ import {
   saveConfig,
   validateAuthority,
   writeFileAtomic,
+  discoveryInit,
   type NodeConfig,
 } from './config.js'
 import { connectControl, MAX_TASK_TIMEOUT_MS, removeControlFiles, startControlServer, writeControlFiles, type ControlInfo, type TrafficSummary } from './control.js'
@@ -47,6 +48,7 @@ import {
   type Ctx,
 } from './cli-common.js'
 import { scoreText, TRUST_COMMANDS } from './cli-trust.js'
+import { DISCOVERY_COMMANDS, meshStatusLines } from './cli-discovery.js'
 import { checkDid } from './did.js'
 import { AlreadyInitializedError, DatabaseLockedError, InvalidConfigError, NodeAlreadyRunningError, NotInitializedError, StopTimeoutError } from './errors.js'
 import { keystoreIdentity } from './identity.js'
@@ -66,9 +68,10 @@ const EXIT_CODES_TEXT = `Exit codes:
   2  usage error (unknown command or option, bad argument)
   3  node not running (no control API for this data dir)
   4  rejected by the peer (no_eligible_agents, insufficient_trust, ...)
-  5  peer unreachable or no answer in time
+  5  peer unreachable or no answer in time (also: dht find found no record)
   6  data dir problem: not initialized, invalid config, bad keystore or
-     passphrase, or a datastore that lost its records (start --reset-store)
+     passphrase, or a datastore that lost its records (start --reset-store);
+     also: a service the config turned off (dht, gossip)
   7  identity: the peer proved another DID than the address names, or the
      authority is pinned to another DID`
 
@@ -90,6 +93,10 @@ Commands:
   revoke <did|address>    revoke this node's attestations, a statement, a key, or its own DID
   reputation <did|address>
                           the score of a DID and the evidence behind it
+  discover                find peers (--capability X) through peer tables, the DHT and gossip
+  dht find <did>          look up a node's signed record in the DHT
+  dht providers <name>    look up the providers of a name (capability:vector_storage) in the DHT
+  broadcast <text>        send a broadcast to the whole mesh (--received lists those received)
   task <target> <input>   send a task to an agent on another node (<input> - reads stdin)
   logs                    print the node's log (--follow to keep printing)
   config export           print the configuration as JSON
@@ -167,6 +174,8 @@ function addressWarnings(config: NodeConfig): string[] {
 // ------------------------------------------------------------------ commands
 
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+/** Capabilities `init --capability` sets (agent_hosting follows --agents). */
+const INIT_CAPABILITIES: readonly string[] = ['vector_storage', 'relay_services', 'validation_services', 'archive_services']
 
 const init: Command = {
   help: `Usage: kos-mesh init [options]
@@ -192,6 +201,10 @@ Options:
   --seed <address>        seed node tcp://host:port[/did:key:...], repeatable
   --type <type>           PeerNode, GatewayNode, ArchiveNode or ValidatorNode (default: PeerNode)
   --agents <list>         built-in agents, comma separated: echo,text-stats,math (default: all; "" for none)
+  --capability <cap>      a capability published in the node's signed record and provided in
+                          the DHT (capability:<cap>), repeatable: vector_storage,
+                          relay_services, validation_services, archive_services
+                          (agent_hosting follows --agents)
   --task-min-trust <N>    trust score 0..10 a sender's DID needs to run tasks here
                           (default: 0 = open: any authenticated DID may run tasks;
                           raise a DID with \`kos-mesh trust <did> --level N\`)
@@ -217,6 +230,7 @@ ${GLOBAL_TEXT}
     type: { type: 'string' },
     agents: { type: 'string' },
     'task-min-trust': { type: 'string' },
+    capability: { type: 'string', multiple: true },
     'task-min-endorsements': { type: 'string' },
     'control-port': { type: 'string' },
     'log-level': { type: 'string' },
@@ -271,6 +285,10 @@ ${GLOBAL_TEXT}
       config.agents = agents.split(',').map((a) => a.trim()).filter((a) => a.length > 0)
       for (const a of config.agents) if (BUILTIN_AGENTS[a] === undefined) throw new UsageError(`--agents: expected names among ${Object.keys(BUILTIN_AGENTS).join(', ')}, got ${JSON.stringify(a)}`)
       config.node.capabilities.agent_hosting = config.agents.length > 0
+    }
+    for (const cap of list(v.capability).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x.length > 0)) {
+      if (!INIT_CAPABILITIES.includes(cap)) throw new UsageError(`--capability: expected one of ${INIT_CAPABILITIES.join(', ')}, got ${JSON.stringify(cap.slice(0, 40))}`)
+      config.node.capabilities = { ...config.node.capabilities, [cap]: true }
     }
     const minTrust = intOption('task-min-trust', v['task-min-trust'], 0, 10)
     if (minTrust !== undefined) config.policy.task_min_trust = minTrust
@@ -416,6 +434,7 @@ async function runNode(ctx: Ctx, p: ReturnType<typeof dataDirPaths>, saved: Node
     taskMinTrust: config.policy.task_min_trust,
     ...(Object.keys(config.trustPolicy).length === 0 ? {} : { router: { trustPolicy: config.trustPolicy } }),
     trust: config.trust,
+    ...discoveryInit(config),
     logger,
     clock,
   })
@@ -539,7 +558,9 @@ const status = controlCommand(
 Shows the running node: DID, authority, addresses (listening and published), peers (connected,
 known from earlier connections, being redialled, with the next attempt), task policy, trust
 (anchors, statements held by kind, revoked DIDs, statements refused), traffic and rejects,
-resident memory, the log file, agents, and (with --json) its signed node record.
+resident memory, the DHT (contacts, provider records held, names provided), the gossip views
+(active, passive), broadcasts sent and received, the log file, agents, and (with --json) its
+signed node record.
 
 ${GLOBAL_TEXT}
 `,
@@ -573,6 +594,7 @@ ${GLOBAL_TEXT}
         lines.push(`rejects:    ${rejects.length === 0 ? 'none' : rejects.map(([k, n]) => `${k} ${n}`).join(', ')}`)
         lines.push(`memory:     ${bytesText(t.residentMemoryBytes)} resident`)
       }
+      lines.push(...meshStatusLines(s.mesh))
       if (typeof s.logFile === 'string') lines.push(`log:        ${s.logFile} (kos-mesh logs --follow)`)
       lines.push('agents:', ...(s.agents.length === 0 ? ['  none'] : s.agents.map((a) => `  ${a.address}  [${a.capabilities.join(', ')}]  ${a.description}`)))
       print(ctx, lines.join('\n'), s)
@@ -849,6 +871,14 @@ Prints the node configuration (config.json, validated) as JSON on stdout. The fi
   trustPolicy trust requirements per message type, whatever the sender asks for, e.g.
               { "TASK_REQUEST": { "required_endorsements": 1 } } (missing fields: 0 / none)
   trust       trust engine options, e.g. { "endorserThreshold": 5, "attenuation": 0.8 }
+  dht         the DHT: false (off), or options { k, alpha, disjointPaths,
+              maxPerGroupPerBucket, requestTimeoutMs, refreshIntervalMs, provide,
+              provideCapabilities, maxStoredContacts } (absent: on, defaults)
+  gossip      the gossip overlay: false (off: broadcasts flood), or options
+              { activeViewSize, passiveViewSize, shuffleIntervalMs, gossipHops,
+              repairIntervalMs } (absent: on, defaults)
+  discovery   peer-table discovery options { targetPeers, autoDial, refreshIntervalMs,
+              announceIntervalMs }
   logLevel    debug, info, warn, error or silent
 
 ${GLOBAL_TEXT}
@@ -863,7 +893,7 @@ ${GLOBAL_TEXT}
   },
 }
 
-const COMMANDS: Record<string, Command> = { init, start, stop, status, connect, peers, ...TRUST_COMMANDS, task, logs, config }
+const COMMANDS: Record<string, Command> = { init, start, stop, status, connect, peers, ...TRUST_COMMANDS, ...DISCOVERY_COMMANDS, task, logs, config }
 
 /** The help text of a command, or the main help. */
 export function helpText(command?: string): string {
@@ -876,6 +906,8 @@ function exitCodeOf(err: unknown): number {
   if (e.name === 'NodeNotRunningError') return ExitCode.NOT_RUNNING
   if (['NotInitializedError', 'InvalidConfigError', 'KeystorePassphraseError', 'KeystoreFormatError', 'StoreIntegrityError'].includes(e.name ?? '')) return ExitCode.CONFIG
   if (e.name === 'ControlApiError') {
+    if (e.remoteCode === 'ERR_NODE_NOT_FOUND') return ExitCode.UNREACHABLE
+    if (e.remoteCode === 'ERR_SERVICE_OFF') return ExitCode.CONFIG
     if (e.status === 502) return ExitCode.REJECTED
     if (e.status === 504) return ExitCode.UNREACHABLE
     if (e.status === 409) return ExitCode.IDENTITY
@@ -894,6 +926,8 @@ function hint(err: unknown): string | undefined {
   if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_CONFIRMATION_REQUIRED') return 'revoking this node\'s own DID is for good: pass --yes'
   if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNPINNED_AUTHORITY') return '`kos-mesh connect <address>/did:...` to that node first, or pass its DID: `kos-mesh trust did:key:... --level N`'
   if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_UNKNOWN_PEER') return 'connect to that node, or bootstrap from a seed that knows it (`kos-mesh peers` lists what is known)'
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_NODE_NOT_FOUND') return 'no node in the DHT answered with a verified record of that DID: check the DID, and that the node runs and shares a peer with this one (`kos-mesh status` shows the DHT contacts)'
+  if (e.name === 'ControlApiError' && e.remoteCode === 'ERR_SERVICE_OFF') return 'the node runs without that service: remove `"dht": false` (or `"gossip": false`) from config.json and restart the node'
   if (e.name === 'ControlApiError' && e.status === 409) return 'the node at that address is not the one you named (or the authority is bound to another DID); check the DID with `kos-mesh status` on the peer, and the address'
   if (e.name === 'ControlApiError' && e.status === 504) return 'check the address and that the peer runs (`kos-mesh peers`)'
   if (e.name === 'KeystorePassphraseError') return 'KOS_MESH_PASSPHRASE must be the passphrase the keystore was created with'

@@ -14,8 +14,10 @@ import { InvalidConfigError, NotInitializedError } from './errors.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
 import { isObj, noExtra } from './config-check.js'
 import { parseTrustConfig, parseTrustPolicy, type TrustConfig } from './config-trust.js'
+import { parseDhtConfig, parseDiscoveryConfig, parseGossipConfig, type DhtConfig, type DiscoveryFileConfig, type GossipConfig } from './config-discovery.js'
 
 export { parseTrustConfig, parseTrustPolicy, TRUST_CONFIG_NUMBERS, type TrustConfig } from './config-trust.js'
+export { parseDhtConfig, parseGossipConfig, parseDiscoveryConfig, discoveryInit, type DhtConfig, type GossipConfig, type DiscoveryFileConfig } from './config-discovery.js'
 
 export const CONFIG_VERSION = 1
 /** Largest config file read. */
@@ -74,6 +76,15 @@ export interface NodeConfig {
   trustPolicy: Partial<Record<KLPMessageType, TrustRequirements>>
   /** Options of the trust engine (`createTrustEngine` of @kos-mesh/trust, without `self`). Default `{}`. */
   trust: TrustConfig
+  /**
+   * The DHT (Kademlia: node and capability lookups, contacts kept in db/): `false` turns it off,
+   * an object sets options (k, alpha, requestTimeoutMs, provide, ...). Absent: on, defaults.
+   */
+  dht?: DhtConfig | false
+  /** The gossip overlay (HyParView + Plumtree broadcast): `false` turns it off (broadcasts flood). Absent: on. */
+  gossip?: GossipConfig | false
+  /** Options of the peer-table discovery (targetPeers, autoDial, refreshIntervalMs, announceIntervalMs). */
+  discovery?: DiscoveryFileConfig
   logLevel: LogLevel
 }
 
@@ -195,7 +206,7 @@ export function validateAuthority(authority: unknown, where = 'node.authority'):
 /** Validates a parsed config object (unknown keys are errors, so typos do not pass silently). */
 export function parseConfig(v: unknown): NodeConfig {
   if (!isObj(v)) throw new InvalidConfigError(`expected a JSON object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('config', v, ['version', 'node', 'listen', 'publish', 'seeds', 'agents', 'control', 'policy', 'trustPolicy', 'trust', 'logLevel'])
+  noExtra('config', v, ['version', 'node', 'listen', 'publish', 'seeds', 'agents', 'control', 'policy', 'trustPolicy', 'trust', 'dht', 'gossip', 'discovery', 'logLevel'])
   if (v.version !== CONFIG_VERSION) throw new InvalidConfigError(`version: expected ${CONFIG_VERSION}, got ${JSON.stringify(v.version)}`)
   const node = v.node
   if (!isObj(node)) throw new InvalidConfigError(`node: expected an object, got ${typeof node}`)
@@ -234,6 +245,9 @@ export function parseConfig(v: unknown): NodeConfig {
   }
   const trustPolicy = parseTrustPolicy(v.trustPolicy ?? {})
   const trust = parseTrustConfig(v.trust ?? {})
+  const dht = v.dht === undefined ? undefined : parseDhtConfig(v.dht)
+  const gossip = v.gossip === undefined ? undefined : parseGossipConfig(v.gossip)
+  const discovery = v.discovery === undefined ? undefined : parseDiscoveryConfig(v.discovery)
   const logLevel = v.logLevel ?? 'info'
   if (typeof logLevel !== 'string' || !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new InvalidConfigError(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
   return {
@@ -247,6 +261,9 @@ export function parseConfig(v: unknown): NodeConfig {
     policy: { task_min_trust: taskMinTrust },
     trustPolicy,
     trust,
+    ...(dht === undefined ? {} : { dht }),
+    ...(gossip === undefined ? {} : { gossip }),
+    ...(discovery === undefined ? {} : { discovery }),
     logLevel: logLevel as LogLevel,
   }
 }

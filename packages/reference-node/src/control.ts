@@ -1,8 +1,8 @@
 /**
  * The control API: JSON over HTTP on 127.0.0.1, every request authenticated with a bearer token
  * kept in a 0600 file of the data directory. The CLI's `connect`, `peers`, `trust`, `untrust`,
- * `attest`, `revoke`, `reputation`, `task`, `status` and `stop` use it (the trust endpoints are
- * in control-trust.ts) to talk to the node that `kos-mesh start` runs; `GET /metrics`
+ * `attest`, `revoke`, `reputation`, `discover`, `dht`, `broadcast`, `task`, `status` and `stop`
+ * use it (the trust endpoints are in control-trust.ts, the discovery ones in control-discovery.ts) to talk to the node that `kos-mesh start` runs; `GET /metrics`
  * serves the node's metrics in the Prometheus text format (same token).
  */
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
@@ -16,6 +16,7 @@ import { silentLogger } from './logger.js'
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js'
 import { field, HttpError, intField, MAX_CONTROL_BODY_BYTES, readBody } from './control-fields.js'
 import { trustRoutes } from './control-trust.js'
+import { discoveryRoutes } from './control-discovery.js'
 import type { KosMeshNode } from './node.js'
 
 export { MAX_CONTROL_BODY_BYTES } from './control-fields.js'
@@ -92,6 +93,9 @@ function toHttpError(err: unknown): HttpError {
   if (['NoRouteError', 'NoTransportError', 'UnreachableError', 'ConnectionClosedError', 'UnknownPeerError'].includes(name) || e.code === 'ECONNREFUSED') {
     return new HttpError(504, e.code ?? 'ERR_UNREACHABLE', isKosMeshError(err) ? message : `could not reach the peer (${e.code ?? name})`)
   }
+  // a DHT lookup found no verified record of the DID; the node does not run the service asked for
+  if (name === 'NodeNotFoundError') return new HttpError(404, e.code ?? 'ERR_NODE_NOT_FOUND', message)
+  if (name === 'ServiceOffError') return new HttpError(503, e.code ?? 'ERR_SERVICE_OFF', message)
   // this node's own DID is revoked: it signs nothing any more
   if (name === 'RevokedDidError') return new HttpError(409, e.code ?? 'ERR_REVOKED_DID', message)
   if (isKosMeshError(err) && err instanceof InvalidParametersError) return new HttpError(400, e.code ?? 'ERR_INVALID_PARAMETERS', message)
@@ -134,6 +138,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
       return { connected: info }
     },
     ...trustRoutes(node),
+    ...discoveryRoutes(node),
     'POST /v1/task': async (body, signal) => {
       const target = field<string>(body, 'target', 'string')
       const capability = field<string>(body, 'capability', 'string')

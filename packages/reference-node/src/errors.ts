@@ -213,3 +213,10 @@ export class UnknownStatementError extends InvalidParametersError {
   override name = 'UnknownStatementError'
   override readonly code: string = 'ERR_UNKNOWN_STATEMENT'
 }
+
+/** The node does not run a service an operation needs (`dht: false`, `gossip: false` or `services.discovery: false` in its config). */
+export class ServiceOffError extends KosMeshError {
+  static override readonly code: string = 'ERR_SERVICE_OFF'
+  override name = 'ServiceOffError'
+  override readonly code: string = 'ERR_SERVICE_OFF'
+}

@@ -2,7 +2,7 @@
  * @kos-mesh/reference-node: a thin reference node that wires the kos-mesh packages together
  * (identity from a keystore, transports, LevelDB or in-memory storage, the KLP router, the trust
  * engine and service of @kos-mesh/trust with the operator's persisted anchors, peer discovery
- * and local agents answering TASK_REQUEST), plus the `kos-mesh` CLI
+ * (seeds and peer tables, the DHT, gossip) and local agents answering TASK_REQUEST), plus the `kos-mesh` CLI
  * and its loopback control API.
  *
  * @packageDocumentation
@@ -21,6 +21,8 @@ export {
   type TransportFactory,
 } from './node.js'
 export { KNOWN_PEER_PREFIX, type KnownPeer } from './known-peers.js'
+export { dhtNodeService, gossipNodeService, nodeGroupOf } from './mesh-services.js'
+export { NodeMesh, BROADCAST_PATH, MAX_BROADCASTS_KEPT, MAX_BROADCAST_CHARS, type MeshDiscoverQuery, type MeshDiscoverResult, type MeshPeer, type MeshRecord, type MeshProvider, type MeshSummary, type ReceivedBroadcast } from './node-mesh.js'
 export { DEFAULT_BACKOFF, backoffDelay, type ReconnectInit, type RedialState, type BackoffSettings } from './redial.js'
 export type { EventLogInit } from './events.js'
 export { defineService, BUILTIN_COMPONENTS, type NodeComponents, type NodeService, type NodeInfo } from './components.js'

@@ -6,6 +6,7 @@
 import type { RouterMetrics } from '@kos-mesh/klp-router'
 import { Histogram, LATENCY_BUCKETS, renderPrometheus, type MetricFamily } from './metrics.js'
 import type { TrustSummary } from './trust.js'
+import type { MeshSummary } from './node-mesh.js'
 
 /** What the node counts itself (the router counts the rest). */
 export class NodeStats {
@@ -33,6 +34,8 @@ export interface NodeMetricsInput {
   trust?: TrustSummary
   suppressed: Record<string, number>
   stats: NodeStats
+  /** DHT, gossip and broadcast counters. */
+  mesh?: MeshSummary
 }
 
 /** The Prometheus text of a node. */
@@ -96,6 +99,28 @@ export function nodeMetricsText(s: NodeMetricsInput): string {
     counter('kos_mesh_trust_statements_rejected_total', 'Trust statements refused, by reason (InvalidStatementSignatureError, StatementExpiredError, rate_limited, revoked_issuer, ...).', byLabel('reason', Object.entries({ ...t.rejected, ...(t.rateLimited > 0 ? { rate_limited: t.rateLimited } : {}) })))
     counter('kos_mesh_trust_statements_published_total', 'Trust statements this node signed (attestations, revocations, its reputation deltas).', [{ value: t.published }])
     counter('kos_mesh_trust_messages_sent_total', 'TRUST_ATTESTATION and REPUTATION_DELTA messages sent to neighbours.', [{ value: t.sent }])
+  }
+  const mesh = s.mesh
+  if (mesh !== undefined) {
+    if (mesh.dht !== null) {
+      gauge('kos_mesh_dht_contacts', 'Contacts in the DHT routing table.', [{ value: mesh.dht.contacts }])
+      gauge('kos_mesh_dht_providers_stored', 'Provider records this node holds for others (and itself).', [{ value: mesh.dht.providersStored }])
+      gauge('kos_mesh_dht_provided_names', 'Names this node provides and republishes (capability:<flag>, ...).', [{ value: mesh.dht.provided.length }])
+      counter('kos_mesh_dht_requests_total', 'DHT requests sent by this node and served for others.', [
+        { labels: { direction: 'sent' }, value: mesh.dht.requestsSent },
+        { labels: { direction: 'served' }, value: mesh.dht.requestsServed },
+      ])
+    }
+    if (mesh.gossip !== null) {
+      gauge('kos_mesh_gossip_view_size', 'Peers in the gossip overlay\'s active and passive views.', [
+        { labels: { view: 'active' }, value: mesh.gossip.active },
+        { labels: { view: 'passive' }, value: mesh.gossip.passive },
+      ])
+    }
+    counter('kos_mesh_broadcasts_total', 'BROADCAST_ANNOUNCE messages this node sent and received.', [
+      { labels: { direction: 'sent' }, value: mesh.broadcasts.sent },
+      { labels: { direction: 'received' }, value: mesh.broadcasts.received },
+    ])
   }
   counter('kos_mesh_log_events_suppressed_total', 'Operator log lines suppressed by the per-kind rate limit, by kind.', byLabel('kind', Object.entries(s.suppressed)))
   gauge('process_resident_memory_bytes', 'Resident memory size of the process in bytes.', [{ value: process.memoryUsage.rss() }])

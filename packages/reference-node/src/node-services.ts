@@ -1,12 +1,13 @@
 /**
  * The node's service graph: the default service factories (`memory()` transports, `tasks`,
- * `discovery`), their dependency order, and starting them at `start()`.
+ * `discovery`; `dht` and `gossip` are in mesh-services.ts), their dependency order, and starting them at `start()`.
  */
 import { InvalidParametersError, type Startable } from '@kos-mesh/interface'
 import { peerDiscovery, type PeerDiscovery, type PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
 import { memoryTransport, type MemoryNetwork } from '@kos-mesh/transport-memory'
 import { taskService as createTaskService, type AuthorityResolver, type TaskService, type TaskServiceInit } from '@kos-mesh/agents'
 import { BUILTIN_COMPONENTS, defineService, type NodeComponents, type NodeService } from './components.js'
+import { meshSources } from './mesh-services.js'
 import { DuplicateServiceError, MissingServiceDependencyError, ServiceDependencyCycleError } from './errors.js'
 import type { TransportFactory } from './node-types.js'
 
@@ -37,11 +38,15 @@ export function taskService(init: TaskServiceInit = {}): NodeService<TaskService
   })
 }
 
-/** The discovery service factory (`services.discovery`), wrapping `@kos-mesh/peer-discovery`. */
+/**
+ * The discovery service factory (`services.discovery`), wrapping `@kos-mesh/peer-discovery`. Its
+ * sources are `init.sources` and the node's DHT and gossip services (`services.dht`,
+ * `services.gossip`, read when `discoverPeers` asks them with `use_dht` / `use_gossip`).
+ */
 export function discoveryService(init: PeerDiscoveryInit = {}): NodeService<PeerDiscovery> {
   // discovered peers are ranked by the node's trust engine
   return defineService(['router', 'signer', 'signatureVerifier', 'clock', 'logger', 'trustEngine'], (c) =>
-    peerDiscovery(init)({ router: c.router, signer: c.signer, signatureVerifier: c.signatureVerifier, trustEngine: c.trustEngine, clock: c.clock, logger: c.logger }),
+    peerDiscovery({ ...init, sources: [...(init.sources ?? []), ...meshSources(c)] })({ router: c.router, signer: c.signer, signatureVerifier: c.signatureVerifier, trustEngine: c.trustEngine, clock: c.clock, logger: c.logger }),
   )
 }
 

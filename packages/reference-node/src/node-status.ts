@@ -10,6 +10,7 @@ import type { PersistentTrustStore, TrustRuntime } from './trust.js'
 import type { PeerReconnection } from './node-reconnect.js'
 import { routerTrustPolicy } from './node-router.js'
 import type { NodeInit, NodePeer, NodeStatus } from './node-types.js'
+import type { NodeMesh } from './node-mesh.js'
 
 /** Connected and discovered peers, and those known from earlier connections, with their redial state. */
 export function listPeers(router: Router, trustStore: PersistentTrustStore, discovery: PeerDiscovery | undefined, reconnection: PeerReconnection): NodePeer[] {
@@ -78,6 +79,7 @@ export interface StatusSource {
   reconnection: PeerReconnection
   trust: TrustRuntime | undefined
   bootstrap: BootstrapResult | undefined
+  mesh: Pick<NodeMesh, 'summary'>
 }
 
 export function nodeStatus(s: StatusSource): NodeStatus {
@@ -97,6 +99,7 @@ export function nodeStatus(s: StatusSource): NodeStatus {
     taskMinTrust: s.init.taskMinTrust ?? 0,
     taskEndorsements: routerTrustPolicy(s.init)?.[KLPMessageType.TASK_REQUEST]?.required_endorsements ?? 0,
     ...(started && s.trust !== undefined ? { trust: s.trust.summary() } : {}),
+    ...(started ? { mesh: s.mesh.summary() } : {}),
     bootstrap: s.bootstrap,
   }
 }

@@ -6,7 +6,7 @@ import type { AbortOptions, Clock, FederatedNode, Logger, NodeCapabilities, Node
 import type { Identity } from '@kos-mesh/did-security'
 import type { PeerInfo, Router, RouterInit } from '@kos-mesh/klp-router'
 import type { AttestInit, AttestationBody, ReputationReport, RevocationBody, SignedStatement, StatementQuery, TrustEngineInit, TrustGraphEngine, TrustServiceInit } from '@kos-mesh/trust'
-import type { BootstrapResult, PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
+import type { BootstrapResult, DhtInit, GossipServiceInit, PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
 import type { AgentInit, AgentRegistry, SendTaskOptions, TaskRequest, TaskResult } from '@kos-mesh/agents'
 import type { NodeService } from './components.js'
 import type { IdentitySource } from './identity.js'
@@ -14,6 +14,7 @@ import type { NodeStore } from './storage/memory.js'
 import type { PersistentTrustStore, TrustListEntry, TrustSummary } from './trust.js'
 import type { EventLogInit } from './events.js'
 import type { ReconnectInit, RedialState } from './redial.js'
+import type { MeshSummary, NodeMesh } from './node-mesh.js'
 
 /** Builds a transport once the node identity is known. */
 export type TransportFactory = (components: { identity: Identity; logger: Logger }) => Transport
@@ -57,7 +58,8 @@ export interface NodeInit {
   storage?: NodeStore
   /**
    * Services by name, started in dependency order after the router. Merged over the defaults
-   * `{ discovery: discoveryService(), tasks: taskService() }`; `false` removes a default.
+   * `{ dht, gossip, discovery: discoveryService(), tasks: taskService() }` (dht and gossip as
+   * `dht` and `gossip` below say); `false` removes a default.
    */
   services?: Record<string, NodeService | false>
   /** Local agents. Default none. */
@@ -92,6 +94,20 @@ export interface NodeInit {
   trustService?: TrustServiceInit
   /** Options of the default discovery service. */
   discovery?: PeerDiscoveryInit
+  /**
+   * The DHT service (`services.dht`, @kos-mesh/peer-discovery's `dhtService`): Kademlia over the
+   * router, this node's capabilities provided as `capability:<flag>`, its routing table's contacts
+   * kept in `storage` (`dht/contact/<did>`) across restarts; it joins through the connected peers
+   * after the first connection and after each bootstrap. A discovery source (`use_dht`). `false`
+   * turns it off. Default `{}` (on).
+   */
+  dht?: DhtInit | false
+  /**
+   * The gossip service (`services.gossip`, `gossipService`): HyParView membership and Plumtree
+   * broadcast (the router's broadcast strategy), a discovery source (`use_gossip`). `false` turns
+   * it off (broadcasts are then flooded). Default `{}` (on).
+   */
+  gossip?: GossipServiceInit | false
   /** Bootstrap seeds at start (throwing if none answers). Default true when seeds are given. */
   bootstrap?: boolean
   signatureVerifier?: SignatureVerifier
@@ -148,6 +164,8 @@ export interface NodeStatus {
   taskEndorsements: number
   /** Trust counters: anchors, statements held, revoked DIDs, statements received and refused (when started). */
   trust?: TrustSummary
+  /** DHT table and providers, gossip views, broadcasts sent and received (when started). */
+  mesh?: MeshSummary
   bootstrap?: BootstrapResult | undefined
 }
 
@@ -166,6 +184,8 @@ export interface KosMeshNode extends Startable {
   addrs(): string[]
   /** A started service by name. */
   service<S = unknown>(name: string): S
+  /** Discovery through the DHT and gossip, DHT lookups, broadcasts (see NodeMesh). */
+  readonly mesh: NodeMesh
   /**
    * Bootstraps as the spec's section VII: connects to the seeds, receives their peer tables,
    * announces this node's signed record and dials the best peers. `start()` calls it when seeds

@@ -45,6 +45,8 @@ import { NodeTrust } from './node-trust.js'
 import { createRouter, startRouter } from './node-router.js'
 import { listPeers, nodeStatus } from './node-status.js'
 import { checkNodeInit, defaultAuthority, withNodeRecord } from './node-init.js'
+import { meshServices } from './mesh-services.js'
+import { NodeMesh } from './node-mesh.js'
 
 export type { KosMeshNode, NodeInit, NodePeer, NodeRevokeInit, NodeStatus, TransportFactory } from './node-types.js'
 export { memory, taskService, discoveryService } from './node-services.js'
@@ -55,6 +57,7 @@ class Node implements KosMeshNode {
   readonly agents: AgentRegistry
   readonly storage: NodeStore
   readonly trustStore: PersistentTrustStore
+  readonly mesh: NodeMesh
   private readonly init: NodeInit
   private readonly serviceFactories: Map<string, NodeService>
   private readonly serviceOrder: string[]
@@ -91,7 +94,7 @@ class Node implements KosMeshNode {
     this.storage = init.storage ?? memoryStore()
     this.trustStore = persistentTrustStore(this.storage, () => this.clock.now())
     this.agents = agentRegistry({ agents: init.agents ?? [] })()
-    const merged: Record<string, NodeService | false> = { discovery: discoveryService(init.discovery), tasks: taskService(), ...init.services }
+    const merged: Record<string, NodeService | false> = { ...meshServices(init), discovery: discoveryService(init.discovery), tasks: taskService(), ...init.services }
     this.serviceFactories = new Map(Object.entries(merged).filter((e): e is [string, NodeService] => e[1] !== false))
     this.serviceOrder = orderServices(this.serviceFactories)
     const { log, clock, events, stats, storage, trustStore } = this
@@ -99,6 +102,7 @@ class Node implements KosMeshNode {
     const parts = { storage, log, clock, events, stats, transports: () => this.transports, router: () => this._router, isStarted: () => this.started }
     this.reconnection = new PeerReconnection({ ...parts, dialer: () => this.observedRouter, discovery: () => this.discovery(), isTrusted: (did) => this.trusts.isTrusted(did) })
     this.activity = new NodeActivity({ ...parts, reconnection: this.reconnection, seedCount: () => (this.init.seeds ?? []).length })
+    this.mesh = new NodeMesh({ clock, log, events, service: <S>(name: string) => this.services.get(name) as S | undefined })
     const redialing = (): number => this.reconnection.pending()
     this.boot = new NodeBootstrap({ clock, events, did: () => this.did, connect: (a, o) => this.connect(a, o), redialing, warnNoPeers: () => this.activity.warnNoPeers() })
   }
@@ -231,6 +235,8 @@ class Node implements KosMeshNode {
         nodeInfo: info,
       }
       await startServices(this.serviceOrder, this.serviceFactories, components, this.services, undo)
+      // broadcasts received are recorded; the DHT joins once a peer connects
+      this.mesh.start(router, undo)
       this.started = true
       // 5. redial the peers this node knew and its seeds (backoff and jitter on the clock)
       if (reconnect !== undefined) this.reconnection.startRedial(reconnect, this.init.seeds ?? [], identity.did, router, undo)
@@ -278,7 +284,9 @@ class Node implements KosMeshNode {
   }
 
   async bootstrap(seeds: string[] = this.init.seeds ?? [], options: AbortOptions = {}): Promise<BootstrapResult> {
-    return await this.boot.bootstrap(this.assertStarted(), this.discovery(), seeds, options)
+    const r = await this.boot.bootstrap(this.assertStarted(), this.discovery(), seeds, options)
+    await this.mesh.joinDht()
+    return r
   }
 
   private assertStarted(): Router {
@@ -370,6 +378,7 @@ class Node implements KosMeshNode {
       reconnection: this.reconnection,
       trust: this.trusts.runtimeOrUndefined,
       bootstrap: this.boot.result,
+      mesh: this.mesh,
     })
   }
 
@@ -387,6 +396,7 @@ class Node implements KosMeshNode {
       ...(trust === undefined ? {} : { trust: trust.summary() }),
       suppressed: this.events.suppressed(),
       stats: this.stats,
+      mesh: this.mesh.summary(),
     })
   }
 }

@@ -30,7 +30,7 @@ describe('kos-mesh CLI parsing', () => {
     const main = await run(['--help'])
     expect(main.code).toBe(ExitCode.OK)
     expect(main.out).toContain('Exit codes:')
-    for (const cmd of ['init', 'start', 'stop', 'status', 'connect', 'peers', 'trust', 'untrust', 'attest', 'revoke', 'reputation', 'task', 'config']) {
+    for (const cmd of ['init', 'start', 'stop', 'status', 'connect', 'peers', 'trust', 'untrust', 'attest', 'revoke', 'reputation', 'discover', 'dht', 'broadcast', 'task', 'config']) {
       const r = await run([cmd, '--help'])
       expect(r.code, cmd).toBe(0)
       expect(r.out, cmd).toMatch(new RegExp(`^Usage: kos-mesh ${cmd}`))

@@ -138,7 +138,8 @@ describe('task answers come from the node addressed', () => {
         return { value: Number(input) * 2 }
       },
     }
-    const noDial = { discovery: { autoDial: false } }
+    // no node dials on its own: neither discovery nor the DHT (contacts) nor gossip (its views)
+    const noDial: NodeInit = { discovery: { autoDial: false }, dht: false, gossip: false }
     const relay = node(network, 'relay', noDial)
     await relay.start()
     const worker = node(network, 'worker', { ...noDial, agents: [slow], seeds: relay.addrs() })
@@ -198,7 +199,7 @@ describe('task answers come from the node addressed', () => {
 describe('trust klp://<authority> resolves through pins only', () => {
   it('refuses an authority known only from a (self-asserted) discovery record; works once connected', async () => {
     const network = createMemoryNetwork()
-    const noDial = { discovery: { autoDial: false } }
+    const noDial: NodeInit = { discovery: { autoDial: false }, dht: false, gossip: false }
     const relay = node(network, 'relay', noDial)
     await relay.start()
     const worker = node(network, 'worker', { ...noDial, seeds: relay.addrs() })
