@@ -275,6 +275,9 @@ export class Hellos {
     }
     if (invalidRoutes > 0) core.reject(RejectReason.INVALID_ROUTE, peer, id)
     this.lastHello.set(peer, msg.timestamp)
+    // the first hello on a connection identifies the peer, even when its authority was already
+    // bound (a pin restored after a restart): services wait for this event
+    const firstOnConnection = !this.identified.has(conn.id)
     this.identified.add(conn.id)
     if (data?.known !== true) void this.send(conn)
     const before = core.table.authorityOf(peer)
@@ -288,7 +291,7 @@ export class Hellos {
     } else {
       this.damp(peer, routes, id)
     }
-    if (before !== authority || claim.pinned) {
+    if (firstOnConnection || before !== authority || claim.pinned) {
       core.emit('peer:identify', this.peerInfo(conn))
       this.scheduleRouteUpdate()
     } else if (changed) {

@@ -134,8 +134,10 @@ export class Pipeline {
       let v = checkExpiry(core, msg, core.clock.now())
       if (v !== undefined) return core.reject(v.reason, fromPeer, id)
       const signerDid = core.didOf(msg.signer)
-      // a revoked signer costs one lookup: not verified, not forwarded, not relayed
-      if ((v = checkRevoked(core, signerDid)) !== undefined) return core.reject(v.reason, fromPeer, id)
+      // a revoked signer costs one lookup: not verified, not forwarded, not relayed. This node's own
+      // messages pass: a node that revoked its own key must still get that revocation out (its
+      // peers refuse anything else it sends)
+      if (fromPeerConn && (v = checkRevoked(core, signerDid)) !== undefined) return core.reject(v.reason, fromPeer, id)
       const isBroadcast = msg.type === KLPMessageType.BROADCAST_ANNOUNCE
       if (!isBroadcast && msg.target.authority !== core.authority) {
         // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache

@@ -196,6 +196,19 @@ describe('events', () => {
   })
 })
 
+describe('peer:identify on every new connection', () => {
+  it('fires for a peer whose authority is already bound (a restarted node with restored pins, a second connection)', async () => {
+    net = await createTestnet(2)
+    const [a, b] = net.nodes
+    const identified: string[] = []
+    a!.router.addEventListener('peer:identify', (e) => identified.push(e.detail.did))
+    expect(a!.router.authorityOf(b!.did)).toBe(b!.authority) // bound already
+    await b!.router.dial(a!.address)
+    await waitFor(() => identified.length > 0)
+    expect(identified).toEqual([b!.did])
+  })
+})
+
 describe('message identity', () => {
   it('makes identical messages built in the same millisecond unique (nonce hint), so none is taken for a replay', async () => {
     net = await createTestnet(2)

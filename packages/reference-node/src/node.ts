@@ -178,7 +178,8 @@ class Node implements KosMeshNode {
       const trust = this.trusts.createRuntime({
         did: identity.did,
         ...(this.init.trust === undefined ? {} : { engine: this.init.trust }),
-        ...(this.init.trustService === undefined ? {} : { service: this.init.trustService }),
+        // with gossip on, statements ride the router's broadcast (the gossip tree) instead of the service's own flood
+        service: { ...(this.init.gossip === false ? {} : { spread: 'broadcast' as const }), ...this.init.trustService },
         anchors: this.trustStore,
         store: this.storage,
         signer: identity.signer,

@@ -156,6 +156,7 @@ class DefaultTrustService implements TrustService {
   readonly #inLimits: TrustProtocolLimits = DEFAULT_TRUST_PROTOCOL_LIMITS
   /** Bounds of what this node sends (at most `maxStatementsPerMessage` per message). */
   readonly #spreader: StatementSpreader
+  readonly #mode: 'push' | 'broadcast'
   /** Ids this node wrote to the store (swept when the engine drops them). */
   readonly #syncing = new Set<string>()
   #started = false
@@ -182,6 +183,8 @@ class DefaultTrustService implements TrustService {
     this.#log = c.logger ?? silentLogger
     this.#persisted = new PersistedStatements(c.store === undefined ? undefined : statementStore(c.store, init.storePrefix ?? DEFAULT_STORE_PREFIX), this.counters, this.#log)
     this.#flood = init.flood ?? true
+    this.#mode = init.spread ?? 'push'
+    if (this.#mode !== 'push' && this.#mode !== 'broadcast') throw new InvalidParametersError(`spread: expected 'push' or 'broadcast', got ${describeValue(this.#mode)}`)
     if (typeof this.#flood !== 'boolean') throw new InvalidParametersError(`flood: expected a boolean, got ${typeof this.#flood}`)
     const perMessage = intIn('maxStatementsPerMessage', init.maxStatementsPerMessage, DEFAULT_TRUST_PROTOCOL_LIMITS.maxStatementsPerMessage, 1, DEFAULT_TRUST_PROTOCOL_LIMITS.maxStatementsPerMessage)
     this.#spreader = new StatementSpreader(this.#router, this.#self, { ...DEFAULT_TRUST_PROTOCOL_LIMITS, maxStatementsPerMessage: perMessage }, this.counters, this.#log)
@@ -208,6 +211,15 @@ class DefaultTrustService implements TrustService {
       this.#router.unhandle(KLPMessageType.TRUST_ATTESTATION, { path: TRUST_PATH }) // all or nothing
       throw err
     }
+    if (this.#mode === 'broadcast') {
+      try {
+        this.#router.handle(KLPMessageType.BROADCAST_ANNOUNCE, this.#onBroadcast, { path: TRUST_PATH })
+      } catch (err) {
+        this.#router.unhandle(KLPMessageType.TRUST_ATTESTATION, { path: TRUST_PATH })
+        this.#router.unhandle(KLPMessageType.REPUTATION_DELTA, { path: TRUST_PATH })
+        throw err
+      }
+    }
     this.#router.addEventListener('peer:identify', this.#onIdentify)
     this.#started = true
     // neighbours identified before this service started
@@ -224,6 +236,7 @@ class DefaultTrustService implements TrustService {
     this.#router.removeEventListener('peer:identify', this.#onIdentify)
     this.#router.unhandle(KLPMessageType.TRUST_ATTESTATION, { path: TRUST_PATH })
     this.#router.unhandle(KLPMessageType.REPUTATION_DELTA, { path: TRUST_PATH })
+    if (this.#mode === 'broadcast') this.#router.unhandle(KLPMessageType.BROADCAST_ANNOUNCE, { path: TRUST_PATH })
     this.#syncing.clear()
   }
 
@@ -358,7 +371,38 @@ class DefaultTrustService implements TrustService {
   }
 
   async #spreadIfFlooding(fresh: readonly SignedStatement[], fromPeer: string | undefined, signal: AbortSignal): Promise<void> {
-    if (this.#flood && fresh.length > 0 && this.#started) await this.#spreader.spread(fresh, fromPeer, signal)
+    if (!this.#flood || fresh.length === 0 || !this.#started) return
+    if (this.#mode === 'broadcast') await this.#spreader.broadcast(fresh, signal)
+    else await this.#spreader.spread(fresh, fromPeer, signal)
+  }
+
+  /** This node's own new statements go out whatever `flood` says: to the neighbours, or as a broadcast. */
+  async #spreadOwn(statements: readonly SignedStatement[], signal: AbortSignal): Promise<void> {
+    if (this.#mode === 'broadcast') await this.#spreader.broadcast(statements, signal)
+    else await this.#spreader.spread(statements, undefined, signal)
+  }
+
+  /** Statements that came in a broadcast: taken, never re-sent (the router relays the broadcast itself). */
+  readonly #onBroadcast: MessageHandler = async (msg: KLPMessage, ctx): Promise<ProcessingResult> => {
+    let payload
+    try {
+      payload = parseTrustPayload(msg.payload.data, this.#inLimits)
+      if (payload.op !== 'push') throw new InvalidTrustMessageError(`expected a push in a broadcast, got ${payload.op}`)
+    } catch (err) {
+      this.counters.invalidMessages++
+      this.#log.debug('invalid trust broadcast', { from: ctx.fromPeer, err: errName(err) })
+      return { status: ProcessingStatus.REJECTED, reason: INVALID_TRUST_MESSAGE }
+    }
+    try {
+      // the broadcast's signer vouches for nothing: every statement is checked on its own; a forged
+      // one is held against the broadcast's signer, who made the message
+      const { result } = await this.#take(payload.statements, ctx.signerDid, undefined, this.#signal(undefined, ctx.signal))
+      if (result.rejected > 0 && result.added + result.duplicates + result.rateLimited === 0) return { status: ProcessingStatus.REJECTED, reason: INVALID_STATEMENTS }
+      return { status: ProcessingStatus.PROCESSED }
+    } catch (err) {
+      this.#log.debug('trust broadcast not processed', { from: ctx.fromPeer, err: errName(err) })
+      return { status: ProcessingStatus.REJECTED, reason: err instanceof Error && (err.name === 'AbortError' || this.#stop.signal.aborted) ? 'shutting_down' : 'trust_service_error' }
+    }
   }
 
   // ---------------------------------------------------------------- inbound
@@ -466,7 +510,7 @@ class DefaultTrustService implements TrustService {
     if (outcome === 'added' || outcome === 'superseded') {
       this.counters.published++
       await this.#persisted.persist(s, signal)
-      if (this.#started) await this.#spreader.spread([s], undefined, signal)
+      if (this.#started) await this.#spreadOwn([s], signal)
     } else {
       this.#log.info('the engine did not take an own statement', { outcome, kind: body.kind })
     }
@@ -509,7 +553,7 @@ class DefaultTrustService implements TrustService {
       signed.push(s)
     }
     this.counters.published += signed.length
-    if (this.#started && signed.length > 0) await this.#spreader.spread(signed, undefined, signal)
+    if (this.#started && signed.length > 0) await this.#spreadOwn(signed, signal)
     return signed.length
   }
 }

@@ -42,6 +42,27 @@ export class StatementSpreader {
     await Promise.all(peers.map((p) => this.pushTo(p.authority, statements, signal)))
   }
 
+  /**
+   * Hands statements to the router's broadcast (BROADCAST_ANNOUNCE to `klp://<self>/trust`), in
+   * batches, revocations first and at high priority: the router's broadcast strategy spreads them.
+   */
+  async broadcast(statements: readonly SignedStatement[], signal: AbortSignal): Promise<void> {
+    const revocations: Uint8Array[] = []
+    const others: Uint8Array[] = []
+    for (const s of statements) (s.body.kind === 'revocation' ? revocations : others).push(s.bytes)
+    for (const [list, priority] of [[revocations, MessagePriority.HIGH], [others, MessagePriority.NORMAL]] as const) {
+      for (const batch of batchStatements(list, this.limits)) {
+        try {
+          await this.router.broadcast({ target: `klp://${this.router.authority}${TRUST_PATH}`, sourcePath: TRUST_PATH, priority, data: trustPayloadValue({ op: 'push', statements: batch }, this.limits) }, { signal })
+          this.counters.sent++
+        } catch (err) {
+          this.counters.sendFailures++
+          this.log.debug('a trust broadcast was not sent', { err: errName(err) })
+        }
+      }
+    }
+  }
+
   async pushTo(authority: string, statements: readonly SignedStatement[], signal: AbortSignal): Promise<void> {
     const revocations: Uint8Array[] = []
     const attestations: Uint8Array[] = []

@@ -365,8 +365,16 @@ export interface IngestResult {
 }
 
 export interface TrustServiceInit {
-  /** Pass new statements on to every neighbour but the sender (flooding). Default true. */
+  /** Pass new statements on (by `spread`). Default true. */
   flood?: boolean
+  /**
+   * How new statements travel: `push` (default) sends them to every neighbour but the sender, which
+   * pass the new ones on (flooding by the service); `broadcast` hands them to the router's
+   * `broadcast()` (BROADCAST_ANNOUNCE to `/trust`), so the router's broadcast strategy spreads them:
+   * plain flooding, or the gossip service's Plumtree tree when it is installed. Sync on connect and
+   * queries stay unicast either way.
+   */
+  spread?: 'push' | 'broadcast'
   /** Largest number of statements in one TRUST_ATTESTATION / REPUTATION_DELTA message. Default 64. */
   maxStatementsPerMessage?: number
   /** How often this node signs and spreads its own deltas, ms. Default 5 minutes. */

@@ -216,9 +216,13 @@ class DefaultGossipService implements GossipService {
     this.repairTimer = this.clock.setTimeout(() => {
       if (!this.started) return
       const active = this.core.neighbors()
-      if (active.length >= this.core.membership.options.activeViewSize) this.shortRounds = 0
+      if (active.length === 0) {
+        // alone (e.g. the peers connected before this service started): join at once
+        this.joining = false
+        this.autoJoin()
+      } else if (active.length >= this.core.membership.options.activeViewSize) this.shortRounds = 0
       else if (++this.shortRounds >= 2) {
-        const outside = [...this.connected].filter((d) => !active.includes(d))
+        const outside = this.routerNeighbours().filter((d) => !active.includes(d))
         const contact = outside[Math.floor(this.o.random() * outside.length)]
         if (contact !== undefined) {
           this.shortRounds = 0
@@ -231,9 +235,15 @@ class DefaultGossipService implements GossipService {
   }
 
   /** With an empty overlay, joins through a connected neighbour (the core retries while alone). */
+  /** Identified router neighbours: the ones this service heard of, and whatever the router has now. */
+  private routerNeighbours(): string[] {
+    for (const p of this.router.peers()) if (p.authority !== undefined && p.did !== this.router.did) this.connected.add(p.did)
+    return [...this.connected]
+  }
+
   private autoJoin(): void {
     if (this.joining || !this.started || this.core.neighbors().length > 0) return
-    const peers = [...this.connected]
+    const peers = this.routerNeighbours()
     const contact = peers[Math.floor(this.o.random() * peers.length)]
     if (contact === undefined) return
     this.joining = true
