@@ -97,12 +97,12 @@ function checkInstallSections(packed) {
     const install = /^## Install\n([\s\S]*?)(?=^## )/m.exec(text)?.[1]
     if (install === undefined) { problems.push(`packages/${dir}/README.md has no "## Install" section`); continue }
     const listed = new Set()
-    for (const line of install.split('\n').filter((l) => /npm install/.test(l))) for (const m of line.matchAll(/@kos-mesh\/[a-z-]+/g)) listed.add(m[0])
-    for (const m of install.matchAll(/`npm install[^`]*`/g)) for (const n of m[0].matchAll(/@kos-mesh\/[a-z-]+/g)) listed.add(n[0])
+    for (const line of install.split('\n').filter((l) => /npm install/.test(l))) for (const m of line.matchAll(/@kos-mesh\/[a-z0-9-]+/g)) listed.add(m[0])
+    for (const m of install.matchAll(/`npm install[^`]*`/g)) for (const n of m[0].matchAll(/@kos-mesh\/[a-z0-9-]+/g)) listed.add(n[0])
     if (!listed.has(manifest.name)) problems.push(`packages/${dir}/README.md: Install does not name ${manifest.name}`)
     const code = [...text.matchAll(/^```(?:ts|typescript)\n([\s\S]*?)^```/gm)].map((m) => m[1]).join('\n')
     const needed = new Set()
-    for (const m of code.matchAll(/from '(@kos-mesh\/[a-z-]+)(\/[a-z-]+)?'/g)) {
+    for (const m of code.matchAll(/from '(@kos-mesh\/[a-z0-9-]+)(\/[a-z-]+)?'/g)) {
       needed.add(m[1])
       if (m[2] !== undefined) {
         const dep = packed.find((p) => p.name === m[1])
