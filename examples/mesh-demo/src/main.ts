@@ -1,5 +1,5 @@
 /**
- * The kos-mesh demo: a small federated mesh on loopback TCP.
+ * The kos-mesh demo: a small federated mesh on loopback TCP (or libp2p: `--transport libp2p`).
  *
  * 1. A seed node starts; four nodes start with only the seed's address. Each bootstraps (seed
  *    connection, PEER_DISCOVERY peer table of signed node records), dials the best peers and
@@ -8,21 +8,36 @@
  *    target node; a task nobody can do is rejected with no_eligible_agents.
  * 3. Zero trust: the `vault` node requires a trust score of 5 for tasks. A task from a node it
  *    trusts is answered; one from a node it does not trust is rejected with insufficient_trust.
- * 4. A forger (Mallory) opens an authenticated TCP connection and sends a task that claims to be
+ * 4. A forger (Mallory) opens an authenticated connection and sends a task that claims to be
  *    from alpha but is signed with Mallory's key: it is rejected with invalid_signature and no
  *    agent runs.
  *
  * Prints a summary table and exits 0 only when every step behaved as expected.
  * Run: npx -y pnpm@12.21.0 demo   (or: npx -y pnpm@12.21.0 --filter @kos-mesh/example-mesh-demo start)
+ * On libp2p (KLP as the libp2p protocol /kos/klp/1.0.0, each node's key its PeerId):
+ *   npx -y pnpm@12.21.0 demo --transport libp2p   (or KOS_MESH_DEMO_TRANSPORT=libp2p)
  */
 import { generateIdentity, keyIdFromDid } from '@kos-mesh/did-security'
 import { KLPMessageType, MessagePriority } from '@kos-mesh/interface'
 import { createMessage, encodeMessage, signMessage } from '@kos-mesh/klp-codec'
 import { EnvelopeKind, encodeEnvelope } from '@kos-mesh/klp-router'
-import { echoAgent, mathAgent, textStatsAgent, createNode, silentLogger, type AgentInit, type KosMeshNode } from '@kos-mesh/reference-node'
+import { echoAgent, mathAgent, textStatsAgent, createNode, libp2p, silentLogger, type AgentInit, type KosMeshNode, type TransportFactory } from '@kos-mesh/reference-node'
+import { libp2pTransport } from '@kos-mesh/transport-libp2p'
 import { tcp } from '@kos-mesh/transport-tcp'
 
 const quiet = process.argv.includes('--quiet')
+// --transport tcp|libp2p (also --transport=libp2p), else $KOS_MESH_DEMO_TRANSPORT, else tcp
+const argAt = process.argv.indexOf('--transport')
+const transportArg = argAt >= 0 ? process.argv[argAt + 1] : process.argv.find((a) => a.startsWith('--transport='))?.slice('--transport='.length)
+const transportName = transportArg ?? process.env.KOS_MESH_DEMO_TRANSPORT ?? 'tcp'
+if (transportName !== 'tcp' && transportName !== 'libp2p') {
+  console.error(`mesh demo: expected --transport tcp or libp2p, got ${JSON.stringify(transportName)}`)
+  process.exit(2)
+}
+const onLibp2p = transportName === 'libp2p'
+const transport = (): TransportFactory => (onLibp2p ? libp2p() : tcp())
+const LISTEN = onLibp2p ? 'libp2p:///ip4/127.0.0.1/tcp/0' : 'tcp://127.0.0.1:0'
+const overWhat = onLibp2p ? 'libp2p (TCP, Noise, Yamux; /kos/klp/1.0.0)' : 'TCP'
 const say = (line = ''): void => { if (!quiet) console.log(line) }
 const started = Date.now()
 const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(2)}s`
@@ -60,13 +75,13 @@ const agents: Record<string, Array<() => AgentInit>> = {
 const nodes: Record<string, KosMeshNode> = {}
 let exitCode = 1
 try {
-  say('kos-mesh demo: a federated mesh on loopback TCP\n')
+  say(`kos-mesh demo: a federated mesh on loopback ${overWhat}\n`)
   say('1. bootstrap from one seed')
   const seed = createNode({
     authority: 'seed.mesh.kai',
     nodeType: 'GatewayNode',
-    transports: [tcp()],
-    listen: ['tcp://127.0.0.1:0'],
+    transports: [transport()],
+    listen: [LISTEN],
     logger: silentLogger,
   })
   await seed.start()
@@ -77,8 +92,8 @@ try {
   for (const name of ['alpha', 'beta', 'gamma', 'vault'] as const) {
     const node = createNode({
       authority: `${name}.mesh.kai`,
-      transports: [tcp()],
-      listen: ['tcp://127.0.0.1:0'],
+      transports: [transport()],
+      listen: [LISTEN],
       seeds: [seedAddr],
       agents: (agents[name] ?? []).map((make) => make()),
       // the vault is closed: tasks need a trust score of 5 here, whatever the sender asks for
@@ -124,8 +139,8 @@ try {
 
   say('\n4. a forged message: Mallory signs a task that claims to be from alpha')
   const mallory = generateIdentity()
-  const transport = tcp()({ identity: mallory })
-  const conn = await transport.dial(gamma.addrs()[0]!.split('/did:')[0]!, { remotePeer: gamma.did })
+  const malloryTransport = onLibp2p ? libp2pTransport()({ identity: mallory }) : tcp()({ identity: mallory })
+  const conn = await malloryTransport.dial(gamma.addrs()[0]!.split('/did:')[0]!, { remotePeer: gamma.did })
   say(`  mallory connected to gamma over an authenticated channel as ${mallory.did.slice(0, 24)}...`)
   const hello = await signMessage(createMessage({
     type: KLPMessageType.PEER_DISCOVERY, source: 'klp://mallory.mesh.kai/', target: 'klp://mallory.mesh.kai/.router/hello',
@@ -144,7 +159,7 @@ try {
   await waitFor('gamma to reject the forgery', () => (gamma.router.metrics().rejects.invalid_signature ?? 0) > before, 5000)
   check('forged task (claims alpha, signed by mallory)', 'rejected: invalid_signature',
     (gamma.router.metrics().rejects.invalid_signature ?? 0) > before ? 'rejected: invalid_signature' : 'accepted')
-  await transport.close()
+  await malloryTransport.close()
 
   exitCode = steps.every((s) => s.ok) ? 0 : 1
 } catch (err) {
@@ -160,5 +175,5 @@ console.log(`\n${'step'.padEnd(w)}  ${'expected'.padEnd(30)}  result`)
 console.log('-'.repeat(w + 44))
 for (const s of steps) console.log(`${s.step.padEnd(w)}  ${s.expected.padEnd(30)}  ${s.ok ? 'ok' : `FAILED (got ${s.got})`}`)
 const failed = steps.filter((s) => !s.ok).length
-console.log(`\nmesh demo: ${steps.length - failed} passed, ${failed} failed (${elapsed()})`)
+console.log(`\nmesh demo (${transportName}): ${steps.length - failed} passed, ${failed} failed (${elapsed()})`)
 process.exit(failed === 0 && exitCode === 0 ? 0 : 1)

@@ -11,7 +11,14 @@ import { BUILTIN_AGENTS, agentNameOfPath, checkTaskSize, parseTaskRequest, type 
 import {
   checkNodeAddress,
   dataDirPaths,
+  DEFAULT_LIBP2P_LISTEN,
   DEFAULT_LISTEN,
+  libp2pInit,
+  libp2pListenMultiaddr,
+  listenAddresses,
+  parseTransportKind,
+  TRANSPORT_KINDS,
+  transportOf,
   defaultConfig,
   ensurePrivateDir,
   isUnspecifiedHost,
@@ -50,6 +57,7 @@ import {
 import { scoreText, TRUST_COMMANDS } from './cli-trust.js'
 import { DISCOVERY_COMMANDS, meshStatusLines } from './cli-discovery.js'
 import { checkDid } from './did.js'
+import { isUnspecifiedLibp2pHost, parseLibp2pAddress } from './addresses.js'
 import { AlreadyInitializedError, DatabaseLockedError, InvalidConfigError, NodeAlreadyRunningError, NotInitializedError, StopTimeoutError } from './errors.js'
 import { keystoreIdentity } from './identity.js'
 import { followLog, openLogFile, readLogTail, type LogFile } from './logfile.js'
@@ -123,7 +131,42 @@ function applyCommonOptions(config: NodeConfig, v: Record<string, unknown>): voi
   } catch (err) {
     const msg = (err as Error).message
     // name the option, not the config key, for a value that came from the command line
-    throw new UsageError(msg.replace(/^listen\[\d+\]/, '--listen').replace(/^seeds\[\d+\]/, '--seed').replace(/^publish\[\d+\]/, '--publish'), /klp:\/\//.test(msg) || /address/.test(msg) ? 'ERR_INVALID_ADDRESS' : 'ERR_USAGE')
+    throw new UsageError(msg.replace(/^(?:libp2p\.)?listen\[\d+\]/, '--listen').replace(/^seeds\[\d+\]/, '--seed').replace(/^publish\[\d+\]/, '--publish'), /klp:\/\//.test(msg) || /address/.test(msg) ? 'ERR_INVALID_ADDRESS' : 'ERR_USAGE')
+  }
+}
+
+/**
+ * --transport and --listen (shared by init and start): --listen sets the listen addresses of the
+ * node's transport (`listen` for tcp, `libp2p.listen` for libp2p); switching to a transport whose
+ * list is empty fills in its default (port ${DEFAULT_LISTEN.split(':').pop() ?? ''}).
+ */
+function applyTransportOptions(config: NodeConfig, v: Record<string, unknown>): void {
+  const flag = str(v.transport)
+  if (flag !== undefined) {
+    try {
+      config.transport = parseTransportKind(flag, '--transport')
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
+  }
+  if (transportOf(config) === 'libp2p') {
+    const lib = { ...(config.libp2p ?? { listen: [] }) }
+    if (v.listen !== undefined) {
+      lib.listen = list(v.listen).map((a) => {
+        try {
+          return libp2pListenMultiaddr(a, '--listen')
+        } catch (err) {
+          throw new UsageError((err as Error).message, 'ERR_INVALID_ADDRESS')
+        }
+      })
+    }
+    else if (flag !== undefined && lib.listen.length === 0) lib.listen = [DEFAULT_LIBP2P_LISTEN]
+    config.libp2p = lib
+    // the tcp listen addresses are not used with libp2p
+    config.listen = []
+  } else {
+    if (v.listen !== undefined) config.listen = list(v.listen)
+    else if (flag !== undefined && config.listen.length === 0) config.listen = [DEFAULT_LISTEN]
   }
 }
 
@@ -156,6 +199,16 @@ function taskEndorsements(config: NodeConfig): number {
   return config.trustPolicy.TASK_REQUEST?.required_endorsements ?? 0
 }
 
+/** A libp2p address naming its peer with /p2p/<PeerId> (the PeerId is the peer's DID key). */
+function hasPeerId(addr: string): boolean {
+  if (!addr.startsWith('libp2p://')) return false
+  try {
+    return parseLibp2pAddress(addr).peerId !== undefined
+  } catch {
+    return false
+  }
+}
+
 /** Warnings about addresses that will not work as people expect (for init and start). */
 function addressWarnings(config: NodeConfig): string[] {
   const out: string[] = []
@@ -165,8 +218,18 @@ function addressWarnings(config: NodeConfig): string[] {
     if (m[2] === '0') out.push(`listen ${l}: port 0 picks a new port at every start, so seeds and peers that saved this node's address lose it; use a fixed port (default ${DEFAULT_LISTEN})`)
     if (isUnspecifiedHost(m[1] as string) && config.publish.length === 0) out.push(`listen ${l}: peers cannot dial ${m[1]}; set the address they should dial with --publish tcp://<host or IP>:${m[2]}`)
   }
+  for (const l of transportOf(config) === 'libp2p' ? listenAddresses(config) : []) {
+    let a
+    try {
+      a = parseLibp2pAddress(l)
+    } catch {
+      continue
+    }
+    if (a.port === 0) out.push(`listen ${a.multiaddr}: port 0 picks a new port at every start, so seeds and peers that saved this node's address lose it; use a fixed port (default ${DEFAULT_LIBP2P_LISTEN})`)
+    if (isUnspecifiedLibp2pHost(a) && config.publish.length === 0) out.push(`listen ${a.multiaddr}: the node prints (and publishes) the address of each interface; behind NAT or a port forward, set the address peers should dial with --publish libp2p:///ip4/<public IP>/tcp/${a.port === undefined || a.port === 0 ? '<port>' : a.port}`)
+  }
   for (const s of config.seeds) {
-    if (!s.includes('/did:')) out.push(`seed ${s} names no DID: whichever node answers there is taken as the seed; append /did:key:... (from \`kos-mesh status\` on the seed) so that another node is refused`)
+    if (!s.includes('/did:') && !hasPeerId(s)) out.push(`seed ${s} names no DID: whichever node answers there is taken as the seed; append /did:key:... (from \`kos-mesh status\` on the seed) so that another node is refused`)
   }
   return out
 }
@@ -185,6 +248,8 @@ the node identity in keystore.json (encrypted with the passphrase from $KOS_MESH
 a generated passphrase file, 0600, which only guards against casual reads), and prints the node
 DID. The node listens on ${DEFAULT_LISTEN} unless told otherwise: a fixed port, so that it
 keeps its address across restarts (give each node on one machine its own port with --listen).
+With --transport libp2p the node runs KLP over libp2p instead (its Ed25519 key is its libp2p
+PeerId) and listens on the multiaddr ${DEFAULT_LIBP2P_LISTEN} unless told otherwise.
 
 On an initialized data dir, init refuses unless given --force (change only the options given,
 keep the rest of config.json) or --reset (start again from the defaults and the options given).
@@ -193,12 +258,17 @@ The identity is always kept.
 Options:
   --name <name>           node name, [a-z0-9-] (default: node-<random>)
   --authority <host>      KLP authority (default: <name>.mesh.kai)
-  --listen <address>      listen address tcp://host:port, repeatable
-                          (default: ${DEFAULT_LISTEN})
-  --publish <address>     address other nodes dial to reach this one, tcp://host:port,
-                          repeatable (default: the listen addresses; set it behind a port
-                          forward, or when listening on 0.0.0.0)
-  --seed <address>        seed node tcp://host:port[/did:key:...], repeatable
+  --transport <name>      tcp (default) or libp2p; seeds and published addresses are
+                          addresses of that transport
+  --listen <address>      listen address tcp://host:port, or with --transport libp2p a
+                          multiaddr like /ip4/0.0.0.0/tcp/4747, repeatable
+                          (default: ${DEFAULT_LISTEN} or ${DEFAULT_LIBP2P_LISTEN})
+  --publish <address>     address other nodes dial to reach this one, tcp://host:port
+                          (libp2p: libp2p:///ip4/<IP>/tcp/<port>), repeatable (default: the
+                          listen addresses; set it behind a port forward, or when listening
+                          on 0.0.0.0)
+  --seed <address>        seed node tcp://host:port[/did:key:...] (libp2p: the seed's printed
+                          libp2p:///ip4/.../tcp/.../p2p/12D3KooW.../did:key:...), repeatable
   --type <type>           PeerNode, GatewayNode, ArchiveNode or ValidatorNode (default: PeerNode)
   --agents <list>         built-in agents, comma separated: echo,text-stats,math (default: all; "" for none)
   --capability <cap>      a capability published in the node's signed record and provided in
@@ -216,7 +286,9 @@ Options:
   --control-port <port>   control API port on 127.0.0.1 (default: 0 = random)
   --log-level <level>     debug, info, warn, error or silent (default: info)
   --force                 update an existing config.json: only the options given change
-                          (--listen, --publish and --seed replace those lists)
+                          (--listen, --publish and --seed replace those lists; --transport
+                          switches transport, and its seeds and published addresses must
+                          then be given again in that transport's form)
   --reset                 replace an existing config.json by the defaults and the options given
 
 ${GLOBAL_TEXT}
@@ -224,6 +296,7 @@ ${GLOBAL_TEXT}
   options: {
     name: { type: 'string' },
     authority: { type: 'string' },
+    transport: { type: 'string' },
     listen: { type: 'string', multiple: true },
     publish: { type: 'string', multiple: true },
     seed: { type: 'string', multiple: true },
@@ -272,7 +345,7 @@ ${GLOBAL_TEXT}
         throw new UsageError((err as Error).message)
       }
     }
-    if (v.listen !== undefined) config.listen = list(v.listen)
+    applyTransportOptions(config, v)
     if (v.publish !== undefined) config.publish = list(v.publish)
     if (v.seed !== undefined) config.seeds = list(v.seed)
     const type = str(v.type)
@@ -308,7 +381,7 @@ ${GLOBAL_TEXT}
     const what = before === undefined ? (exists ? 'reset' : 'initialized') : 'updated'
     print(
       ctx,
-      `${what} ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n${config.listen.map((l) => `  listen:     ${l}\n`).join('')}${config.publish.map((l) => `  publish:    ${l}\n`).join('')}${before === undefined ? '' : `  changed:    ${changed.length === 0 ? 'nothing' : changed.join(', ')}\n`}  tasks:      ${taskPolicyText(config.policy.task_min_trust, taskEndorsements(config))}\n  next:       kos-mesh start --data-dir ${p.root}`,
+      `${what} ${p.root}\n  did:        ${identity.did}\n  authority:  ${config.node.authority}\n  identity:   ${source.created ? 'created' : 'kept'} (${p.keystore})\n${config.transport === undefined ? '' : `  transport:  ${config.transport}\n`}${listenAddresses(config).map((l) => `  listen:     ${l}\n`).join('')}${config.publish.map((l) => `  publish:    ${l}\n`).join('')}${before === undefined ? '' : `  changed:    ${changed.length === 0 ? 'nothing' : changed.join(', ')}\n`}  tasks:      ${taskPolicyText(config.policy.task_min_trust, taskEndorsements(config))}\n  next:       kos-mesh start --data-dir ${p.root}`,
       { dataDir: p.root, did: identity.did, authority: config.node.authority, identityCreated: source.created, action: what, ...(before === undefined ? {} : { changed }), config },
     )
     return ExitCode.OK
@@ -343,16 +416,21 @@ The database keeps an integrity record (and db.integrity.json beside it): a db/ 
 records (emptied, replaced, a truncated log) is refused with exit 6 rather than started without
 its trust decisions and pins.
 
---listen, --publish and --seed are saved to config.json once the node runs, so that a restart
-keeps them. With --json, start prints one JSON line when the node runs ({"event": "started",
+--transport, --listen, --publish and --seed are saved to config.json once the node runs, so that
+a restart keeps them. With --json, start prints one JSON line when the node runs ({"event": "started",
 ...}) and one when it has stopped ({"event": "stopped"}); an error before it runs is the usual
 error document.
 
 Options:
-  --listen <address>      listen address tcp://host:port, repeatable (replaces the config's)
-  --publish <address>     address other nodes dial to reach this one, tcp://host:port,
-                          repeatable (replaces the config's)
-  --seed <address>        seed node tcp://host:port[/did:key:...], repeatable (added to the config's)
+  --transport <name>      tcp or libp2p (replaces the config's; see \`kos-mesh init --help\`)
+  --listen <address>      listen address tcp://host:port, or a multiaddr like
+                          /ip4/0.0.0.0/tcp/4747 with transport libp2p, repeatable
+                          (replaces the config's)
+  --publish <address>     address other nodes dial to reach this one, tcp://host:port or
+                          libp2p:///ip4/<IP>/tcp/<port>, repeatable (replaces the config's)
+  --seed <address>        seed node tcp://host:port[/did:key:...] or
+                          libp2p:///ip4/.../tcp/.../p2p/12D3KooW...[/did:key:...], repeatable
+                          (added to the config's)
   --control-port <port>   control API port (this run only)
   --log-level <level>     debug, info, warn, error or silent (this run only)
   --reset-store           accept db/ as it is even though it lost records (trust decisions and
@@ -361,6 +439,7 @@ Options:
 ${GLOBAL_TEXT}
 `,
   options: {
+    transport: { type: 'string' },
     listen: { type: 'string', multiple: true },
     publish: { type: 'string', multiple: true },
     seed: { type: 'string', multiple: true },
@@ -374,7 +453,7 @@ ${GLOBAL_TEXT}
     const saved = await loadConfig(p.root)
     const config: NodeConfig = structuredClone(saved)
     const v = ctx.values
-    if (v.listen !== undefined) config.listen = list(v.listen)
+    applyTransportOptions(config, v)
     if (v.publish !== undefined) config.publish = list(v.publish)
     config.seeds = [...new Set([...config.seeds, ...list(v.seed)])]
     applyCommonOptions(config, v)
@@ -424,8 +503,9 @@ async function runNode(ctx: Ctx, p: ReturnType<typeof dataDirPaths>, saved: Node
     authority: config.node.authority,
     nodeType: config.node.type,
     capabilities: config.node.capabilities,
-    transports: [tcp()],
-    listen: config.listen,
+    // libp2p is loaded only for a node that runs it
+    transports: transportOf(config) === 'libp2p' ? [(await import('./libp2p.js')).libp2p(libp2pInit(config.libp2p))] : [tcp()],
+    listen: listenAddresses(config),
     ...(config.publish.length > 0 ? { publish: config.publish } : {}),
     seeds: config.seeds,
     bootstrap: false,
@@ -469,7 +549,14 @@ async function runNode(ctx: Ctx, p: ReturnType<typeof dataDirPaths>, saved: Node
     const info: ControlInfo = { pid: process.pid, host: '127.0.0.1', port: control.port, did: status.did, authority: status.authority, addrs: status.addrs, startedAt: clock.now() }
     await writeControlFiles(p.root, info, control.token)
     // what the command line changed in the addresses is kept for the next start
-    const keep: NodeConfig = { ...saved, listen: config.listen, publish: config.publish, seeds: config.seeds }
+    const keep: NodeConfig = {
+      ...saved,
+      ...(config.transport === undefined ? {} : { transport: config.transport }),
+      listen: config.listen,
+      ...(config.libp2p === undefined ? {} : { libp2p: config.libp2p }),
+      publish: config.publish,
+      seeds: config.seeds,
+    }
     const savedKeys = changedKeys(saved, keep)
     if (savedKeys.length > 0) {
       await saveConfig(p.root, keep)
@@ -608,7 +695,10 @@ const connect = controlCommand(
 
 Connects the running node to a peer and exchanges peer tables. <address> is the peer's
 transport address with its DID: tcp://127.0.0.1:4747/did:key:z6Mk... (port 1..65535; the
-connection must authenticate as that DID, else exit 7). Without the DID the node accepts
+connection must authenticate as that DID, else exit 7). A node running libp2p is dialled at its
+libp2p address as its \`kos-mesh start\` prints it,
+libp2p:///ip4/192.0.2.7/tcp/4747/p2p/12D3KooW.../did:key:z6Mk... (a bare multiaddr /ip4/... is
+taken too); its /p2p/<PeerId> names the peer as a DID does. Without the DID the node accepts
 whichever node answers there and pins its authority to that DID on first use: connect prints
 that DID so you can check it. The address and the DID are checked before anything is dialled;
 a klp:// address (which names a node for task and trust) is a usage error.
@@ -621,15 +711,16 @@ ${GLOBAL_TEXT}
   { timeout: { type: 'string' } },
   (ctx) => {
     needPositionals(ctx, 1, '<address> (e.g. tcp://127.0.0.1:4747/did:key:z6Mk...)')
-    const address = ctx.positionals[0] as string
-    // validate first (scheme, port 1..65535, the DID), then ask the node to dial
+    let address = ctx.positionals[0] as string
+    // validate first (scheme, port 1..65535, the DID), then ask the node to dial (a bare
+    // multiaddr becomes libp2p://<multiaddr>)
     try {
-      checkNodeAddress(address, 'dial', 'address')
+      address = checkNodeAddress(address, 'dial', 'address')
     } catch (err) {
       const cause = (err as Error).cause as { code?: string } | undefined
       throw new UsageError(`<address>: ${(err as Error).message}`, cause?.code === 'ERR_INVALID_DID' ? 'ERR_INVALID_DID' : 'ERR_INVALID_ADDRESS')
     }
-    const checked = address.includes('/did:')
+    const checked = address.includes('/did:') || hasPeerId(address)
     const timeoutMs = intOption('timeout', ctx.values.timeout, 1, MAX_TASK_TIMEOUT_MS) ?? 15_000
     return async (c) => {
       const r = await c.call<{ connected: { did: string; authority?: string } }>('POST', '/v1/connect', { address }, { timeoutMs, signal: timeoutSignal(ctx.clock, timeoutMs + 1000) })
@@ -862,9 +953,17 @@ const config: Command = {
 Prints the node configuration (config.json, validated) as JSON on stdout. The file format:
   version     1
   node        { name, authority, type, capabilities }
-  listen      listen addresses, e.g. ["${DEFAULT_LISTEN}"] (port 0: a new one at every start)
-  publish     addresses other nodes dial, e.g. ["tcp://203.0.113.7:4747"] ([]: the listen ones)
-  seeds       seed addresses, e.g. ["tcp://127.0.0.1:4747/did:key:z6Mk..."]
+  transport   ${TRANSPORT_KINDS.map((t) => `"${t}"`).join(' or ')} (absent: "tcp")
+  listen      TCP listen addresses, e.g. ["${DEFAULT_LISTEN}"] (port 0: a new one at every
+              start); [] with transport libp2p
+  libp2p      the libp2p transport: { listen: multiaddrs, e.g. ["/ip4/0.0.0.0/tcp/4747"],
+              maxFrameSize, maxInboundBufferBytes, maxOutboundBufferBytes,
+              sendStallTimeoutMs, closeTimeoutMs, dialTimeoutMs, maxConnections,
+              maxStreamsPerConnection, streamWindowBytes } (@kos-mesh/transport-libp2p options)
+  publish     addresses other nodes dial, e.g. ["tcp://203.0.113.7:4747"] or
+              ["libp2p:///ip4/203.0.113.7/tcp/4747"] ([]: the listen ones)
+  seeds       seed addresses, e.g. ["tcp://127.0.0.1:4747/did:key:z6Mk..."] or
+              ["libp2p:///ip4/127.0.0.1/tcp/4747/p2p/12D3KooW.../did:key:z6Mk..."]
   agents      built-in agents: any of "echo", "text-stats", "math"
   control     { port }  (0 = random)
   policy      { task_min_trust }  trust 0..10 a sender needs to run tasks (0 = open)
@@ -932,7 +1031,7 @@ function hint(err: unknown): string | undefined {
   if (e.name === 'ControlApiError' && e.status === 504) return 'check the address and that the peer runs (`kos-mesh peers`)'
   if (e.name === 'KeystorePassphraseError') return 'KOS_MESH_PASSPHRASE must be the passphrase the keystore was created with'
   if (e.name === 'StoreIntegrityError') return 'restore db/ (and db.integrity.json) from a backup; or, to go on without what was lost, `kos-mesh start --reset-store` once'
-  if (e.name === 'AddressInUseError') return 'another node (or program) listens there: stop it, or give this node its own port with `kos-mesh start --listen tcp://127.0.0.1:<port>` (saved to config.json)'
+  if (e.name === 'AddressInUseError') return 'another node (or program) listens there: stop it, or give this node its own port with `kos-mesh start --listen tcp://127.0.0.1:<port>` (libp2p: `--listen /ip4/127.0.0.1/tcp/<port>`; saved to config.json)'
   return undefined
 }
 

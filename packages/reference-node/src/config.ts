@@ -15,9 +15,12 @@ import { LOG_LEVELS, type LogLevel } from './logger.js'
 import { isObj, noExtra } from './config-check.js'
 import { parseTrustConfig, parseTrustPolicy, type TrustConfig } from './config-trust.js'
 import { parseDhtConfig, parseDiscoveryConfig, parseGossipConfig, type DhtConfig, type DiscoveryFileConfig, type GossipConfig } from './config-discovery.js'
+import { checkLibp2pAddress, parseLibp2pConfig, parseTransportKind, type Libp2pConfig, type TransportKind } from './config-libp2p.js'
+import { isLibp2pAddress, LIBP2P_SCHEME } from './addresses.js'
 
 export { parseTrustConfig, parseTrustPolicy, TRUST_CONFIG_NUMBERS, type TrustConfig } from './config-trust.js'
 export { parseDhtConfig, parseGossipConfig, parseDiscoveryConfig, discoveryInit, type DhtConfig, type GossipConfig, type DiscoveryFileConfig } from './config-discovery.js'
+export { TRANSPORT_KINDS, LIBP2P_CONFIG_NUMBERS, checkLibp2pAddress, libp2pListenMultiaddr, libp2pInit, parseLibp2pConfig, parseTransportKind, type Libp2pConfig, type TransportKind } from './config-libp2p.js'
 
 export const CONFIG_VERSION = 1
 /** Largest config file read. */
@@ -29,6 +32,8 @@ export const MAX_CONFIG_BYTES = 256 * 1024
 export const DEFAULT_PORT = 4747
 /** The default listen address of `kos-mesh init`. */
 export const DEFAULT_LISTEN = `tcp://127.0.0.1:${DEFAULT_PORT}`
+/** The default libp2p listen multiaddr of `kos-mesh init --transport libp2p` (same port). */
+export const DEFAULT_LIBP2P_LISTEN = `/ip4/127.0.0.1/tcp/${DEFAULT_PORT}`
 
 export interface NodeConfig {
   /** Format version, 1. */
@@ -43,8 +48,23 @@ export interface NodeConfig {
     /** Capabilities published in the node record (missing ones default to false / 0). */
     capabilities: Partial<NodeCapabilities>
   }
-  /** Transport addresses to listen on (default `tcp://127.0.0.1:4747`; port 0 = a random port, new at every start). */
+  /**
+   * The transport the node runs: `tcp` (KLP over TCP + Noise, the default when absent) or `libp2p`
+   * (KLP as the libp2p protocol /kos/klp/1.0.0; the node's Ed25519 key is its PeerId). Seeds and
+   * published addresses are addresses of this transport.
+   */
+  transport?: TransportKind
+  /**
+   * TCP addresses to listen on with transport tcp (default `tcp://127.0.0.1:4747`; port 0 = a
+   * random port, new at every start). Empty with transport libp2p (see `libp2p.listen`).
+   */
   listen: string[]
+  /**
+   * The libp2p transport: `listen` multiaddrs (`/ip4/0.0.0.0/tcp/4747`) and options passed to
+   * @kos-mesh/transport-libp2p (maxFrameSize, dialTimeoutMs, maxConnections, ...). Used with
+   * `"transport": "libp2p"`.
+   */
+  libp2p?: Libp2pConfig
   /**
    * Addresses other nodes should dial to reach this one (`tcp://host:port`), published in its
    * signed node record instead of the listen addresses: for a node behind a port forward, or
@@ -146,16 +166,32 @@ export function defaultConfig(name = `node-${randomBytes(3).toString('hex')}`): 
   }
 }
 
+/** An example address of a transport, for messages. */
+function exampleAddress(use: 'listen' | 'dial' | 'publish', transport: TransportKind | undefined): string {
+  const tcp = use === 'listen' ? 'tcp://127.0.0.1:4747 (port 0 = random)' : use === 'publish' ? 'tcp://203.0.113.7:4747' : 'tcp://127.0.0.1:4747[/did:key:z6Mk...]'
+  const p2p = use === 'listen' ? '/ip4/0.0.0.0/tcp/4747' : use === 'publish' ? 'libp2p:///ip4/203.0.113.7/tcp/4747' : 'libp2p:///ip4/127.0.0.1/tcp/4747/p2p/12D3KooW...[/did:key:z6Mk...]'
+  return transport === 'libp2p' ? p2p : transport === 'tcp' ? tcp : `${tcp} or ${p2p}`
+}
+
 /**
- * Checks a TCP address of the node (the CLI's only transport): `tcp://host:port`, the port a
- * plain decimal integer, 0..65535 to listen on (0 = random), 1..65535 to dial, where a peer
- * address may end with the peer's DID (`/did:key:z6Mk...`, a valid DID). Throws InvalidConfigError
- * (the CLI turns it into a usage error for command-line values).
+ * Checks an address of the node: a TCP address `tcp://host:port`, the port a plain decimal
+ * integer, 0..65535 to listen on (0 = random), 1..65535 to dial, where a peer address may end
+ * with the peer's DID (`/did:key:z6Mk...`, a valid DID); or a libp2p address
+ * (`libp2p://<multiaddr>[/did:...]`, or a bare multiaddr `/ip4/...`, returned in the `libp2p://`
+ * form). `transport` restricts it to the addresses of that transport (default: either). Throws
+ * InvalidConfigError (the CLI turns it into a usage error for command-line values).
  */
-export function checkNodeAddress(addr: unknown, use: 'listen' | 'dial' | 'publish', where: string): string {
-  const example = use === 'listen' ? 'tcp://127.0.0.1:4747 (port 0 = random)' : use === 'publish' ? 'tcp://203.0.113.7:4747' : 'tcp://127.0.0.1:4747[/did:key:z6Mk...]'
+export function checkNodeAddress(addr: unknown, use: 'listen' | 'dial' | 'publish', where: string, transport?: TransportKind): string {
+  const example = exampleAddress(use, transport)
   if (typeof addr !== 'string') throw new InvalidConfigError(`${where}: expected an address like ${example}, got ${typeof addr}`)
   const shown = JSON.stringify(addr.slice(0, 120))
+  if (isLibp2pAddress(addr)) {
+    if (transport === 'tcp') throw new InvalidConfigError(`${where}: expected a TCP address like ${example} (the node's transport is tcp; set "transport": "libp2p", or --transport libp2p, for libp2p addresses), got ${shown}`)
+    const a = checkLibp2pAddress(addr, use, where)
+    if (a.includes('/did:')) checkDidOf(a.slice(a.indexOf('/did:') + 1), where)
+    return a
+  }
+  if (transport === 'libp2p' && !addr.startsWith('klp://')) throw new InvalidConfigError(`${where}: expected a libp2p address like ${example} (the node's transport is libp2p), got ${shown}`)
   if (addr.startsWith('klp://')) {
     throw new InvalidConfigError(
       `${where}: expected a transport address like ${example}, got the KLP address ${shown} (klp:// names a node or an agent for \`task\` and \`trust\`; a node is dialled at its tcp:// address, which \`kos-mesh status\` on that node prints)`,
@@ -171,13 +207,27 @@ export function checkNodeAddress(addr: unknown, use: 'listen' | 'dial' | 'publis
   if (use === 'publish' && isUnspecifiedHost(a.host)) throw new InvalidConfigError(`${where}: expected a host other nodes can dial (a name or an IP address), got the unspecified address in ${shown}`)
   if (a.peer !== undefined) {
     if (use !== 'dial') throw new InvalidConfigError(`${where}: expected a ${use} address without a DID (the DID is added from the node's identity), got ${shown}`)
-    try {
-      checkDid(a.peer, 'the DID of the address')
-    } catch (err) {
-      throw new InvalidConfigError(`${where}: ${(err as Error).message}`, { cause: err })
-    }
+    checkDidOf(a.peer, where)
   }
   return addr
+}
+
+function checkDidOf(did: string, where: string): void {
+  try {
+    checkDid(did, 'the DID of the address')
+  } catch (err) {
+    throw new InvalidConfigError(`${where}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** The transport of a config (`tcp` when absent). */
+export function transportOf(config: Pick<NodeConfig, 'transport'>): TransportKind {
+  return config.transport ?? 'tcp'
+}
+
+/** The transport addresses the node listens on: `listen` (tcp), or `libp2p.listen` as `libp2p://` addresses. */
+export function listenAddresses(config: Pick<NodeConfig, 'transport' | 'listen' | 'libp2p'>): string[] {
+  return transportOf(config) === 'libp2p' ? (config.libp2p?.listen ?? []).map((m) => `${LIBP2P_SCHEME}${m}`) : config.listen
 }
 
 /** True for 0.0.0.0 and :: (listen on every interface; never dialable). */
@@ -186,9 +236,9 @@ export function isUnspecifiedHost(host: string): boolean {
   return h === '0.0.0.0' || h === '::' || /^0*:(0*:)*0*$/.test(h) || h === ''
 }
 
-function addrList(where: string, v: unknown, use: 'listen' | 'dial' | 'publish'): string[] {
+function addrList(where: string, v: unknown, use: 'listen' | 'dial' | 'publish', transport: TransportKind): string[] {
   if (!Array.isArray(v) || v.length > 64) throw new InvalidConfigError(`${where}: expected a list of at most 64 addresses, got ${Array.isArray(v) ? v.length : typeof v}`)
-  return v.map((a, i) => checkNodeAddress(a, use, `${where}[${i}]`))
+  return v.map((a, i) => checkNodeAddress(a, use, `${where}[${i}]`, transport))
 }
 
 export function validateAuthority(authority: unknown, where = 'node.authority'): string {
@@ -206,7 +256,7 @@ export function validateAuthority(authority: unknown, where = 'node.authority'):
 /** Validates a parsed config object (unknown keys are errors, so typos do not pass silently). */
 export function parseConfig(v: unknown): NodeConfig {
   if (!isObj(v)) throw new InvalidConfigError(`expected a JSON object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('config', v, ['version', 'node', 'listen', 'publish', 'seeds', 'agents', 'control', 'policy', 'trustPolicy', 'trust', 'dht', 'gossip', 'discovery', 'logLevel'])
+  noExtra('config', v, ['version', 'node', 'transport', 'listen', 'libp2p', 'publish', 'seeds', 'agents', 'control', 'policy', 'trustPolicy', 'trust', 'dht', 'gossip', 'discovery', 'logLevel'])
   if (v.version !== CONFIG_VERSION) throw new InvalidConfigError(`version: expected ${CONFIG_VERSION}, got ${JSON.stringify(v.version)}`)
   const node = v.node
   if (!isObj(node)) throw new InvalidConfigError(`node: expected an object, got ${typeof node}`)
@@ -223,9 +273,15 @@ export function parseConfig(v: unknown): NodeConfig {
     const n = caps[k]
     if (n !== undefined && !(typeof n === 'number' && Number.isFinite(n) && n >= 0)) throw new InvalidConfigError(`node.capabilities.${k}: expected a number >= 0, got ${JSON.stringify(n)}`)
   }
-  const listen = addrList('listen', v.listen ?? [], 'listen')
-  const seeds = addrList('seeds', v.seeds ?? [], 'dial')
-  const publish = addrList('publish', v.publish ?? [], 'publish')
+  const transport = v.transport === undefined ? undefined : parseTransportKind(v.transport)
+  const kind = transport ?? 'tcp'
+  const listen = addrList('listen', v.listen ?? [], 'listen', 'tcp')
+  if (kind === 'libp2p' && listen.length > 0) {
+    throw new InvalidConfigError(`listen: expected [] with transport libp2p (the node listens on libp2p.listen, e.g. ["/ip4/0.0.0.0/tcp/4747"]), got ${JSON.stringify(listen).slice(0, 120)}`)
+  }
+  const libp2p = v.libp2p === undefined ? undefined : parseLibp2pConfig(v.libp2p)
+  const seeds = addrList('seeds', v.seeds ?? [], 'dial', kind)
+  const publish = addrList('publish', v.publish ?? [], 'publish', kind)
   const agents = v.agents ?? []
   if (!Array.isArray(agents)) throw new InvalidConfigError(`agents: expected a list, got ${typeof agents}`)
   for (const a of agents) {
@@ -253,7 +309,9 @@ export function parseConfig(v: unknown): NodeConfig {
   return {
     version: CONFIG_VERSION,
     node: { name: node.name, authority, type: node.type as NodeType, capabilities: caps as Partial<NodeCapabilities> },
+    ...(transport === undefined ? {} : { transport }),
     listen,
+    ...(libp2p === undefined ? {} : { libp2p }),
     publish,
     seeds,
     agents: [...new Set(agents as string[])],

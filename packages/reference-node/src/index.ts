@@ -20,6 +20,8 @@ export {
   type NodeRevokeInit,
   type TransportFactory,
 } from './node.js'
+export { libp2p, type Libp2pTransportInit } from './libp2p.js'
+export { LIBP2P_SCHEME, isLibp2pAddress, parseLibp2pAddress, toRecordAddress, fromRecordAddress, type ParsedLibp2pAddress } from './addresses.js'
 export { KNOWN_PEER_PREFIX, type KnownPeer } from './known-peers.js'
 export { dhtNodeService, gossipNodeService, nodeGroupOf } from './mesh-services.js'
 export { NodeMesh, BROADCAST_PATH, MAX_BROADCASTS_KEPT, MAX_BROADCAST_CHARS, type MeshDiscoverQuery, type MeshDiscoverResult, type MeshPeer, type MeshRecord, type MeshProvider, type MeshSummary, type ReceivedBroadcast } from './node-mesh.js'

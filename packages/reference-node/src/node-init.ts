@@ -4,10 +4,11 @@
  * `publish` addresses).
  */
 import { createHash } from 'node:crypto'
-import { InvalidParametersError, NodeType, type NodeCapabilities } from '@kos-mesh/interface'
+import { InvalidParametersError, NodeType, type NetworkAddress, type NodeCapabilities } from '@kos-mesh/interface'
 import { parseAddress } from '@kos-mesh/klp-codec'
 import type { Identity } from '@kos-mesh/did-security'
-import { toNetworkAddress, type PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
+import type { PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
+import { fromRecordAddress, toRecordAddress } from './addresses.js'
 import { InvalidConfigError } from './errors.js'
 import { isIdentitySource, type IdentitySource } from './identity.js'
 import type { NodeInit } from './node-types.js'
@@ -44,8 +45,8 @@ function checkAuthority(authority: string): void {
  */
 export function checkNodeInit(init: NodeInit): { identity?: Identity; identitySource?: IdentitySource } {
   if (init.publish !== undefined) {
-    if (!Array.isArray(init.publish) || init.publish.some((a) => typeof a !== 'string' || toNetworkAddress(a) === undefined || a.includes('/did:'))) {
-      throw new InvalidConfigError(`expected publish to be transport addresses like tcp://203.0.113.7:4747 (no DID), got ${JSON.stringify(init.publish).slice(0, 200)}`)
+    if (!Array.isArray(init.publish) || init.publish.some((a) => typeof a !== 'string' || toRecordAddress(a) === undefined || a.includes('/did:'))) {
+      throw new InvalidConfigError(`expected publish to be transport addresses like tcp://203.0.113.7:4747 or libp2p:///ip4/203.0.113.7/tcp/4747 (no DID), got ${JSON.stringify(init.publish).slice(0, 200)}`)
     }
   }
   if (init.authority !== undefined) checkAuthority(init.authority)
@@ -58,22 +59,47 @@ export function checkNodeInit(init: NodeInit): { identity?: Identity; identitySo
   throw new InvalidParametersError('expected identity to be a did-security Identity or an IdentitySource')
 }
 
+const LOOPBACK_MULTIADDR = /^\/(?:ip4\/127\.|ip6\/::1\/)/
+
+/**
+ * The record form of the router's addresses. A libp2p host listening on 0.0.0.0 reports one
+ * address per interface, loopback included: a loopback libp2p address is left out when there is
+ * another libp2p address (a remote peer dialling 127.0.0.1 would reach itself, not this node).
+ */
+function recordAddresses(addrs: readonly string[]): NetworkAddress[] {
+  const out = addrs.map((a) => toRecordAddress(a)).filter((a) => a !== undefined)
+  const remote = out.some((a) => a.protocol === 'libp2p' && !LOOPBACK_MULTIADDR.test(a.address))
+  return remote ? out.filter((a) => !(a.protocol === 'libp2p' && LOOPBACK_MULTIADDR.test(a.address))) : out
+}
+
 /**
  * `init` with its discovery options completed by the node record it publishes: the node type,
  * the capabilities (over the defaults; `agent_hosting` follows the agents) and the `publish`
- * addresses; what `init.discovery.node` sets wins.
+ * addresses; what `init.discovery.node` sets wins. Without `publish` (nor
+ * `discovery.node.addresses`) the record carries the router's listen addresses as
+ * `routerAddrs` gives them at signing time, libp2p ones included (`toRecordAddress`), and
+ * discovery, the DHT and gossip turn record addresses back into transport addresses with
+ * `fromRecordAddress` unless their init says otherwise.
  */
-export function withNodeRecord(init: NodeInit): NodeInit {
+export function withNodeRecord(init: NodeInit, routerAddrs?: () => readonly string[]): NodeInit {
   const caps = { ...DEFAULT_CAPABILITIES, ...init.capabilities, agent_hosting: (init.agents?.length ?? 0) > 0 || init.capabilities?.agent_hosting === true }
-  const published = (init.publish ?? []).map((a) => toNetworkAddress(a, { is_public: true })).filter((a) => a !== undefined)
-  const discovery: PeerDiscoveryInit = {
-    ...init.discovery,
-    node: {
-      node_type: init.nodeType ?? NodeType.PEER_NODE,
-      ...(published.length > 0 ? { addresses: published } : {}),
-      ...init.discovery?.node,
-      capabilities: { ...caps, ...init.discovery?.node?.capabilities },
-    },
+  const published = (init.publish ?? []).map((a) => toRecordAddress(a, { is_public: true })).filter((a) => a !== undefined)
+  const node: NonNullable<PeerDiscoveryInit['node']> = {
+    node_type: init.nodeType ?? NodeType.PEER_NODE,
+    ...(published.length > 0 ? { addresses: published } : {}),
+    ...init.discovery?.node,
+    capabilities: { ...caps, ...init.discovery?.node?.capabilities },
   }
-  return { ...init, discovery }
+  if (node.addresses === undefined && routerAddrs !== undefined) {
+    // read whenever a record is signed (after the router listens); peer-discovery's own default
+    // would drop the libp2p addresses, which it cannot convert
+    Object.defineProperty(node, 'addresses', {
+      get: () => recordAddresses(routerAddrs()),
+      enumerable: true,
+      configurable: true,
+    })
+  }
+  const discovery: PeerDiscoveryInit = { toTransportAddress: fromRecordAddress, ...init.discovery, node }
+  const withAddr = <T extends object>(o: T | false | undefined): T | false => (o === false ? false : ({ toTransportAddress: fromRecordAddress, ...o }) as T)
+  return { ...init, discovery, dht: withAddr(init.dht), gossip: withAddr(init.gossip) }
 }

@@ -5,7 +5,8 @@
  */
 import type { AbortOptions, Clock, Logger, TimerHandle, Transport } from '@kos-mesh/interface'
 import type { Router } from '@kos-mesh/klp-router'
-import { toNetworkAddress, toTransportAddress, type PeerDiscovery } from '@kos-mesh/peer-discovery'
+import type { PeerDiscovery } from '@kos-mesh/peer-discovery'
+import { fromRecordAddress, isUnspecifiedLibp2pHost, parseLibp2pAddress, toRecordAddress } from './addresses.js'
 import { NodeNotStartedError } from './errors.js'
 import { isUnspecifiedHost } from './config.js'
 import type { NodeStore } from './storage/memory.js'
@@ -158,8 +159,9 @@ export class PeerReconnection {
   /** An address worth remembering: a transport can dial it and it is not 0.0.0.0 / ::. */
   private usableAddress(addr: string): boolean {
     if (typeof addr !== 'string' || addr.includes('/did:')) return false
-    const na = toNetworkAddress(addr)
-    if (na === undefined || (na.protocol !== 'memory' && isUnspecifiedHost(na.address))) return false
+    const na = toRecordAddress(addr)
+    if (na === undefined || (na.protocol !== 'memory' && na.protocol !== 'libp2p' && isUnspecifiedHost(na.address))) return false
+    if (na.protocol === 'libp2p' && isUnspecifiedLibp2pHost(parseLibp2pAddress(addr))) return false
     return this.c.transports().some((t) => t.canDial(addr))
   }
 
@@ -179,7 +181,7 @@ export class PeerReconnection {
     const entry = this.c.discovery()?.registry?.get(did)
     const out: string[] = []
     for (const a of entry?.record.node.network_info.addresses ?? []) {
-      const t = toTransportAddress(a)
+      const t = fromRecordAddress(a)
       if (t !== undefined && this.usableAddress(t)) out.push(t)
     }
     return out

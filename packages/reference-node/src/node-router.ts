@@ -36,8 +36,19 @@ export async function startRouter(router: Router): Promise<void> {
   try {
     await router.start()
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause
-    if (errName(err) === 'ListenError' && cause?.code === 'EADDRINUSE') throw new AddressInUseError((err as Error).message.replace(/^expected to listen on /, '').replace(/, got EADDRINUSE$/, ''), { cause: err })
+    if (errName(err) === 'ListenError' && addressInUse((err as { cause?: unknown }).cause)) {
+      // transport-tcp: "expected to listen on tcp://..., got EADDRINUSE"; transport-libp2p: "..., got <libp2p error>: <message>"
+      throw new AddressInUseError((err as Error).message.replace(/^expected to listen on /, '').replace(/, got [\s\S]*$/, ''), { cause: err })
+    }
     throw err
   }
+}
+
+/** An EADDRINUSE somewhere in an error's causes (libp2p wraps the socket error a few times). */
+function addressInUse(err: unknown, depth = 0): boolean {
+  if (err === null || typeof err !== 'object' || depth > 6) return false
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown }
+  if (e.code === 'EADDRINUSE' || (typeof e.message === 'string' && /\bEADDRINUSE\b/.test(e.message))) return true
+  if (Array.isArray(e.errors) && e.errors.some((x) => addressInUse(x, depth + 1))) return true
+  return addressInUse(e.cause, depth + 1)
 }

@@ -11,6 +11,7 @@ import type { PeerReconnection } from './node-reconnect.js'
 import { routerTrustPolicy } from './node-router.js'
 import type { NodeInit, NodePeer, NodeStatus } from './node-types.js'
 import type { NodeMesh } from './node-mesh.js'
+import { fromRecordAddress } from './addresses.js'
 
 /** Connected and discovered peers, and those known from earlier connections, with their redial state. */
 export function listPeers(router: Router, trustStore: PersistentTrustStore, discovery: PeerDiscovery | undefined, reconnection: PeerReconnection): NodePeer[] {
@@ -33,7 +34,7 @@ export function listPeers(router: Router, trustStore: PersistentTrustStore, disc
       did: d.peer_id,
       ...(authority === undefined ? {} : { authority }),
       connected: cur?.connected ?? false,
-      addresses: d.addresses.map((a) => (a.port > 0 ? `${a.protocol}://${a.address}:${a.port}` : `${a.protocol}://${a.address}`)),
+      addresses: d.addresses.map((a) => fromRecordAddress(a) ?? (a.port > 0 ? `${a.protocol}://${a.address}:${a.port}` : `${a.protocol}://${a.address}`)),
       ...(entry === undefined ? {} : { node_type: entry.record.node.node_type, last_seen: entry.record.node.last_seen }),
       trust_score: trustStore.get(d.peer_id).trust_score,
       discovery_method: d.discovery_method,

@@ -295,6 +295,11 @@ class Node implements KosMeshNode {
     return this._router
   }
 
+  /** The router's listen addresses (none before start); what the node record carries without `publish`. */
+  routerAddrs(): string[] {
+    return this._router?.addrs() ?? []
+  }
+
   addrs(): string[] {
     const router = this.assertStarted()
     return router.addrs().map((a) => (a.includes('/did:') ? a : `${a}/${this.did}`))
@@ -407,5 +412,7 @@ class Node implements KosMeshNode {
  * requiring a component nobody provides throws MissingServiceDependencyError now, not at start).
  */
 export function createNode(init: NodeInit = {}): KosMeshNode {
-  return new Node(withNodeRecord(init))
+  let node: Node | undefined
+  node = new Node(withNodeRecord(init, () => node?.routerAddrs() ?? []))
+  return node
 }

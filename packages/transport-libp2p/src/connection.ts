@@ -11,14 +11,20 @@
  * paused (Yamux then stops granting send window, so the remote's sends block), and it is resumed when
  * the consumer drained it to half.
  *
- * Outbound: bytes held on the way out (copies of frames waiting for their turn plus the stream's own
- * write buffer) are bounded by `maxOutboundBufferBytes`: `send()` beyond it rejects at once with
+ * Outbound: the frames sent in one tick are batched (src/batch.ts): gathered in send order and handed
+ * to the stream as one write at the end of the tick (process.nextTick, so no event-loop turn is
+ * added), or at once when the batch reaches MAX_BATCH_BYTES (one Noise message), so they travel as
+ * one Yamux frame in one Noise message. Frames larger than a batch go to the stream on their own,
+ * after the batch before them. Bytes held on the way out (copies of frames waiting for their turn,
+ * the current batch and the stream's own write buffer) are bounded by `maxOutboundBufferBytes`:
+ * when a frame would go past it the batch is handed to the stream first (the muxer takes what its
+ * window allows), and if the frame still does not fit `send()` rejects at once with
  * SendBufferFullError. While bytes are held the peer must take some of them at least every
  * `sendStallTimeoutMs`, otherwise the connection is aborted with SlowPeerError.
  *
- * Close: `close()` flushes, then closes the stream's write end (a Yamux FIN inside Noise, so it is
+ * Close: `close()` flushes (waiting senders, then the batch), then closes the stream's write end (a Yamux FIN inside Noise, so it is
  * authenticated); the remote answers by closing its own end, and both sides end cleanly. `abort()`
- * resets the stream (Yamux RST).
+ * resets the stream (Yamux RST) and drops the batch.
  */
 import {
   AbortError,
@@ -35,6 +41,7 @@ import {
 import { FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, InvalidFrameError, type Frame } from '@kos-mesh/klp-codec'
 import type { Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { FrameBatch, MAX_BATCH_BYTES } from './batch.js'
 import { ConnectionResetError, SendBufferFullError, SlowPeerError } from './errors.js'
 
 /** klp-codec frame kind of an application frame on a KLP stream (application range 0x80..0xff). */
@@ -98,6 +105,9 @@ export class Libp2pConnection implements Connection {
   private readonly writers: Waiter[] = []
   private writerRunning = false
   private waitingBytes = 0
+  /** Frames sent in this tick, handed to the stream as one write at its end (see flushBatch). */
+  private readonly batch = new FrameBatch()
+  private flushScheduled = false
   /** Bytes ever handed to the stream (so bytes the stream passed on = sent - writeBufferLength). */
   private sent = 0
 
@@ -137,10 +147,17 @@ export class Libp2pConnection implements Connection {
     return this.queuedBytes
   }
 
-  /** Bytes held on the way out: copies of frames waiting for their turn plus the stream's write buffer. */
+  /**
+   * Bytes held on the way out: copies of frames waiting for their turn, the batch of this tick and the
+   * stream's write buffer.
+   */
   get outboundBufferedBytes(): number {
     if (this.error !== undefined) return 0
-    return this.waitingBytes + this.stream.writeBufferLength
+    return this.heldBytes()
+  }
+
+  private heldBytes(): number {
+    return this.waitingBytes + this.batch.bytes + this.stream.writeBufferLength
   }
 
   /** The libp2p stream underneath (protocol `/kos/klp/1.0.0`). */
@@ -254,8 +271,16 @@ export class Libp2pConnection implements Connection {
     if (this.state !== 'open') throw this.closedError()
     if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
     const cost = frame.byteLength + FRAME_HEADER_LENGTH
-    const held = this.waitingBytes + this.stream.writeBufferLength
-    if (held > 0 && held + cost > this.limits.maxOutboundBufferBytes) {
+    const max = this.limits.maxOutboundBufferBytes
+    let held = this.heldBytes()
+    if (held > 0 && held + cost > max && this.batch.bytes > 0) {
+      // the batch only waits for the end of the tick: hand it to the stream now (the muxer takes
+      // what its window allows, so those bytes are no longer held) and count again
+      this.flushBatch()
+      if (this.error !== undefined) throw this.closedError()
+      held = this.heldBytes()
+    }
+    if (held > 0 && held + cost > max) {
       throw new SendBufferFullError(`expected at most ${this.limits.maxOutboundBufferBytes} outbound bytes on the connection, got ${held} held and a frame of ${frame.byteLength}`)
     }
     const wire = encodeDataFrame(frame) // a copy: the caller may reuse its buffer at once
@@ -269,12 +294,48 @@ export class Libp2pConnection implements Connection {
       }
       try {
         if (this.error !== undefined || this.stream.writeStatus !== 'writable') throw this.closedError()
-        this.write(wire)
+        this.enqueue(wire)
       } finally {
         this.releaseTurn()
       }
       return
     }
+    this.enqueue(wire)
+  }
+
+  /**
+   * Adds one encoded frame to the batch of this tick (flushed at its end), or, for a frame larger
+   * than a batch, hands the batch and then the frame to the stream. Throws ConnectionClosedError when
+   * the stream refused bytes (the connection is then failed).
+   */
+  private enqueue(wire: Uint8Array): void {
+    const n = wire.byteLength
+    if (!this.batch.fits(n)) this.flushBatch()
+    if (this.error === undefined) {
+      if (n >= MAX_BATCH_BYTES) {
+        this.write(wire)
+      } else {
+        this.batch.push(wire)
+        // full (no room for another header): out now; otherwise at the end of the tick
+        if (!this.batch.fits(FRAME_HEADER_LENGTH + 1)) this.flushBatch()
+        else if (!this.flushScheduled) {
+          this.flushScheduled = true
+          process.nextTick(this.onTickEnd)
+        }
+      }
+    }
+    if (this.error !== undefined) throw this.closedError()
+  }
+
+  private readonly onTickEnd = (): void => {
+    this.flushScheduled = false
+    this.flushBatch()
+  }
+
+  /** Hands the batch to the stream as one write. Never throws: a refusal fails the connection. */
+  private flushBatch(): void {
+    const wire = this.batch.take()
+    if (wire === undefined || this.error !== undefined) return
     this.write(wire)
   }
 
@@ -282,7 +343,9 @@ export class Libp2pConnection implements Connection {
     try {
       this.stream.send(wire)
     } catch (err) {
-      throw new ConnectionClosedError(`connection is closed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+      // the stream's write end is gone (reset, transport closed): frames already accepted are lost
+      this.fail(mapStreamError(err))
+      return
     }
     this.sent += wire.byteLength
     if (this.stream.writeBufferLength > 0) this.armStall()
@@ -348,7 +411,7 @@ export class Libp2pConnection implements Connection {
   private readonly stallTick = (): void => {
     this.stallTimer = undefined
     if (this.error !== undefined) return
-    if (this.waitingBytes === 0 && this.stream.writeBufferLength === 0) return
+    if (this.heldBytes() === 0) return
     const ms = this.limits.sendStallTimeoutMs
     const now = this.clock.now()
     const done = this.drained
@@ -380,6 +443,8 @@ export class Libp2pConnection implements Connection {
           const turn = await this.waitTurn().then(() => true, () => false)
           if (turn) this.releaseTurn()
         }
+        // then the frames of this tick, so they go before the FIN
+        this.flushBatch()
         // we may stop reading now: never keep the remote blocked on our account
         if (this.paused) {
           this.paused = false
@@ -419,6 +484,7 @@ export class Libp2pConnection implements Connection {
     this.queue.length = 0
     this.queueHead = 0
     this.queuedBytes = 0
+    this.batch.clear()
     if (this.reader !== undefined) {
       const r = this.reader
       this.reader = undefined
@@ -438,6 +504,7 @@ export class Libp2pConnection implements Connection {
     this.clock.clearTimeout(this.stallTimer)
     this.stallTimer = undefined
     this.state = 'closed'
+    this.batch.clear()
     if (this.error === undefined) this.inputEnded = true
     for (const w of this.writers.splice(0)) w.reject(this.closedError())
     this.endReaderIfDrained()

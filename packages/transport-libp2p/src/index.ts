@@ -24,6 +24,8 @@ export { DEFAULTS, KLP_PROTOCOL, type Libp2pTransportInit, type Libp2pComponents
 export { peerIdFromDid, didFromPeerId, privateKeyFromIdentity } from './peer-id.js'
 export { LIBP2P_SCHEME, parseLibp2pAddress, formatLibp2pAddress, type Libp2pAddress } from './address.js'
 export { FRAME_KIND_DATA, type Libp2pConnection } from './connection.js'
+export * from './reachability/index.js'
+export * from './discovery/index.js'
 
 /** The libp2p transport with a few extras over the `Transport` contract. */
 export interface Libp2pTransportApi extends Transport {

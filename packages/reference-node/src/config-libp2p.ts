@@ -1,0 +1,104 @@
+/**
+ * The `transport` and `libp2p` keys of the node configuration: which transport the node runs
+ * (`tcp`, the default, or `libp2p`), the libp2p listen multiaddrs and the options passed through to
+ * @kos-mesh/transport-libp2p's `libp2pTransport(init)`.
+ */
+import type { Libp2pTransportInit } from '@kos-mesh/transport-libp2p'
+import { isUnspecifiedLibp2pHost, LIBP2P_SCHEME, parseLibp2pAddress } from './addresses.js'
+import { isObj, noExtra } from './config-check.js'
+import { InvalidConfigError } from './errors.js'
+
+/** The transports a configured node can run. */
+export const TRANSPORT_KINDS = ['tcp', 'libp2p'] as const
+export type TransportKind = (typeof TRANSPORT_KINDS)[number]
+
+/** Numeric options of `libp2pTransport(init)` the config passes through, with their bounds. */
+export const LIBP2P_CONFIG_NUMBERS = {
+  maxFrameSize: [1, 0xffffffff - 1025],
+  maxInboundBufferBytes: [1, Number.MAX_SAFE_INTEGER],
+  maxOutboundBufferBytes: [1, Number.MAX_SAFE_INTEGER],
+  sendStallTimeoutMs: [1, 2 ** 31 - 1],
+  closeTimeoutMs: [1, 2 ** 31 - 1],
+  dialTimeoutMs: [1, 2 ** 31 - 1],
+  maxConnections: [1, 1_000_000],
+  maxStreamsPerConnection: [1, 1_000_000],
+  streamWindowBytes: [256 * 1024, 2 ** 31 - 1],
+} as const satisfies Record<string, readonly [number, number]>
+
+/** transport-libp2p's default maxFrameSize (for the maxOutboundBufferBytes check). */
+const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+
+export type Libp2pConfigNumbers = { -readonly [K in keyof typeof LIBP2P_CONFIG_NUMBERS]?: number }
+
+export interface Libp2pConfig extends Libp2pConfigNumbers {
+  /**
+   * Multiaddrs the node listens on with transport libp2p (`/ip4/0.0.0.0/tcp/4747`; port 0 = a
+   * random port, new at every start).
+   */
+  listen: string[]
+}
+
+/**
+ * Checks a libp2p address (`libp2p://<multiaddr>[/did:...]` or a bare multiaddr) for listening,
+ * dialling or publishing, and returns it in the canonical `libp2p://` form. Throws
+ * InvalidConfigError naming `where`.
+ */
+export function checkLibp2pAddress(addr: string, use: 'listen' | 'dial' | 'publish', where: string): string {
+  const shown = JSON.stringify(addr.slice(0, 120))
+  let a
+  try {
+    a = parseLibp2pAddress(addr)
+  } catch (err) {
+    throw new InvalidConfigError(`${where}: ${(err as Error).message}`, { cause: err })
+  }
+  if (use !== 'listen' && a.port === 0) throw new InvalidConfigError(`${where}: expected a port in 1..65535, got 0 in ${shown}`)
+  if (use === 'publish' && isUnspecifiedLibp2pHost(a)) throw new InvalidConfigError(`${where}: expected a host other nodes can dial (a name or an IP address), got the unspecified address in ${shown}`)
+  if (use !== 'dial' && a.did !== undefined) throw new InvalidConfigError(`${where}: expected a ${use} address without a DID (the DID is added from the node's identity), got ${shown}`)
+  if (use === 'listen' && a.peerId !== undefined) throw new InvalidConfigError(`${where}: expected a listen multiaddr without /p2p/ (the PeerId is the node's identity), got ${shown}`)
+  return `${LIBP2P_SCHEME}${a.multiaddr}${a.did === undefined ? '' : `/${a.did}`}`
+}
+
+/** A listen multiaddr as `libp2p.listen` keeps it: bare, `/ip4/0.0.0.0/tcp/4747`. */
+export function libp2pListenMultiaddr(addr: string, where: string): string {
+  return checkLibp2pAddress(addr, 'listen', where).slice(LIBP2P_SCHEME.length)
+}
+
+export function parseTransportKind(v: unknown, where = 'transport'): TransportKind {
+  if (typeof v !== 'string' || !(TRANSPORT_KINDS as readonly string[]).includes(v)) throw new InvalidConfigError(`${where}: expected one of ${TRANSPORT_KINDS.join(', ')}, got ${JSON.stringify(v)}`)
+  return v as TransportKind
+}
+
+/** Validates the `libp2p` object of the config. */
+export function parseLibp2pConfig(v: unknown): Libp2pConfig {
+  if (!isObj(v)) throw new InvalidConfigError(`libp2p: expected an object, got ${Array.isArray(v) ? 'array' : typeof v}`)
+  noExtra('libp2p', v, ['listen', ...Object.keys(LIBP2P_CONFIG_NUMBERS)])
+  const listen = v.listen ?? []
+  if (!Array.isArray(listen) || listen.length > 64) throw new InvalidConfigError(`libp2p.listen: expected a list of at most 64 multiaddrs, got ${Array.isArray(listen) ? listen.length : typeof listen}`)
+  const out: Libp2pConfig = {
+    listen: listen.map((a, i) => {
+      if (typeof a !== 'string') throw new InvalidConfigError(`libp2p.listen[${i}]: expected a multiaddr like /ip4/0.0.0.0/tcp/4747, got ${typeof a}`)
+      return libp2pListenMultiaddr(a, `libp2p.listen[${i}]`)
+    }),
+  }
+  for (const [k, [min, max]] of Object.entries(LIBP2P_CONFIG_NUMBERS)) {
+    const n = v[k]
+    if (n === undefined) continue
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new InvalidConfigError(`libp2p.${k}: expected an integer in ${min}..${max}, got ${JSON.stringify(n)}`)
+    out[k as keyof Libp2pConfigNumbers] = n
+  }
+  if (out.maxOutboundBufferBytes !== undefined && out.maxOutboundBufferBytes < (out.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE)) {
+    throw new InvalidConfigError(`libp2p.maxOutboundBufferBytes: expected at least maxFrameSize (${out.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE}), got ${out.maxOutboundBufferBytes}`)
+  }
+  return out
+}
+
+/** The `libp2pTransport(init)` options of a `libp2p` config object (its numbers). */
+export function libp2pInit(config: Libp2pConfig | undefined): Libp2pTransportInit {
+  const init: Libp2pTransportInit = {}
+  if (config === undefined) return init
+  for (const k of Object.keys(LIBP2P_CONFIG_NUMBERS) as Array<keyof Libp2pConfigNumbers>) {
+    const n = config[k]
+    if (n !== undefined) init[k] = n
+  }
+  return init
+}
