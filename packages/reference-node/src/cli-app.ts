@@ -498,23 +498,29 @@ async function runNode(ctx: Ctx, p: ReturnType<typeof dataDirPaths>, saved: Node
   const clock = ctx.clock
   for (const w of addressWarnings(config)) logger.warn(w)
   const passphrase = await passphraseFor(p.root, ctx.io.env, false)
+  // one LevelDB: the node's keys and, with libp2p, the host's peer store and DHT records
+  const storage = levelStore({ path: p.db, resetStore: v['reset-store'] === true, clock })
+  // with libp2p.dht.enabled, libp2p's kad-dht is a discovery source and the node publishes its record there
+  const libp2pDht = transportOf(config) === 'libp2p' && config.libp2p?.dht?.enabled === true ? (await import('./libp2p-services.js')).libp2pDhtDiscovery() : undefined
+  const disc = discoveryInit(config)
   const node = createNode({
     identity: keystoreIdentity({ path: p.keystore, passphrase }),
     authority: config.node.authority,
     nodeType: config.node.type,
     capabilities: config.node.capabilities,
     // libp2p is loaded only for a node that runs it
-    transports: transportOf(config) === 'libp2p' ? [(await import('./libp2p.js')).libp2p(libp2pInit(config.libp2p))] : [tcp()],
+    transports: transportOf(config) === 'libp2p' ? [(await import('./libp2p.js')).libp2p({ ...libp2pInit(config.libp2p), datastore: storage.datastore })] : [tcp()],
     listen: listenAddresses(config),
     ...(config.publish.length > 0 ? { publish: config.publish } : {}),
     seeds: config.seeds,
     bootstrap: false,
-    storage: levelStore({ path: p.db, resetStore: v['reset-store'] === true, clock }),
+    storage,
     agents: config.agents.map((a) => (BUILTIN_AGENTS[a] as () => never)()),
     taskMinTrust: config.policy.task_min_trust,
     ...(Object.keys(config.trustPolicy).length === 0 ? {} : { router: { trustPolicy: config.trustPolicy } }),
     trust: config.trust,
-    ...discoveryInit(config),
+    ...disc,
+    ...(libp2pDht === undefined ? {} : { services: { libp2pDht: libp2pDht.service }, discovery: { ...disc.discovery, sources: [...(disc.discovery?.sources ?? []), libp2pDht.source] } }),
     logger,
     clock,
   })

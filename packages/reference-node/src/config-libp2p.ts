@@ -36,6 +36,77 @@ export interface Libp2pConfig extends Libp2pConfigNumbers {
    * random port, new at every start).
    */
   listen: string[]
+  /**
+   * Circuit relay v2. `client` (default true): the circuit relay transport, so the node dials
+   * `/p2p-circuit` addresses and reserves a slot on the relays named in `listen`
+   * (`<relay multiaddr>/p2p/<relay PeerId>/p2p-circuit`). `server` (default false): the node runs a
+   * circuit relay v2 server (a GATEWAY_NODE).
+   */
+  relay?: { client?: boolean; server?: boolean }
+  /** AutoNAT v2 (which of our addresses peers can dial; `kos-mesh status`' nat_type). Default true. */
+  autonat?: boolean
+  /** DCUtR (upgrade a relayed connection to a direct one). Default true. */
+  dcutr?: boolean
+  /**
+   * libp2p kad-dht as a discovery source (`enabled`, default false): the node's signed record and its
+   * capability providers are published there. `clientMode` (default: kad-dht's, server when public);
+   * `bootstrap`: multiaddrs with `/p2p/<PeerId>` dialled at start.
+   */
+  dht?: { enabled: boolean; clientMode?: boolean; bootstrap?: string[] }
+  /** gossipsub on the host (topic `/kos/broadcast/1.0.0`). Default false. */
+  gossipsub?: boolean
+}
+
+/** The feature options of a `libp2p` config (relay, autonat, dcutr, dht, gossipsub). */
+export type Libp2pFeatures = Pick<Libp2pConfig, 'relay' | 'autonat' | 'dcutr' | 'dht' | 'gossipsub'>
+
+/** `libp2pTransport(init)` options plus the config's features (read by libp2p-services.ts). */
+export type KosLibp2pInit = Libp2pTransportInit & { features?: Libp2pFeatures }
+
+const FEATURE_KEYS = ['relay', 'autonat', 'dcutr', 'dht', 'gossipsub'] as const
+
+/** A relay listen multiaddr: `<relay multiaddr>[/p2p/<relay PeerId>]/p2p-circuit` or `/p2p-circuit`. */
+export function isCircuitListen(addr: string): boolean {
+  return /\/p2p-circuit$/.test(addr)
+}
+
+function bool(v: unknown, where: string): boolean {
+  if (typeof v !== 'boolean') throw new InvalidConfigError(`${where}: expected true or false, got ${JSON.stringify(v)}`)
+  return v
+}
+
+function parseFeatures(v: Record<string, unknown>, out: Libp2pConfig): void {
+  if (v.relay !== undefined) {
+    const r = v.relay
+    if (!isObj(r)) throw new InvalidConfigError(`libp2p.relay: expected an object { client, server }, got ${Array.isArray(r) ? 'array' : JSON.stringify(r)}`)
+    noExtra('libp2p.relay', r, ['client', 'server'])
+    out.relay = {
+      ...(r.client === undefined ? {} : { client: bool(r.client, 'libp2p.relay.client') }),
+      ...(r.server === undefined ? {} : { server: bool(r.server, 'libp2p.relay.server') }),
+    }
+  }
+  for (const k of ['autonat', 'dcutr', 'gossipsub'] as const) if (v[k] !== undefined) out[k] = bool(v[k], `libp2p.${k}`)
+  if (v.dht !== undefined) {
+    const d = v.dht
+    if (!isObj(d)) throw new InvalidConfigError(`libp2p.dht: expected an object { enabled, clientMode, bootstrap }, got ${Array.isArray(d) ? 'array' : JSON.stringify(d)}`)
+    noExtra('libp2p.dht', d, ['enabled', 'clientMode', 'bootstrap'])
+    const dht: NonNullable<Libp2pConfig['dht']> = { enabled: d.enabled === undefined ? false : bool(d.enabled, 'libp2p.dht.enabled') }
+    if (d.clientMode !== undefined) dht.clientMode = bool(d.clientMode, 'libp2p.dht.clientMode')
+    if (d.bootstrap !== undefined) {
+      const b = d.bootstrap
+      if (!Array.isArray(b) || b.length > 64) throw new InvalidConfigError(`libp2p.dht.bootstrap: expected a list of at most 64 multiaddrs, got ${Array.isArray(b) ? b.length : typeof b}`)
+      dht.bootstrap = b.map((a, i) => {
+        const where = `libp2p.dht.bootstrap[${i}]`
+        if (typeof a !== 'string') throw new InvalidConfigError(`${where}: expected a multiaddr like /ip4/192.0.2.7/tcp/4747/p2p/12D3KooW..., got ${typeof a}`)
+        const canon = checkLibp2pAddress(a, 'dial', where)
+        const parsed = parseLibp2pAddress(canon)
+        if (parsed.peerId === undefined) throw new InvalidConfigError(`${where}: expected a multiaddr with /p2p/<PeerId>, got ${JSON.stringify(a.slice(0, 120))}`)
+        if (parsed.did !== undefined) throw new InvalidConfigError(`${where}: expected a multiaddr without a DID, got ${JSON.stringify(a.slice(0, 120))}`)
+        return parsed.multiaddr as string
+      })
+    }
+    out.dht = dht
+  }
 }
 
 /**
@@ -54,7 +125,7 @@ export function checkLibp2pAddress(addr: string, use: 'listen' | 'dial' | 'publi
   if (use !== 'listen' && a.port === 0) throw new InvalidConfigError(`${where}: expected a port in 1..65535, got 0 in ${shown}`)
   if (use === 'publish' && isUnspecifiedLibp2pHost(a)) throw new InvalidConfigError(`${where}: expected a host other nodes can dial (a name or an IP address), got the unspecified address in ${shown}`)
   if (use !== 'dial' && a.did !== undefined) throw new InvalidConfigError(`${where}: expected a ${use} address without a DID (the DID is added from the node's identity), got ${shown}`)
-  if (use === 'listen' && a.peerId !== undefined) throw new InvalidConfigError(`${where}: expected a listen multiaddr without /p2p/ (the PeerId is the node's identity), got ${shown}`)
+  if (use === 'listen' && a.peerId !== undefined && !isCircuitListen(a.multiaddr ?? '')) throw new InvalidConfigError(`${where}: expected a listen multiaddr without /p2p/ (the PeerId is the node's identity), got ${shown}`)
   return `${LIBP2P_SCHEME}${a.multiaddr}${a.did === undefined ? '' : `/${a.did}`}`
 }
 
@@ -71,7 +142,7 @@ export function parseTransportKind(v: unknown, where = 'transport'): TransportKi
 /** Validates the `libp2p` object of the config. */
 export function parseLibp2pConfig(v: unknown): Libp2pConfig {
   if (!isObj(v)) throw new InvalidConfigError(`libp2p: expected an object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('libp2p', v, ['listen', ...Object.keys(LIBP2P_CONFIG_NUMBERS)])
+  noExtra('libp2p', v, ['listen', ...FEATURE_KEYS, ...Object.keys(LIBP2P_CONFIG_NUMBERS)])
   const listen = v.listen ?? []
   if (!Array.isArray(listen) || listen.length > 64) throw new InvalidConfigError(`libp2p.listen: expected a list of at most 64 multiaddrs, got ${Array.isArray(listen) ? listen.length : typeof listen}`)
   const out: Libp2pConfig = {
@@ -79,6 +150,11 @@ export function parseLibp2pConfig(v: unknown): Libp2pConfig {
       if (typeof a !== 'string') throw new InvalidConfigError(`libp2p.listen[${i}]: expected a multiaddr like /ip4/0.0.0.0/tcp/4747, got ${typeof a}`)
       return libp2pListenMultiaddr(a, `libp2p.listen[${i}]`)
     }),
+  }
+  parseFeatures(v, out)
+  if (out.relay?.client === false) {
+    const i = out.listen.findIndex(isCircuitListen)
+    if (i >= 0) throw new InvalidConfigError(`libp2p.listen[${i}]: expected no /p2p-circuit address with relay.client false, got ${JSON.stringify(out.listen[i])}`)
   }
   for (const [k, [min, max]] of Object.entries(LIBP2P_CONFIG_NUMBERS)) {
     const n = v[k]
@@ -93,9 +169,13 @@ export function parseLibp2pConfig(v: unknown): Libp2pConfig {
 }
 
 /** The `libp2pTransport(init)` options of a `libp2p` config object (its numbers). */
-export function libp2pInit(config: Libp2pConfig | undefined): Libp2pTransportInit {
-  const init: Libp2pTransportInit = {}
+export function libp2pInit(config: Libp2pConfig | undefined): KosLibp2pInit {
+  const init: KosLibp2pInit = {}
   if (config === undefined) return init
+  const features: Libp2pFeatures = {}
+  for (const k of FEATURE_KEYS) if (config[k] !== undefined) (features as Record<string, unknown>)[k] = config[k]
+  // always set: the defaults (relay client, autonat, dcutr) apply to every configured libp2p node
+  init.features = features
   for (const k of Object.keys(LIBP2P_CONFIG_NUMBERS) as Array<keyof Libp2pConfigNumbers>) {
     const n = config[k]
     if (n !== undefined) init[k] = n

@@ -31,6 +31,7 @@ export { defineService, BUILTIN_COMPONENTS, type NodeComponents, type NodeServic
 export { keystoreIdentity, type IdentitySource, type KeystoreIdentityInit } from './identity.js'
 export { memoryStore, type MemoryStoreInit, type NodeStore } from './storage/memory.js'
 export { levelStore, integrityMarkerPath, RESERVED_KEY_PREFIX, type LevelStoreInit, type LevelNodeStore, type StoreIntegrityRecord } from './storage/level.js'
+export { datastoreKeyValueStore, VerbatimMemoryDatastore, type DatastoreKeyValueStore, type DatastoreKeyValueStoreInit, type DatastoreNodeStore } from './datastore.js'
 export { checkDid, isValidDid, DID_SYNTAX } from './did.js'
 export { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from './storage/keys.js'
 export { persistentTrustStore, statementView, TrustRuntime, TRUST_PREFIX, type PersistentTrustStore, type TrustEntry, type TrustListEntry, type StatementView, type TrustSummary, type TrustRuntimeInit } from './trust.js'

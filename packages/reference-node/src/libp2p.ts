@@ -5,7 +5,9 @@
  * libp2p only for a node configured with `"transport": "libp2p"`.
  */
 import { libp2pTransport, type Libp2pTransportInit } from '@kos-mesh/transport-libp2p'
+import type { Datastore } from 'interface-datastore'
 import type { TransportFactory } from './node-types.js'
+import { withLibp2pServices } from './libp2p-services.js'
 
 export type { Libp2pTransportInit } from '@kos-mesh/transport-libp2p'
 
@@ -15,7 +17,9 @@ export type { Libp2pTransportInit } from '@kos-mesh/transport-libp2p'
  * `init` is passed through (frame and buffer bounds, timeouts, connection limits, `libp2pOptions`
  * merged over the defaults of the host it creates, or `libp2p`: a host of yours to run KLP on).
  */
-export function libp2p(init: Libp2pTransportInit = {}): TransportFactory {
-  const make = libp2pTransport(init)
+export function libp2p(init: Libp2pTransportInit & { datastore?: Datastore } = {}): TransportFactory {
+  // datastore: the host's Datastore (peer store, DHT records), e.g. the node's levelStore(...).datastore
+  const { datastore, ...rest } = init
+  const make = withLibp2pServices(datastore === undefined ? rest : { ...rest, libp2pOptions: { ...rest.libp2pOptions, datastore } }, libp2pTransport)
   return ({ identity, logger }) => make({ identity, logger })
 }

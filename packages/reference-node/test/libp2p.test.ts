@@ -151,7 +151,7 @@ describe('config: transport and libp2p', () => {
     // seeds are kept in the libp2p:// form
     expect(c.seeds).toEqual([`libp2p:///ip4/192.0.2.7/tcp/4747/p2p/${pid}/${did}`])
     expect(listenAddresses(c)).toEqual(['libp2p:///ip4/0.0.0.0/tcp/4747', 'libp2p:///ip6/::/tcp/4747'])
-    expect(libp2pInit(c.libp2p)).toEqual({ dialTimeoutMs: 5000, maxFrameSize: 65536 })
+    expect(libp2pInit(c.libp2p)).toEqual({ dialTimeoutMs: 5000, maxFrameSize: 65536, features: {} })
     // an old config has no transport: tcp, unchanged
     const old = parseConfig(base())
     expect(old.transport).toBeUndefined()
@@ -167,7 +167,7 @@ describe('config: transport and libp2p', () => {
       [{ transport: 'libp2p', listen: [], libp2p: { listen: ['/ip4/1.2.3/tcp/1'] } }, /^libp2p\.listen\[0\]: expected an IPv4 address/],
       [{ transport: 'libp2p', listen: [], libp2p: { listen: ['/ip4/127.0.0.1/udp/1/quic-v1'] } }, /^libp2p\.listen\[0\]: expected multiaddr components/],
       [{ transport: 'libp2p', listen: [], libp2p: { listen: [`/ip4/127.0.0.1/tcp/1/p2p/${pid}`] } }, /^libp2p\.listen\[0\]: expected a listen multiaddr without \/p2p/],
-      [{ libp2p: { listen: [], relay: true } }, /^libp2p: expected one of listen, .*unknown key "relay"/],
+      [{ libp2p: { listen: [], announce: [] } }, /^libp2p: expected one of listen, .*unknown key "announce"/],
       [{ libp2p: { maxFrameSize: 0 } }, /^libp2p\.maxFrameSize: expected an integer/],
       [{ libp2p: { streamWindowBytes: 1024 } }, /^libp2p\.streamWindowBytes: expected an integer in 262144/],
       [{ libp2p: { maxFrameSize: 4096, maxOutboundBufferBytes: 1024 } }, /^libp2p\.maxOutboundBufferBytes: expected at least maxFrameSize/],

@@ -17,14 +17,43 @@
  * validator and are stored and answered by any kad-dht server.
  */
 import { InvalidParametersError, DiscoveryMethod } from '@kos-mesh/interface'
-import type { AbortOptions } from '@kos-mesh/interface'
-import { createRecordPeek, hasCapabilities } from '@kos-mesh/peer-discovery'
+import type { AbortOptions, NodeCapabilities } from '@kos-mesh/interface'
+import { decodeMessage } from '@kos-mesh/klp-codec'
 import type { DiscoverySource, NodeRecord, PeerQuery, RecordPeek, RecordVerifier } from '@kos-mesh/peer-discovery'
 import type { KadDHT, QueryEvent, SelectFn, ValidateFn } from '@libp2p/kad-dht'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { DhtKeyMismatchError, MissingServiceError } from './errors.js'
 import { KOS_DHT_NAMESPACE, KOS_NODE_PROVIDER_NAME, capabilityCid, nodeRecordKey, peerIdOfRecordKey, providerCid } from './keys.js'
 import { peerIdFromDid } from '../peer-id.js'
+
+/** Max bytes of a node record the default peek reads (peer-discovery's default record bound). */
+const PEEK_MAX_RECORD_BYTES = 8 * 1024
+
+/**
+ * The default RecordPeek: the record's node id and timestamp, decoded without verifying (only used by
+ * the DHT selector to pick the newest of records that the validator already verified). Kept here so
+ * that the transport layer needs nothing of peer-discovery at run time (only its types).
+ */
+function defaultRecordPeek(): RecordPeek {
+  return (bytes) => {
+    try {
+      if (!(bytes instanceof Uint8Array) || bytes.length > PEEK_MAX_RECORD_BYTES) return undefined
+      const msg = decodeMessage(bytes)
+      const data = msg.payload.data as Record<string, unknown> | null
+      const node = data?.node as Record<string, unknown> | undefined
+      const id = node?.node_id
+      return typeof id === 'string' ? { peerId: id, timestamp: msg.timestamp } : undefined
+    } catch {
+      return undefined
+    }
+  }
+}
+
+/** True when every named boolean capability is set (as peer-discovery's `hasCapabilities`). */
+function hasCapabilities(caps: NodeCapabilities, required: readonly string[]): boolean {
+  for (const name of required) if ((caps as unknown as Record<string, unknown>)[name] !== true) return false
+  return true
+}
 
 /** Defaults of `libp2pDhtSource`. */
 export const DHT_SOURCE_DEFAULTS = Object.freeze({
@@ -61,7 +90,7 @@ export function createNodeRecordValidator(recordVerifier: RecordVerifier, namesp
 }
 
 /** The kad-dht selector of node records: the newest (largest timestamp; the first on ties). */
-export function createNodeRecordSelector(recordPeek: RecordPeek = createRecordPeek()): SelectFn {
+export function createNodeRecordSelector(recordPeek: RecordPeek = defaultRecordPeek()): SelectFn {
   return (_key, records) => {
     let best = 0
     let bestTs = -Infinity
