@@ -55,7 +55,7 @@ import {
   type Ctx,
 } from './cli-common.js'
 import { scoreText, TRUST_COMMANDS } from './cli-trust.js'
-import { DISCOVERY_COMMANDS, meshStatusLines } from './cli-discovery.js'
+import { DISCOVERY_COMMANDS, meshStatusLines, networkStatusLines } from './cli-discovery.js'
 import { checkDid } from './did.js'
 import { isUnspecifiedLibp2pHost, parseLibp2pAddress } from './addresses.js'
 import { AlreadyInitializedError, DatabaseLockedError, InvalidConfigError, NodeAlreadyRunningError, NotInitializedError, StopTimeoutError } from './errors.js'
@@ -688,6 +688,7 @@ ${GLOBAL_TEXT}
         lines.push(`memory:     ${bytesText(t.residentMemoryBytes)} resident`)
       }
       lines.push(...meshStatusLines(s.mesh))
+      lines.push(...networkStatusLines(s.network))
       if (typeof s.logFile === 'string') lines.push(`log:        ${s.logFile} (kos-mesh logs --follow)`)
       lines.push('agents:', ...(s.agents.length === 0 ? ['  none'] : s.agents.map((a) => `  ${a.address}  [${a.capabilities.join(', ')}]  ${a.description}`)))
       print(ctx, lines.join('\n'), s)

@@ -4,6 +4,7 @@
  * Each is a client of the running node's control API (see control-discovery.ts), and `status`
  * prints the lines of `meshStatusLines`.
  */
+import type { NetworkInfo } from '@kos-mesh/interface'
 import { CAPABILITY_FLAGS, MAX_PROVIDER_NAME_LENGTH } from '@kos-mesh/peer-discovery'
 import { checkDid } from './did.js'
 import { controlCommand, ExitCode, GLOBAL_TEXT, intOption, list, needPositionals, print, str, table, usage, UsageError, type Command } from './cli-common.js'
@@ -210,6 +211,14 @@ export function meshStatusLines(m: MeshSummary | undefined): string[] {
     `gossip:     ${g === null ? 'off' : `active view ${g.active}, passive view ${g.passive}`}`,
     `broadcasts: ${m.broadcasts.sent} sent, ${m.broadcasts.received} received`,
   ]
+}
+
+/** The `status` line of the libp2p host's NetworkInfo (nat type, connectivity, relay addresses). */
+export function networkStatusLines(n: NetworkInfo | undefined): string[] {
+  if (n === undefined) return []
+  const relays = n.addresses.filter((a) => a.is_relay).length
+  const publics = n.addresses.filter((a) => a.is_public && !a.is_relay).length
+  return [`network:    nat ${n.nat_type}, ${n.connectivity_status}, ${publics} public address${publics === 1 ? '' : 'es'}, ${relays} relay address${relays === 1 ? '' : 'es'}`]
 }
 
 /** The discovery commands, by name. */

@@ -2,7 +2,7 @@
  * What a node reports: its peers (connected, discovered, known from earlier connections, being
  * redialled) and its status. Pure assembly from the node's parts.
  */
-import { KLPMessageType, NodeType } from '@kos-mesh/interface'
+import { KLPMessageType, NodeType, type NetworkInfo, type Transport } from '@kos-mesh/interface'
 import type { Router } from '@kos-mesh/klp-router'
 import type { BootstrapResult, PeerDiscovery } from '@kos-mesh/peer-discovery'
 import type { AgentRegistry } from '@kos-mesh/agents'
@@ -81,6 +81,22 @@ export interface StatusSource {
   trust: TrustRuntime | undefined
   bootstrap: BootstrapResult | undefined
   mesh: Pick<NodeMesh, 'summary'>
+  transports?: readonly Transport[]
+}
+
+/** The NetworkInfo of the first transport that reports one (transport-libp2p's `networkInfo()`). */
+function networkInfoOf(transports: readonly Transport[] | undefined): NetworkInfo | undefined {
+  for (const t of transports ?? []) {
+    const f = (t as { networkInfo?: () => NetworkInfo | undefined }).networkInfo
+    if (typeof f !== 'function') continue
+    try {
+      const info = f.call(t)
+      if (info !== undefined) return info
+    } catch {
+      // a transport that cannot tell reports nothing
+    }
+  }
+  return undefined
 }
 
 export function nodeStatus(s: StatusSource): NodeStatus {
@@ -101,6 +117,7 @@ export function nodeStatus(s: StatusSource): NodeStatus {
     taskEndorsements: routerTrustPolicy(s.init)?.[KLPMessageType.TASK_REQUEST]?.required_endorsements ?? 0,
     ...(started && s.trust !== undefined ? { trust: s.trust.summary() } : {}),
     ...(started ? { mesh: s.mesh.summary() } : {}),
+    ...(started && networkInfoOf(s.transports) !== undefined ? { network: networkInfoOf(s.transports)! } : {}),
     bootstrap: s.bootstrap,
   }
 }

@@ -2,7 +2,7 @@
  * The public shape of a node: what `createNode()` takes (`NodeInit`), what it returns
  * (`KosMeshNode`) and what that reports (`NodePeer`, `NodeStatus`).
  */
-import type { AbortOptions, Clock, FederatedNode, Logger, NodeCapabilities, NodeType, SignatureVerifier, Startable, Transport, TransportAddress } from '@kos-mesh/interface'
+import type { AbortOptions, Clock, FederatedNode, Logger, NetworkInfo, NodeCapabilities, NodeType, SignatureVerifier, Startable, Transport, TransportAddress } from '@kos-mesh/interface'
 import type { Identity } from '@kos-mesh/did-security'
 import type { PeerInfo, Router, RouterInit } from '@kos-mesh/klp-router'
 import type { AttestInit, AttestationBody, ReputationReport, RevocationBody, SignedStatement, StatementQuery, TrustEngineInit, TrustGraphEngine, TrustServiceInit } from '@kos-mesh/trust'
@@ -166,6 +166,11 @@ export interface NodeStatus {
   trust?: TrustSummary
   /** DHT table and providers, gossip views, broadcasts sent and received (when started). */
   mesh?: MeshSummary
+  /**
+   * The spec's NetworkInfo as the node's libp2p host sees it (nat_type, connectivity_status, public and
+   * relay addresses), when it runs on libp2p and is started.
+   */
+  network?: NetworkInfo
   bootstrap?: BootstrapResult | undefined
 }
 

@@ -385,6 +385,7 @@ class Node implements KosMeshNode {
       trust: this.trusts.runtimeOrUndefined,
       bootstrap: this.boot.result,
       mesh: this.mesh,
+      transports: this.transports,
     })
   }
 

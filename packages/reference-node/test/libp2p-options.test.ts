@@ -9,6 +9,7 @@ import { libp2pInit, parseLibp2pConfig } from '../src/config-libp2p.js'
 import { createRecordPeek } from '@kos-mesh/peer-discovery'
 import type { Transport } from '@kos-mesh/interface'
 import { libp2pDhtDiscovery, libp2pHostOf, libp2pNetworkInfo, resolveLibp2pFeatures } from '../src/libp2p-services.js'
+import { networkStatusLines } from '../src/cli-discovery.js'
 
 const LOOPBACK = 'libp2p:///ip4/127.0.0.1/tcp/0'
 const PEER = '12D3KooWPwKkxKu9j9S2MLsu6CiqAhNBeC9KZBLXnSRs3CGvHhSQ'
@@ -114,6 +115,11 @@ describe('libp2p features on the node host', () => {
     expect(await until(() => host.getMultiaddrs().some((m) => m.toString().includes('/p2p-circuit')))).toBe(true)
     const info = libp2pNetworkInfo(transportsOf(client))!
     expect(info.addresses.some((a) => a.is_relay)).toBe(true)
+    // the node's status carries the same NetworkInfo, and `kos-mesh status` prints it
+    const status = client.status()
+    expect(status.network?.addresses.some((a) => a.is_relay)).toBe(true)
+    expect(networkStatusLines(status.network)[0]).toMatch(/^network: +nat \w+, \w+, \d+ public address(es)?, [1-9]\d* relay address(es)?$/)
+    expect(relay.status().network?.connectivity_status).toBeDefined()
   })
 
   it('two nodes with dht.enabled: one finds the other\'s vector_storage capability through the libp2p DHT', async () => {

@@ -25,6 +25,7 @@ export { peerIdFromDid, didFromPeerId, privateKeyFromIdentity } from './peer-id.
 export { LIBP2P_SCHEME, parseLibp2pAddress, formatLibp2pAddress, type Libp2pAddress } from './address.js'
 export { FRAME_KIND_DATA, type Libp2pConnection } from './connection.js'
 export * from './reachability/index.js'
+import type { ReachabilityReport } from './reachability/index.js'
 export * from './discovery/index.js'
 
 /** The libp2p transport with a few extras over the `Transport` contract. */
@@ -39,6 +40,8 @@ export interface Libp2pTransportApi extends Transport {
   readonly peerId: PeerId
   /** KLP connections open (both directions). */
   readonly connectionCount: number
+  /** The spec's NetworkInfo of the host now (nat_type, connectivity, public and relay addresses), once it runs. */
+  networkInfo(): ReachabilityReport | undefined
 }
 
 /**

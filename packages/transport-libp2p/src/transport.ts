@@ -32,9 +32,11 @@ import { formatLibp2pAddress, isDialable, parseLibp2pAddress, withPeerId } from 
 import { Libp2pConnection, type ConnectionLimits } from './connection.js'
 import { DialTimeoutError, ListenError, PeerIdConversionError, TooManyConnectionsError } from './errors.js'
 import { didFromPeerId, peerIdFromDid, privateKeyFromIdentity } from './peer-id.js'
+import { networkInfoOf, type ReachabilityReport } from './reachability/network-info.js'
+import { KLP_PROTOCOL } from './protocol.js'
 
 /** The libp2p protocol id KLP streams are opened with. */
-export const KLP_PROTOCOL = '/kos/klp/1.0.0'
+export { KLP_PROTOCOL } from './protocol.js'
 
 export interface Libp2pTransportInit {
   /**
@@ -206,6 +208,11 @@ export class Libp2pTransport implements Transport {
   /** KLP connections open (both directions). */
   get connectionCount(): number {
     return this.connections.size
+  }
+
+  /** The spec's NetworkInfo of the host now, once it runs (undefined before the first listen/dial). */
+  networkInfo(): ReachabilityReport | undefined {
+    return this.host === undefined ? undefined : networkInfoOf(this.host)
   }
 
   canDial(addr: TransportAddress): boolean {

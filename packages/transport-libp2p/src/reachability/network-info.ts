@@ -6,7 +6,7 @@
 import { ConnectivityStatus, type NetworkAddress, type NetworkInfo } from '@kos-mesh/interface'
 import type { Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { KLP_PROTOCOL } from '../transport.js'
+import { KLP_PROTOCOL } from '../protocol.js'
 import { addrParts, isPrivateIp } from './ip.js'
 import { specNatType, type NatClassification } from './nat.js'
 import { REACHABILITY_SERVICES } from './options.js'
