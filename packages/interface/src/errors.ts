@@ -176,3 +176,33 @@ export function isKosMeshError(err: unknown): err is KosMeshError {
   const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined
   return typeof code === 'string' && code.startsWith('ERR_') && err instanceof Error && err.name !== 'Error'
 }
+
+// ---------------------------------------------------------------- transport conditions every transport shares
+
+/** A dial did not complete (connect plus authentication) within its time limit. */
+export class DialTimeoutError extends TimeoutError {
+  static override readonly code: string = 'ERR_DIAL_TIMEOUT'
+  override name = 'DialTimeoutError'
+  override readonly code: string = 'ERR_DIAL_TIMEOUT'
+}
+
+/** The remote ended the connection without a clean close (a reset, or a truncated stream). */
+export class ConnectionResetError extends ConnectionClosedError {
+  static override readonly code: string = 'ERR_CONNECTION_RESET'
+  override name = 'ConnectionResetError'
+  override readonly code: string = 'ERR_CONNECTION_RESET'
+}
+
+/** The transport's `maxConnections` is reached; no new connection can be opened or accepted. */
+export class TooManyConnectionsError extends QueueFullError {
+  static override readonly code: string = 'ERR_TOO_MANY_CONNECTIONS'
+  override name = 'TooManyConnectionsError'
+  override readonly code: string = 'ERR_TOO_MANY_CONNECTIONS'
+}
+
+/** A listener could not take its address (in use, not permitted, no handler could be registered). */
+export class ListenError extends KosMeshError {
+  static override readonly code: string = 'ERR_LISTEN'
+  override name = 'ListenError'
+  override readonly code: string = 'ERR_LISTEN'
+}

@@ -37,6 +37,7 @@ import {
   type ConnectionStatus,
   type Logger,
   type TimerHandle,
+  WriteTurns,
 } from '@kos-mesh/interface'
 import { FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, InvalidFrameError, type Frame } from '@kos-mesh/klp-codec'
 import type { Stream } from '@libp2p/interface'
@@ -68,11 +69,6 @@ export interface Libp2pConnectionInit {
   logger?: Logger
 }
 
-interface Waiter {
-  resolve(): void
-  reject(err: Error): void
-}
-
 /** Marker for a clean end (not surfaced to callers as an error). */
 class LocalClose extends Error {}
 
@@ -102,8 +98,7 @@ export class Libp2pConnection implements Connection {
   private reader: { resolve(r: IteratorResult<Uint8Array>): void; reject(e: Error): void } | undefined
 
   // outbound
-  private readonly writers: Waiter[] = []
-  private writerRunning = false
+  private readonly turns = new WriteTurns(() => this.stream.writableNeedsDrain)
   private waitingBytes = 0
   /** Frames sent in this tick, handed to the stream as one write at its end (see flushBatch). */
   private readonly batch = new FrameBatch()
@@ -133,7 +128,7 @@ export class Libp2pConnection implements Connection {
     s.addEventListener('message', (evt) => { this.onMessage(evt.data) })
     s.addEventListener('end', () => { this.onInputEnd() })
     s.addEventListener('remoteCloseWrite', () => { this.onRemoteCloseWrite() })
-    s.addEventListener('drain', () => { this.pumpWriters() })
+    s.addEventListener('drain', () => { this.turns.pump() })
     s.addEventListener('close', (evt) => { this.onStreamClose(evt.error) })
     if (s.status !== 'open') queueMicrotask(() => { this.onStreamClose(undefined) })
   }
@@ -284,11 +279,11 @@ export class Libp2pConnection implements Connection {
       throw new SendBufferFullError(`expected at most ${this.limits.maxOutboundBufferBytes} outbound bytes on the connection, got ${held} held and a frame of ${frame.byteLength}`)
     }
     const wire = encodeDataFrame(frame) // a copy: the caller may reuse its buffer at once
-    if (this.writerRunning || this.writers.length > 0 || this.stream.writableNeedsDrain) {
+    if (this.turns.busy) {
       this.waitingBytes += cost
       this.armStall()
       try {
-        await this.waitTurn(options.signal)
+        await this.turns.wait(options.signal)
       } finally {
         this.waitingBytes -= cost
       }
@@ -296,7 +291,7 @@ export class Libp2pConnection implements Connection {
         if (this.error !== undefined || this.stream.writeStatus !== 'writable') throw this.closedError()
         this.enqueue(wire)
       } finally {
-        this.releaseTurn()
+        this.turns.release()
       }
       return
     }
@@ -358,36 +353,6 @@ export class Libp2pConnection implements Connection {
     return new ConnectionClosedError(`expected an open connection, got status ${this.state}`)
   }
 
-  private waitTurn(signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = this.writers.indexOf(waiter)
-        if (i >= 0) this.writers.splice(i, 1)
-        reject(new AbortError(undefined, { cause: signal?.reason }))
-      }
-      const waiter: Waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort)
-          this.writerRunning = true
-          resolve()
-        },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e) },
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.writers.push(waiter)
-      this.pumpWriters()
-    })
-  }
-
-  private releaseTurn(): void {
-    this.writerRunning = false
-    this.pumpWriters()
-  }
-
-  private pumpWriters(): void {
-    if (this.writerRunning || this.stream.writableNeedsDrain) return
-    this.writers.shift()?.resolve()
-  }
 
   // ------------------------------------------------------------------ send stall deadline
 
@@ -439,9 +404,9 @@ export class Libp2pConnection implements Connection {
       try {
         if (signal?.aborted === true) onAbort()
         // pending senders go first, then the FIN
-        if (this.writerRunning || this.writers.length > 0) {
-          const turn = await this.waitTurn().then(() => true, () => false)
-          if (turn) this.releaseTurn()
+        if (this.turns.running || this.turns.waiting > 0) {
+          const turn = await this.turns.wait().then(() => true, () => false)
+          if (turn) this.turns.release()
         }
         // then the frames of this tick, so they go before the FIN
         this.flushBatch()
@@ -491,7 +456,7 @@ export class Libp2pConnection implements Connection {
       r.reject(err)
     }
     const closedErr = this.closedError()
-    for (const w of this.writers.splice(0)) w.reject(closedErr)
+    this.turns.rejectAll(closedErr)
     this.clock.clearTimeout(this.stallTimer)
     this.stallTimer = undefined
     try { this.stream.abort(err) } catch { /* already closed */ }
@@ -506,7 +471,7 @@ export class Libp2pConnection implements Connection {
     this.state = 'closed'
     this.batch.clear()
     if (this.error === undefined) this.inputEnded = true
-    for (const w of this.writers.splice(0)) w.reject(this.closedError())
+    this.turns.rejectAll(this.closedError())
     this.endReaderIfDrained()
     this.resolveClosed()
   }

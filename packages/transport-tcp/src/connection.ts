@@ -21,6 +21,7 @@ import {
   type Logger,
   type TimerHandle,
   every,
+  WriteTurns,
 } from '@kos-mesh/interface'
 import {
   FRAME_HEADER_LENGTH, FRAME_MAGIC, FRAME_VERSION, FrameDecoder, FrameTooLargeError, InvalidFrameError, TruncatedInputError, encodeFrame, type Frame,
@@ -70,11 +71,6 @@ export interface ConnectionLimits {
  * top of its payload, so the bound holds whether a frame waits as a copy or sits in the socket.
  */
 export const RECORD_WIRE_OVERHEAD = 64
-
-interface Waiter {
-  resolve(): void
-  reject(err: Error): void
-}
 
 export interface TcpConnectionInit {
   id: string
@@ -141,8 +137,7 @@ export class TcpConnection implements Connection {
   private reader: { resolve(r: IteratorResult<Uint8Array>): void; reject(e: Error): void } | undefined
 
   // outbound
-  private readonly writers: Waiter[] = []
-  private writerRunning = false
+  private readonly turns = new WriteTurns(() => this.socket.writableNeedDrain)
   /** Bytes of the copies held by senders waiting for their turn (payload + RECORD_WIRE_OVERHEAD each). */
   private waitingBytes = 0
   /** Bytes this connection ever handed to the socket (so bytes drained = txBytes - writableLength). */
@@ -188,7 +183,7 @@ export class TcpConnection implements Connection {
     s.on('end', () => { this.onEnd() })
     s.on('error', (err) => { this.fail(new ConnectionClosedError(`socket error: ${err.message}`, { cause: err })) })
     s.on('close', () => { this.onSocketClose() })
-    s.on('drain', () => { this.pumpWriters() })
+    s.on('drain', () => { this.turns.pump() })
     if (s.destroyed) queueMicrotask(() => { this.onSocketClose() })
   }
 
@@ -618,11 +613,11 @@ export class TcpConnection implements Connection {
     if (held > 0 && held + cost > this.limits.maxOutboundBufferBytes) {
       throw new SendBufferFullError(`expected at most ${this.limits.maxOutboundBufferBytes} outbound bytes on the connection, got ${held} held and a frame of ${frame.byteLength}`)
     }
-    if (this.writerRunning || this.writers.length > 0 || this.socket.writableNeedDrain) {
+    if (this.turns.busy) {
       const copy = frame.slice() // the caller may reuse its buffer while we wait
       this.waitingBytes += cost
       try {
-        await this.waitTurn(options.signal)
+        await this.turns.wait(options.signal)
       } finally {
         this.waitingBytes -= cost
       }
@@ -630,7 +625,7 @@ export class TcpConnection implements Connection {
         if (this.error !== undefined) throw this.closedError()
         this.writeRecord(KIND_DATA, copy)
       } finally {
-        this.releaseTurn()
+        this.turns.release()
       }
       return
     }
@@ -735,7 +730,7 @@ export class TcpConnection implements Connection {
     if (this.error !== undefined) { this.stallArmed = false; return }
     const s = this.socket
     const pending = s.writableLength
-    if (pending === 0 && this.writers.length === 0) { this.stallArmed = false; return }
+    if (pending === 0 && this.turns.waiting === 0) { this.stallArmed = false; return }
     const ms = this.limits.sendStallTimeoutMs
     const now = this.clock.now()
     const done = this.txBytes - pending
@@ -758,39 +753,6 @@ export class TcpConnection implements Connection {
     this.socket.uncork()
   }
 
-  /** Waits for this caller's turn to write: FIFO, and only while the socket buffer is below its mark. */
-  private waitTurn(signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = this.writers.indexOf(waiter)
-        if (i >= 0) this.writers.splice(i, 1)
-        reject(new AbortError(undefined, { cause: signal?.reason }))
-      }
-      const waiter: Waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort)
-          this.writerRunning = true
-          resolve()
-        },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e) },
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.writers.push(waiter)
-      this.pumpWriters()
-    })
-  }
-
-  /** Called by the writer that got its turn, once it has written (or given up). */
-  private releaseTurn(): void {
-    this.writerRunning = false
-    this.pumpWriters()
-  }
-
-  private pumpWriters(): void {
-    if (this.writerRunning || this.socket.writableNeedDrain) return
-    const w = this.writers.shift()
-    w?.resolve()
-  }
 
   // ------------------------------------------------------------------ keep-alive
 
@@ -836,8 +798,8 @@ export class TcpConnection implements Connection {
         if (signal?.aborted === true) onAbort()
         // pending senders go first, then the close record, then FIN
         let turn = false
-        if (this.writerRunning || this.writers.length > 0 || this.socket.writableNeedDrain) {
-          turn = await this.waitTurn().then(() => true, () => false)
+        if (this.turns.busy) {
+          turn = await this.turns.wait().then(() => true, () => false)
         }
         try {
           if (this.error === undefined) {
@@ -847,7 +809,7 @@ export class TcpConnection implements Connection {
             if (this.pausedForBackpressure) { this.pausedForBackpressure = false; this.socket.resume() }
           }
         } finally {
-          if (turn) this.releaseTurn()
+          if (turn) this.turns.release()
         }
         await this.closed
       } finally {
@@ -888,7 +850,7 @@ export class TcpConnection implements Connection {
       else r.reject(err)
     }
     const closedErr = this.closedError()
-    for (const w of this.writers.splice(0)) w.reject(closedErr)
+    this.turns.rejectAll(closedErr)
     this.stopTimers()
     this.stallArmed = false
     this.socket.destroy()
@@ -910,7 +872,7 @@ export class TcpConnection implements Connection {
       this.endReader()
     }
     this.state = 'closed'
-    for (const w of this.writers.splice(0)) w.reject(this.closedError())
+    this.turns.rejectAll(this.closedError())
     this.resolveClosed()
   }
 

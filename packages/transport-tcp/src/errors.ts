@@ -3,6 +3,9 @@
  * `@kos-mesh/interface`, so callers can test either the specific `name`/`code` or the family
  * (`instanceof TimeoutError`, `instanceof DecodeError`, ...). Assert on `name`/`code`, never on text.
  *
+ * Shared with every transport (from @kos-mesh/interface, re-exported below): DialTimeoutError,
+ * ConnectionResetError, TooManyConnectionsError, ListenError, SendBufferFullError, SlowPeerError.
+ *
  * Framing errors come from @kos-mesh/klp-codec (FrameTooLargeError, InvalidFrameError,
  * TruncatedInputError) and handshake errors from @kos-mesh/did-security (HandshakeError,
  * HandshakeTimeoutError); this package does not duplicate them.
@@ -11,18 +14,8 @@ import {
   ConnectionClosedError,
   DecodeError,
   DecryptionError,
-  KosMeshError,
-  QueueFullError,
   ReplayError,
-  TimeoutError,
 } from '@kos-mesh/interface'
-
-/** The TCP connection could not be opened in time (`dialTimeoutMs`). */
-export class DialTimeoutError extends TimeoutError {
-  static override readonly code: string = 'ERR_DIAL_TIMEOUT'
-  override name = 'DialTimeoutError'
-  override readonly code: string = 'ERR_DIAL_TIMEOUT'
-}
 
 
 
@@ -54,26 +47,5 @@ export class KeepAliveTimeoutError extends ConnectionClosedError {
   override readonly code: string = 'ERR_KEEPALIVE_TIMEOUT'
 }
 
-/** The remote closed the TCP stream without the authenticated close record. */
-export class ConnectionResetError extends ConnectionClosedError {
-  static override readonly code: string = 'ERR_CONNECTION_RESET'
-  override name = 'ConnectionResetError'
-  override readonly code: string = 'ERR_CONNECTION_RESET'
-}
-
-/** `maxConnections` is reached; no new connection can be opened. */
-export class TooManyConnectionsError extends QueueFullError {
-  static override readonly code: string = 'ERR_TOO_MANY_CONNECTIONS'
-  override name = 'TooManyConnectionsError'
-  override readonly code: string = 'ERR_TOO_MANY_CONNECTIONS'
-}
-
-/** The listener could not bind its address (in use, not permitted...). */
-export class ListenError extends KosMeshError {
-  static override readonly code: string = 'ERR_LISTEN'
-  override name = 'ListenError'
-  override readonly code: string = 'ERR_LISTEN'
-}
-
 /** The transport errors every transport shares (interface). */
-export { SendBufferFullError, SlowPeerError } from '@kos-mesh/interface'
+export { SendBufferFullError, SlowPeerError, DialTimeoutError, ConnectionResetError, TooManyConnectionsError, ListenError } from '@kos-mesh/interface'
