@@ -99,6 +99,10 @@ function networkInfoOf(transports: readonly Transport[] | undefined): NetworkInf
   return undefined
 }
 
+function optionalNetwork(network: NetworkInfo | undefined): { network?: NetworkInfo } {
+  return network === undefined ? {} : { network }
+}
+
 export function nodeStatus(s: StatusSource): NodeStatus {
   const started = s.started
   const reconnection = s.reconnection
@@ -117,7 +121,7 @@ export function nodeStatus(s: StatusSource): NodeStatus {
     taskEndorsements: routerTrustPolicy(s.init)?.[KLPMessageType.TASK_REQUEST]?.required_endorsements ?? 0,
     ...(started && s.trust !== undefined ? { trust: s.trust.summary() } : {}),
     ...(started ? { mesh: s.mesh.summary() } : {}),
-    ...(started && networkInfoOf(s.transports) !== undefined ? { network: networkInfoOf(s.transports)! } : {}),
+    ...(started ? optionalNetwork(networkInfoOf(s.transports)) : {}),
     bootstrap: s.bootstrap,
   }
 }
