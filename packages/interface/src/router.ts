@@ -52,6 +52,7 @@ export interface PeerInfo {
   connectionId: string
 }
 
+/** A message the router rejected: the reason code, the message id when known, and the peer it came from. */
 export interface RejectInfo {
   reason: string
   messageId?: string
@@ -88,6 +89,7 @@ export interface BroadcastStrategy {
   relay(message: KLPMessage, context: BroadcastContext): readonly string[]
 }
 
+/** What a broadcast strategy knows of a broadcast it forwards. */
 export interface BroadcastContext {
   /** The neighbour it came from; undefined for this node's own broadcast. */
   readonly fromPeer: string | undefined
@@ -95,6 +97,12 @@ export interface BroadcastContext {
   readonly hops: number
   /** DIDs of the directly connected neighbours. */
   readonly neighbours: readonly string[]
+}
+
+/** Options of `deliverBroadcast`. */
+export interface DeliverBroadcastOptions extends AbortOptions {
+  /** The DID of the neighbour that handed the broadcast over (the sender a reject names). */
+  fromPeer: string
 }
 
 /** The router as protocol services use it. */
@@ -138,6 +146,24 @@ export interface MessageRouter {
    * without it gives gossip services no lazy repair.
    */
   relayBroadcast?(peer: string, message: KLPMessage, options?: AbortOptions): Promise<void>
+  /**
+   * Delivers a broadcast that reached this node by another path than the router's own connections
+   * (e.g. a libp2p gossipsub topic): the signed message bytes (klp-codec `encodeMessage`, no router
+   * envelope) or the decoded message. It passes the same checks as a broadcast from a connection
+   * (decode and size, type BROADCAST_ANNOUNCE, expiry and ttl, revoked signer, replay window shared
+   * with the connections, signature, source binding, trust) and reaches the BROADCAST_ANNOUNCE
+   * handler at most once whichever path brings it first; a refused one is counted and emitted as
+   * `message:rejected` with `fromPeer`. The router does not spread it further (neither flooding nor
+   * the broadcast strategy): the other path does that. `fromPeer` is the DID of the neighbour that
+   * handed it over (blamed for a forgery). Resolves with true once the message was queued for the
+   * checks, false when it was refused before them (size, decode, type, queue full). Optional.
+   */
+  deliverBroadcast?(message: KLPMessage | Uint8Array, options: DeliverBroadcastOptions): Promise<boolean>
+  /**
+   * Listens to one of the router's events (`peer:connect`, `peer:disconnect`, `peer:identify`,
+   * `message:rejected`).
+   */
   addEventListener<K extends keyof MessageRouterEvents>(type: K, listener: (evt: MessageRouterEvents[K]) => void, options?: { once?: boolean; signal?: AbortSignal }): void
+  /** Stops listening to an event. */
   removeEventListener<K extends keyof MessageRouterEvents>(type: K, listener: (evt: MessageRouterEvents[K]) => void): void
 }

@@ -3,15 +3,44 @@
  * routing hint first), with the hop count raised in the envelope only; broadcasts go where the
  * broadcast strategy says (flooding to every neighbour but the sender by default, or a gossip
  * service's choice). Frames are posted without waiting. While a strategy is installed, the
- * recent broadcasts are held so `relayTo` can send one to a further neighbour later. Internal.
+ * recent broadcasts are held so `relayTo` can send one to a further neighbour later. Broadcasts
+ * that came by another path (`deliverExternal`, e.g. gossipsub) run through the same pipeline
+ * stages but are never relayed. Internal.
  */
-import { InvalidParametersError, KLPMessageType, type BroadcastStrategy, type KLPMessage } from '@kos-mesh/interface'
+import {
+  ConnectionClosedError,
+  InvalidParametersError,
+  KLPMessageType,
+  TrustObservation,
+  type BroadcastStrategy,
+  type Connection,
+  type KLPMessage,
+} from '@kos-mesh/interface'
+import { encodeMessage } from '@kos-mesh/klp-codec'
 import { BroadcastCache } from './broadcast-cache.js'
 import type { QueueItem, RouterCore } from './core.js'
-import { FLAG_VIA_REACHED, rewrapEnvelope } from './envelope.js'
+import { ENVELOPE_HEADER_BYTES, EnvelopeKind, FLAG_VIA_REACHED, encodeEnvelope, rewrapEnvelope } from './envelope.js'
 import { NoRouteError, UnknownBroadcastError } from './errors.js'
 import { RejectReason } from './reasons.js'
 import type { Responder } from './responder.js'
+import { decodeFrame } from './stages/index.js'
+
+/**
+ * The `conn` of queue items that came by another path: not undefined, so the pipeline treats them
+ * as a peer's messages (every check runs), and never in the routing table (nothing is sent on it).
+ */
+const OFF_ROUTER: Connection = Object.freeze({
+  id: 'deliver-broadcast',
+  remotePeer: '',
+  remoteAddr: '',
+  direction: 'inbound',
+  status: 'closed',
+  send: () => Promise.reject(new ConnectionClosedError('not a router connection')),
+  close: async () => {},
+  abort: () => {},
+  closed: Promise.resolve(),
+  async *[Symbol.asyncIterator]() {},
+}) as Connection
 
 /** Plain flooding: every neighbour but the one the broadcast came from. */
 export const floodingStrategy: BroadcastStrategy = {
@@ -63,9 +92,59 @@ export class Forwarding {
     core.post(conn, rewrapEnvelope(item.frame, hops, flags))
   }
 
+  /**
+   * A broadcast that came by another path (`MessageRouter.deliverBroadcast`): size, decode and type
+   * checked here, then queued for the pipeline's stages (expiry, revoked, replay, signature, source,
+   * trust, handler) like a peer's message; `broadcast()` then leaves it where it is. Its hop count is
+   * set to the limit so no reverse-path route is learned from it (the path is not ours). False when
+   * refused before the pipeline (counted as a reject).
+   */
+  deliverExternal(message: KLPMessage | Uint8Array, fromPeer: string, enqueue: (item: QueueItem) => boolean): boolean {
+    const core = this.core
+    if (typeof fromPeer !== 'string' || fromPeer.length === 0 || fromPeer.length > 1024) throw new InvalidParametersError(`expected fromPeer to be a DID, got ${typeof fromPeer === 'string' ? JSON.stringify(fromPeer.slice(0, 80)) : typeof fromPeer}`)
+    if (core.isRevoked?.(fromPeer) === true) {
+      core.reject(RejectReason.REVOKED, fromPeer)
+      return false
+    }
+    let body: Uint8Array
+    if (message instanceof Uint8Array) body = message
+    else {
+      try {
+        body = encodeMessage(message)
+      } catch {
+        core.reject(RejectReason.MALFORMED, fromPeer)
+        return false
+      }
+    }
+    core.counters.messagesIn++
+    core.counters.bytesIn += body.byteLength
+    if (body.byteLength + ENVELOPE_HEADER_BYTES > core.cfg.maxFrameBytes) {
+      core.reject(RejectReason.FRAME_TOO_LARGE, fromPeer)
+      return false
+    }
+    const frame = encodeEnvelope(EnvelopeKind.MESSAGE, 0, 0, body)
+    const msg = decodeFrame(core, frame)
+    if ('reason' in msg && 'answer' in msg) {
+      core.reject(msg.reason, fromPeer)
+      core.observe(fromPeer, TrustObservation.INVALID_MESSAGE)
+      return false
+    }
+    if (msg.type !== KLPMessageType.BROADCAST_ANNOUNCE) {
+      core.reject(RejectReason.UNSUPPORTED_MESSAGE_TYPE, fromPeer, msg.metadata.message_id)
+      return false
+    }
+    const item: QueueItem = { conn: OFF_ROUTER, fromPeer, hops: core.cfg.hopLimit, flags: 0, frame, msg, receivedAt: core.clock.now() }
+    this.external.add(item)
+    return enqueue(item)
+  }
+
+  /** Queue items of `deliverExternal`: delivered here, never relayed. */
+  private readonly external = new WeakSet<QueueItem>()
+
   /** Spreads a broadcast this node accepted (or made: `item.conn` undefined) as the strategy says. */
   broadcast(item: QueueItem): void {
     const core = this.core
+    if (this.external.has(item)) return
     const own = item.conn === undefined
     const hops = own ? 0 : item.hops + 1
     const flooding = this.current === floodingStrategy

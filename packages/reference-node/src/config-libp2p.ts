@@ -37,12 +37,24 @@ export interface Libp2pConfig extends Libp2pConfigNumbers {
    */
   listen: string[]
   /**
+   * Multiaddrs the node announces instead of its listen addresses (identify, its record, the DHT):
+   * the public address of a node behind a port forward, `/dns4/node.example.org/tcp/4747`. Default:
+   * none (the listen addresses).
+   */
+  announce?: string[]
+  /**
    * Circuit relay v2. `client` (default true): the circuit relay transport, so the node dials
    * `/p2p-circuit` addresses and reserves a slot on the relays named in `listen`
    * (`<relay multiaddr>/p2p/<relay PeerId>/p2p-circuit`). `server` (default false): the node runs a
    * circuit relay v2 server (a GATEWAY_NODE).
    */
   relay?: { client?: boolean; server?: boolean }
+  /**
+   * Run KLP on limited (relayed, with the relay's duration and data limits) connections too, bounded
+   * by the relay's data limit (a frame that would pass it is refused). Default false: KLP waits for
+   * a direct connection (DCUtR).
+   */
+  allowLimitedConnections?: boolean
   /** AutoNAT v2 (which of our addresses peers can dial; `kos-mesh status`' nat_type). Default true. */
   autonat?: boolean
   /** DCUtR (upgrade a relayed connection to a direct one). Default true. */
@@ -139,10 +151,38 @@ export function parseTransportKind(v: unknown, where = 'transport'): TransportKi
   return v as TransportKind
 }
 
+/**
+ * The `transport` setting: one transport (`"tcp"`, `"libp2p"`) or both (`["tcp", "libp2p"]`: the node
+ * listens on `listen` and `libp2p.listen`, its record carries both kinds of addresses, and it dials
+ * each peer with the transport of the peer's address).
+ */
+export type TransportSetting = TransportKind | TransportKind[]
+
+/**
+ * Parses `transport`: a kind, a list of distinct kinds (JSON), or `tcp,libp2p` (the CLI flag). One kind
+ * is returned as a string (so a config with one transport stays as it was), two as a list.
+ */
+export function parseTransportSetting(v: unknown, where = 'transport'): TransportSetting {
+  const items = Array.isArray(v) ? v : typeof v === 'string' && v.includes(',') ? v.split(',').map((x) => x.trim()) : [v]
+  const expected = `one of ${TRANSPORT_KINDS.join(', ')} or a list of them like ["tcp", "libp2p"]`
+  if (items.length === 0 || items.length > TRANSPORT_KINDS.length) throw new InvalidConfigError(`${where}: expected ${expected}, got ${JSON.stringify(v)}`)
+  const kinds = items.map((x) => {
+    if (typeof x !== 'string' || !(TRANSPORT_KINDS as readonly string[]).includes(x)) throw new InvalidConfigError(`${where}: expected ${expected}, got ${JSON.stringify(v)}`)
+    return x as TransportKind
+  })
+  if (new Set(kinds).size !== kinds.length) throw new InvalidConfigError(`${where}: expected distinct transports, got ${JSON.stringify(v)}`)
+  return kinds.length === 1 ? (kinds[0] as TransportKind) : kinds
+}
+
+/** The transports of a setting, `tcp` when absent. */
+export function transportKinds(setting: TransportSetting | undefined): TransportKind[] {
+  return setting === undefined ? ['tcp'] : Array.isArray(setting) ? [...setting] : [setting]
+}
+
 /** Validates the `libp2p` object of the config. */
 export function parseLibp2pConfig(v: unknown): Libp2pConfig {
   if (!isObj(v)) throw new InvalidConfigError(`libp2p: expected an object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('libp2p', v, ['listen', ...FEATURE_KEYS, ...Object.keys(LIBP2P_CONFIG_NUMBERS)])
+  noExtra('libp2p', v, ['listen', 'announce', 'allowLimitedConnections', ...FEATURE_KEYS, ...Object.keys(LIBP2P_CONFIG_NUMBERS)])
   const listen = v.listen ?? []
   if (!Array.isArray(listen) || listen.length > 64) throw new InvalidConfigError(`libp2p.listen: expected a list of at most 64 multiaddrs, got ${Array.isArray(listen) ? listen.length : typeof listen}`)
   const out: Libp2pConfig = {
@@ -151,6 +191,18 @@ export function parseLibp2pConfig(v: unknown): Libp2pConfig {
       return libp2pListenMultiaddr(a, `libp2p.listen[${i}]`)
     }),
   }
+  if (v.announce !== undefined) {
+    const an = v.announce
+    if (!Array.isArray(an) || an.length > 64) throw new InvalidConfigError(`libp2p.announce: expected a list of at most 64 multiaddrs, got ${Array.isArray(an) ? an.length : typeof an}`)
+    out.announce = an.map((a, i) => {
+      const where = `libp2p.announce[${i}]`
+      if (typeof a !== 'string') throw new InvalidConfigError(`${where}: expected a multiaddr like /dns4/node.example.org/tcp/4747, got ${typeof a}`)
+      const parsed = parseLibp2pAddress(checkLibp2pAddress(a, 'publish', where))
+      if (parsed.peerId !== undefined) throw new InvalidConfigError(`${where}: expected a multiaddr without /p2p/ (the PeerId is the node's identity), got ${JSON.stringify(a.slice(0, 120))}`)
+      return parsed.multiaddr as string
+    })
+  }
+  if (v.allowLimitedConnections !== undefined) out.allowLimitedConnections = bool(v.allowLimitedConnections, 'libp2p.allowLimitedConnections')
   parseFeatures(v, out)
   if (out.relay?.client === false) {
     const i = out.listen.findIndex(isCircuitListen)
@@ -176,6 +228,8 @@ export function libp2pInit(config: Libp2pConfig | undefined): KosLibp2pInit {
   for (const k of FEATURE_KEYS) if (config[k] !== undefined) (features as Record<string, unknown>)[k] = config[k]
   // always set: the defaults (relay client, autonat, dcutr) apply to every configured libp2p node
   init.features = features
+  if (config.announce !== undefined && config.announce.length > 0) init.announce = [...config.announce]
+  if (config.allowLimitedConnections === true) init.allowLimitedConnections = true
   for (const k of Object.keys(LIBP2P_CONFIG_NUMBERS) as Array<keyof Libp2pConfigNumbers>) {
     const n = config[k]
     if (n !== undefined) init[k] = n

@@ -2,7 +2,7 @@
  * The libp2p features of a node's config (`libp2p.relay`, `autonat`, `dcutr`, `dht`, `gossipsub`)
  * as services of the host @kos-mesh/transport-libp2p creates (merged into its `libp2pOptions`), the
  * libp2p kad-dht as a discovery source of the node (`libp2pDhtDiscovery`), and the host's
- * NetworkInfo (`libp2pNetworkInfo`).
+ * NetworkInfo (`libp2pNetworkInfo`), and gossipsub connected to the router (`libp2pGossipsub`).
  *
  * kad-dht, gossipsub and multiaddr are dependencies of transport-libp2p, not of this package: they
  * are imported (once, only when configured) from where transport-libp2p resolves them.
@@ -11,10 +11,12 @@ import { createSignatureVerifier } from '@kos-mesh/did-security'
 import { DiscoveryMethod, KosMeshError, type AbortOptions, type Transport } from '@kos-mesh/interface'
 import { CAPABILITY_FLAGS, createRecordVerifier, type DiscoverySource, type PeerDiscovery, type PeerQuery } from '@kos-mesh/peer-discovery'
 import {
+  gossipsubBroadcast,
   kosDhtRecordOptions,
   libp2pDhtSource,
   networkInfoOf,
   reachabilityOptions,
+  type GossipsubBroadcast,
   type Libp2pDhtSource,
   type Libp2pTransportApi,
   type Libp2pTransportInit,
@@ -223,4 +225,50 @@ export function libp2pDhtDiscovery(init: { queryTimeoutMs?: number } = {}): Libp
     },
   }
   return { service, source }
+}
+
+export interface Libp2pGossipsubNodeService {
+  /** The bridge between the host's gossipsub topic `/kos/broadcast/1.0.0` and the router. */
+  readonly bridge: GossipsubBroadcast
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+/**
+ * gossipsub connected to the router (`services.libp2pGossipsub`; needs the node's libp2p transport
+ * with `libp2p.gossipsub`): the node's own broadcasts are also published to the topic, and every
+ * broadcast gossipsub brings goes through the router's checks to its handlers (once, whichever path
+ * brought it first; refusals counted in the router's rejects). The router's broadcast strategy (the
+ * gossip service's, when it runs) is wrapped, not replaced: a gossip service started before this
+ * one is restarted once so that its strategy is installed through the bridge.
+ */
+export function libp2pGossipsub(): NodeService<Libp2pGossipsubNodeService> {
+  return defineService(['transports', 'router', 'signatureVerifier', 'trustEngine', 'clock', 'logger'], (c) => {
+    const host = libp2pHostOf(c.transports)
+    if (host === undefined) throw new Libp2pModuleUnavailableError('expected a node on transport libp2p (with libp2p.gossipsub and a libp2p listen address), got none')
+    const engine = c.trustEngine as { isRevoked?: (did: string) => boolean }
+    // revoked signers are refused by the topic validator already: gossipsub does not spread them
+    const isRevoked = typeof engine.isRevoked === 'function' ? engine.isRevoked.bind(engine) : undefined
+    const bridge = gossipsubBroadcast()({ libp2p: host, signatureVerifier: c.signatureVerifier, clock: c.clock, ...(isRevoked === undefined ? {} : { isRevoked }) })
+    let detach: (() => void) | undefined
+    return {
+      bridge,
+      async start() {
+        if (detach !== undefined) return
+        bridge.start()
+        detach = bridge.attach(c.router)
+        const gossip = c.gossip as { isStarted?: () => boolean; start?: () => Promise<void>; stop?: () => Promise<void> } | undefined
+        if (gossip?.isStarted?.() === true && gossip.stop !== undefined && gossip.start !== undefined) {
+          await gossip.stop()
+          await gossip.start()
+        }
+        c.logger.debug('gossipsub connected to the router', { topic: bridge.topic })
+      },
+      async stop() {
+        detach?.()
+        detach = undefined
+        bridge.stop()
+      },
+    }
+  })
 }

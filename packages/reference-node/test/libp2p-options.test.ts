@@ -93,7 +93,7 @@ describe('libp2p config keys', () => {
     expect(bad({ dht: { enabled: true, bootstrap: ['/ip4/1.2.3.4/tcp/1'] } })).toMatch(/^libp2p\.dht\.bootstrap\[0\]: expected a multiaddr with \/p2p\//)
     expect(bad({ dht: { enabled: true, bootstrap: ['tcp://1.2.3.4:1'] } })).toMatch(/^libp2p\.dht\.bootstrap\[0\]:/)
     expect(bad({ dht: { enabled: true, extra: 1 } })).toMatch(/unknown key "extra"/)
-    expect(bad({ announce: ['/ip4/1.2.3.4/tcp/1'] })).toMatch(/unknown key "announce"/)
+    expect(bad({ announced: ['/ip4/1.2.3.4/tcp/1'] })).toMatch(/unknown key "announced"/)
     expect(bad({ listen: [`/ip4/127.0.0.1/tcp/4001/p2p/${PEER}/p2p-circuit`], relay: { client: false } })).toMatch(/^libp2p\.listen\[0\]: expected no \/p2p-circuit/)
   })
 })

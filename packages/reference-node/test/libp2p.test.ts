@@ -167,7 +167,7 @@ describe('config: transport and libp2p', () => {
       [{ transport: 'libp2p', listen: [], libp2p: { listen: ['/ip4/1.2.3/tcp/1'] } }, /^libp2p\.listen\[0\]: expected an IPv4 address/],
       [{ transport: 'libp2p', listen: [], libp2p: { listen: ['/ip4/127.0.0.1/udp/1/quic-v1'] } }, /^libp2p\.listen\[0\]: expected multiaddr components/],
       [{ transport: 'libp2p', listen: [], libp2p: { listen: [`/ip4/127.0.0.1/tcp/1/p2p/${pid}`] } }, /^libp2p\.listen\[0\]: expected a listen multiaddr without \/p2p/],
-      [{ libp2p: { listen: [], announce: [] } }, /^libp2p: expected one of listen, .*unknown key "announce"/],
+      [{ libp2p: { listen: [], announced: [] } }, /^libp2p: expected one of listen, .*unknown key "announced"/],
       [{ libp2p: { maxFrameSize: 0 } }, /^libp2p\.maxFrameSize: expected an integer/],
       [{ libp2p: { streamWindowBytes: 1024 } }, /^libp2p\.streamWindowBytes: expected an integer in 262144/],
       [{ libp2p: { maxFrameSize: 4096, maxOutboundBufferBytes: 1024 } }, /^libp2p\.maxOutboundBufferBytes: expected at least maxFrameSize/],

@@ -14,10 +14,15 @@
 import { InvalidAddressError } from '@kos-mesh/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 
+/** The scheme of libp2p transport addresses: `libp2p://` followed by a multiaddr (see the module comment). */
 export const LIBP2P_SCHEME = 'libp2p://'
 /** Longest address string accepted (multiaddr + DID). */
 export const MAX_ADDRESS_LENGTH = 1024
 
+/**
+ * A libp2p transport address, parsed by {@link parseLibp2pAddress}: the multiaddr, the PeerId in it
+ * and the DID appended to it, each when present. All empty for the bare `libp2p://`.
+ */
 export interface Libp2pAddress {
   /** The multiaddr, without the DID suffix; undefined for the bare `libp2p://`. */
   multiaddr?: Multiaddr

@@ -1,3 +1,10 @@
+/**
+ * The libp2p transport: KLP connections as `/kos/klp/1.0.0` streams on a js-libp2p host, the one
+ * passed in or one it creates at first use (host.ts). `listen()` registers the KLP protocol handler
+ * (and binds the address on the host), `dial()` opens a libp2p connection to the peer the address
+ * names (Noise proves its PeerId) and a KLP stream on it, `close()` closes the listeners and
+ * connections and stops an owned host. Options and defaults: transport-options.ts.
+ */
 import { randomBytes } from 'node:crypto'
 import {
   AbortError,
@@ -5,7 +12,6 @@ import {
   InvalidParametersError,
   NotStartedError,
   PeerMismatchError,
-  UnreachableError,
   isKosMeshError,
   systemClock,
   type AbortOptions,
@@ -19,120 +25,31 @@ import {
   type TransportAddress,
 } from '@kos-mesh/interface'
 import type { Identity } from '@kos-mesh/did-security'
-import { identify } from '@libp2p/identify'
 import type { Connection as P2PConnection, Libp2p, Listener as P2PListener, PeerId, Stream } from '@libp2p/interface'
-import { noise } from '@libp2p/noise'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { webSockets } from '@libp2p/websockets'
-import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { formatLibp2pAddress, isDialable, parseLibp2pAddress, withPeerId } from './address.js'
 import { Libp2pConnection, type ConnectionLimits } from './connection.js'
-import { DialTimeoutError, ListenError, PeerIdConversionError, TooManyConnectionsError } from './errors.js'
-import { didFromPeerId, peerIdFromDid, privateKeyFromIdentity } from './peer-id.js'
+import { DialTimeoutError, ListenError, TooManyConnectionsError } from './errors.js'
+import { createOwnedHost, transportManagerOf } from './host.js'
+import { didFromPeerId, peerIdFromDid } from './peer-id.js'
 import { networkInfoOf, type ReachabilityReport } from './reachability/network-info.js'
 import { KLP_PROTOCOL } from './protocol.js'
+import { LimitedConnectionError, relayBudget } from './limited.js'
+import { checkAnnounce, mapDialError } from './dial-errors.js'
+import { Libp2pListener } from './listener.js'
+import { resolveOptions, type Libp2pComponents, type Libp2pTransportInit } from './transport-options.js'
+
+export { Libp2pListener } from './listener.js'
+export { DEFAULTS, type Libp2pComponents, type Libp2pTransportInit } from './transport-options.js'
 
 /** The libp2p protocol id KLP streams are opened with. */
 export { KLP_PROTOCOL } from './protocol.js'
 
-export interface Libp2pTransportInit {
-  /**
-   * An existing js-libp2p host to run KLP on, as one more protocol handler. The transport then never
-   * starts or stops it (`close()` only removes the handler and closes the KLP streams), and the host's
-   * own key is the local identity. Default: the transport creates its own host from
-   * `components.identity` at the first `listen()` or `dial()` (TCP + WebSockets, Noise, Yamux,
-   * identify, ping) and stops it in `close()`.
-   */
-  libp2p?: Libp2p
-  /**
-   * Options merged over the defaults of the host the transport creates (ignored with `libp2p`), e.g.
-   * `transports`, `connectionGater`, `services`. `privateKey` always comes from the identity.
-   */
-  libp2pOptions?: Omit<Libp2pOptions, 'privateKey'>
-  /** Largest application frame accepted by `send()` and from the wire, in bytes. Default 1 MiB. */
-  maxFrameSize?: number
-  /**
-   * Decoded inbound bytes buffered per connection before the stream is paused (Yamux then stops
-   * granting window, so the sender blocks). Default 1 MiB. A larger frame is still taken whole.
-   */
-  maxInboundBufferBytes?: number
-  /**
-   * Outbound bytes one connection may hold (frames waiting for their turn plus the libp2p stream's
-   * write buffer, each frame with its 8-byte header). A `send()` past it rejects at once with
-   * `SendBufferFullError`; a send into an empty buffer always fits. At least `maxFrameSize`.
-   * Default max(4 MiB, maxFrameSize).
-   */
-  maxOutboundBufferBytes?: number
-  /**
-   * While outbound bytes are held, the peer must take some of them at least this often, otherwise it
-   * has stopped reading and the connection is aborted with `SlowPeerError`. `Infinity` disables.
-   * Default 10000 ms.
-   */
-  sendStallTimeoutMs?: number
-  /** Time a graceful `close()` may take before the stream is reset. Default 5000 ms. */
-  closeTimeoutMs?: number
-  /** Time allowed for a dial (libp2p connection + KLP stream). Default 10000 ms. */
-  dialTimeoutMs?: number
-  /** KLP connections open at once on this transport (both directions); more are refused. Default 1024. */
-  maxConnections?: number
-  /** KLP streams per libp2p connection and direction (libp2p's per-protocol stream limits). Default 1024. */
-  maxStreamsPerConnection?: number
-  /**
-   * The largest Yamux stream receive window, in bytes: what a paused KLP stream may have to buffer
-   * when the consumer lags. For the host the transport creates this is its Yamux
-   * `maxStreamWindowSize` (default 4 MiB); with `libp2p`, set it to that host's Yamux setting
-   * (default 16 MiB, Yamux's own default).
-   */
-  streamWindowBytes?: number
-}
-
-export interface Libp2pComponents {
-  /**
-   * The local identity. Its Ed25519 key becomes the host's libp2p key (so its PeerId is the DID).
-   * Required unless `init.libp2p` is given; with `init.libp2p` it must match the host's PeerId.
-   */
-  identity?: Identity
-  logger?: Logger
-  /** Time and every timer of the transport's connections (stall deadline, close, dial timeout). Default `systemClock`. */
-  clock?: Clock
-}
-
-export const DEFAULTS = {
-  maxFrameSize: 1024 * 1024,
-  maxInboundBufferBytes: 1024 * 1024,
-  /** The actual default is max(this, maxFrameSize). */
-  maxOutboundBufferBytes: 4 * 1024 * 1024,
-  sendStallTimeoutMs: 10_000,
-  closeTimeoutMs: 5_000,
-  dialTimeoutMs: 10_000,
-  maxConnections: 1024,
-  maxStreamsPerConnection: 1024,
-  streamWindowBytes: 4 * 1024 * 1024,
-  /** Yamux's default maxStreamWindowSize, assumed for a host passed in. */
-  externalStreamWindowBytes: 16 * 1024 * 1024,
-} as const
-
-function positive(name: string, v: number | undefined, def: number): number {
-  if (v === undefined) return def
-  if (typeof v !== 'number' || Number.isNaN(v) || v <= 0) throw new InvalidParametersError(`expected ${name} to be a positive number, got ${String(v)}`)
-  return v
-}
-
-/** The part of libp2p's internal TransportManager the transport uses to bind addresses on a running host. */
-interface TransportManagerView {
-  listen(addrs: Multiaddr[]): Promise<void>
-  getListeners(): P2PListener[]
-}
-
-function transportManagerOf(host: Libp2p): TransportManagerView | undefined {
-  // js-libp2p's Libp2p class exposes its components (not part of the Libp2p interface)
-  const tm = (host as unknown as { components?: { transportManager?: Partial<TransportManagerView> } }).components?.transportManager
-  return typeof tm?.listen === 'function' && typeof tm.getListeners === 'function' ? (tm as TransportManagerView) : undefined
-}
-
+/**
+ * The libp2p transport (see the module comment); `libp2pTransport(init)(components)` creates one.
+ * Throws InvalidParametersError from its constructor for a bad option, a missing identity, or a
+ * host whose PeerId is not the identity's key.
+ */
 export class Libp2pTransport implements Transport {
   readonly name = 'libp2p'
   /** The protocol id of KLP streams. */
@@ -146,6 +63,8 @@ export class Libp2pTransport implements Transport {
   private readonly maxConnections: number
   private readonly maxStreams: number
   private readonly streamWindowBytes: number
+  /** The host announces configured addresses: listeners report those. */
+  private readonly announcing: boolean
   private readonly owned: boolean
   private host: Libp2p | undefined
   private hostPromise: Promise<Libp2p> | undefined
@@ -170,24 +89,13 @@ export class Libp2pTransport implements Transport {
       }
       this.host = init.libp2p
     }
-    const maxFrameSize = positive('maxFrameSize', init.maxFrameSize, DEFAULTS.maxFrameSize)
-    if (maxFrameSize > 0xffffffff - 1024) throw new InvalidParametersError(`expected maxFrameSize below 4 GiB, got ${maxFrameSize}`)
-    const maxOut = positive('maxOutboundBufferBytes', init.maxOutboundBufferBytes, Math.max(DEFAULTS.maxOutboundBufferBytes, maxFrameSize))
-    if (maxOut < maxFrameSize) throw new InvalidParametersError(`expected maxOutboundBufferBytes of at least maxFrameSize (${maxFrameSize}), got ${maxOut}`)
-    this.streamWindowBytes = positive('streamWindowBytes', init.streamWindowBytes, this.owned ? DEFAULTS.streamWindowBytes : DEFAULTS.externalStreamWindowBytes)
-    if (this.streamWindowBytes < 256 * 1024) throw new InvalidParametersError(`expected streamWindowBytes of at least 262144 (Yamux's initial window), got ${this.streamWindowBytes}`)
-    this.limits = {
-      maxFrameSize,
-      maxInboundBufferBytes: positive('maxInboundBufferBytes', init.maxInboundBufferBytes, DEFAULTS.maxInboundBufferBytes),
-      maxOutboundBufferBytes: maxOut,
-      sendStallTimeoutMs: positive('sendStallTimeoutMs', init.sendStallTimeoutMs, DEFAULTS.sendStallTimeoutMs),
-      closeTimeoutMs: positive('closeTimeoutMs', init.closeTimeoutMs, DEFAULTS.closeTimeoutMs),
-      // a paused stream holds at most the window the muxer granted, plus one frame in flight
-      streamReadBufferBytes: this.streamWindowBytes + maxFrameSize + 64 * 1024,
-    }
-    this.dialTimeoutMs = positive('dialTimeoutMs', init.dialTimeoutMs, DEFAULTS.dialTimeoutMs)
-    this.maxConnections = positive('maxConnections', init.maxConnections, DEFAULTS.maxConnections)
-    this.maxStreams = positive('maxStreamsPerConnection', init.maxStreamsPerConnection, DEFAULTS.maxStreamsPerConnection)
+    const o = resolveOptions(init, this.owned)
+    this.streamWindowBytes = o.streamWindowBytes
+    this.limits = o.limits
+    this.dialTimeoutMs = o.dialTimeoutMs
+    this.maxConnections = o.maxConnections
+    this.maxStreams = o.maxStreams
+    this.announcing = checkAnnounce(init.announce).length > 0 || (init.libp2pOptions?.addresses?.announce?.length ?? 0) > 0
   }
 
   /** The libp2p host: the one passed in, or the one created at the first listen/dial (undefined before). */
@@ -233,18 +141,7 @@ export class Libp2pTransport implements Transport {
       return { host: this.host, created: false }
     }
     if (this.hostPromise !== undefined) return { host: await this.hostPromise, created: false }
-    const identity = this.identity as Identity
-    const p = createLibp2p({
-      addresses: { listen: listenAddrs.map((m) => m.toString()) },
-      transports: [tcp(), webSockets()],
-      connectionEncrypters: [noise()],
-      // maxEarlyStreams: a dialer may open many KLP streams at once on a fresh connection, before this
-      // side's upgrade has attached its stream listener (Yamux's default of 10 resets the connection)
-      streamMuxers: [yamux({ maxEarlyStreams: this.maxStreams, streamOptions: { maxStreamWindowSize: this.streamWindowBytes } })],
-      services: { identify: identify(), ping: ping() },
-      ...this.init.libp2pOptions,
-      privateKey: privateKeyFromIdentity(identity),
-    })
+    const p = createOwnedHost(this.init, { identity: this.identity as Identity, listenAddrs, maxStreams: this.maxStreams, streamWindowBytes: this.streamWindowBytes })
     this.hostPromise = p
     try {
       const host = await p
@@ -262,6 +159,7 @@ export class Libp2pTransport implements Transport {
       await host.handle(KLP_PROTOCOL, (stream, connection) => { this.onInboundStream(stream, connection) }, {
         maxInboundStreams: this.maxStreams,
         maxOutboundStreams: this.maxStreams,
+        runOnLimitedConnection: this.init.allowLimitedConnections === true,
       })
     } catch (err) {
       throw new ListenError(`expected to register the ${KLP_PROTOCOL} handler on the libp2p host, got ${(err as Error)?.name ?? String(err)}: ${(err as Error)?.message ?? ''}`, { cause: err })
@@ -309,7 +207,7 @@ export class Libp2pTransport implements Transport {
       throw new NotStartedError('expected an open transport, got a closed one')
     }
     await this.ensureHandler(host)
-    const listener = new Libp2pListener(this, host, mine, onConnection)
+    const listener = new Libp2pListener(this, host, mine, onConnection, this.announcing && this.owned)
     this.listeners.push(listener)
     return listener
   }
@@ -358,6 +256,7 @@ export class Libp2pTransport implements Transport {
       remoteAddr: formatLibp2pAddress(withPeerId(connection.remoteAddr, connection.remotePeer.toString())),
       limits: this.limits,
       clock: this.clock,
+      budget: relayBudget(connection),
       ...(this.log === undefined ? {} : { logger: this.log }),
     })
     this.connections.add(conn)
@@ -409,7 +308,11 @@ export class Libp2pTransport implements Transport {
       if (expected !== undefined && remotePeer !== expected) {
         throw new PeerMismatchError(`expected remote peer ${expected}, got ${remotePeer}`)
       }
-      stream = await p2p.newStream(KLP_PROTOCOL, { signal: ctl.signal, maxOutboundStreams: this.maxStreams })
+      const limited = this.init.allowLimitedConnections === true
+      if (p2p.limits !== undefined && !limited) {
+        throw new LimitedConnectionError(`expected a direct connection to ${remotePeer}, got only a limited (relayed) one; set allowLimitedConnections to run KLP on it within the relay's limits, or dial again once DCUtR upgraded it`)
+      }
+      stream = await p2p.newStream(KLP_PROTOCOL, { signal: ctl.signal, maxOutboundStreams: this.maxStreams, runOnLimitedConnection: limited })
       ctl.signal.throwIfAborted()
       if (this.closing) throw new NotStartedError('expected an open transport, got a closed one')
       return this.track(stream, p2p, 'outbound', remotePeer)
@@ -444,77 +347,4 @@ export class Libp2pTransport implements Transport {
   }
 
   private stopped: Promise<void> = Promise.resolve()
-}
-
-export class Libp2pListener implements Listener {
-  accepted = 0
-  refused = 0
-  private closedFlag = false
-
-  constructor(
-    private readonly transport: Libp2pTransport,
-    private readonly host: Libp2p,
-    /** The libp2p listeners this listener bound (closed with it); undefined: the host's own addresses. */
-    private readonly bound: P2PListener[] | undefined,
-    readonly onConnection: ConnectionHandler,
-  ) {}
-
-  addrs(): TransportAddress[] {
-    if (this.closedFlag) return []
-    const id = this.host.peerId.toString()
-    const mas = this.bound === undefined || this.bound.length === 0
-      ? this.host.getMultiaddrs()
-      : this.bound.flatMap((l) => l.getAddrs())
-    return [...new Set(mas.map((m) => formatLibp2pAddress(withPeerId(m, id))))]
-  }
-
-  /**
-   * Stops accepting KLP connections: the libp2p listeners this listener bound are closed (libp2p
-   * also closes the sockets they accepted), and the KLP handler is removed with the last listener.
-   */
-  async close(): Promise<void> {
-    if (this.closedFlag) return
-    this.closedFlag = true
-    await this.transport.removeListener(this)
-    await Promise.all((this.bound ?? []).map(async (l) => { await l.close().catch(() => {}) }))
-  }
-
-  stats(): { accepted: number; refused: number } {
-    return { accepted: this.accepted, refused: this.refused }
-  }
-}
-
-/** Walks an error, its causes and aggregated errors, looking for libp2p error names. */
-function errorNames(err: unknown, depth = 0, out: string[] = []): string[] {
-  if (err === null || typeof err !== 'object' || depth > 6) return out
-  const e = err as { name?: unknown; code?: unknown; cause?: unknown; errors?: unknown }
-  if (typeof e.name === 'string') out.push(e.name)
-  if (typeof e.code === 'string') out.push(e.code)
-  if (e.cause !== undefined) errorNames(e.cause, depth + 1, out)
-  if (Array.isArray(e.errors)) for (const x of e.errors) errorNames(x, depth + 1, out)
-  return out
-}
-
-function mapDialError(err: unknown, signal: AbortSignal, addr: string): Error {
-  if (signal.aborted) {
-    const reason: unknown = signal.reason
-    if (reason instanceof DialTimeoutError || reason instanceof AbortError) return reason
-    return new AbortError(undefined, { cause: reason })
-  }
-  if (isKosMeshError(err) && !(err instanceof PeerIdConversionError)) return err
-  const names = errorNames(err)
-  const msg = (err as Error)?.message ?? String(err)
-  // libp2p's upgrader rethrows Noise's UnexpectedPeerError as EncryptionFailedError with only the
-  // message kept ("Payload identity key X does not match expected remote identity key Y")
-  const unexpectedPeer = names.includes('UnexpectedPeerError') ||
-    (names.includes('EncryptionFailedError') && /does not match expected|unexpected peer/i.test(msg))
-  if (unexpectedPeer || err instanceof PeerIdConversionError) {
-    return new PeerMismatchError(`expected the remote to prove the peer of the address, got another: ${msg}`, { cause: err })
-  }
-  if (names.includes('TooManyOutboundProtocolStreamsError')) {
-    return new TooManyConnectionsError(`expected room for another ${KLP_PROTOCOL} stream, got ${msg}`, { cause: err })
-  }
-  if (names.includes('AbortError')) return new AbortError(undefined, { cause: err })
-  // refused / no route / no listener / the peer does not speak KLP (any more)
-  return new UnreachableError(`expected to reach ${addr} over libp2p, got ${names[0] ?? 'Error'}: ${msg}`, { cause: err })
 }

@@ -67,12 +67,13 @@ export const DHT_SOURCE_DEFAULTS = Object.freeze({
 
 const CAPABILITY_RE = /^[a-z][a-z0-9_]{0,63}$/
 
+/** Options of {@link kosDhtRecordOptions}: how node records are verified and compared. */
 export interface KosDhtRecordOptionsInit {
   /** peer-discovery's `createRecordVerifier({ signatureVerifier })`. */
   recordVerifier: RecordVerifier
   /** Reads a record's timestamp for the selector. Default peer-discovery's `createRecordPeek()`. */
   recordPeek?: RecordPeek
-  /** Default `kos`. */
+  /** The record namespace (keys `/<namespace>/<PeerId>`). Default `kos`. */
   namespace?: string
 }
 
@@ -117,6 +118,11 @@ export function kosDhtRecordOptions(init: KosDhtRecordOptionsInit): { validators
   }
 }
 
+/**
+ * Options of {@link libp2pDhtSource}: the kad-dht service, the record namespace and the bounds of
+ * each lookup (each a positive integer, InvalidParametersError otherwise; defaults in
+ * {@link DHT_SOURCE_DEFAULTS}).
+ */
 export interface Libp2pDhtSourceInit {
   /** Name of the kad-dht service on the host. Default `dht`. */
   serviceName?: string
@@ -132,6 +138,11 @@ export interface Libp2pDhtSourceInit {
   queryTimeoutMs?: number
 }
 
+/**
+ * What {@link libp2pDhtSource} runs on: a host with a kad-dht service, and peer-discovery's record
+ * verifier. Throws InvalidParametersError without them, MissingServiceError when the host has no
+ * kad-dht service under `serviceName`.
+ */
 export interface Libp2pDhtSourceComponents {
   /** A started js-libp2p host with a kad-dht service (`services.dht`). */
   libp2p: Libp2p<any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -141,6 +152,7 @@ export interface Libp2pDhtSourceComponents {
   recordPeek?: RecordPeek
 }
 
+/** What `Libp2pDhtSource.publishRecord` stored: the key, and how many DHT servers confirmed it. */
 export interface PublishResult {
   /** The DHT key written (`/kos/<PeerId>`). */
   key: Uint8Array
@@ -166,6 +178,13 @@ export interface Libp2pDhtSource extends DiscoverySource {
   unprovide(capability: string, options?: AbortOptions): Promise<void>
   /** GETs and verifies the record of a node (PeerId, PeerId string or did:key); undefined if none verifies. */
   getRecord(peer: PeerId | string, options?: AbortOptions): Promise<NodeRecord | undefined>
+  /**
+   * Finds providers of the query's first required capability (or of `mesh:node` without one), GETs
+   * their records a few at a time (`fetchConcurrency`), and yields the signed record bytes of those
+   * that verify and claim every required capability: at most `query.maxPeers` (default `maxPeers`,
+   * 20), from at most `maxProviders` providers. Each DHT query is bounded by `queryTimeoutMs`; a
+   * timed-out lookup yields what it found. Throws InvalidParametersError for a bad capability name.
+   */
   findPeers(query: PeerQuery, options?: AbortOptions): AsyncIterable<Uint8Array>
 }
 

@@ -27,6 +27,13 @@ export class InvalidBroadcastError extends DecodeError {
   override readonly code: string = 'ERR_INVALID_BROADCAST'
 }
 
+/** A broadcast signed by a revoked DID (the `isRevoked` component said so): not delivered, not forwarded. */
+export class RevokedSignerError extends InvalidSignatureError {
+  static override readonly code: string = 'ERR_REVOKED_SIGNER'
+  override name = 'RevokedSignerError'
+  override readonly code: string = 'ERR_REVOKED_SIGNER'
+}
+
 /** The host lacks the libp2p service a source needs (kad-dht under `dht`, gossipsub under `pubsub`). */
 export class MissingServiceError extends InvalidParametersError {
   static override readonly code: string = 'ERR_MISSING_LIBP2P_SERVICE'

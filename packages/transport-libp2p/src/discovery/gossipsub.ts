@@ -10,20 +10,24 @@
  * peer that sent it. Accepted messages reach the handlers once per KLP `message_id` (gossipsub's own
  * id is per publisher, so a message published by two bridges is de-duplicated here).
  *
- * Seam for the router (another change): outbound, `bridgeStrategy(inner)` is a BroadcastStrategy
- * that also publishes this node's own broadcasts; inbound, a handler must hand the verified message
- * to the router's delivery path (the MessageRouter interface has no public "deliver a received
- * broadcast" entry yet; the router also applies its own replay, revocation and trust checks there).
- * The gossipsub-level signature (StrictSign, the publisher's PeerId) is independent of the KLP
- * signer: a node may republish another node's broadcast unchanged.
+ * The router: `attach(router)` connects both sides. Outbound, the router's broadcast strategy
+ * becomes `bridgeStrategy(inner)`, which publishes this node's own broadcasts to the topic too;
+ * inbound, every broadcast the validator accepted goes to `router.deliverBroadcast(bytes, { fromPeer:
+ * <the neighbour that propagated it> })`, where it passes the router's own checks (expiry, revoked,
+ * replay window shared with the KLP connections, signature, source binding, trust) and reaches the
+ * handlers at most once whichever path (gossipsub or KLP links) brought it first; the router does
+ * not re-spread it (gossipsub does). A message the validator refuses is also handed to the router,
+ * which refuses it by its own checks and counts it among its rejects. The gossipsub-level signature
+ * (StrictSign, the publisher's PeerId) is independent of the KLP signer: a node may republish another
+ * node's broadcast unchanged.
  */
 import { InvalidParametersError, KLPMessageType, systemClock } from '@kos-mesh/interface'
-import type { AbortOptions, BroadcastContext, BroadcastStrategy, Clock, KLPMessage, SignatureVerifier } from '@kos-mesh/interface'
+import type { AbortOptions, BroadcastContext, BroadcastStrategy, Clock, KLPMessage, MessageRouter, SignatureVerifier } from '@kos-mesh/interface'
 import { decodeMessage, encodeMessage, verifyMessage } from '@kos-mesh/klp-codec'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import { InvalidBroadcastError, MissingServiceError } from './errors.js'
+import { InvalidBroadcastError, MissingServiceError, RevokedSignerError } from './errors.js'
 import { didFromPeerId } from '../peer-id.js'
 
 /** The gossipsub topic of KLP broadcasts. */
@@ -39,8 +43,12 @@ export const GOSSIPSUB_BROADCAST_DEFAULTS = Object.freeze({
   dedupeSize: 8192,
 })
 
+/**
+ * Options of {@link gossipsubBroadcast}: the topic, the gossipsub service, and the bounds of the
+ * topic validator (defaults in {@link GOSSIPSUB_BROADCAST_DEFAULTS}).
+ */
 export interface GossipsubBroadcastInit {
-  /** Default `/kos/broadcast/1.0.0`. */
+  /** The gossipsub topic. Default `/kos/broadcast/1.0.0` ({@link KOS_BROADCAST_TOPIC}). */
   topic?: string
   /** Name of the gossipsub service on the host. Default `pubsub`. */
   serviceName?: string
@@ -54,12 +62,23 @@ export interface GossipsubBroadcastInit {
   dedupeSize?: number
 }
 
+/**
+ * What {@link gossipsubBroadcast} runs on: a host with a gossipsub service, the verifier of KLP
+ * signatures, and optionally a clock and a revocation check.
+ */
 export interface GossipsubBroadcastComponents {
   /** A js-libp2p host with a gossipsub service (`services.pubsub`). */
   libp2p: Libp2p<any> // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Verifies KLP signatures (did-security's `createSignatureVerifier()`). */
   signatureVerifier: SignatureVerifier
+  /** Now, for the expiry and clock-skew checks. Default `systemClock`. */
   clock?: Pick<Clock, 'now'>
+  /**
+   * True for a revoked DID (a TrustEngine's `isRevoked`, bound): broadcasts it signed are refused by
+   * the topic validator, so gossipsub neither delivers nor forwards them. Default: none revoked here
+   * (an attached router still refuses them).
+   */
+  isRevoked?: (did: string) => boolean
 }
 
 /** A verified broadcast as handlers get it. */
@@ -74,18 +93,43 @@ export interface ReceivedBroadcast {
   readonly receivedFrom?: PeerId
 }
 
+/**
+ * A handler of verified broadcasts (`GossipsubBroadcast.onBroadcast`): called once per KLP
+ * `message_id` (among the last `dedupeSize` ids seen). Handlers run one after another, each awaited;
+ * what one throws or rejects with is ignored (the next still runs).
+ */
 export type BroadcastHandler = (broadcast: ReceivedBroadcast) => void | Promise<void>
 
+/** What `attach` needs of a router (klp-router's Router fits). */
+export type BroadcastRouter = Pick<MessageRouter, 'setBroadcastStrategy' | 'deliverBroadcast'>
+
+/** Options of `GossipsubBroadcast.attach`. */
+export interface AttachOptions {
+  /** How the router relays broadcasts over its KLP links besides gossipsub. Default: flooding. */
+  strategy?: BroadcastStrategy
+}
+
+/** Counters of a {@link GossipsubBroadcast} since it was created. */
 export interface GossipsubBroadcastStats {
+  /** Broadcasts this node published to the topic. */
   published: number
+  /** Verified broadcasts handed to the handlers (an attached router is one). */
   delivered: number
+  /** Broadcasts received again with a KLP `message_id` already seen or published here (not delivered again). */
   duplicates: number
   /** Messages refused by the validator, by error name. */
   rejected: Record<string, number>
 }
 
+/**
+ * KLP broadcasts over a gossipsub topic (see the module comment), created by
+ * {@link gossipsubBroadcast}: publishes signed BROADCAST_ANNOUNCE messages, validates every received
+ * one before gossipsub delivers or forwards it, and bridges a KLP router's broadcasts both ways.
+ */
 export interface GossipsubBroadcast {
+  /** The gossipsub topic. */
   readonly topic: string
+  /** The counters so far (live, read-only). */
   readonly stats: Readonly<GossipsubBroadcastStats>
   /** Installs the topic validator, subscribes, starts delivering to handlers. Idempotent. */
   start(): void
@@ -93,7 +137,8 @@ export interface GossipsubBroadcast {
   stop(): void
   /**
    * Publishes a signed BROADCAST_ANNOUNCE (message or its encoded bytes), after checking it as a
-   * receiver would. Resolves with the number of peers gossipsub sent it to; rejects when no peer
+   * receiver would (the revocation check aside: a node that revoked its own key must still get that
+   * out). Resolves with the number of peers gossipsub sent it to; rejects when no peer
    * subscribes to the topic (gossipsub's `NoPeersSubscribedToTopic`).
    */
   publish(message: KLPMessage | Uint8Array, options?: AbortOptions): Promise<{ recipients: number }>
@@ -106,6 +151,17 @@ export interface GossipsubBroadcast {
    * gossipsub too and leaves KLP relaying to `inner` (default: flood to every neighbour).
    */
   bridgeStrategy(inner?: BroadcastStrategy): BroadcastStrategy
+  /**
+   * Connects a router: its strategy becomes `bridgeStrategy(options.strategy)` and every gossipsub
+   * broadcast goes to `router.deliverBroadcast` (its checks, rejects and handlers; no relay by the
+   * router). Until detached, a strategy installed later through `router.setBroadcastStrategy` (e.g.
+   * peer-discovery's gossip service starting after) is wrapped the same way: attach decorates that
+   * method on the router object. A strategy installed before attach is not known to it: pass it as
+   * `options.strategy` (or restart its service). Throws InvalidParametersError when the router has
+   * no `deliverBroadcast` or one is attached already. Returns the detach function (the last inner
+   * strategy installed again, unwrapped; no more deliveries).
+   */
+  attach(router: BroadcastRouter, options?: AttachOptions): () => void
 }
 
 function positiveInt(name: string, v: number | undefined, dflt: number): number {
@@ -125,15 +181,18 @@ class Broadcast implements GossipsubBroadcast {
   private readonly pubsub: GossipSub
   private readonly sv: SignatureVerifier
   private readonly clock: Pick<Clock, 'now'>
+  private readonly isRevoked: ((did: string) => boolean) | undefined
   private readonly maxBytes: number
   private readonly skew: number
   private readonly maxAge: number
   private readonly dedupeSize: number
   private readonly handlers = new Set<BroadcastHandler>()
   /** gossipsub hands the validator and the `message` event the same data array */
-  private readonly verified = new WeakMap<Uint8Array, KLPMessage>()
+  private readonly verified = new WeakMap<Uint8Array, { message: KLPMessage; via: PeerId }>()
   private readonly seen = new Map<string, true>()
   private started = false
+  /** Set by `attach`: hands bytes (accepted, or refused by the validator) to the router. */
+  private toRouter: ((bytes: Uint8Array, via: PeerId | undefined, signer?: string) => void) | undefined
 
   constructor(init: GossipsubBroadcastInit, c: GossipsubBroadcastComponents) {
     if (c?.libp2p === undefined) throw new InvalidParametersError('libp2p: expected a js-libp2p host, got none')
@@ -144,6 +203,8 @@ class Broadcast implements GossipsubBroadcast {
     this.pubsub = ps
     this.sv = c.signatureVerifier
     this.clock = c.clock ?? systemClock
+    if (c.isRevoked !== undefined && typeof c.isRevoked !== 'function') throw new InvalidParametersError('isRevoked: expected a function')
+    this.isRevoked = c.isRevoked
     this.topic = init.topic ?? GOSSIPSUB_BROADCAST_DEFAULTS.topic
     if (typeof this.topic !== 'string' || this.topic.length === 0) throw new InvalidParametersError('topic: expected a non-empty string')
     this.maxBytes = positiveInt('maxMessageBytes', init.maxMessageBytes, GOSSIPSUB_BROADCAST_DEFAULTS.maxMessageBytes)
@@ -152,7 +213,12 @@ class Broadcast implements GossipsubBroadcast {
     this.dedupeSize = positiveInt('dedupeSize', init.dedupeSize, GOSSIPSUB_BROADCAST_DEFAULTS.dedupeSize)
   }
 
-  async verify(bytes: Uint8Array, options: AbortOptions = {}): Promise<KLPMessage> {
+  verify(bytes: Uint8Array, options: AbortOptions = {}): Promise<KLPMessage> {
+    return this.check(bytes, options, true)
+  }
+
+  /** `verify`; `revocation` false for this node's own messages (a node that revoked itself must still get that out). */
+  private async check(bytes: Uint8Array, options: AbortOptions, revocation: boolean): Promise<KLPMessage> {
     if (!(bytes instanceof Uint8Array)) throw new InvalidBroadcastError(`expected message bytes, got ${typeof bytes}`)
     if (bytes.length > this.maxBytes) throw new InvalidBroadcastError(`expected at most ${this.maxBytes} bytes, got ${bytes.length}`)
     const msg = decodeMessage(bytes) // typed klp-codec errors (DecodeError family)
@@ -161,17 +227,22 @@ class Broadcast implements GossipsubBroadcast {
     if (msg.timestamp > now + this.skew) throw new InvalidBroadcastError(`expected a timestamp <= ${now + this.skew}, got ${msg.timestamp}`)
     const expiry = msg.timestamp + Math.min(msg.metadata.ttl * 1000, this.maxAge) + this.skew
     if (now > expiry) throw new InvalidBroadcastError(`expected a message valid until after ${now}, got one that expired at ${expiry}`)
+    // a revoked signer costs one lookup, before the signature (as in the router)
+    const signer = msg.signer.split('#')[0] as string
+    if (revocation && this.isRevoked?.(signer) === true) throw new RevokedSignerError(`expected a broadcast from a DID that is not revoked, got one signed by ${signer.slice(0, 80)}`)
     await verifyMessage(msg, this.sv, options) // InvalidSignatureError / UnknownKeyError
     return msg
   }
 
-  private readonly validator = async (_peer: PeerId, m: Message): Promise<TopicValidatorResult> => {
+  private readonly validator = async (peer: PeerId, m: Message): Promise<TopicValidatorResult> => {
     try {
-      this.verified.set(m.data, await this.verify(m.data))
+      this.verified.set(m.data, { message: await this.verify(m.data), via: peer })
       return TopicValidatorResult.Accept
     } catch (err) {
       const name = err instanceof Error ? err.name : 'Error'
       this.stats.rejected[name] = (this.stats.rejected[name] ?? 0) + 1
+      // an attached router counts the refusal among its rejects (it refuses it by its own checks)
+      this.toRouter?.(m.data, peer)
       return TopicValidatorResult.Reject
     }
   }
@@ -183,16 +254,23 @@ class Broadcast implements GossipsubBroadcast {
   }
 
   private async deliver(m: Message): Promise<void> {
-    const message = this.verified.get(m.data) ?? await this.verify(m.data)
+    const v = this.verified.get(m.data)
+    const message = v?.message ?? await this.verify(m.data)
     const id = message.metadata.message_id
-    if (this.seen.has(id)) { this.stats.duplicates++; return }
+    if (this.seen.has(id)) {
+      this.stats.duplicates++
+      // the same broadcast published again (by another bridge, or replayed): the router refuses it as a replay
+      this.toRouter?.(m.data, v?.via ?? (m.type === 'signed' ? m.from : undefined), message.signer)
+      return
+    }
     this.seen.set(id, true)
     if (this.seen.size > this.dedupeSize) this.seen.delete(this.seen.keys().next().value as string)
     let publisher: string | undefined
     if (m.type === 'signed') { try { publisher = didFromPeerId(m.from) } catch { /* not an Ed25519 PeerId */ } }
     // gossipsub hands a Buffer: give handlers a plain Uint8Array view of the same bytes
     const bytes = new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength)
-    const b: ReceivedBroadcast = { message, bytes, ...(publisher === undefined ? {} : { publisher }), ...(m.type === 'signed' ? { receivedFrom: m.from } : {}) }
+    const receivedFrom = v?.via ?? (m.type === 'signed' ? m.from : undefined)
+    const b: ReceivedBroadcast = { message, bytes, ...(publisher === undefined ? {} : { publisher }), ...(receivedFrom === undefined ? {} : { receivedFrom }) }
     this.stats.delivered++
     for (const h of [...this.handlers]) {
       try { await h(b) } catch { /* a handler's failure is its own */ }
@@ -217,7 +295,7 @@ class Broadcast implements GossipsubBroadcast {
 
   async publish(message: KLPMessage | Uint8Array, options: AbortOptions = {}): Promise<{ recipients: number }> {
     const bytes = message instanceof Uint8Array ? message : encodeMessage(message)
-    const msg = await this.verify(bytes, options)
+    const msg = await this.check(bytes, options, false)
     // our own message is not delivered back to us by gossipsub: remember it so a copy relayed back is a duplicate
     this.seen.set(msg.metadata.message_id, true)
     const r = await this.pubsub.publish(this.topic, bytes)
@@ -237,6 +315,41 @@ class Broadcast implements GossipsubBroadcast {
         if (ctx.fromPeer === undefined) void this.publish(message).catch(() => {})
         return inner === undefined ? ctx.neighbours : inner.relay(message, ctx)
       },
+    }
+  }
+
+  attach(router: BroadcastRouter, options: AttachOptions = {}): () => void {
+    const deliver = router?.deliverBroadcast
+    if (typeof deliver !== 'function') throw new InvalidParametersError('router: expected a MessageRouter with deliverBroadcast, got one without')
+    if (this.toRouter !== undefined) throw new InvalidParametersError('router: expected one router per gossipsub bridge, got a second attach')
+    const own = Object.prototype.hasOwnProperty.call(router, 'setBroadcastStrategy')
+    const before = router.setBroadcastStrategy
+    const set = before.bind(router)
+    let inner = options.strategy
+    const wrapped = (s: BroadcastStrategy | undefined): void => {
+      inner = s
+      set(this.bridgeStrategy(s))
+    }
+    router.setBroadcastStrategy = wrapped
+    set(this.bridgeStrategy(inner))
+    const toRouter = (bytes: Uint8Array, via: PeerId | undefined, signer?: string): void => {
+      let fromPeer: string | undefined
+      try { fromPeer = via === undefined ? undefined : didFromPeerId(via) } catch { /* not an Ed25519 PeerId */ }
+      fromPeer ??= signer?.split('#')[0] ?? 'gossipsub'
+      const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      void deliver.call(router, view, { fromPeer }).catch(() => false)
+    }
+    this.toRouter = toRouter
+    const remove = this.onBroadcast((b) => { toRouter(b.bytes, b.receivedFrom, b.message.signer) })
+    return () => {
+      remove()
+      if (this.toRouter === toRouter) this.toRouter = undefined
+      // the own property, not `router.setBroadcastStrategy`: a Proxy around the router may hand out bound copies
+      if (Object.getOwnPropertyDescriptor(router, 'setBroadcastStrategy')?.value === wrapped) {
+        if (own) router.setBroadcastStrategy = before
+        else delete (router as Partial<BroadcastRouter>).setBroadcastStrategy
+      }
+      set(inner)
     }
   }
 }

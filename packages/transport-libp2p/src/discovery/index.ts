@@ -7,4 +7,4 @@ export { KOS_DHT_NAMESPACE, KOS_NODE_PROVIDER_NAME, nodeRecordKey, peerIdOfRecor
 export { libp2pDhtSource, kosDhtRecordOptions, createNodeRecordValidator, createNodeRecordSelector, DHT_SOURCE_DEFAULTS } from './dht.js'
 export type { Libp2pDhtSource, Libp2pDhtSourceInit, Libp2pDhtSourceComponents, KosDhtRecordOptionsInit, PublishResult } from './dht.js'
 export { gossipsubBroadcast, KOS_BROADCAST_TOPIC, GOSSIPSUB_BROADCAST_DEFAULTS } from './gossipsub.js'
-export type { GossipsubBroadcast, GossipsubBroadcastInit, GossipsubBroadcastComponents, GossipsubBroadcastStats, ReceivedBroadcast, BroadcastHandler } from './gossipsub.js'
+export type { GossipsubBroadcast, GossipsubBroadcastInit, GossipsubBroadcastComponents, GossipsubBroadcastStats, ReceivedBroadcast, BroadcastHandler, BroadcastRouter, AttachOptions } from './gossipsub.js'

@@ -8,4 +8,4 @@ export { classifyNat, specNatType, type NatBehaviour, type NatClassification, ty
 export { isPrivateIp, localTcpPortTo } from './ip.js'
 export { REACHABILITY_SERVICES, reachabilityOptions, reachabilityServices, relayServerOptions, type ReachabilityInit, type RelayServerInit } from './options.js'
 export { ReachabilityTracker, reachabilityTracker, type DialBackCounts, type ReachabilityTrackerInit } from './tracker.js'
-export { autonatDialBacks, libp2pTransportAddressOf, networkInfoOf, reachabilityTrackerOf, toLibp2pNetworkAddress, type NetworkInfoOptions, type ReachabilityReport } from './network-info.js'
+export { autonatDialBacks, readAutonatDialBacks, type AutonatReadout, libp2pTransportAddressOf, networkInfoOf, reachabilityTrackerOf, toLibp2pNetworkAddress, type NetworkInfoOptions, type ReachabilityReport } from './network-info.js'

@@ -36,6 +36,7 @@ export function libp2pTransportAddressOf(a: NetworkAddress): string | undefined 
   return a.address.startsWith('/') ? `libp2p://${a.address}` : undefined
 }
 
+/** Options of {@link networkInfoOf}: values to report instead of those read from the host. */
 export interface NetworkInfoOptions {
   /** Protocols listed in `protocols_supported`. Default: the host's protocols (KLP first when handled). */
   protocols?: string[]
@@ -43,6 +44,11 @@ export interface NetworkInfoOptions {
   latencyMs?: number
 }
 
+/**
+ * The spec's NetworkInfo of a libp2p host ({@link networkInfoOf}), with the evidence behind its
+ * `nat_type` and its public addresses: the NAT classification, the observed addresses and the relay
+ * addresses.
+ */
 export interface ReachabilityReport extends NetworkInfo {
   /** The finer NAT classification behind `nat_type`, with the reasons. */
   nat: NatClassification
@@ -52,20 +58,51 @@ export interface ReachabilityReport extends NetworkInfo {
   relay_addresses: string[]
 }
 
-function components(host: Libp2p): { addressManager?: AddressManagerView } {
-  return (host as unknown as { components?: { addressManager?: AddressManagerView } }).components ?? {}
+/** The host's addresses with their verification: from our tracker service, else (guarded) the host's components. */
+function addressMetadata(host: Libp2p, tracker: ReachabilityTracker | undefined): Array<{ multiaddr: Multiaddr; verified: boolean }> {
+  if (tracker !== undefined) return tracker.addressMetadata()
+  // no tracker: js-libp2p's Libp2p class exposes its components (not part of the Libp2p interface)
+  const am = (host as unknown as { components?: { addressManager?: Partial<AddressManagerView> } }).components?.addressManager
+  return typeof am?.getAddressesWithMetadata === 'function' ? am.getAddressesWithMetadata() : []
 }
 
-/** AutoNAT v2's per-address dial-back counts (internal to js-libp2p; empty when not readable). */
-export function autonatDialBacks(host: Libp2p): Map<string, DialBackCounts> {
-  const out = new Map<string, DialBackCounts>()
-  const svc = (host.services as Record<string, unknown>)[REACHABILITY_SERVICES.autonat] as { client?: { dialResults?: Map<string, { success?: number; failure?: number }> } } | undefined
-  const results = svc?.client?.dialResults
-  if (results === undefined || typeof results.entries !== 'function') return out
-  for (const [addr, r] of results.entries()) {
-    if (typeof r?.success === 'number' && typeof r.failure === 'number') out.set(addr, { successes: r.success, failures: r.failure })
+/**
+ * What could be read of AutoNAT v2's dial-back results. js-libp2p has no public API for them (only
+ * the outcome: an address confirmed becomes `verified` in the address manager, one refuted is
+ * removed), so they are read from the service's internals (`client.dialResults`, a Map of address ->
+ * `{ success, failure }`), guarded: `unreadable` when the service is there but its internals are not
+ * shaped so any more (a js-libp2p update moved them; the classification then only has the outcomes),
+ * `absent` when the host runs no AutoNAT v2 service.
+ */
+export type AutonatReadout =
+  | { readonly status: 'ok'; readonly counts: Map<string, DialBackCounts> }
+  | { readonly status: 'absent' | 'unreadable'; readonly counts: Map<string, DialBackCounts>; readonly reason: string }
+
+/** Reads AutoNAT v2's per-address dial-back counts (see `AutonatReadout`). Never throws. */
+export function readAutonatDialBacks(host: Libp2p): AutonatReadout {
+  const counts = new Map<string, DialBackCounts>()
+  const svc = (host.services as Record<string, unknown> | undefined)?.[REACHABILITY_SERVICES.autonat] as { client?: { dialResults?: unknown } } | undefined
+  if (svc === undefined) return { status: 'absent', counts, reason: `no AutoNAT v2 service at host.services.${REACHABILITY_SERVICES.autonat}` }
+  const results = svc.client?.dialResults as Map<string, { success?: unknown; failure?: unknown }> | undefined
+  if (results === undefined || results === null || typeof results.entries !== 'function') {
+    return { status: 'unreadable', counts, reason: 'AutoNAT v2 internals moved: expected client.dialResults to be a Map, got ' + (results === undefined ? 'none' : typeof results) }
   }
-  return out
+  try {
+    for (const [addr, r] of results.entries()) {
+      if (typeof r?.success !== 'number' || typeof r.failure !== 'number') {
+        return { status: 'unreadable', counts: new Map(), reason: 'AutoNAT v2 internals moved: expected dial results with numeric success and failure counts' }
+      }
+      counts.set(String(addr), { successes: r.success, failures: r.failure })
+    }
+  } catch (err) {
+    return { status: 'unreadable', counts: new Map(), reason: `AutoNAT v2 internals not readable: ${(err as Error)?.name ?? String(err)}` }
+  }
+  return { status: 'ok', counts }
+}
+
+/** AutoNAT v2's per-address dial-back counts; empty when not readable (see `readAutonatDialBacks`). */
+export function autonatDialBacks(host: Libp2p): Map<string, DialBackCounts> {
+  return readAutonatDialBacks(host).counts
 }
 
 /** The reachability tracker service of the host, when it runs one. */
@@ -76,8 +113,9 @@ export function reachabilityTrackerOf(host: Libp2p): ReachabilityTracker | undef
 
 /** The spec's NetworkInfo of the host, plus the evidence (`nat`, `observed`, `relay_addresses`). */
 export function networkInfoOf(host: Libp2p, options: NetworkInfoOptions = {}): ReachabilityReport {
+  const tracker = reachabilityTrackerOf(host)
   const meta = new Map<string, boolean>()
-  for (const m of components(host).addressManager?.getAddressesWithMetadata() ?? []) meta.set(m.multiaddr.toString(), m.verified)
+  for (const m of addressMetadata(host, tracker)) meta.set(m.multiaddr.toString(), m.verified)
   const addresses: NetworkAddress[] = []
   const seen = new Set<string>()
   for (const ma of host.getMultiaddrs()) {
@@ -89,8 +127,9 @@ export function networkInfoOf(host: Libp2p, options: NetworkInfoOptions = {}): R
     const verified = meta.get(bare) ?? meta.get(key)
     addresses.push(toLibp2pNetworkAddress(ma, verified === undefined ? {} : { verified }))
   }
-  const tracker = reachabilityTrackerOf(host)
-  const nat: NatClassification = tracker?.classify(autonatDialBacks(host)) ?? { nat: 'unknown', behindNat: undefined, reasons: ['no reachability tracker service on the host'] }
+  const autonat = readAutonatDialBacks(host)
+  const nat: NatClassification = tracker?.classify(autonat.counts) ?? { nat: 'unknown', behindNat: undefined, reasons: ['no reachability tracker service on the host'] }
+  if (autonat.status === 'unreadable') nat.reasons.push(`${autonat.reason}: only AutoNAT's confirmed addresses count`)
   // behind a NAT, only a relay address (or an AutoNAT-confirmed mapping) is reachable from outside
   if (nat.behindNat === true) {
     for (const a of addresses) if (!a.is_relay && !(nat.nat === 'full_cone' && a.is_public)) a.is_public = false

@@ -15,11 +15,16 @@ import { webSockets } from '@libp2p/websockets'
 import type { Libp2pOptions } from 'libp2p'
 import { reachabilityTracker, type ReachabilityTrackerInit } from './tracker.js'
 
+/**
+ * Options of the circuit relay v2 server a GATEWAY_NODE runs ({@link relayServerOptions}): whether
+ * relayed connections are limited, and the reservations it holds. Times in ms, data in bytes.
+ */
 export interface RelayServerInit {
   /**
    * Apply relay v2's default limits (2 minutes and 128 KiB per relayed connection). Default false: a
-   * limited connection only carries protocols registered with `runOnLimitedConnection`, which KLP is
-   * not, so KLP through a limited relay waits for DCUtR. Set limits with `reservations` instead.
+   * limited connection only carries protocols registered with `runOnLimitedConnection`, which KLP
+   * is only where the transport has `allowLimitedConnections` (then bounded by the data limit), so
+   * otherwise KLP through a limited relay waits for DCUtR. Set limits with `reservations` instead.
    */
   limited?: boolean
   /** Reservations held at once. Default 128. */
@@ -51,6 +56,11 @@ export function relayServerOptions(init: RelayServerInit = {}): CircuitRelayServ
   }
 }
 
+/**
+ * Options of {@link reachabilityServices} and {@link reachabilityOptions}: which reachability
+ * services the host runs (AutoNAT v2 and DCUtR by default, a relay server for a gateway) and their
+ * settings.
+ */
 export interface ReachabilityInit {
   /** Run a circuit relay v2 server (a GATEWAY_NODE). `true` or its options. Default false. */
   relay?: boolean | RelayServerInit

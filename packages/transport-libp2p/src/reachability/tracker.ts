@@ -22,6 +22,7 @@ export interface ReachabilityComponents {
   transportManager: { getAddrs(): Multiaddr[] }
 }
 
+/** Options of the `reachability` service ({@link reachabilityTracker}). */
 export interface ReachabilityTrackerInit {
   /** Offer `<observed public ip>/tcp/<listen port>` to AutoNAT as a candidate. Default true. */
   offerMappedCandidates?: boolean
@@ -32,6 +33,13 @@ export interface ReachabilityTrackerInit {
 /** AutoNAT v2 results as far as they can be read (js-libp2p keeps per-address counts internally). */
 export interface DialBackCounts { successes: number; failures: number }
 
+/**
+ * The `reachability` libp2p service (see the module comment): records what peers observed of this
+ * node's address on identify, offers AutoNAT v2 the NAT's public address with our listen port, and
+ * classifies the NAT from that evidence ({@link ReachabilityTracker.classify}). Created by
+ * {@link reachabilityTracker} in the host's `services` (`reachabilityServices` includes it); js-libp2p
+ * starts and stops it with the host.
+ */
 export class ReachabilityTracker {
   readonly [Symbol.toStringTag] = '@kos-mesh/reachability'
   private readonly observations: Observation[] = []
@@ -50,17 +58,20 @@ export class ReachabilityTracker {
     try { this.record(evt.detail) } catch { /* never break identify */ }
   }
 
+  /** Starts listening to the host's `peer:identify` events (idempotent; js-libp2p calls it). */
   start(): void {
     if (this.started) return
     this.started = true
     this.components.events.addEventListener('peer:identify', this.onIdentify)
   }
 
+  /** Stops listening to identify events; what was recorded is kept. */
   stop(): void {
     this.started = false
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
   }
 
+  /** Whether the service listens to identify events (js-libp2p's Startable). */
   isStarted(): boolean {
     return this.started
   }
@@ -104,6 +115,14 @@ export class ReachabilityTracker {
     }
   }
 
+  /**
+   * The host's addresses with their AutoNAT verification, from the address manager js-libp2p hands
+   * this service (the public route to it: a service declares the components it needs).
+   */
+  addressMetadata(): Array<{ multiaddr: Multiaddr; verified: boolean }> {
+    return this.components.addressManager.getAddressesWithMetadata()
+  }
+
   /** Candidate addresses offered to AutoNAT. */
   getOfferedCandidates(): string[] {
     return [...this.offered]
@@ -115,6 +134,7 @@ export class ReachabilityTracker {
     if (prev === undefined || c.successes + c.failures >= prev.successes + prev.failures) this.settled.set(addr, c)
   }
 
+  /** AutoNAT v2 dial-back successes and failures, summed over every address remembered by `noteDialBacks`. */
   dialBackCounts(): DialBackCounts {
     let successes = 0; let failures = 0
     for (const c of this.settled.values()) { successes += c.successes; failures += c.failures }
