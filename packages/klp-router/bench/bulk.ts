@@ -5,13 +5,19 @@
  *
  *  - baseline: the TCP transport's own throughput, 64 KiB frames sent over one transport-tcp
  *    connection as fast as `send()` takes them, to a bare transport-tcp listener in the child that
- *    counts bytes. Measured in the same run, interleaved with the bulk rounds (alternating order).
+ *    counts bytes.
+ *  - router data path: the sender's router `sendData`s frames of bulk's size (chunk + 12 bytes, 2 in
+ *    flight, as bulk's pump) on another data channel to a handler in the child that counts bytes.
  *  - bulk: BULK_MB (default 100) MB of random bytes offered from memory and pulled by the child
  *    (`receive()` by offer id) into a sink that keeps nothing, so both sides discard the bytes;
- *    each chunk is still checked against its leaf and the whole payload against the content
- *    hash. Timed from the receive command to the sender's `done`. Ratio = bulk MB/s / baseline
- *    MB/s, median of the per-round ratios (target >= 0.8).
- *  - offer creation: hashing the payload once (leaf hashes + content hash), not in the transfer time.
+ *    each chunk is still checked against its leaf. Twice per round: leaf hashes in the thread pool
+ *    (the default) and on the event loop. Timed from the receive command to the sender's `done`.
+ *    Ratio = bulk MB/s / baseline MB/s, median of the per-round ratios (target >= 0.8).
+ *  - one round = all four, in rotating order. CPU per MB of each side from process.cpuUsage()
+ *    (all threads); the receiver's event loop busy time from performance.eventLoopUtilization().
+ *  - offer creation: hashing the payload once (leaf hashes), not in the transfer time; its CPU per
+ *    MB is H in the CPU budget, from which the upper bound of the ratio on 2 cores is computed.
+ *  - memory sink: one pair into a sink that keeps the payload.
  *  - tuning: chunk sizes and windows, one interleaved pair each.
  *  - resume: the child cuts its connection when half the payload is verified; the receiver
  *    re-dials the sender (the address in the offer) and pulls only what is missing. Rows: time
@@ -21,7 +27,9 @@
  *
  * Run: npx tsx bench/bulk.ts   (BULK_MB, BULK_ROUNDS (default 5), BULK_CHUNK, BULK_WINDOW, BULK_TUNE=0 to skip the sweep,
  * BULK_TUNE_CONFIGS=262144x16,524288x8 for another sweep, BULK_RAW_FRAME for another baseline frame size,
- * BULK_PROFILE=<dir> for a CPU profile of the receiver)
+ * BULK_AB=raw,datax262144,262144x16xpool,262144x16xinline for alternating rounds of just those (no report
+ * written), BULK_PROFILE=<dir> for a CPU profile of the receiver (`node --cpu-prof --import tsx` for the
+ * sender), BULK_DEBUG=1 to print each BULK_AB round's monotonic start and end in µs, to split profiles by round)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -32,7 +40,8 @@ import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-securit
 import { KLPMessageType, type Connection } from '@kos-mesh/interface'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { row, type BenchRow } from '../../../scripts/bench-util.js'
-import { bulkTransfer, memorySink, memorySource, type BulkSink } from '../src/bulk/index.js'
+import { bulkTransfer, memorySink, memorySource, type BulkSink, type BulkTransfer } from '../src/bulk/index.js'
+import type { LeafHashing } from '../src/bulk/hasher.js'
 import { createRouter, type Router } from '../src/router.js'
 import { capturing } from '../test/capturing.js'
 
@@ -42,6 +51,8 @@ const TYPE = KLPMessageType.VECTOR_SYNC
 const SENDER = 'sender.bench.kai'
 const RECEIVER = 'receiver.bench.kai'
 const THIS_FILE = fileURLToPath(import.meta.url)
+/** Data channel of the router-only rounds (not the bulk service's). */
+const DATA_CHANNEL = 0x0b02
 
 const cpuNow = (): number => {
   const c = process.cpuUsage()
@@ -100,14 +111,38 @@ async function receiverMain(): Promise<void> {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
     },
   })
-  const svc = bulkTransfer({ type: TYPE, maxBytes: 4 * 1024 * MiB, maxTransfers: 4 })({ router: observed })
-  svc.start()
+  // one service at a time, made again when a round asks for the other leaf hashing
+  const makeService = (leafHashing: LeafHashing): BulkTransfer => {
+    const s = bulkTransfer({ type: TYPE, maxBytes: 4 * 1024 * MiB, maxTransfers: 4, leafHashing })({ router: observed })
+    s.start()
+    return s
+  }
+  let hashing: LeafHashing = 'pool'
+  let svc = makeService(hashing)
+  // the router's own data path (no bulk): frames on another data channel, counted
+  let dataTarget = 0
+  let dataGot = 0
+  let dataCpu0 = 0
+  router.handleData(DATA_CHANNEL, (_peer, data) => {
+    dataGot += data.byteLength
+    if (dataTarget > 0 && dataGot >= dataTarget) {
+      dataTarget = 0
+      out(`data-done ${cpuNow() - dataCpu0}`)
+    }
+  })
   out(`ready ${rawL.addrs()[0]} ${rawId.did} ${router.addrs()[0]} ${id.did}`)
 
   const rl = createInterface({ input: process.stdin })
   rl.on('close', () => process.exit(0))
   rl.on('line', (line) => {
     const [cmd, ...args] = line.split(' ')
+    if (cmd === 'data') {
+      dataGot = 0
+      dataTarget = Number(args[0])
+      dataCpu0 = cpuNow()
+      out('ok')
+      return
+    }
     if (cmd === 'raw') {
       rawGot = 0
       rawTarget = Number(args[0])
@@ -116,13 +151,19 @@ async function receiverMain(): Promise<void> {
       return
     }
     if (cmd === 'recv') {
-      const [from, offerId, windowS, cutS, sinkKind] = args as [string, string, string, string, string]
+      const [from, offerId, windowS, cutS, sinkKind, hashingS] = args as [string, string, string, string, string, LeafHashing]
+      if (hashingS !== hashing) {
+        svc.stop()
+        hashing = hashingS
+        svc = makeService(hashing)
+      }
       const cut = cutS === '1'
       resentVerified = 0
       let cutAt = 0
       let halfAt = 0
       const t0 = performance.now()
       const c0 = cpuNow()
+      const e0 = performance.eventLoopUtilization()
       const nullSink: BulkSink = {
         open: (info) => {
           verified = new Uint8Array(Math.ceil(info.chunks / 8))
@@ -155,7 +196,7 @@ async function receiverMain(): Promise<void> {
       }).then(
         (r) => {
           const end = performance.now()
-          out(`done ${JSON.stringify({ ok: true, ms: end - t0, cpuMs: cpuNow() - c0, secondHalfMs: end - halfAt, afterCutMs: cut ? end - cutAt : 0, reconnects: r.reconnects, chunksFetched: r.chunksFetched, resentVerifiedBytes: resentVerified, framesIgnored: svc.stats().framesIgnored, chunkSize })}`)
+          out(`done ${JSON.stringify({ ok: true, ms: end - t0, cpuMs: cpuNow() - c0, loopMs: performance.eventLoopUtilization(e0).active, secondHalfMs: end - halfAt, afterCutMs: cut ? end - cutAt : 0, reconnects: r.reconnects, chunksFetched: r.chunksFetched, resentVerifiedBytes: resentVerified, framesIgnored: svc.stats().framesIgnored, chunkSize })}`)
         },
         (err: unknown) => out(`done ${JSON.stringify({ ok: false, err: String(err) })}`),
       )
@@ -213,6 +254,10 @@ interface RoundResult {
 
 interface BulkRound extends RoundResult {
   hashMs: number
+  /** Sender CPU of making the offer (the leaf hashes of the payload). */
+  hashCpuMs: number
+  /** The receiver's event loop busy time during the transfer (performance.eventLoopUtilization). */
+  receiverLoopMs: number
   secondHalfMs: number
   afterCutMs: number
   reconnects: number
@@ -259,21 +304,46 @@ export async function bulkRows(): Promise<BenchRow[]> {
       return { mbps: SIZE / 1e6 / (ms / 1000), senderCpuPerMB: (cpuNow() - c0) / (SIZE / 1e6), receiverCpuPerMB: Number(cpu) / (SIZE / 1e6) }
     }
 
-    const bulkRound = async (chunkSize: number, window: number, cut = false, sink = 'null'): Promise<BulkRound> => {
+    // the router's data path alone: sendData of chunk-sized frames (with the bulk header's 12 bytes), as fast as it takes them
+    const dataRound = async (chunkSize: number): Promise<RoundResult> => {
+      const frame = new Uint8Array(randomBytes(chunkSize + 12))
+      const n = Math.ceil(SIZE / chunkSize)
+      child.send(`data ${n * frame.byteLength}`)
+      if ((await child.next()) !== 'ok') throw new Error('expected ok')
+      const t0 = performance.now()
+      const c0 = cpuNow()
+      const inflight: Array<Promise<void>> = []
+      for (let i = 0; i < n; i++) {
+        inflight.push(router.sendData(did, DATA_CHANNEL, frame))
+        if (inflight.length >= 2) await inflight.shift()
+      }
+      await Promise.all(inflight)
+      const done = await child.next()
+      const ms = performance.now() - t0
+      const [tag, cpu] = done.split(' ')
+      if (tag !== 'data-done') throw new Error(`expected data-done, got ${done}`)
+      return { mbps: SIZE / 1e6 / (ms / 1000), senderCpuPerMB: (cpuNow() - c0) / (SIZE / 1e6), receiverCpuPerMB: Number(cpu) / (SIZE / 1e6) }
+    }
+
+    const bulkRound = async (chunkSize: number, window: number, cut = false, sink = 'null', leafHashing: LeafHashing = 'pool'): Promise<BulkRound> => {
       const h0 = performance.now()
+      const hc0 = cpuNow()
       const offer = await sa.offer(memorySource(payload), { chunkSize, to: did })
       const hashMs = performance.now() - h0
+      const hashCpuMs = cpuNow() - hc0
       const sent0 = sa.stats().bytesSent
       const t0 = performance.now()
       const c0 = cpuNow()
-      child.send(`recv ${SENDER} ${offer.id} ${window} ${cut ? 1 : 0} ${sink}`)
+      child.send(`recv ${SENDER} ${offer.id} ${window} ${cut ? 1 : 0} ${sink} ${leafHashing}`)
       const [res, line] = await Promise.all([offer.done, child.next()])
       const ms = performance.now() - t0
       const senderCpu = cpuNow() - c0
-      const r = JSON.parse(line.slice(5)) as { ok: boolean; err?: string; cpuMs: number; secondHalfMs: number; afterCutMs: number; reconnects: number; resentVerifiedBytes: number }
+      const r = JSON.parse(line.slice(5)) as { ok: boolean; err?: string; cpuMs: number; loopMs: number; secondHalfMs: number; afterCutMs: number; reconnects: number; resentVerifiedBytes: number }
       if (!r.ok) throw new Error(`bulk receive failed: ${r.err}`)
       void res
       return {
+        hashCpuMs,
+        receiverLoopMs: r.loopMs,
         mbps: SIZE / 1e6 / (ms / 1000),
         senderCpuPerMB: senderCpu / (SIZE / 1e6),
         receiverCpuPerMB: r.cpuMs / (SIZE / 1e6),
@@ -290,27 +360,48 @@ export async function bulkRows(): Promise<BenchRow[]> {
     await rawRound()
     await bulkRound(CHUNK, WINDOW)
 
-    const raw: RoundResult[] = []
-    const bulk: BulkRound[] = []
+    // BULK_AB=raw,datax262144,262144x16xpool,262144x16xinline: alternating rounds (ABBA...) of these
+    // configurations (raw: the transport; datax<chunk>: the router data path; <chunk>x<window>[x<hashing>]: bulk), medians per configuration
+    if (process.env.BULK_AB !== undefined) {
+      const cfgs = process.env.BULK_AB.split(',')
+      const res = new Map<string, RoundResult[]>(cfgs.map((c) => [c, []]))
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = r % 2 === 0 ? cfgs : [...cfgs].reverse()
+        for (const c of order) {
+          const [chunk, window, mode] = c.split('x') as [string, string, string | undefined]
+          const r0 = process.hrtime.bigint() / 1000n
+          const x = c === 'raw' ? await rawRound() : chunk === 'data' ? await dataRound(Number(window)) : await bulkRound(Number(chunk), Number(window), false, 'null', (mode ?? 'pool') as LeafHashing)
+          res.get(c)!.push(x)
+          // BULK_DEBUG: round boundaries on the monotonic clock in µs (to split a --cpu-prof profile by round)
+          if (process.env.BULK_DEBUG !== undefined) console.log(`round ${c} ${r0} ${process.hrtime.bigint() / 1000n} ${x.mbps.toFixed(0)} MB/s`)
+        }
+      }
+      for (const [c, xs] of res) console.log(`  AB ${c}: ${median(xs.map((x) => x.mbps)).toFixed(0)} MB/s [${xs.map((x) => x.mbps.toFixed(0)).join(' ')}]; CPU ms/MB sender ${median(xs.map((x) => x.senderCpuPerMB)).toFixed(3)}, receiver ${median(xs.map((x) => x.receiverCpuPerMB)).toFixed(3)}`)
+      return rows
+    }
+
+    // the main comparison: per round, in rotating order, the transport alone, the router's data path
+    // alone (same frame size as bulk's), bulk with the leaf hashes in the thread pool (the default) and
+    // bulk with them on the event loop
+    type Kind = 'raw' | 'data' | 'pool' | 'inline'
+    const kinds: Kind[] = ['raw', 'pool', 'data', 'inline']
+    const got: Record<Kind, Array<RoundResult & { hashCpuMs?: number; receiverLoopMs?: number }>> = { raw: [], data: [], pool: [], inline: [] }
     const ratios: number[] = []
     for (let r = 0; r < ROUNDS; r++) {
-      let a: RoundResult
-      let b: BulkRound
-      if (r % 2 === 0) {
-        a = await rawRound()
-        b = await bulkRound(CHUNK, WINDOW)
-      } else {
-        b = await bulkRound(CHUNK, WINDOW)
-        a = await rawRound()
+      const order = kinds.map((_, k) => kinds[(k + r) % kinds.length]!)
+      for (const kind of order) {
+        const x = kind === 'raw' ? await rawRound() : kind === 'data' ? await dataRound(CHUNK) : await bulkRound(CHUNK, WINDOW, false, 'null', kind)
+        got[kind].push(x)
       }
-      raw.push(a)
-      bulk.push(b)
+      const [a, b, c, d] = [got.raw.at(-1)!, got.pool.at(-1)!, got.inline.at(-1)!, got.data.at(-1)!]
       ratios.push(b.mbps / a.mbps)
-      console.log(`  round ${r + 1}: transport ${a.mbps.toFixed(0)} MB/s, bulk ${b.mbps.toFixed(0)} MB/s (ratio ${(b.mbps / a.mbps).toFixed(3)}); CPU ms/MB sender ${b.senderCpuPerMB.toFixed(2)} vs ${a.senderCpuPerMB.toFixed(2)}, receiver ${b.receiverCpuPerMB.toFixed(2)} vs ${a.receiverCpuPerMB.toFixed(2)}`)
+      console.log(`  round ${r + 1}: transport ${a.mbps.toFixed(0)} MB/s, router data path ${d.mbps.toFixed(0)}, bulk ${b.mbps.toFixed(0)} (ratio ${(b.mbps / a.mbps).toFixed(3)}), bulk inline hashing ${c.mbps.toFixed(0)}; CPU ms/MB sender ${b.senderCpuPerMB.toFixed(2)} vs ${a.senderCpuPerMB.toFixed(2)}, receiver ${b.receiverCpuPerMB.toFixed(2)} vs ${a.receiverCpuPerMB.toFixed(2)}`)
     }
-    const rawMbps = median(raw.map((x) => x.mbps))
-    const bulkMbps = median(bulk.map((x) => x.mbps))
+    const med = (k: Kind, f: (x: RoundResult & { hashCpuMs?: number; receiverLoopMs?: number }) => number): number => Math.round(median(got[k].map(f)) * 1000) / 1000
+    const rawMbps = med('raw', (x) => x.mbps)
+    const bulkMbps = med('pool', (x) => x.mbps)
     const mb = Math.round(SIZE / MiB)
+    const perMB = SIZE / 1e6
     rows.push(row('transport-tcp alone, 64 KiB frames, one connection (baseline)', 'MB/s', rawMbps))
     rows.push(row(`bulk ${mb} MiB, ${CHUNK / KiB} KiB chunks, window ${WINDOW}, every chunk verified against the signed tree root, loopback TCP`, 'MB/s', bulkMbps, { name: 'transport-tcp 64 KiB frames, same run', value: rawMbps }, {
       higherIsBetter: true,
@@ -320,11 +411,30 @@ export async function bulkRows(): Promise<BenchRow[]> {
       ratioMax: Math.round(Math.max(...ratios) * 1e4) / 1e4,
       rounds: ROUNDS,
     } as Partial<BenchRow>))
-    rows.push(row('bulk receiver CPU per MB (process, user+sys)', 'ms/MB', median(bulk.map((x) => x.receiverCpuPerMB)), { name: 'transport-tcp receiver CPU per MB', value: median(raw.map((x) => x.receiverCpuPerMB)) }, { higherIsBetter: false }))
-    rows.push(row('bulk sender CPU per MB (process, user+sys)', 'ms/MB', median(bulk.map((x) => x.senderCpuPerMB)), { name: 'transport-tcp sender CPU per MB', value: median(raw.map((x) => x.senderCpuPerMB)) }, { higherIsBetter: false }))
-    // the offer's hashing pass is the very work a receiver does per byte (leaf SHA-256):
-    // on its own it caps a receiver at this rate, before any decrypting or copying
-    rows.push(row(`offer creation = the receiver's verification work (leaf SHA-256; the offer has no whole-payload hash by default), ${mb} MiB on one core (not in the transfer time)`, 'MB/s', SIZE / 1e6 / (median(bulk.map((x) => x.hashMs)) / 1000), { name: 'transport-tcp 64 KiB frames, same run', value: rawMbps }, { higherIsBetter: true }))
+    rows.push(row(`bulk ${mb} MiB, same settings, leaf hashes on the event loop (leafHashing: 'inline')`, 'MB/s', med('inline', (x) => x.mbps), { name: 'transport-tcp 64 KiB frames, same run', value: rawMbps }, { higherIsBetter: true }))
+    rows.push(row(`router data path alone: sendData of ${CHUNK / KiB} KiB + 12 B frames, 2 in flight (what bulk sends, without bulk)`, 'MB/s', med('data', (x) => x.mbps), { name: 'transport-tcp 64 KiB frames, same run', value: rawMbps }, { higherIsBetter: true }))
+    // the CPU budget, all from the rounds above (process CPU: user + sys, all threads)
+    const S0 = med('raw', (x) => x.senderCpuPerMB)
+    const R0 = med('raw', (x) => x.receiverCpuPerMB)
+    const H = Math.round(median(got.pool.concat(got.inline).map((x) => x.hashCpuMs! / perMB)) * 1000) / 1000
+    rows.push(row('bulk receiver CPU per MB (process, user+sys)', 'ms/MB', med('pool', (x) => x.receiverCpuPerMB), { name: 'transport-tcp receiver CPU per MB', value: R0 }, { higherIsBetter: false }))
+    rows.push(row('bulk sender CPU per MB (process, user+sys)', 'ms/MB', med('pool', (x) => x.senderCpuPerMB), { name: 'transport-tcp sender CPU per MB', value: S0 }, { higherIsBetter: false }))
+    rows.push(row("bulk receiver event loop busy per MB (wall time in callbacks: inflated when the machine is busy)", 'ms/MB', med('pool', (x) => x.receiverLoopMs! / perMB), { name: "the same with leafHashing: 'inline'", value: med('inline', (x) => x.receiverLoopMs! / perMB) }, { higherIsBetter: false }))
+    rows.push(row("bulk receiver CPU per MB, leafHashing: 'inline'", 'ms/MB', med('inline', (x) => x.receiverCpuPerMB), { name: 'transport-tcp receiver CPU per MB', value: R0 }, { higherIsBetter: false }))
+    rows.push(row('router data path CPU per MB: sender / receiver', 'ms/MB', med('data', (x) => x.senderCpuPerMB), { name: 'router data path receiver CPU per MB', value: med('data', (x) => x.receiverCpuPerMB) }, { higherIsBetter: false }))
+    rows.push(row('leaf SHA-256 of the payload (the offer), CPU per MB, one core', 'ms/MB', H, undefined, { higherIsBetter: false }))
+    // the offer's hashing pass is the very work a receiver does per byte (leaf SHA-256)
+    rows.push(row(`offer creation = the receiver's verification work (leaf SHA-256; the offer has no whole-payload hash by default), ${mb} MiB on one core (not in the transfer time)`, 'MB/s', SIZE / 1e6 / (median(got.pool.map((x) => (x as BulkRound).hashMs)) / 1000), { name: 'transport-tcp 64 KiB frames, same run', value: rawMbps }, { higherIsBetter: true }))
+    // the bound: bulk does at least the transport's work on both sides plus H on the receiver. On an
+    // idle 2-core machine the transport alone runs at 1 MB per max(S0, R0) (each process has a core);
+    // bulk needs at least max(S0, receiver event loop, (S0 + R0 + H) / 2) per MB (the pool's threads
+    // share the same 2 cores). CPU figures, not wall times: other load on the machine cancels out.
+    const T0 = Math.max(S0, R0)
+    const boundInline = T0 / Math.max(S0, R0 + H, (S0 + R0 + H) / 2)
+    const boundPool = T0 / Math.max(S0, R0, (S0 + R0 + H) / 2)
+    rows.push(row('upper bound of the ratio on 2 cores, leaf hashes on the receiver\'s event loop: max(S0, R0) / max(S0, R0 + H, (S0 + R0 + H) / 2)', 'ratio', Math.round(boundInline * 1000) / 1000, undefined, { higherIsBetter: true }))
+    rows.push(row('upper bound of the ratio on 2 cores, leaf hashes in the pool: max(S0, R0) / max(S0, R0, (S0 + R0 + H) / 2)', 'ratio', Math.round(boundPool * 1000) / 1000, undefined, { higherIsBetter: true }))
+    console.log(`  budget (ms/MB): transport send S0 ${S0}, receive R0 ${R0}, leaf SHA-256 H ${H}; bound inline ${boundInline.toFixed(3)}, pool ${boundPool.toFixed(3)}`)
 
     // into a memory sink (the payload kept in one buffer), one pair
     {
@@ -337,12 +447,13 @@ export async function bulkRows(): Promise<BenchRow[]> {
       // BULK_TUNE_CONFIGS=262144x16,524288x8 replaces the sweep (chunk bytes x window)
       const configs: Array<[number, number]> = process.env.BULK_TUNE_CONFIGS !== undefined
         ? process.env.BULK_TUNE_CONFIGS.split(',').map((c) => c.split('x').map(Number) as [number, number])
-        : [[64 * KiB, 16], [128 * KiB, 16], [512 * KiB, 16], [1024 * KiB - 64, 8], [256 * KiB, 4], [256 * KiB, 8], [256 * KiB, 32]]
+        : [[64 * KiB, 16], [128 * KiB, 16], [512 * KiB, 16], [1024 * KiB - 64, 8], [256 * KiB, 4], [256 * KiB, 8], [256 * KiB, 32], [256 * KiB - 64, 16]]
       for (const [chunk, window] of configs) {
         const a = await rawRound()
         const b = await bulkRound(chunk, window)
-        console.log(`  tuning ${Math.round(chunk / KiB)} KiB x ${window}: bulk ${b.mbps.toFixed(0)} MB/s vs transport ${a.mbps.toFixed(0)} MB/s (${(b.mbps / a.mbps).toFixed(3)})`)
-        rows.push(row(`tuning: ${Math.round(chunk / KiB)} KiB chunks, window ${window}, one pair`, 'MB/s', b.mbps, { name: 'transport-tcp 64 KiB frames, same pair', value: a.mbps }, { higherIsBetter: true }))
+        const label = chunk % KiB === 0 || chunk === 1024 * KiB - 64 ? `${Math.round(chunk / KiB)} KiB` : `${chunk} B`
+        console.log(`  tuning ${label} x ${window}: bulk ${b.mbps.toFixed(0)} MB/s vs transport ${a.mbps.toFixed(0)} MB/s (${(b.mbps / a.mbps).toFixed(3)})`)
+        rows.push(row(`tuning: ${label} chunks, window ${window}, one pair`, 'MB/s', b.mbps, { name: 'transport-tcp 64 KiB frames, same pair', value: a.mbps }, { higherIsBetter: true }))
       }
     }
 
@@ -372,7 +483,7 @@ export async function bulkRows(): Promise<BenchRow[]> {
       baselineFrame: FRAME,
       loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
       ratios: ratios.map((x) => Math.round(x * 1000) / 1000),
-      method: 'sender (router + bulk service, memory source) in this process, receiver (router + bulk service, sink that keeps nothing; baseline: bare transport-tcp listener) in a child process; loopback TCP; baseline and bulk rounds interleaved in alternating order; ratio = median of per-round ratios',
+      method: "sender (router + bulk service, memory source) in this process, receiver (router + bulk service, sink that keeps nothing; baseline: bare transport-tcp listener; router data path: a data channel handler that counts bytes) in a child process; loopback TCP; per round, in rotating order: transport alone, router data path, bulk (leafHashing 'pool', the default), bulk (leafHashing 'inline'); ratio = median of per-round ratios; CPU = process.cpuUsage (user + sys, all threads) per MB; event loop busy = performance.eventLoopUtilization().active",
     }
     return rows
   } finally {
@@ -387,6 +498,6 @@ if (process.argv[2] === '--receiver') {
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   const { report } = await import('../../../scripts/bench-util.js')
   const rows = await bulkRows()
-  report('klp-router-bulk', rows, bulkMeta)
+  if (process.env.BULK_AB === undefined) report('klp-router-bulk', rows, bulkMeta)
   process.exit(0)
 }

@@ -23,6 +23,7 @@ import { ResponseCache } from './response-cache.js'
 import { RoutingTable } from './routing-table.js'
 import { FairScheduler } from './scheduler.js'
 import type { TokenBucket } from './token-bucket.js'
+import { CpuShares } from './usage.js'
 import type { RouterEvents } from './types.js'
 
 /** One inbound (or locally delivered) message waiting in the fair scheduler. */
@@ -101,6 +102,8 @@ export class RouterCore {
   readonly responses: ResponseCache
   readonly queue: FairScheduler<QueueItem>
   readonly outbound: OutboundQueues
+  /** Each peer's recent CPU share of the pipeline, and the budget on it. */
+  readonly shares: CpuShares
   readonly counters = new Counters()
   readonly events = new EventTarget()
   readonly handlers = new HandlerTable()
@@ -131,6 +134,7 @@ export class RouterCore {
     this.responses = c.responses
     this.queue = c.queue
     this.outbound = c.outbound
+    this.shares = new CpuShares({ busyShare: c.cfg.busyCpuShare, strangerShare: c.cfg.strangerCpuShare, isStranger: (peer) => !this.isKnown(peer) })
   }
 
   emit<K extends keyof RouterEvents>(type: K, detail: RouterEvents[K]['detail']): void {

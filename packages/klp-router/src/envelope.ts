@@ -16,20 +16,42 @@
  */
 import { DecodeError } from '@kos-mesh/interface'
 
+/** Byte 0 of every router frame (`'K'`); a frame with another first byte is `malformed`. */
 export const ENVELOPE_MAGIC = 0x4b
+/** Byte 1 of every router frame: the envelope format version this router writes and accepts (only 1). */
 export const ENVELOPE_VERSION = 1
+/** Size of the envelope header in bytes (magic, version, kind, hops, flags); the body starts at this offset. */
 export const ENVELOPE_HEADER_BYTES = 5
 
+/**
+ * Byte 2 of a router frame, what the body is: `MESSAGE` (1) an encoded, signed KLP message to
+ * process or forward; `HELLO` (2) a signed hello for the neighbour only (never routed); `DATA` (3) an
+ * unsigned data frame for a directly connected peer, whose bytes 3..4 are the channel (see
+ * {@link encodeDataFrame}).
+ */
 export const EnvelopeKind = { MESSAGE: 1, HELLO: 2, DATA: 3 } as const
+/** One of the {@link EnvelopeKind} values: 1, 2 or 3. */
 export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind]
 
+/**
+ * Flag bit 0 (byte 4): the message's `via` routing hint was reached. The node the hint names sets
+ * it when it forwards the message, so the nodes after it route to the target instead of to `via`. No other flag bit is defined; a frame with another one set is `malformed`.
+ */
 export const FLAG_VIA_REACHED = 0x01
 const KNOWN_FLAGS = FLAG_VIA_REACHED
 
+/** A parsed router envelope, as {@link decodeEnvelope} returns it. */
 export interface Envelope {
+  /** What the body is (byte 2). */
   kind: EnvelopeKind
+  /**
+   * Hops the message has travelled so far (byte 3, 0..255; raised by each forwarder, checked against
+   * the hop limit). In a `DATA` frame, the high byte of the channel instead.
+   */
   hops: number
+  /** Flag bits (byte 4, see {@link FLAG_VIA_REACHED}). In a `DATA` frame, the low byte of the channel instead. */
   flags: number
+  /** The bytes after the header: a view into the frame (not a copy), the klp-codec message bytes for kinds 1 and 2. */
   body: Uint8Array
 }
 
@@ -40,6 +62,12 @@ export class InvalidEnvelopeError extends DecodeError {
   override readonly code: string = 'ERR_INVALID_ROUTER_ENVELOPE'
 }
 
+/**
+ * Builds a router frame: the 5-byte header, then a copy of `body` (for kinds 1 and 2, klp-codec
+ * `encodeMessage` bytes of a signed message). For tools and tests that craft frames; nothing is
+ * checked: `hops` and `flags` are stored as single bytes (taken modulo 256), and a data frame is
+ * better built with {@link encodeDataFrame}.
+ */
 export function encodeEnvelope(kind: EnvelopeKind, hops: number, flags: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(ENVELOPE_HEADER_BYTES + body.byteLength)
   out[0] = ENVELOPE_MAGIC
@@ -51,7 +79,7 @@ export function encodeEnvelope(kind: EnvelopeKind, hops: number, flags: number, 
   return out
 }
 
-/** Same body, new hop count / flags (a copy of the header only; the body bytes are shared). */
+/** A copy of `frame` with a new hop count and flags (bytes 3 and 4); `frame` itself is not changed. */
 export function rewrapEnvelope(frame: Uint8Array, hops: number, flags: number): Uint8Array {
   const out = new Uint8Array(frame.byteLength)
   out.set(frame)
@@ -87,7 +115,10 @@ export function isValidEnvelope(frame: Uint8Array): boolean {
   )
 }
 
-/** A data frame: `channel` in bytes 3..4, then the data. */
+/**
+ * A data frame (envelope kind 3): `channel` (0..65535, big endian) in bytes 3..4, then a copy of
+ * `data`. The channel is not checked here (`Router.sendData` checks it).
+ */
 export function encodeDataFrame(channel: number, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(ENVELOPE_HEADER_BYTES + data.byteLength)
   out[0] = ENVELOPE_MAGIC
@@ -99,6 +130,12 @@ export function encodeDataFrame(channel: number, data: Uint8Array): Uint8Array {
   return out
 }
 
+/**
+ * Parses a router frame's header without copying (`body` is a view into `frame`).
+ *
+ * @throws InvalidEnvelopeError when the frame is shorter than 6 bytes, its magic or version is
+ * wrong, its kind is not 1, 2 or 3, or (kinds 1 and 2) an unknown flag bit is set.
+ */
 export function decodeEnvelope(frame: Uint8Array): Envelope {
   const err = envelopeError(frame)
   if (err !== undefined) throw new InvalidEnvelopeError(err)

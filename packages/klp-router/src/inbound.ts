@@ -1,8 +1,10 @@
 /**
  * The inbound side of a connection: every frame goes through the first stages (envelope and size,
  * rate, decode) into the fair queue; hellos go to the hello module, data frames to their
- * channel's handler. With backpressure (the default), a peer over its rate or queue bound is not
- * read until it has room again, so the transport pauses its socket. Internal.
+ * channel's handler. With backpressure (the default), a peer over its rate or queue bound (a
+ * stranger's: or the strangers' shared one) is not
+ * read until it has room again (and one over its CPU budget until its share decays), so the
+ * transport pauses its socket. Internal.
  */
 import { InvalidParametersError, TrustObservation, type Connection } from '@kos-mesh/interface'
 import type { RouterCore } from './core.js'
@@ -81,11 +83,13 @@ export class Inbound {
   }
 
   /**
-   * Backpressure: waits (not reading the peer's connection) while the peer has no token left or
-   * its queue, or the whole queue, is at its bound; the transport then stops reading the socket.
+   * Backpressure: waits (not reading the peer's connection) while the peer has no token left, is
+   * over its CPU budget, or its queue, or the whole queue, is at its bound; the transport then
+   * stops reading the socket.
    */
   async roomToRead(peer: string): Promise<void> {
     const core = this.core
+    let paused = false
     for (;;) {
       if (!core.started) return
       const rate = core.cfg.rateLimit
@@ -97,9 +101,17 @@ export class Inbound {
           continue
         }
       }
+      // over its CPU budget (see CpuShares) with messages queued: not read until its share decays;
+      // its bytes wait in the transport, and the pipeline works for the others meanwhile
+      if (core.cfg.sliceMs !== Infinity && core.queue.peerDepth(peer) > 0 && core.shares.overBudget(peer)) {
+        if (!paused) core.counters.budgetPauses++
+        paused = true
+        await core.clock.sleep(core.shares.waitMs(peer), { signal: core.stopController.signal }).catch(() => {})
+        continue
+      }
       const q = core.queue
       const max = core.cfg.maxFrameBytes
-      const full = q.peerDepth(peer) >= q.maxPerPeer || q.peerBytes(peer) + max > q.maxBytesPerPeer || q.size >= q.maxTotal || q.bytes + max > q.maxBytesTotal
+      const full = q.peerFull(peer, max) || q.size >= q.maxTotal || q.bytes + max > q.maxBytesTotal
       if (!full || q.peerDepth(peer) === 0) return
       await new Promise<void>((resolve) => {
         const list = this.drainWaiters.get(peer) ?? []
@@ -109,13 +121,13 @@ export class Inbound {
     }
   }
 
-  /** Wakes the read loops of peers whose queue drained to half (and the total to 3/4). */
+  /** Wakes the read loops of peers whose queue (a stranger's: and the strangers') drained to half (and the total to 3/4). */
   private wakeReaders(): void {
     if (this.drainWaiters.size === 0) return
     const q = this.core.queue
     if (q.size > (q.maxTotal * 3) / 4 || q.bytes > (q.maxBytesTotal * 3) / 4) return
     for (const [peer, list] of this.drainWaiters) {
-      if (q.peerDepth(peer) > q.maxPerPeer / 2 || q.peerBytes(peer) > q.maxBytesPerPeer / 2) continue
+      if (q.peerFull(peer, 0, 2)) continue
       this.drainWaiters.delete(peer)
       for (const w of list) w()
     }

@@ -30,6 +30,11 @@ export interface RouterMetrics {
   outbound: { queuedBytes: number; dropped: number; failed: number }
   /** Connections the transport dropped because the peer stopped reading (SlowPeerError). */
   slowPeers: number
+  /**
+   * CPU accounting (see `busyCpuShare`): the pipeline's and all strangers' recent share of a core
+   * (measured step time, decayed over ~100 ms), and how often a read loop paused for its peer's budget.
+   */
+  cpu: { pipelineShare: number; strangersShare: number; budgetPauses: number }
   /** Data frames received on handled channels / sent (`sendData`). */
   dataIn: number
   dataOut: number
@@ -63,6 +68,7 @@ export class Counters {
   responsesMatched = 0
   retries = 0
   slowPeers = 0
+  budgetPauses = 0
   dataIn = 0
   dataOut = 0
   readonly rejects: Record<string, number> = Object.create(null) as Record<string, number>
@@ -94,6 +100,7 @@ export function metricsOf(core: RouterCore): RouterMetrics {
     queueBytes: q.bytes,
     outbound: core.outbound.stats(),
     slowPeers: c.slowPeers,
+    cpu: { pipelineShare: core.shares.totalShare(), strangersShare: core.shares.strangersShare(), budgetPauses: c.budgetPauses },
     dataIn: c.dataIn,
     dataOut: c.dataOut,
     replayStrangerSize: core.replay.strangerSize,

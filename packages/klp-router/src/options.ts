@@ -6,13 +6,28 @@ import { InvalidParametersError, type KLPMessageType, type TrustRequirements, ty
 import type { CodecLimits } from '@kos-mesh/klp-codec'
 import type { PinInit } from './routing-table.js'
 
+/**
+ * A per-peer token bucket (`RouterInit.rateLimit`): every frame a peer sends (messages and hellos;
+ * data frames are not counted) takes one token; the bucket starts full, holds at most `burst` tokens
+ * and refills at `ratePerSec`. With an empty bucket, `overload: 'backpressure'` (the default) stops
+ * reading that peer until tokens come back; `overload: 'reject'` drops its frames as `rate_limited`.
+ */
 export interface RateLimitInit {
-  /** Messages per second per peer. */
+  /** Tokens added per second per peer, i.e. the sustained rate in frames/s; must be > 0. */
   ratePerSec: number
-  /** Burst size per peer. */
+  /** Largest number of tokens a peer's bucket holds (frames it may send at once after a quiet spell); must be >= 1. */
   burst: number
 }
 
+/**
+ * The router's options (the first call of `klpRouter(init)(components)`; {@link createRouter} takes
+ * them too). Only `authority` is required; every other field has the default its comment gives (the
+ * README's "Limits and defaults" table lists them all). Sizes are in bytes, times in the unit their
+ * name says. Out-of-range values (e.g. `hopLimit` outside 1..255, a non-integer `concurrency`, a
+ * negative `clockSkewMs`, a CPU share outside (0, 1]), an empty `authority` or a pin of this node's
+ * own authority to another DID make `klpRouter(init)(components)` throw `InvalidParametersError`; an
+ * authority that is not a valid `klp://` authority makes it throw `InvalidAddressError`.
+ */
 export interface RouterInit {
   /** This node's KLP authority, e.g. `node-a.mesh.kai` (required). */
   authority: string
@@ -52,6 +67,14 @@ export interface RouterInit {
   /** Inbound queue bound for all peers, in frame bytes. Default 64 MiB. */
   maxQueueBytesTotal?: number
   /**
+   * Inbound queue bound for all strangers (untrusted DIDs) together, in messages: they share one
+   * peer's queue as they share one turn. Default `maxQueuePerPeer` (a stranger with nothing queued
+   * may always queue one message).
+   */
+  maxQueueStrangers?: number
+  /** Inbound queue bound for all strangers together, in frame bytes. Default `maxQueueBytesPerPeer`. */
+  maxQueueBytesStrangers?: number
+  /**
    * Outbound bytes waiting for one connection (responses, forwards, floods, hellos, sends). The
    * pipeline never waits for a peer: beyond this bound its frames are dropped (counted in
    * `outbound.dropped`), and `send()`/`request()` wait for room. Default 4 MiB.
@@ -75,6 +98,17 @@ export interface RouterInit {
    * `Infinity` disables slicing (virtual-time simulations, where nothing may depend on wall time).
    */
   pipelineSliceMs?: number
+  /**
+   * CPU budget (measured time of each peer's pipeline steps, decayed over ~100 ms), applied while
+   * more than one peer is active: when the pipeline used more than this share of a core, peers
+   * above the max-min fair level of it are not read until their share decays. Default 0.5.
+   */
+  busyCpuShare?: number
+  /**
+   * Share of a core that all strangers (untrusted DIDs) together may use while another peer is
+   * active; beyond it, strangers above the max-min fair level of it are not read. Default 0.25.
+   */
+  strangerCpuShare?: number
   /** Weighted round-robin weights for CRITICAL, HIGH, NORMAL, LOW. Default [8, 4, 2, 1]. */
   priorityWeights?: readonly [number, number, number, number]
   /** Messages in the pipeline at once (verification and handlers overlap). Default 32. */
@@ -155,6 +189,8 @@ export interface RouterConfig {
   readonly rateLimit: RateLimitInit | false
   readonly backpressure: boolean
   readonly sliceMs: number
+  readonly busyCpuShare: number
+  readonly strangerCpuShare: number
   readonly requestTimeoutMs: number
   readonly requestRetries: number
   readonly maxPendingRequests: number
@@ -171,6 +207,11 @@ export interface RouterConfig {
 
 function finiteAtLeast(name: string, v: number, min: number): number {
   if (!(v >= min) || !Number.isFinite(v)) throw new InvalidParametersError(`expected ${name} to be a finite number >= ${min}, got ${v}`)
+  return v
+}
+
+function share(name: string, v: number): number {
+  if (!(v > 0 && v <= 1)) throw new InvalidParametersError(`expected ${name} in (0, 1], got ${v}`)
   return v
 }
 
@@ -199,6 +240,8 @@ export function resolveConfig(init: RouterInit): RouterConfig {
     rateLimit: init.rateLimit ?? { ratePerSec: 2000, burst: 4000 },
     backpressure: (init.overload ?? 'backpressure') === 'backpressure',
     sliceMs,
+    busyCpuShare: share('busyCpuShare', init.busyCpuShare ?? 0.5),
+    strangerCpuShare: share('strangerCpuShare', init.strangerCpuShare ?? 0.25),
     requestTimeoutMs: init.requestTimeoutMs ?? 10_000,
     requestRetries: init.requestRetries ?? 3,
     maxPendingRequests: init.maxPendingRequests ?? 10_000,

@@ -8,7 +8,7 @@ import type { QueueItem, RouterCore, Slot } from './core.js'
 import type { Forwarding } from './forwarding.js'
 import { errName } from './messages.js'
 import type { Responder } from './responder.js'
-import type { Slicer } from './slicer.js'
+import type { Grant, Slicer } from './slicer.js'
 import {
   checkBeforeStart,
   checkExpiry,
@@ -26,6 +26,9 @@ import {
 } from './stages/index.js'
 import { RejectReason } from './reasons.js'
 
+/** Pipeline slots no single peer may take (see `Pipeline.maxPerPeer`). */
+const RESERVED_SLOTS = 4
+
 export class Pipeline {
   private active = 0
   /** Free pipeline slots of the current generation, and all of them (aborted on stop). */
@@ -35,6 +38,23 @@ export class Pipeline {
   private pumpDeferred = false
   /** Called after items left the queue (the read loops waiting for room look again). */
   onDequeue: () => void = () => {}
+  /** Slots in use per peer (messages from connections). */
+  private readonly inFlight = new Map<string, number>()
+  /**
+   * Slots one peer may hold: all but a few (`RESERVED_SLOTS`), and those few only go to peers with
+   * no message in the pipeline, so a peer that sends one message at a time always finds a slot,
+   * whatever a flood (from one DID or many) holds.
+   */
+  private readonly maxPerPeer: number
+  private readonly atCap = (peer: string): boolean => {
+    const n = this.inFlight.get(peer) ?? 0
+    if (n >= this.maxPerPeer || (n > 0 && this.active >= this.maxPerPeer)) return true
+    // a peer over its CPU budget gets no slot while other messages are in the pipeline: its steps
+    // would only wait at the gate, holding slots (the reserved ones too) that a light peer needs;
+    // its messages wait in the queue (bounded) and start when its share decayed or the pipeline emptied
+    const shares = this.core.shares
+    return this.active > 0 && shares.anyPaused && shares.wasPaused(peer)
+  }
 
   constructor(
     private readonly core: RouterCore,
@@ -42,6 +62,7 @@ export class Pipeline {
     private readonly forwarding: Forwarding,
     private readonly responder: Responder,
   ) {
+    this.maxPerPeer = Math.max(1, core.cfg.concurrency - RESERVED_SLOTS)
     slicer.onSliceEnd = () => {
       if (this.pumpDeferred) {
         this.pumpDeferred = false
@@ -53,7 +74,7 @@ export class Pipeline {
   /** Queues a message (or starts it at once when nothing waits, a slot is free and the slice has time). */
   enqueue(item: QueueItem): boolean {
     const core = this.core
-    if (core.queue.size === 0 && this.active < core.cfg.concurrency && !this.slicer.spent()) {
+    if (core.queue.size === 0 && this.active < core.cfg.concurrency && !this.slicer.spent() && (item.conn === undefined || !this.atCap(item.fromPeer))) {
       this.start1(item)
       return true
     }
@@ -74,7 +95,7 @@ export class Pipeline {
         this.pumpDeferred = true
         return
       }
-      const item = core.queue.shift()
+      const item = core.queue.shift(this.inFlight.size === 0 ? undefined : this.atCap)
       if (item === undefined) break
       this.start1(item)
     }
@@ -89,23 +110,31 @@ export class Pipeline {
       this.allSlots.push(slot)
     }
     this.active++
+    if (item.conn !== undefined) this.inFlight.set(item.fromPeer, (this.inFlight.get(item.fromPeer) ?? 0) + 1)
     void this.process(item, slot)
   }
 
-  private release(slot: Slot): void {
+  private release(slot: Slot, item: QueueItem): void {
     this.active--
+    if (item.conn !== undefined) {
+      const n = (this.inFlight.get(item.fromPeer) ?? 1) - 1
+      if (n > 0) this.inFlight.set(item.fromPeer, n)
+      else this.inFlight.delete(item.fromPeer)
+    }
     if (slot.gen === this.core.gen) this.freeSlots.push(slot)
-    this.slicer.drain()
     if (this.core.queue.size > 0) this.pump()
   }
 
-  /** Waits for a turn at the gate, lets the next step in; false when the router stopped meanwhile. */
-  private async step(peer: string, slot: Slot): Promise<boolean> {
+  /**
+   * Waits for the gate (see Slicer): the grant to pass to `slicer.done()` once the step's work is
+   * over, or 0 when the router stopped meanwhile.
+   */
+  private async step(peer: string, slot: Slot): Promise<Grant> {
     const t = this.slicer.turn(peer)
-    if (t === undefined) return true
-    await t
-    this.slicer.drain()
-    return slot.gen === this.core.gen
+    const g = typeof t === 'number' ? t : await t
+    if (slot.gen === this.core.gen) return g
+    this.slicer.done(g)
+    return 0
   }
 
   /** Aborts every slot and forgets them (stop). */
@@ -113,6 +142,7 @@ export class Pipeline {
     for (const slot of this.allSlots) slot.controller.abort(reason)
     this.allSlots = []
     this.freeSlots = []
+    this.inFlight.clear()
     this.pumpDeferred = false
     this.slicer.releaseAll()
   }
@@ -126,6 +156,8 @@ export class Pipeline {
   /** The stages for one queued message. Never rejects (a failure is logged); releases its slot. */
   private async process(item: QueueItem, slot: Slot): Promise<void> {
     const core = this.core
+    /** The gate grant held by this message's current step (0: none). */
+    let grant: Grant = 0
     try {
       const msg = item.msg
       const fromPeer = item.fromPeer
@@ -142,19 +174,24 @@ export class Pipeline {
       if (!isBroadcast && msg.target.authority !== core.authority) {
         // forwarders do not suppress duplicates: a retried request must reach its target, which answers from its cache
         if (fromPeerConn) {
-          if (!(await this.step(fromPeer, slot))) return
+          if ((grant = await this.step(fromPeer, slot)) === 0) return
           const s = await checkSignature(core, msg, slot)
+          this.slicer.done(grant)
+          grant = 0
           if (s === null) return
           if (s !== undefined) return this.badSignature(s, fromPeer, id)
         }
-        return await this.forwarding.forward(item)
+        await this.forwarding.forward(item)
+        return
       }
       if (fromPeerConn && (v = checkBeforeStart(core, msg)) !== undefined) return core.reject(v.reason, fromPeer, id)
       const key = `${signerDid} ${id}`
       if ((v = checkSeen(core, key)) !== undefined) return core.reject(v.reason, fromPeer, id)
       if (fromPeerConn) {
-        if (!(await this.step(fromPeer, slot))) return
+        if ((grant = await this.step(fromPeer, slot)) === 0) return
         const s = await checkSignature(core, msg, slot)
+        this.slicer.done(grant)
+        grant = 0
         if (s === null) return
         if (s !== undefined) return this.badSignature(s, fromPeer, id)
       }
@@ -180,7 +217,7 @@ export class Pipeline {
         return core.reject(handler.reason, fromPeer, id)
       }
       if (isBroadcast) core.counters.broadcastsDelivered++
-      if (!(await this.step(fromPeer, slot))) return
+      if ((grant = await this.step(fromPeer, slot)) === 0) return
       const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: slot.options.signal }
       const result = await runHandler(core, handler, msg, ctx)
       if ('answer' in result) return await this.responder.fail(msg, fromPeer, result.reason, result.message)
@@ -202,7 +239,9 @@ export class Pipeline {
     } catch (err) {
       core.log.error('pipeline failure', { err: errName(err) })
     } finally {
-      this.release(slot)
+      // the handler step holds the gate until its response is out (signing and sending are its cost)
+      this.slicer.done(grant)
+      this.release(slot, item)
     }
   }
 }

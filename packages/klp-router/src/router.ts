@@ -13,6 +13,7 @@ import {
   type BroadcastStrategy,
   type Clock,
   type Connection,
+  type DeliverBroadcastOptions,
   type HandleOptions,
   type KLPMessage,
   type KLPMessageType,
@@ -127,8 +128,13 @@ class KLPRouter implements Router {
         maxTotal: init.maxQueueTotal,
         maxBytesPerPeer: init.maxQueueBytesPerPeer,
         maxBytesTotal: init.maxQueueBytesTotal,
+        maxStrangers: init.maxQueueStrangers,
+        maxBytesStrangers: init.maxQueueBytesStrangers,
+        strangersHardFactor: cfg.backpressure ? 2 : 1,
         sizeOf: (item) => item.frame.byteLength,
         weights: init.priorityWeights,
+        usage: (peer) => core?.shares.share(peer) ?? 0,
+        strangersUsage: () => core?.shares.strangersShare() ?? 0,
       }),
       outbound: new OutboundQueues({ maxBytesPerConnection: init.maxOutboundBytesPerPeer, maxBytesTotal: init.maxOutboundBytesTotal }),
     })
@@ -142,7 +148,7 @@ class KLPRouter implements Router {
     this.did = did
     this.init = init
     this.transports = components.transports
-    this.slicer = new Slicer(cfg.sliceMs)
+    this.slicer = new Slicer(cfg.sliceMs, core.shares)
     this.builder = new MessageBuilder(core)
     const enqueueLocal = (item: QueueItem): boolean => this.pipeline.enqueue(item)
     const responder = new Responder(core, this.builder, enqueueLocal)
@@ -260,6 +266,12 @@ class KLPRouter implements Router {
   async relayBroadcast(peer: string, message: KLPMessage, options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
     await this.forwarding.relayTo(peer, message, options.signal)
+  }
+
+  async deliverBroadcast(message: KLPMessage | Uint8Array, options: DeliverBroadcastOptions): Promise<boolean> {
+    this.assertStarted()
+    options?.signal?.throwIfAborted()
+    return this.forwarding.deliverExternal(message, options?.fromPeer, (item) => this.pipeline.enqueue(item))
   }
 
   // ---------------------------------------------------------------- connections
@@ -410,19 +422,33 @@ export function klpRouter(init: RouterInit): (components: RouterComponents) => R
   return (components) => new KLPRouter(init, components)
 }
 
+/**
+ * Options of {@link createRouter}: the {@link RouterInit} options plus the components
+ * ({@link RouterComponents}) in one object, with an identity in place of the signer.
+ */
 export interface CreateRouterOptions extends RouterInit {
   /** The node identity: anything with a `signer` (a did-security Identity fits). */
   identity: { signer: Signer }
+  /** Checks the signatures of inbound messages (e.g. did-security's `createSignatureVerifier()`). */
   signatureVerifier: SignatureVerifier
+  /** Transports to dial and listen with (see `RouterComponents.transports`). */
   transports: Transport[]
+  /** Trust requirements, revocation and observations. Default: an empty `staticTrustEngine()` (zero trust). */
   trustEngine?: TrustEngine
+  /** Time and timers. Default: `systemClock`. */
   clock?: Clock
+  /** Default: silent. */
   logger?: Logger
   /** Start the router before returning. Default true. */
   start?: boolean
 }
 
-/** Convenience: builds (and by default starts) a router. */
+/**
+ * Convenience: builds a router with `klpRouter` and, unless `start: false`, starts it (listening on
+ * `listen`). Rejects with what `klpRouter(init)(components)` throws for bad options, and with what
+ * `start()` rejects with (e.g. `NoTransportError` for a listen address no transport takes, `ListenError`
+ * of the transport), after stopping the router again.
+ */
 export async function createRouter(options: CreateRouterOptions): Promise<Router> {
   const { identity, signatureVerifier, transports, trustEngine, clock, logger, start, ...init } = options
   const router = klpRouter(init)({

@@ -7,6 +7,12 @@ export interface AdvertisedRoute {
   hops: number
 }
 
+/**
+ * Where a {@link Route} comes from, in the order `lookup` prefers them: `'direct'` (the authority's
+ * pinned DID is connected, 1 hop), `'advertised'` (a neighbour's distance-vector advertisement in its
+ * hello, one hop added) or `'learned'` (a reverse path learned from traffic that came through a
+ * neighbour, kept for 60 s after it was last seen).
+ */
 export type RouteKind = 'direct' | 'advertised' | 'learned'
 
 /** A route the table would use for an authority. */
@@ -16,6 +22,7 @@ export interface Route {
   nextHop: string
   /** Distance in hops (1 = direct neighbour). */
   hops: number
+  /** How the route was found (see {@link RouteKind}). */
   kind: RouteKind
 }
 

@@ -96,11 +96,21 @@ describe('gossip service over routers (virtual time, lossy links)', () => {
     expect(neighbours.length).toBeGreaterThan(0)
     mesh.net.network.crash(victim.did)
     await victim.gossip!.stop()
-    await mesh.run(15_000)
+    // Under 5 % loss the views keep moving (a timed-out neighbour is dropped and replaced), so a
+    // full view at one given instant is luck: each neighbour must have dropped the victim and been
+    // full again at some point within 15 s, and never hold the victim at the end.
     const size = GOSSIP.membership!.activeViewSize!
+    const refilled = new Set<number>()
+    for (let t = 0; t < 15; t++) {
+      await mesh.run(1_000)
+      for (const n of neighbours) {
+        const view = n.gossip!.neighbors()
+        if (view.length === size && !view.includes(victim.did)) refilled.add(n.index)
+      }
+    }
     for (const n of neighbours) {
       expect(n.gossip!.neighbors(), `node ${n.index}`).not.toContain(victim.did)
-      expect(n.gossip!.neighbors().length, `node ${n.index} refilled its active view`).toBe(size)
+      expect(refilled.has(n.index), `node ${n.index} refilled its active view to ${size} within 15 s`).toBe(true)
     }
     for (const n of mesh.nodes) if (n !== victim) expect(n.gossip!.neighbors()).not.toContain(victim.did)
     const msg = await mesh.net.drive(neighbours[0]!.node.router.broadcast({ data: 'after the crash' }))

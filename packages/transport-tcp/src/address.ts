@@ -4,8 +4,13 @@ import { InvalidAddressError } from '@kos-mesh/interface'
 /** Longest address string accepted (host + port + DID). */
 export const MAX_ADDRESS_LENGTH = 1024
 
+/**
+ * A parsed `tcp://` address, as {@link parseTcpAddress} returns it.
+ */
 export interface TcpAddress {
+  /** Host name or IP address; an IPv6 address without its brackets (`::1`). */
   host: string
+  /** TCP port, 0..65535 (0 only makes sense to `listen`: the OS picks a free port). */
   port: number
   /** The DID appended to the address (`tcp://host:port/did:key:...`), when present. */
   peer?: string
@@ -13,7 +18,12 @@ export interface TcpAddress {
 
 const RE = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^/:[\]\s]+):(\d{1,5})(?:\/(did:[a-z0-9]+:[^\s/]+))?\/?$/
 
-/** Parses `tcp://host:port` or `tcp://host:port/<did>`; IPv6 hosts go in brackets. */
+/**
+ * Parses `tcp://host:port` or `tcp://host:port/<did>`; IPv6 hosts go in brackets (`tcp://[::1]:4001`).
+ *
+ * @throws InvalidAddressError when `addr` is not a string, is longer than 1024
+ * characters, does not match that form, has a bracketed host that is not IPv6, or a port outside 0..65535.
+ */
 export function parseTcpAddress(addr: string): TcpAddress {
   if (typeof addr !== 'string') {
     throw new InvalidAddressError(`expected a tcp:// address string, got ${typeof addr}`)

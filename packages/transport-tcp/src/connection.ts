@@ -1,6 +1,8 @@
 /**
  * One TCP connection: handshake I/O over length-prefixed frames, then one encrypted record per
  * frame. Inbound records go to a bounded queue (socket paused when full, resumed when drained);
+ * data records that arrive while nobody reads wait there sealed and are decrypted when read, so a
+ * consumer that stops reading a peer also stops spending CPU on it;
  * `send()` waits for 'drain' in FIFO order so the socket's write buffer never grows past one frame
  * over its high-water mark. Outbound bytes (frames waiting for their turn plus the socket's write
  * buffer) are bounded by `maxOutboundBufferBytes` (`send()` rejects at once beyond it), and a peer
@@ -29,6 +31,7 @@ import {
 import { HandshakeError } from '@kos-mesh/did-security'
 import { BadRecordError, ConnectionResetError, InvalidRecordError, KeepAliveTimeoutError, ReplayedRecordError, SendBufferFullError, SlowPeerError } from './errors.js'
 import type { HandshakeIo, SecureSession } from './security.js'
+import { SealedRecords } from './sealed.js'
 
 /** klp-codec frame kind of a handshake message (application range 0x80..0xff). */
 export const FRAME_KIND_HANDSHAKE = 0x80
@@ -129,7 +132,13 @@ export class TcpConnection implements Connection {
   private rxScratch: Uint8Array = EMPTY
 
   // inbound records
+  /**
+   * Records for the consumer: decrypted, or `SEALED` for the next record still sealed in `sealed`
+   * (decrypted when read). Sealed records are kept as bytes, not as an object each (see SealedRecords).
+   */
   private readonly queue: Uint8Array[] = []
+  /** The sealed records of `queue`, in order. */
+  private readonly sealed = new SealedRecords()
   private queueHead = 0
   private queuedBytes = 0
   private pausedForBackpressure = false
@@ -475,21 +484,53 @@ export class TcpConnection implements Connection {
     }
   }
 
-  /** `body` = kind byte | session record; a view into the socket chunk when the frame lay in one. */
-  private onRecord(body: Uint8Array): void {
-    const session = this.session as SecureSession
-    if (body.byteLength < 1) throw new InvalidRecordError('expected a record kind byte, got an empty frame body')
-    const kind = body[0] as number
+  /** Decrypts one record (`aad` = its kind's associated data) and checks its size. */
+  private open(record: Uint8Array, aad: Uint8Array): Uint8Array {
     let plain: Uint8Array
     try {
       // decrypted in place: the session reads the view and returns a new buffer (no copy of the record)
-      plain = session.decrypt(body.subarray(1), KIND_AAD[kind] ?? body.subarray(0, 1))
+      plain = (this.session as SecureSession).decrypt(record, aad)
     } catch (err) {
       throw mapRecordError(err)
     }
     if (plain.byteLength > this.limits.maxFrameSize) {
       throw new FrameTooLargeError(`expected a record of at most ${this.limits.maxFrameSize} bytes, got ${plain.byteLength}`)
     }
+    return plain
+  }
+
+  /** Decrypts the data records queued sealed, in order (before a control record is opened). */
+  private unsealQueued(): void {
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      if (this.queue[i] !== SEALED) continue
+      const record = this.sealed.shift()
+      const n = record.byteLength
+      const plain = this.open(record, KIND_AAD[KIND_DATA] as Uint8Array)
+      this.queuedBytes += plain.byteLength - n
+      this.queue[i] = plain
+    }
+  }
+
+  /** `body` = kind byte | session record; a view into the socket chunk when the frame lay in one. */
+  private onRecord(body: Uint8Array): void {
+    if (body.byteLength < 1) throw new InvalidRecordError('expected a record kind byte, got an empty frame body')
+    const kind = body[0] as number
+    if (kind === KIND_DATA && this.reader === undefined && !this.remoteClosed) {
+      // nobody is reading: the record waits sealed and is decrypted when the consumer reads it, so
+      // a peer the consumer does not read (its backpressure, its CPU budget) costs no decryption,
+      // and a burst of buffered bytes is not decrypted in one turn of the event loop. A copy: the
+      // frame may be a view of a socket chunk or of the reused assembly buffer.
+      if (this.state === 'closing' && this.queuedBytes >= this.limits.maxInboundBufferBytes) {
+        return // closing and the consumer is not reading: drop rather than grow
+      }
+      this.sealed.push(body.subarray(1))
+      this.queue.push(SEALED)
+      this.queued(body.byteLength - 1)
+      return
+    }
+    // a control record (or data for a waiting reader, when nothing is queued) keeps the record order
+    if (this.sealed.count > 0) this.unsealQueued()
+    const plain = this.open(body.subarray(1), KIND_AAD[kind] ?? body.subarray(0, 1))
     if (this.remoteClosed) throw new InvalidRecordError(`expected no record after the close record, got kind ${kind}`)
     switch (kind) {
       case KIND_DATA: {
@@ -504,11 +545,7 @@ export class TcpConnection implements Connection {
           return // closing and the consumer is not reading: drop rather than grow
         }
         this.queue.push(data)
-        this.queuedBytes += data.byteLength
-        if (this.queuedBytes >= this.limits.maxInboundBufferBytes && !this.pausedForBackpressure) {
-          this.pausedForBackpressure = true
-          this.socket.pause()
-        }
+        this.queued(data.byteLength)
         return
       }
       case KIND_PING: {
@@ -528,6 +565,15 @@ export class TcpConnection implements Connection {
         return
       default:
         throw new InvalidRecordError(`expected a record kind in 0..3, got ${kind}`)
+    }
+  }
+
+  /** Counts `n` more queued bytes; at the bound the socket is paused. */
+  private queued(n: number): void {
+    this.queuedBytes += n
+    if (this.queuedBytes >= this.limits.maxInboundBufferBytes && !this.pausedForBackpressure) {
+      this.pausedForBackpressure = true
+      this.socket.pause()
     }
   }
 
@@ -574,13 +620,26 @@ export class TcpConnection implements Connection {
 
   private next(): Promise<IteratorResult<Uint8Array>> {
     if (this.queueHead < this.queue.length) {
-      const value = this.queue[this.queueHead] as Uint8Array
+      const e = this.queue[this.queueHead]!
       this.queue[this.queueHead++] = EMPTY
       if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
         this.queue.splice(0, this.queueHead)
         this.queueHead = 0
       }
-      this.queuedBytes -= value.byteLength
+      let value: Uint8Array
+      if (e === SEALED) {
+        const record = this.sealed.shift()
+        this.queuedBytes -= record.byteLength
+        try {
+          value = this.open(record, KIND_AAD[KIND_DATA] as Uint8Array)
+        } catch (err) {
+          this.fail(err as Error)
+          return Promise.reject(err)
+        }
+      } else {
+        value = e
+        this.queuedBytes -= value.byteLength
+      }
       if (this.pausedForBackpressure && this.queuedBytes <= this.limits.maxInboundBufferBytes / 2) {
         this.pausedForBackpressure = false
         if (this.error === undefined) this.socket.resume()
@@ -789,6 +848,16 @@ export class TcpConnection implements Connection {
       return this.closed
     }
     this.state = 'closing'
+    // records still sealed are opened now, while the session's keys are valid (a close may come
+    // from the session's lifetime); the consumer reads them after the close
+    if (this.sealed.count > 0) {
+      try {
+        this.unsealQueued()
+      } catch (err) {
+        this.fail(err as Error)
+        return this.closed
+      }
+    }
     this.closePromise = (async () => {
       const signal = options.signal
       const timer = this.clock.setTimeout(() => { this.fail(new ConnectionClosedError(`graceful close did not finish within ${this.limits.closeTimeoutMs} ms`)) }, this.limits.closeTimeoutMs, { unref: true })
@@ -833,6 +902,7 @@ export class TcpConnection implements Connection {
     this.queue.length = 0
     this.queueHead = 0
     this.queuedBytes = 0
+    this.sealed.clear()
     this.hsFrames.length = 0
     this.held = undefined
     this.rxBody = undefined
@@ -881,6 +951,10 @@ export class TcpConnection implements Connection {
     return this.error instanceof LocalClose ? undefined : this.error
   }
 }
+
+/** A data record received while nobody was reading: decrypted when the consumer reads it. */
+/** Queue entry standing for the next record in `SealedRecords` (one shared marker, no allocation). */
+const SEALED = new Uint8Array(0)
 
 /** Marker for a clean end (not surfaced to callers as an error). */
 class LocalClose extends Error {}

@@ -30,7 +30,9 @@ export interface TcpTransportApi extends Transport {
 }
 
 /**
- * `tcp(init)(components)` returns a Transport (js-libp2p module shape).
+ * `tcp(init)(components)` returns a Transport (js-libp2p module shape). No socket is opened before
+ * `dial` / `listen`. The second call throws `InvalidParametersError` for a bad limit in `init` (see
+ * {@link TcpInit}) or bad `components` (see {@link TcpComponents}).
  */
 export function tcp(init: TcpInit<Identity> = {}): (components: TcpComponents<Identity>) => TcpTransportApi {
   return (components) => new TcpTransport<Identity>(init, components)

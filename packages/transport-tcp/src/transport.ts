@@ -26,6 +26,16 @@ import { HandshakeError, HandshakeTimeoutError, performHandshake, type Identity 
 import { DialTimeoutError, ListenError, TooManyConnectionsError } from './errors.js'
 import type { HandshakeFn, SecureSession } from './security.js'
 
+/**
+ * Options of {@link tcp}: the limits and timeouts of the transport and of every connection it makes.
+ * Every field is optional; an omitted one takes its value from {@link DEFAULTS}. Sizes are in bytes,
+ * times in milliseconds (measured on `components.clock`). A value that is not a number, is NaN or
+ * negative, or is 0 where only `keepAliveIntervalMs` may be 0, or `maxOutboundBufferBytes` below
+ * `maxFrameSize`, or `maxFrameSize` of 4 GiB or more, makes `tcp(init)(components)` throw
+ * `InvalidParametersError`.
+ *
+ * @typeParam Id - the identity type the handshake takes (a did-security `Identity` by default).
+ */
 export interface TcpInit<Id = Identity> {
   /** Largest application frame accepted by `send()` and from the wire, in bytes. Default 1 MiB. */
   maxFrameSize?: number
@@ -104,9 +114,17 @@ export interface TcpInit<Id = Identity> {
   handshake?: HandshakeFn<Id>
 }
 
+/**
+ * What the host gives the transport (js-libp2p component style): the identity every handshake proves,
+ * and optionally a logger and a clock. `tcp(init)(components)` throws `InvalidParametersError` when
+ * `identity` is missing or `clock` lacks `now` / `setTimeout` / `clearTimeout`.
+ *
+ * @typeParam Id - the identity type the handshake takes (a did-security `Identity` by default).
+ */
 export interface TcpComponents<Id = Identity> {
   /** The local identity the handshake proves (a did-security Identity for the default handshake). */
   identity: Id
+  /** Receives debug/warn lines about refused sockets, failed handshakes and throwing handlers. Default: none. */
   logger?: Logger
   /**
    * Time and every timer of the transport and its connections (dial, handshake, first-message and
@@ -116,6 +134,11 @@ export interface TcpComponents<Id = Identity> {
   clock?: Clock
 }
 
+/**
+ * The default of each {@link TcpInit} limit (bytes and milliseconds), used when the field is omitted.
+ * `maxOutboundBufferBytes` is the exception: its actual default is the larger of this value and the
+ * configured `maxFrameSize`.
+ */
 export const DEFAULTS = {
   maxFrameSize: 1024 * 1024,
   maxInboundBufferBytes: 1024 * 1024,

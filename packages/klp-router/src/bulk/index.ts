@@ -15,6 +15,7 @@ export {
 export type { BulkProgress, BulkStats } from './context.js'
 export type { OfferOptions, OutgoingOffer, BulkSendResult } from './sender.js'
 export type { ReceiveOptions, BulkReceiveResult } from './receiver.js'
+export type { LeafHashing } from './hasher.js'
 export { memorySource, fileSource, type BulkSource, type FileSource } from './source.js'
 export { memorySink, fileSink, type BulkSink, type BulkSinkInfo, type MemorySink, type FileSink, type FileSinkInit, type SinkState } from './sink.js'
 export { HashTree, leafHash, subtreeRoot, verifyPage, HASH_BYTES } from './tree.js'

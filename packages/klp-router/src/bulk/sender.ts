@@ -1,126 +1,21 @@
 /**
  * The sending half: offers (a source, its hash tree and content hash, kept alive for a TTL that
- * every request extends) and per-receiver sessions that answer pulls with data frames. Memory per
- * offer: 32 bytes of leaf hash per chunk; per session: at most two chunks read ahead; over all
- * sessions: `maxSendBufferBytes` of chunks read and not yet handed to the router. Internal.
+ * every request extends), the receivers' control messages (offer, leaf pages, pulls, reports)
+ * and the end of offers. Data frames are sent by the pump (pump.ts). Memory per offer: 32 bytes
+ * of leaf hash per chunk; per session: at most two chunks read ahead; over all sessions:
+ * `maxSendBufferBytes` of chunks read and not yet handed to the router. Internal.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { InvalidParametersError, throwIfAborted, type KLPValue, type TimerHandle } from '@kos-mesh/interface'
-import { ByteGate, controlSend, deferred, type BulkContext, type BulkProgress, type Deferred } from './context.js'
-import { BulkBusyError, BulkCancelledError, BulkIoError, BulkReason, BulkTimeoutError, BulkUnknownOfferError, errorForReason } from './errors.js'
+import { randomBytes } from 'node:crypto'
+import { InvalidParametersError, throwIfAborted, type KLPValue } from '@kos-mesh/interface'
+import { ByteGate, controlSend, deferred, type BulkContext } from './context.js'
+import { BulkBusyError, BulkCancelledError, BulkReason, BulkTimeoutError, BulkUnknownOfferError, errorForReason } from './errors.js'
+import { hashSource, type BulkSendResult, type Offer, type OfferOptions, type OutgoingOffer, type SenderLimits, type Session } from './offer.js'
+import { pump } from './pump.js'
 import type { BulkSource } from './source.js'
-import { HASH_BYTES, HashTree, isPowerOfTwo, leafHash } from './tree.js'
-import { DATA_HEADER_BYTES, MAX_PAGE_LEAVES, chunkCount, chunkLength, idFromHex, idToHex, offerData, writeDataHeader, type BulkOfferInfo } from './wire.js'
+import { HashTree, isPowerOfTwo } from './tree.js'
+import { MAX_PAGE_LEAVES, chunkCount, idFromHex, idToHex, offerData, type BulkOfferInfo } from './wire.js'
 
-/** Chunks a session reads ahead of the one being handed to the router. */
-const SEND_AHEAD = 2
-
-export interface OfferOptions {
-  /** Only this receiver (a DID, or an authority resolved to its pinned DID) may fetch the offer. Default: anyone who knows the id. */
-  to?: string
-  /** Handed to the receiver with the offer (e.g. a migration id). Default null. */
-  meta?: KLPValue
-  /** Chunk size, bytes. Default: the service's `chunkSize`. */
-  chunkSize?: number
-  /** Leaf hashes per page. Default: the service's `pageLeaves`. */
-  pageLeaves?: number
-  /** The offer lives this long after its last use, ms. Default: the service's `offerTtlMs`. */
-  ttlMs?: number
-  /**
-   * Also offer the SHA-256 of the whole payload (the receiver checks it before it commits: a
-   * second hash pass over every byte on both sides). Default: the service's `contentHash`.
-   */
-  contentHash?: boolean
-  /** Cancels the offer (hashing, or a transfer in progress: the receivers are told). */
-  signal?: AbortSignal
-  /** Bytes handed to the connection, per receiver. */
-  onProgress?: (progress: BulkProgress) => void
-}
-
-export interface BulkSendResult {
-  id: string
-  /** The receiver's DID. */
-  receiver: string
-  /** Chunks and bytes sent to that receiver (a chunk lost in a dropped connection counts again when re-sent). */
-  chunksSent: number
-  bytesSent: number
-  /** From the offer to the receiver's report, ms of the clock. */
-  durationMs: number
-}
-
-/** An offer on the sender's side. */
-export interface OutgoingOffer {
-  readonly id: string
-  readonly info: BulkOfferInfo
-  /**
-   * Settles when a receiver reports: resolves on its success; rejects when the offer's receiver
-   * (`to`) failed or cancelled, the offer expired (`BulkTimeoutError`) or was cancelled here.
-   */
-  readonly done: Promise<BulkSendResult>
-  /** Withdraws the offer and tells the receivers fetching it. */
-  cancel(): Promise<void>
-}
-
-export interface SenderLimits {
-  chunkSize: number
-  pageLeaves: number
-  offerTtlMs: number
-  maxOffers: number
-  maxSessionsPerOffer: number
-  maxChunkSize: number
-  maxSendBufferBytes: number
-  contentHash: boolean
-}
-
-interface Session {
-  readonly did: string
-  readonly authority: string
-  readonly stream: number
-  epoch: number
-  queue: number[]
-  head: number
-  pumping: boolean
-  chunksSent: number
-  bytesSent: number
-  scratch: Uint8Array | undefined
-  lastUsed: number
-}
-
-interface Offer {
-  readonly id: string
-  readonly info: BulkOfferInfo
-  readonly source: BulkSource
-  readonly tree: HashTree
-  to: string | undefined
-  /** The receiver's authority when the offer was pushed to it (told on cancel even before it pulled). */
-  toAuthority: string | undefined
-  readonly ttlMs: number
-  expiresAt: number
-  timer: TimerHandle | undefined
-  readonly sessions: Map<string, Session>
-  readonly done: Deferred<BulkSendResult>
-  readonly createdAt: number
-  readonly onProgress: ((p: BulkProgress) => void) | undefined
-  closed: boolean
-  unlisten: (() => void) | undefined
-}
-
-/** Reads a source once: the leaf hash of every chunk and the content hash. One chunk in memory at a time. */
-export async function hashSource(source: BulkSource, chunkSize: number, signal?: AbortSignal, withContent = true): Promise<{ leaves: Uint8Array; contentHash: Uint8Array }> {
-  const size = source.size
-  const n = chunkCount(size, chunkSize)
-  const leaves = new Uint8Array(n * HASH_BYTES)
-  const content = createHash('sha256')
-  for (let i = 0; i < n; i++) {
-    throwIfAborted(signal)
-    const len = chunkLength(size, chunkSize, i)
-    const bytes = await source.read(i * chunkSize, len)
-    if (bytes.byteLength !== len) throw new BulkIoError(`expected ${len} bytes of chunk ${i} from the source, got ${bytes.byteLength}`)
-    leaves.set(leafHash(bytes), i * HASH_BYTES)
-    if (withContent) content.update(bytes)
-  }
-  return { leaves, contentHash: withContent ? content.digest() : new Uint8Array(0) }
-}
+export type { BulkSendResult, OfferOptions, OutgoingOffer, SenderLimits } from './offer.js'
 
 export class BulkSender {
   private readonly offers = new Map<string, Offer>()
@@ -288,7 +183,7 @@ export class BulkSender {
     for (let i = 0; i < ranges.length; i += 2) {
       for (let k = ranges[i]!, end = k + ranges[i + 1]!; k < end; k++) s.queue.push(k)
     }
-    if (!s.pumping) void this.pump(o, s)
+    if (!s.pumping) void pump(this.ctx, this.gate, o, s, (err) => this.close(o, err, BulkReason.SOURCE))
   }
 
   /** Drops the least recently used session with nothing queued (a receiver that went away without a report). */
@@ -328,88 +223,6 @@ export class BulkSender {
         s.head = 0
       }
     }
-  }
-
-  // -------------------------------------------------------------- data
-
-  private async pump(o: Offer, s: Session): Promise<void> {
-    s.pumping = true
-    const ctx = this.ctx
-    const { size, chunkSize, chunks } = o.info
-    const inflight: Array<Promise<void>> = []
-    let failed: unknown
-    let failedEpoch = -1
-    try {
-      while (s.head < s.queue.length && !o.closed && failed === undefined) {
-        const index = s.queue[s.head++]!
-        if (s.head >= 1024 && s.head * 2 >= s.queue.length) {
-          s.queue = s.queue.slice(s.head)
-          s.head = 0
-        }
-        const epoch = s.epoch
-        const len = chunkLength(size, chunkSize, index)
-        const need = len + DATA_HEADER_BYTES
-        const wait = this.gate.acquire(need)
-        if (wait !== undefined) await wait
-        let frame: Uint8Array
-        try {
-          const bytes = await o.source.read(index * chunkSize, len)
-          if (bytes.byteLength !== len) throw new BulkIoError(`expected ${len} bytes of chunk ${index} from the source, got ${bytes.byteLength}`)
-          // one scratch frame per session: router.sendData copies the bytes into its own frame
-          // before it returns (encodeDataFrame), so the scratch is free again at once
-          s.scratch ??= new Uint8Array(DATA_HEADER_BYTES + chunkSize)
-          frame = s.scratch.subarray(0, need)
-          writeDataHeader(frame, s.stream, epoch, index)
-          frame.set(bytes, DATA_HEADER_BYTES)
-        } catch (err) {
-          this.gate.release(need)
-          throw err
-        }
-        if (epoch !== s.epoch || o.closed) {
-          this.gate.release(need) // the receiver started over while this chunk was read
-          continue
-        }
-        const p = ctx.router.sendData(s.did, ctx.channel, frame).then(
-          () => {
-            this.gate.release(need)
-            s.chunksSent++
-            s.bytesSent += len
-            ctx.stats.chunksSent++
-            ctx.stats.bytesSent += len
-            const progress: BulkProgress = { id: o.id, direction: 'out', peer: s.did, bytes: s.bytesSent, total: size, chunks: s.chunksSent, totalChunks: chunks }
-            o.onProgress?.(progress)
-            ctx.emit(progress)
-          },
-          (err: unknown) => {
-            this.gate.release(need)
-            if (failed === undefined) {
-              failed = err
-              failedEpoch = epoch
-            }
-          },
-        )
-        inflight.push(p)
-        if (inflight.length >= SEND_AHEAD) await inflight.shift()
-      }
-      await Promise.all(inflight)
-    } catch (err) {
-      await Promise.all(inflight)
-      // the source failed: nobody can get this payload any more
-      ctx.log.warn('bulk source failed', { id: o.id, err: err instanceof Error ? err.name : '' })
-      this.close(o, err instanceof Error ? err : new BulkIoError(String(err)), BulkReason.SOURCE)
-      return
-    } finally {
-      s.pumping = false
-    }
-    if (failed !== undefined && s.epoch === failedEpoch) {
-      // not connected (any more): drop the queue; the receiver re-dials and asks again with a new epoch
-      ctx.log.debug('bulk data frame not sent', { id: o.id, err: failed instanceof Error ? failed.name : '' })
-      s.queue = []
-      s.head = 0
-      return
-    }
-    // more was asked meanwhile (possibly under a new epoch, after a reconnect)
-    if (s.head < s.queue.length && !o.closed) void this.pump(o, s)
   }
 
   // -------------------------------------------------------------- ending

@@ -2,141 +2,37 @@
  * `bulkTransfer(init)(components)`: payloads larger than one frame between two routers, pulled by
  * the receiver in chunks checked against a hash tree from a signed offer. Control messages are
  * signed KLP messages of the embedder's type at `path`; chunks are unsigned data frames on one
- * data channel of a direct connection (see wire.ts for the formats, tree.ts for the tree).
+ * data channel of a direct connection (see wire.ts for the formats, tree.ts for the tree). This
+ * module is the service shell: lifecycle, the public calls, and routing of inbound control
+ * messages and data frames to the sender (sender.ts) and the transfers (receiver.ts).
  */
 import { randomInt } from 'node:crypto'
 import {
   InvalidParametersError,
-  KLPMessageType,
   describeValue,
   didOfKeyId,
   MessagePriority,
   ProcessingStatus,
   silentLogger,
   systemClock,
-  type Clock,
   type KLPMessage,
   type KLPValue,
-  type Logger,
   type MessageContext,
   type PeerInfo,
   type ProcessingResult,
-  type Startable,
 } from '@kos-mesh/interface'
 import type { Router } from '../types.js'
-import { controlRequest, controlSend, deferred, newStats, type BulkContext, type BulkProgress, type BulkStats } from './context.js'
+import type { BulkTransfer, BulkTransferComponents, BulkTransferEvents, BulkTransferInit, IncomingOffer } from './api.js'
+import { controlRequest, controlSend, deferred, newStats, type BulkContext, type BulkStats } from './context.js'
 import { BulkBusyError, BulkCancelledError, BulkOfferTooLargeError, BulkReason, BulkRejectedError, InvalidBulkMessageError, reasonOf } from './errors.js'
-import { Download, type BulkReceiveResult, type ReceiveOptions } from './receiver.js'
+import { Download, type BulkReceiveResult, type ReceiveOptions, type ReceiverLimits } from './receiver.js'
 import { BulkSender, type BulkSendResult, type OfferOptions, type OutgoingOffer } from './sender.js'
+import { bulkSettings, positive } from './settings.js'
 import type { BulkSource } from './source.js'
-import { MAX_PAGE_LEAVES, MAX_PULL_CHUNKS, idFromHex, parseControl, readDataHeader, DATA_HEADER_BYTES, type BulkOfferInfo } from './wire.js'
-import { isPowerOfTwo } from './tree.js'
+import { MAX_PULL_CHUNKS, idFromHex, parseControl, readDataHeader, DATA_HEADER_BYTES, type BulkOfferInfo } from './wire.js'
 
-/** Default path of the control messages: `klp://<authority>/.bulk`. */
-export const DEFAULT_BULK_PATH = '/.bulk'
-/** Default data channel of the chunks. */
-export const DEFAULT_BULK_CHANNEL = 0x0b01
-
-export interface BulkTransferInit {
-  /** Message type of the control messages: the type of the service that embeds the transfer (e.g. AGENT_MIGRATION, VECTOR_SYNC). */
-  type: KLPMessageType
-  /** Path of the control messages (a handler at this path and type). Default `/.bulk`. */
-  path?: string
-  /** Data channel of the chunks (0..65535; one bulk service per channel on a router). Default 0x0b01. */
-  channel?: number
-  /** Sender: chunk size, bytes. Default 262,144 (256 KiB). */
-  chunkSize?: number
-  /** Sender: leaf hashes per page (power of two <= 16,384). Default 1,024 (32 KiB pages). */
-  pageLeaves?: number
-  /**
-   * Sender: also offer the SHA-256 of the whole payload, checked by the receiver before it commits
-   * (a second hash pass over every byte on both sides). Default false: the root of the hash tree
-   * (in the signed offer) already identifies the content, and every chunk is checked against it.
-   */
-  contentHash?: boolean
-  /** Sender: an offer lives this long after its last use, ms. Default 600,000. */
-  offerTtlMs?: number
-  /** Sender: offers alive at once. Default 64. */
-  maxOffers?: number
-  /** Sender: receivers fetching one offer at once. Default 8. */
-  maxSessionsPerOffer?: number
-  /** Sender: bytes of chunks read and not yet handed to the router, over all transfers. Default 16 MiB. */
-  maxSendBufferBytes?: number
-  /** Receiver: chunks outstanding per transfer (memory: window x chunkSize). Default 16. */
-  window?: number
-  /** Receiver: largest payload accepted (per call: `ReceiveOptions.maxBytes`). Default 1 GiB. */
-  maxBytes?: number
-  /** Receiver: largest chunk size accepted (a data frame must fit the router's frame limit). Default 1 MiB - 64. */
-  maxChunkSize?: number
-  /** Receiver: most chunks in an offer (tiny chunks cost a frame each, and a resumable sink a bit each). Default 4,194,304. */
-  maxChunks?: number
-  /** Receiver: transfers running at once. Default 16. */
-  maxTransfers?: number
-  /** Control requests (offer, leaf pages, reports), ms. Default 10,000. */
-  requestTimeoutMs?: number
-  /** Receiver: no chunk for this long while some are outstanding is a stall; they are asked again. Default 10,000 ms. */
-  stallTimeoutMs?: number
-  /** Receiver: consecutive stalls before the transfer fails with `BulkTimeoutError`. Default 3. */
-  maxStalls?: number
-  /** Receiver: time to get a direct connection to the sender (first dial and after a drop), ms. Default 30,000. */
-  reconnectTimeoutMs?: number
-  /**
-   * Receiver: called for an offer a sender pushes (`push()`); call `offer.accept({ sink, ... })` or
-   * `offer.reject(code)` before it returns (neither: refused). Without it, pushed offers are refused.
-   * Offers larger than `maxBytes` are refused before it is called.
-   */
-  onOffer?: (offer: IncomingOffer) => void | Promise<void>
-}
-
-export interface BulkTransferComponents {
-  /** klp-router's Router (for its data channels). */
-  router: Router
-  /** Default `systemClock`. */
-  clock?: Clock
-  /** Default: silent. */
-  logger?: Logger
-}
-
-/** An offer a sender pushed, as `onOffer` sees it. */
-export interface IncomingOffer extends BulkOfferInfo {
-  /** The sender's authority and DID (the signer of the offer). */
-  from: string
-  fromDid: string
-  /**
-   * Accepts: the transfer starts once the answer is sent. The promise settles when it ends (attach
-   * a handler; do not await it inside `onOffer`).
-   */
-  accept(options: ReceiveOptions): Promise<BulkReceiveResult>
-  /** Refuses with a wire code (default `bulk_refused`). */
-  reject(reason?: string): void
-}
-
-export interface BulkTransferEvents {
-  /** Progress of any transfer of this service, both directions. */
-  progress: CustomEvent<BulkProgress>
-}
-
-export interface BulkTransfer extends Startable {
-  /**
-   * Makes an offer: reads the source once (leaf hashes and content hash) and keeps it for
-   * `ttlMs` after its last use. Hand `id` and this node's authority to the receiver (e.g. in a
-   * message of your own), which calls `receive()`.
-   */
-  offer(source: BulkSource, options?: OfferOptions): Promise<OutgoingOffer>
-  /** Offers to `to` (an authority) with a signed message and resolves when it reports success. */
-  push(to: string, source: BulkSource, options?: OfferOptions): Promise<BulkSendResult>
-  /** Fetches offer `id` of the node `from` (an authority) into `options.sink`. */
-  receive(from: string, id: string, options: ReceiveOptions): Promise<BulkReceiveResult>
-  stats(): BulkStats
-  addEventListener<K extends keyof BulkTransferEvents>(type: K, listener: (evt: BulkTransferEvents[K]) => void, options?: { once?: boolean; signal?: AbortSignal }): void
-  removeEventListener<K extends keyof BulkTransferEvents>(type: K, listener: (evt: BulkTransferEvents[K]) => void): void
-}
-
-function positive(name: string, v: number | undefined, dflt: number, max = Number.MAX_SAFE_INTEGER): number {
-  const x = v ?? dflt
-  if (!Number.isSafeInteger(x) || x < 1 || x > max) throw new InvalidParametersError(`expected ${name} to be an integer in 1..${max}, got ${String(v)}`)
-  return x
-}
+export { DEFAULT_BULK_CHANNEL, DEFAULT_BULK_PATH } from './api.js'
+export type { BulkTransfer, BulkTransferComponents, BulkTransferEvents, BulkTransferInit, IncomingOffer } from './api.js'
 
 const REASON_RE = /^[a-z0-9_.-]{1,64}$/
 
@@ -152,34 +48,20 @@ class BulkService implements BulkTransfer {
   private readonly maxChunks: number
   private readonly window: number
   private readonly maxTransfers: number
-  private readonly receiverLimits: { window: number; stallTimeoutMs: number; maxStalls: number; reconnectTimeoutMs: number }
+  private readonly receiverLimits: ReceiverLimits
   private readonly onOffer: BulkTransferInit['onOffer']
   private nextStream = randomInt(0x7fffffff)
   private started = false
 
   constructor(init: BulkTransferInit, components: BulkTransferComponents) {
-    if (components?.router === undefined || typeof components.router.sendData !== 'function') throw new InvalidParametersError('expected components.router to be a klp-router Router (with data channels)')
-    if (typeof init?.type !== 'string' || !(Object.values(KLPMessageType) as string[]).includes(init.type)) throw new InvalidParametersError(`expected init.type to be a KLP message type, got ${String(init?.type)}`)
-    const path = init.path ?? DEFAULT_BULK_PATH
-    if (typeof path !== 'string' || !path.startsWith('/') || (path.length > 1 && path.endsWith('/'))) throw new InvalidParametersError(`expected a path like /.bulk, got ${String(path)}`)
-    const channel = init.channel ?? DEFAULT_BULK_CHANNEL
-    if (!Number.isInteger(channel) || channel < 0 || channel > 0xffff) throw new InvalidParametersError(`expected channel in 0..65535, got ${String(channel)}`)
+    const s = bulkSettings(init, components)
     this.router = components.router
-    this.maxChunkSize = positive('maxChunkSize', init.maxChunkSize, 1024 * 1024 - 64)
-    this.maxChunks = positive('maxChunks', init.maxChunks, 4 * 1024 * 1024)
-    this.maxBytes = init.maxBytes ?? 1024 * 1024 * 1024
-    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes < 0) throw new InvalidParametersError(`expected maxBytes >= 0, got ${String(init.maxBytes)}`)
-    this.window = positive('window', init.window, 16, MAX_PULL_CHUNKS)
-    this.maxTransfers = positive('maxTransfers', init.maxTransfers, 16)
-    const pageLeaves = init.pageLeaves ?? 1024
-    if (!isPowerOfTwo(pageLeaves) || pageLeaves > MAX_PAGE_LEAVES) throw new InvalidParametersError(`expected pageLeaves to be a power of two <= ${MAX_PAGE_LEAVES}, got ${String(init.pageLeaves)}`)
-    this.receiverLimits = {
-      window: this.window,
-      stallTimeoutMs: positive('stallTimeoutMs', init.stallTimeoutMs, 10_000),
-      maxStalls: init.maxStalls ?? 3,
-      reconnectTimeoutMs: positive('reconnectTimeoutMs', init.reconnectTimeoutMs, 30_000),
-    }
-    if (!Number.isSafeInteger(this.receiverLimits.maxStalls) || this.receiverLimits.maxStalls < 0) throw new InvalidParametersError(`expected maxStalls >= 0, got ${String(init.maxStalls)}`)
+    this.maxChunkSize = s.maxChunkSize
+    this.maxChunks = s.maxChunks
+    this.maxBytes = s.maxBytes
+    this.window = s.window
+    this.maxTransfers = s.maxTransfers
+    this.receiverLimits = s.receiver
     this.onOffer = init.onOffer
     const events = this.events
     this.ctx = {
@@ -187,24 +69,15 @@ class BulkService implements BulkTransfer {
       clock: components.clock ?? systemClock,
       log: components.logger ?? silentLogger,
       type: init.type,
-      path,
-      channel,
-      requestTimeoutMs: positive('requestTimeoutMs', init.requestTimeoutMs, 10_000),
+      path: s.path,
+      channel: s.channel,
+      requestTimeoutMs: s.requestTimeoutMs,
       stats: this.statsObj,
       emit: (p) => {
         events.dispatchEvent(new CustomEvent('progress', { detail: p }))
       },
     }
-    this.sender = new BulkSender(this.ctx, {
-      chunkSize: positive('chunkSize', init.chunkSize, 256 * 1024, this.maxChunkSize),
-      pageLeaves,
-      offerTtlMs: positive('offerTtlMs', init.offerTtlMs, 600_000),
-      maxOffers: positive('maxOffers', init.maxOffers, 64),
-      maxSessionsPerOffer: positive('maxSessionsPerOffer', init.maxSessionsPerOffer, 8),
-      maxChunkSize: this.maxChunkSize,
-      maxSendBufferBytes: positive('maxSendBufferBytes', init.maxSendBufferBytes, 16 * 1024 * 1024),
-      contentHash: init.contentHash === true,
-    })
+    this.sender = new BulkSender(this.ctx, s.sender)
   }
 
   // -------------------------------------------------------------- lifecycle
@@ -342,6 +215,7 @@ class BulkService implements BulkTransfer {
       this.statsObj.framesIgnored++
       return
     }
+    // a view after the header, in the frame: the pooled leaf hash may overwrite the header's last byte (already read here)
     d.onChunk(peer, h.epoch, h.index, new Uint8Array(data.buffer, data.byteOffset + DATA_HEADER_BYTES, data.byteLength - DATA_HEADER_BYTES))
   }
 

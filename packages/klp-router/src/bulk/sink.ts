@@ -20,6 +20,13 @@ export interface BulkSinkInfo {
   contentHash: Uint8Array
 }
 
+/**
+ * Where a receiver puts a transfer's verified chunks (`ReceiveOptions.sink`): `open()` once, then
+ * `write()` per chunk in any order, then exactly one of `commit()` (the whole payload verified),
+ * `abort()` (failure: keep nothing) or `suspend()` (a failure that is not the data's fault, when the
+ * sink can resume). An error a method throws fails the transfer. Use {@link memorySink} or
+ * {@link fileSink}, or implement it for other storage; a sink serves one transfer.
+ */
 export interface BulkSink {
   /**
    * Called once before any write. May return the indices of chunks it already holds from an
@@ -39,11 +46,22 @@ export interface BulkSink {
   suspend?(): Promise<void> | void
 }
 
+/**
+ * Where a built-in sink is in its life: `'new'` (not opened yet; only a new sink can be opened),
+ * `'open'` (taking writes), then `'committed'`, `'aborted'` or `'suspended'` (resumable file sink
+ * only; open a new `fileSink` on the same path to resume).
+ */
 export type SinkState = 'new' | 'open' | 'committed' | 'aborted' | 'suspended'
 
+/**
+ * The {@link BulkSink} {@link memorySink} returns: the payload in one buffer of its size. It never
+ * resumes (`open()` reports no chunks). `open()` throws `InvalidParametersError` when the sink was
+ * opened before; `write()` / `commit()` throw `BulkIoError` when it is not open.
+ */
 export interface MemorySink extends BulkSink {
   open(info: BulkSinkInfo): undefined
   read(index: number): Uint8Array
+  /** Where the sink is in its life (see {@link SinkState}). */
   readonly state: SinkState
   /** The payload, once committed (undefined before, and after an abort). */
   readonly bytes: Uint8Array | undefined
@@ -87,6 +105,7 @@ export function memorySink(): MemorySink {
   }
 }
 
+/** Options of {@link fileSink}. `fileSink` throws `InvalidParametersError` when `stateEvery` is not an integer >= 1. */
 export interface FileSinkInit {
   /**
    * Keep the partial file and a small state file (the offer's root and the chunks written) when the
@@ -100,11 +119,19 @@ export interface FileSinkInit {
   stateEvery?: number
 }
 
+/**
+ * The {@link BulkSink} {@link fileSink} returns. Chunks go to `partialPath` at their offsets;
+ * `commit()` truncates, syncs and renames it to `path`; `abort()` deletes it and the state file.
+ * `suspend()` keeps both when the sink is resumable (and aborts otherwise). File errors surface as
+ * `BulkIoError` (or the node:fs error from `commit()`).
+ */
 export interface FileSink extends BulkSink {
   open(info: BulkSinkInfo): Promise<Iterable<number> | undefined>
   read(index: number): Promise<Uint8Array>
   suspend(): Promise<void>
+  /** The final file, written by `commit()`. */
   readonly path: string
+  /** The file the chunks are written to until the commit (`<path>.bulk-partial` by default). */
   readonly partialPath: string
   /** `<partialPath>.json` (resumable only). */
   readonly statePath: string

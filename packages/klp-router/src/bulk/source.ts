@@ -6,11 +6,22 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { InvalidParametersError } from '@kos-mesh/interface'
 import { BulkIoError } from './errors.js'
 
+/**
+ * What a sender reads an offer's payload from: `offer()` reads it once in full to hash it, then
+ * chunk by chunk as receivers pull (at most two chunks ahead per receiver). Implement it for other
+ * storage, or use {@link memorySource} / {@link fileSource}. An error a read throws fails the offer
+ * (`offer()` rejects with it while hashing; a read of the wrong length is a `BulkIoError`).
+ */
 export interface BulkSource {
   /** Payload bytes. Must not change while an offer of it is alive (receivers check every chunk). */
   readonly size: number
   /** Exactly `length` bytes at `offset` (the returned bytes are not modified afterwards by the sender). */
   read(offset: number, length: number): Promise<Uint8Array> | Uint8Array
+  /**
+   * Optional: exactly `target.byteLength` bytes at `offset`, written into `target` (the sender's
+   * own buffer: no allocation and no copy per chunk). Used instead of `read` when present.
+   */
+  readInto?(offset: number, target: Uint8Array): Promise<void> | void
   /** Called when the offer ends (done, cancelled, expired). */
   close?(): Promise<void> | void
 }
@@ -27,13 +38,19 @@ export function memorySource(bytes: Uint8Array): BulkSource {
   }
 }
 
+/**
+ * The {@link BulkSource} {@link fileSource} returns: reads go straight into the sender's buffer
+ * (`readInto`), and `close()` closes the file handle (idempotent; reads after it throw `BulkIoError`).
+ */
 export interface FileSource extends BulkSource {
+  /** The file's path, as given to {@link fileSource}. */
   readonly path: string
+  readInto(offset: number, target: Uint8Array): Promise<void>
   close(): Promise<void>
 }
 
 /**
- * A source over a file (positional reads of one chunk each). The size is the file's size when
+ * A source over a file (positional reads of one chunk each, straight into the sender's buffer). The size is the file's size when
  * opened; a file that shrinks makes reads fail with `BulkIoError`, one that changes makes the
  * receiver reject the chunk.
  */
@@ -46,20 +63,25 @@ export async function fileSource(path: string): Promise<FileSource> {
   }
   const size = (await fh.stat()).size
   let closed = false
+  const readInto = async (offset: number, target: Uint8Array): Promise<void> => {
+    if (closed) throw new BulkIoError(`expected an open source, got ${path} closed`)
+    const length = target.byteLength
+    let got = 0
+    while (got < length) {
+      const { bytesRead } = await fh.read(target, got, length - got, offset + got)
+      if (bytesRead === 0) throw new BulkIoError(`expected ${length} bytes at ${offset} of ${path}, got ${got} (the file shrank)`)
+      got += bytesRead
+    }
+  }
   return {
     path,
     size,
     async read(offset, length) {
-      if (closed) throw new BulkIoError(`expected an open source, got ${path} closed`)
       const buf = new Uint8Array(length)
-      let got = 0
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got)
-        if (bytesRead === 0) throw new BulkIoError(`expected ${length} bytes at ${offset} of ${path}, got ${got} (the file shrank)`)
-        got += bytesRead
-      }
+      await readInto(offset, buf)
       return buf
     },
+    readInto,
     async close() {
       if (closed) return
       closed = true

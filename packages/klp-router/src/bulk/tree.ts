@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto'
 import { InvalidParametersError } from '@kos-mesh/interface'
 
+/** Size of every hash of the tree in bytes (SHA-256): leaves, nodes, the root and the content hash. */
 export const HASH_BYTES = 32
 const LEAF_PREFIX = Uint8Array.of(0)
 const NODE_PREFIX = Uint8Array.of(1)
@@ -109,6 +110,7 @@ export class HashTree {
     this.root = levels[levels.length - 1]!.slice(0, HASH_BYTES)
   }
 
+  /** Number of leaf pages: ceil(count / pageLeaves), at least 1; pages are numbered 0..pages - 1. */
   get pages(): number {
     return this.levels[0]!.byteLength / HASH_BYTES
   }

@@ -96,7 +96,8 @@ describe('issue 8.3: queues bounded in bytes', () => {
   it('4 peers sending 260 messages of 1 MiB into a stalled node: resident memory stays under its ceiling and returns', async () => {
     let release!: () => void
     const stalled = new Promise<void>((r) => { release = r })
-    const m = await startTarget({ maxQueueBytesTotal: 64 * 1024 * 1024, maxQueueBytesPerPeer: 4 * 1024 * 1024 })
+    // the 4 attackers are strangers: their shared queue bound is raised so that the total bound is what they reach
+    const m = await startTarget({ maxQueueBytesTotal: 64 * 1024 * 1024, maxQueueBytesPerPeer: 4 * 1024 * 1024, maxQueueBytesStrangers: 64 * 1024 * 1024 })
     mesh = m
     m.target.unhandle(KLPMessageType.TASK_REQUEST)
     m.target.handle(KLPMessageType.TASK_REQUEST, async () => {

@@ -45,22 +45,26 @@ if (mode === 'honest') {
   const id = signers[0]!
   const router = await createRouter({ authority: authorityOf(id), identity: id, signatureVerifier: createSignatureVerifier(), transports: [tcp()({ identity: id })] })
   await router.dial(addr, { remotePeer: targetDid })
-  process.stdout.write('ready\n')
+  process.stdout.write(`ready ${signers[0]!.did}\n`)
   const rl = createInterface({ input: process.stdin })
   rl.on('line', async (line) => {
     const n = Number(line) > 0 ? Number(line) : count
     const lat: number[] = []
+    // per request: [message id, wall-clock ms at send, at answer] (performance.timeOrigin-based, comparable across processes)
+    const trace: Array<[string, number, number]> = []
     let failed = 0
     for (let i = 0; i < n; i++) {
       const t0 = performance.now()
       try {
-        await router.request({ type: KLPMessageType.TASK_REQUEST, target: 'klp://target.mesh.kai/echo', data: payload ?? `honest-${i}`, ttl }, { timeoutMs: 30_000 })
-        lat.push(performance.now() - t0)
+        const res = await router.request({ type: KLPMessageType.TASK_REQUEST, target: 'klp://target.mesh.kai/echo', data: payload ?? `honest-${i}`, ttl }, { timeoutMs: 30_000 })
+        const t1 = performance.now()
+        lat.push(t1 - t0)
+        trace.push([res.metadata.correlation_id ?? '', performance.timeOrigin + t0, performance.timeOrigin + t1])
       } catch {
         failed++
       }
     }
-    process.stdout.write(`done ${JSON.stringify({ lat, failed })}\n`)
+    process.stdout.write(`done ${JSON.stringify({ lat, failed, trace })}\n`)
   })
   rl.on('close', () => process.exit(0))
   await new Promise(() => {})
@@ -87,7 +91,7 @@ for (const id of signers) {
   await conn.send(encodeEnvelope(EnvelopeKind.HELLO, 0, 0, encodeMessage(hello)))
   senders.push((m) => conn.send(encodeEnvelope(EnvelopeKind.MESSAGE, 0, 0, encodeMessage(m))))
 }
-process.stdout.write('ready\n')
+process.stdout.write(`ready ${signers[0]!.did}\n`)
 const rl = createInterface({ input: process.stdin })
 await new Promise<void>((resolve) => rl.once('line', () => resolve()))
 let sent = 0

@@ -8,6 +8,7 @@ import { createSignatureVerifier, generateIdentity, type Identity } from '@kos-m
 import { KLPMessageType, ProcessingStatus, type TrustEngine } from '@kos-mesh/interface'
 import { tcp, type TcpInit } from '@kos-mesh/transport-tcp'
 import { createRouter, type CreateRouterOptions, type Router } from '../../src/router.js'
+import type { Tracer } from './trace.js'
 
 export interface Mesh {
   target: Router
@@ -18,21 +19,24 @@ export interface Mesh {
 const verifier = createSignatureVerifier()
 
 /** The target: authority `target.mesh.kai`, listening on loopback, answering TASK_REQUEST with an echo. */
-export async function startTarget(init: Partial<CreateRouterOptions> = {}, trustEngine?: TrustEngine, tcpInit: TcpInit = {}): Promise<Mesh> {
+export async function startTarget(init: Partial<CreateRouterOptions> = {}, trustEngine?: TrustEngine, tcpInit: TcpInit = {}, tracer?: Tracer): Promise<Mesh> {
   const targetId = generateIdentity()
+  const transport = tcp(tcpInit)({ identity: targetId })
   const target = await createRouter({
     authority: 'target.mesh.kai',
     identity: targetId,
-    signatureVerifier: verifier,
-    transports: [tcp(tcpInit)({ identity: targetId })],
+    signatureVerifier: tracer === undefined ? verifier : tracer.verifier(verifier),
+    transports: [tracer === undefined ? transport : tracer.transport(transport)],
     listen: ['tcp://127.0.0.1:0'],
     ...(trustEngine === undefined ? {} : { trustEngine }),
     ...init,
   })
-  target.handle(KLPMessageType.TASK_REQUEST, async (msg) => ({
-    status: ProcessingStatus.PROCESSED,
-    response: await target.createResponse(msg, { echo: msg.payload.data }),
-  }))
+  target.handle(KLPMessageType.TASK_REQUEST, async (msg, ctx) => {
+    tracer?.handler(msg.metadata.message_id, ctx.fromPeer, 0)
+    const response = await target.createResponse(msg, { echo: msg.payload.data })
+    tracer?.handler(msg.metadata.message_id, ctx.fromPeer, 1)
+    return { status: ProcessingStatus.PROCESSED, response }
+  })
   return { target, targetId, stop: async () => { await target.stop() } }
 }
 
@@ -54,24 +58,39 @@ export interface FlooderOptions {
   ttl?: number
   /** Throw-away DIDs signing the tasks (one connection). */
   dids?: number
+  /** CPU list for `taskset -c` (the child then runs only there). Default: not pinned. */
+  cpus?: string
+  /** Runs the child under `nice -n <nice>` (lower CPU priority). Default: not niced. */
+  nice?: number
+}
+
+export interface HonestResult {
+  /** Latency of each completed request, ms. */
+  lat: number[]
+  failed: number
+  /** Per completed request: message id, wall-clock ms (timeOrigin + now) when sent and when answered. */
+  trace: Array<[string, number, number]>
 }
 
 export interface Flooder {
   /** Starts the flood; resolves when the attacker sent everything it could. */
   go(): Promise<number>
   /** Mode `honest`: runs `n` sequential requests in the child; their latencies (ms) and failures. */
-  requests(n: number): Promise<{ lat: number[]; failed: number }>
+  requests(n: number): Promise<HonestResult>
   kill(): void
   readonly process: ChildProcess
+  /** The DID of the child's first signer (its connection's peer DID). */
+  readonly did: string
 }
 
 const FLOODER = fileURLToPath(new URL('./flooder.ts', import.meta.url))
 
 /** Spawns an attacker process; resolves once it is connected and has pre-signed its tasks. */
 export async function spawnFlooder(targetAddr: string, targetDid: string, o: FlooderOptions): Promise<Flooder> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FLOODER, o.mode, targetAddr, targetDid, String(o.count), String(o.bytes ?? 0), String(o.ttl ?? 60), String(o.dids ?? 1)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
+  const args = ['--import', 'tsx', FLOODER, o.mode, targetAddr, targetDid, String(o.count), String(o.bytes ?? 0), String(o.ttl ?? 60), String(o.dids ?? 1)]
+  // `cpus` (e.g. '1'): the child runs pinned to those CPUs (taskset), away from the target's
+  const cmd = [...(o.nice === undefined ? [] : ['nice', '-n', String(o.nice)]), ...(o.cpus === undefined ? [] : ['taskset', '-c', o.cpus]), process.execPath, ...args]
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   let killed = false
   const next = (): Promise<string> => new Promise((resolve, reject) => {
@@ -84,9 +103,10 @@ export async function spawnFlooder(targetAddr: string, targetDid: string, o: Flo
     })
   })
   const ready = await next()
-  if (ready !== 'ready') throw new Error(`expected ready from the flooder, got ${ready}`)
+  if (!ready.startsWith('ready ')) throw new Error(`expected ready from the flooder, got ${ready}`)
   return {
     process: child,
+    did: ready.slice(6),
     go: async () => {
       const done = next()
       child.stdin!.write('go\n')
@@ -97,8 +117,8 @@ export async function spawnFlooder(targetAddr: string, targetDid: string, o: Flo
       const done = next()
       child.stdin!.write(`${n}\n`)
       const l = await done
-      if (l === 'done -1') return { lat: [], failed: n }
-      return JSON.parse(l.slice(5)) as { lat: number[]; failed: number }
+      if (l === 'done -1') return { lat: [], failed: n, trace: [] }
+      return JSON.parse(l.slice(5)) as HonestResult
     },
     kill: () => {
       killed = true
