@@ -49,6 +49,8 @@ export interface CliIo {
    * RangeError). Default: none (reading stdin is then a usage error).
    */
   readStdin?: (maxBytes: number) => Promise<string>
+  /** Whether stderr is a terminal (progress bars are drawn only then). Default false. */
+  stderrIsTTY?: boolean
   /** Whether a process runs (`stop` waits for the node's to end). Default `process.kill(pid, 0)`. */
   isProcessAlive?: (pid: number) => boolean
 }

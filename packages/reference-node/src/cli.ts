@@ -21,6 +21,7 @@ async function readStdin(maxBytes: number): Promise<string> {
 const code = await runCli(process.argv.slice(2), {
   stdout: (s) => void process.stdout.write(s),
   stderr: (s) => void process.stderr.write(s),
+  stderrIsTTY: process.stderr.isTTY === true,
   env: process.env,
   onSignal: (handler) => {
     process.once('SIGINT', handler)

@@ -28,9 +28,13 @@ export interface NodeComponents {
   [service: string]: unknown
 }
 
+/** What services may read of the node they run in (the `nodeInfo` component), fixed at `start()`. */
 export interface NodeInfo {
+  /** The node's KLP authority (`node-a.mesh.kai`). */
   readonly authority: string
+  /** The node's DID. */
   readonly did: string
+  /** The spec node type it publishes: PeerNode, GatewayNode, ArchiveNode or ValidatorNode. */
   readonly nodeType: string
 }
 

@@ -15,12 +15,14 @@ import { LOG_LEVELS, type LogLevel } from './logger.js'
 import { isObj, noExtra } from './config-check.js'
 import { parseTrustConfig, parseTrustPolicy, type TrustConfig } from './config-trust.js'
 import { parseDhtConfig, parseDiscoveryConfig, parseGossipConfig, type DhtConfig, type DiscoveryFileConfig, type GossipConfig } from './config-discovery.js'
-import { checkLibp2pAddress, parseLibp2pConfig, parseTransportKind, type Libp2pConfig, type TransportKind } from './config-libp2p.js'
+import { parseVectorsConfig, type VectorsConfig } from './config-vectors.js'
+import { checkLibp2pAddress, parseLibp2pConfig, parseTransportSetting, transportKinds, type Libp2pConfig, type TransportKind, type TransportSetting } from './config-libp2p.js'
 import { isLibp2pAddress, LIBP2P_SCHEME } from './addresses.js'
 
 export { parseTrustConfig, parseTrustPolicy, TRUST_CONFIG_NUMBERS, type TrustConfig } from './config-trust.js'
 export { parseDhtConfig, parseGossipConfig, parseDiscoveryConfig, discoveryInit, type DhtConfig, type GossipConfig, type DiscoveryFileConfig } from './config-discovery.js'
-export { TRANSPORT_KINDS, LIBP2P_CONFIG_NUMBERS, checkLibp2pAddress, libp2pListenMultiaddr, libp2pInit, parseLibp2pConfig, parseTransportKind, type Libp2pConfig, type TransportKind } from './config-libp2p.js'
+export { parseVectorsConfig, MAX_CONFIG_COLLECTIONS, type VectorsConfig } from './config-vectors.js'
+export { TRANSPORT_KINDS, LIBP2P_CONFIG_NUMBERS, checkLibp2pAddress, libp2pListenMultiaddr, libp2pInit, parseLibp2pConfig, parseTransportKind, parseTransportSetting, transportKinds, type Libp2pConfig, type TransportKind, type TransportSetting } from './config-libp2p.js'
 
 export const CONFIG_VERSION = 1
 /** Largest config file read. */
@@ -34,6 +36,8 @@ export const DEFAULT_PORT = 4747
 export const DEFAULT_LISTEN = `tcp://127.0.0.1:${DEFAULT_PORT}`
 /** The default libp2p listen multiaddr of `kos-mesh init --transport libp2p` (same port). */
 export const DEFAULT_LIBP2P_LISTEN = `/ip4/127.0.0.1/tcp/${DEFAULT_PORT}`
+/** The default libp2p listen multiaddr of a node running both transports (the next port: tcp has 4747). */
+export const DEFAULT_MIXED_LIBP2P_LISTEN = `/ip4/127.0.0.1/tcp/${DEFAULT_PORT + 1}`
 
 export interface NodeConfig {
   /** Format version, 1. */
@@ -50,10 +54,12 @@ export interface NodeConfig {
   }
   /**
    * The transport the node runs: `tcp` (KLP over TCP + Noise, the default when absent) or `libp2p`
-   * (KLP as the libp2p protocol /kos/klp/1.0.0; the node's Ed25519 key is its PeerId). Seeds and
-   * published addresses are addresses of this transport.
+   * (KLP as the libp2p protocol /kos/klp/1.0.0; the node's Ed25519 key is its PeerId), or both,
+   * `["tcp", "libp2p"]` (it listens on `listen` and `libp2p.listen`, publishes both kinds of
+   * addresses, and dials each peer with the transport of the address). Seeds and published
+   * addresses are addresses of these transports.
    */
-  transport?: TransportKind
+  transport?: TransportSetting
   /**
    * TCP addresses to listen on with transport tcp (default `tcp://127.0.0.1:4747`; port 0 = a
    * random port, new at every start). Empty with transport libp2p (see `libp2p.listen`).
@@ -105,6 +111,12 @@ export interface NodeConfig {
   gossip?: GossipConfig | false
   /** Options of the peer-table discovery (targetPeers, autoDial, refreshIntervalMs, announceIntervalMs). */
   discovery?: DiscoveryFileConfig
+  /**
+   * Vector collections (@kos-mesh/vector-mesh): an object turns the service on (the node then
+   * advertises `vector_storage`; index files in `<data dir>/vectors`), with the collections created
+   * at every start and sync options; absent or `false`: off.
+   */
+  vectors?: VectorsConfig | false
   logLevel: LogLevel
 }
 
@@ -115,6 +127,8 @@ export interface DataDirPaths {
   keystore: string
   passphrase: string
   db: string
+  /** Index files of the vector collections (one directory per collection and shard). */
+  vectors: string
   /** Written while the node runs: `{ pid, port, did, authority, addrs }`. */
   control: string
   /** Bearer token of the control API (mode 0600), written while the node runs. */
@@ -133,6 +147,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     keystore: join(r, 'keystore.json'),
     passphrase: join(r, 'passphrase'),
     db: join(r, 'db'),
+    vectors: join(r, 'vectors'),
     control: join(r, 'control.json'),
     token: join(r, 'control.token'),
     logs: join(r, 'logs'),
@@ -220,14 +235,27 @@ function checkDidOf(did: string, where: string): void {
   }
 }
 
-/** The transport of a config (`tcp` when absent). */
+/** The transport of a config (`tcp` when absent; the first one of a node running several). */
 export function transportOf(config: Pick<NodeConfig, 'transport'>): TransportKind {
-  return config.transport ?? 'tcp'
+  return transportKinds(config.transport)[0] as TransportKind
 }
 
-/** The transport addresses the node listens on: `listen` (tcp), or `libp2p.listen` as `libp2p://` addresses. */
+/** The transports of a config (`['tcp']` when absent). */
+export function transportsOf(config: Pick<NodeConfig, 'transport'>): TransportKind[] {
+  return transportKinds(config.transport)
+}
+
+/** Whether the node runs this transport. */
+export function hasTransport(config: Pick<NodeConfig, 'transport'>, kind: TransportKind): boolean {
+  return transportKinds(config.transport).includes(kind)
+}
+
+/** The transport addresses the node listens on: `listen` (tcp) and `libp2p.listen` as `libp2p://` addresses, of the transports it runs. */
 export function listenAddresses(config: Pick<NodeConfig, 'transport' | 'listen' | 'libp2p'>): string[] {
-  return transportOf(config) === 'libp2p' ? (config.libp2p?.listen ?? []).map((m) => `${LIBP2P_SCHEME}${m}`) : config.listen
+  return [
+    ...(hasTransport(config, 'tcp') ? config.listen : []),
+    ...(hasTransport(config, 'libp2p') ? (config.libp2p?.listen ?? []).map((m) => `${LIBP2P_SCHEME}${m}`) : []),
+  ]
 }
 
 /** True for 0.0.0.0 and :: (listen on every interface; never dialable). */
@@ -236,7 +264,7 @@ export function isUnspecifiedHost(host: string): boolean {
   return h === '0.0.0.0' || h === '::' || /^0*:(0*:)*0*$/.test(h) || h === ''
 }
 
-function addrList(where: string, v: unknown, use: 'listen' | 'dial' | 'publish', transport: TransportKind): string[] {
+function addrList(where: string, v: unknown, use: 'listen' | 'dial' | 'publish', transport: TransportKind | undefined): string[] {
   if (!Array.isArray(v) || v.length > 64) throw new InvalidConfigError(`${where}: expected a list of at most 64 addresses, got ${Array.isArray(v) ? v.length : typeof v}`)
   return v.map((a, i) => checkNodeAddress(a, use, `${where}[${i}]`, transport))
 }
@@ -256,7 +284,7 @@ export function validateAuthority(authority: unknown, where = 'node.authority'):
 /** Validates a parsed config object (unknown keys are errors, so typos do not pass silently). */
 export function parseConfig(v: unknown): NodeConfig {
   if (!isObj(v)) throw new InvalidConfigError(`expected a JSON object, got ${Array.isArray(v) ? 'array' : typeof v}`)
-  noExtra('config', v, ['version', 'node', 'transport', 'listen', 'libp2p', 'publish', 'seeds', 'agents', 'control', 'policy', 'trustPolicy', 'trust', 'dht', 'gossip', 'discovery', 'logLevel'])
+  noExtra('config', v, ['version', 'node', 'transport', 'listen', 'libp2p', 'publish', 'seeds', 'agents', 'control', 'policy', 'trustPolicy', 'trust', 'dht', 'gossip', 'discovery', 'vectors', 'logLevel'])
   if (v.version !== CONFIG_VERSION) throw new InvalidConfigError(`version: expected ${CONFIG_VERSION}, got ${JSON.stringify(v.version)}`)
   const node = v.node
   if (!isObj(node)) throw new InvalidConfigError(`node: expected an object, got ${typeof node}`)
@@ -273,8 +301,10 @@ export function parseConfig(v: unknown): NodeConfig {
     const n = caps[k]
     if (n !== undefined && !(typeof n === 'number' && Number.isFinite(n) && n >= 0)) throw new InvalidConfigError(`node.capabilities.${k}: expected a number >= 0, got ${JSON.stringify(n)}`)
   }
-  const transport = v.transport === undefined ? undefined : parseTransportKind(v.transport)
-  const kind = transport ?? 'tcp'
+  const transport = v.transport === undefined ? undefined : parseTransportSetting(v.transport)
+  const kinds = transportKinds(transport)
+  // one transport: seeds and published addresses are of that one; several: of any of them
+  const kind = kinds.length === 1 ? kinds[0] : undefined
   const listen = addrList('listen', v.listen ?? [], 'listen', 'tcp')
   if (kind === 'libp2p' && listen.length > 0) {
     throw new InvalidConfigError(`listen: expected [] with transport libp2p (the node listens on libp2p.listen, e.g. ["/ip4/0.0.0.0/tcp/4747"]), got ${JSON.stringify(listen).slice(0, 120)}`)
@@ -304,6 +334,7 @@ export function parseConfig(v: unknown): NodeConfig {
   const dht = v.dht === undefined ? undefined : parseDhtConfig(v.dht)
   const gossip = v.gossip === undefined ? undefined : parseGossipConfig(v.gossip)
   const discovery = v.discovery === undefined ? undefined : parseDiscoveryConfig(v.discovery)
+  const vectors = v.vectors === undefined ? undefined : parseVectorsConfig(v.vectors)
   const logLevel = v.logLevel ?? 'info'
   if (typeof logLevel !== 'string' || !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new InvalidConfigError(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
   return {
@@ -322,6 +353,7 @@ export function parseConfig(v: unknown): NodeConfig {
     ...(dht === undefined ? {} : { dht }),
     ...(gossip === undefined ? {} : { gossip }),
     ...(discovery === undefined ? {} : { discovery }),
+    ...(vectors === undefined ? {} : { vectors }),
     logLevel: logLevel as LogLevel,
   }
 }

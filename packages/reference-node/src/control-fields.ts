@@ -66,12 +66,12 @@ export function topLevelNumberTokens(text: string): Map<string, string> {
   return out
 }
 
-export async function readBody(req: IncomingMessage): Promise<unknown> {
+export async function readBody(req: IncomingMessage, maxBytes = MAX_CONTROL_BODY_BYTES): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_CONTROL_BODY_BYTES) throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `expected a body of at most ${MAX_CONTROL_BODY_BYTES} bytes, got more`)
+    if (size > maxBytes) throw new HttpError(413, 'ERR_BODY_TOO_LARGE', `expected a body of at most ${maxBytes} bytes, got more`)
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return {}

@@ -1,8 +1,8 @@
 /**
  * The control API: JSON over HTTP on 127.0.0.1, every request authenticated with a bearer token
  * kept in a 0600 file of the data directory. The CLI's `connect`, `peers`, `trust`, `untrust`,
- * `attest`, `revoke`, `reputation`, `discover`, `dht`, `broadcast`, `task`, `status` and `stop`
- * use it (the trust endpoints are in control-trust.ts, the discovery ones in control-discovery.ts) to talk to the node that `kos-mesh start` runs; `GET /metrics`
+ * `attest`, `revoke`, `reputation`, `discover`, `dht`, `broadcast`, `task`, `agent`, `vectors`, `status` and `stop`
+ * use it (the trust endpoints are in control-trust.ts, the discovery ones in control-discovery.ts, the agent ones in control-agent.ts, the vector ones in control-vectors.ts) to talk to the node that `kos-mesh start` runs; `GET /metrics`
  * serves the node's metrics in the Prometheus text format (same token).
  */
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
@@ -17,7 +17,12 @@ import { PROMETHEUS_CONTENT_TYPE } from './metrics.js'
 import { field, HttpError, intField, MAX_CONTROL_BODY_BYTES, readBody } from './control-fields.js'
 import { trustRoutes } from './control-trust.js'
 import { discoveryRoutes } from './control-discovery.js'
+import { agentRoutes, bodyLimitOf } from './control-agent.js'
+import { agentsSection } from './dashboard/agents.js'
+import { vectorRoutes } from './control-vectors.js'
+import { vectorsSection } from './dashboard/vectors.js'
 import type { KosMeshNode } from './node.js'
+import { createDashboard, type Dashboard, type DashboardInit } from './dashboard/index.js'
 
 export { MAX_CONTROL_BODY_BYTES } from './control-fields.js'
 /** Longest `timeoutMs` a task may ask for through the control API (10 minutes). */
@@ -38,6 +43,12 @@ export interface ControlServerInit {
   logFile?: string
   /** Time reported by `GET /v1/status` (`time`, to read `nextAt` values against). Default `systemClock`. */
   clock?: Pick<Clock, 'now'>
+  /**
+   * The dashboard (`GET /dashboard`, its data at `/v1/dashboard` and `/v1/dashboard/events`; see
+   * dashboard/index.ts), sampling on `clock` when it is a whole Clock, else on `systemClock`.
+   * `false` turns it off. Default `{}` (on).
+   */
+  dashboard?: DashboardInit | false
 }
 
 /** What `GET /v1/status` reports of the router's counters (a summary of `GET /metrics`). */
@@ -56,6 +67,8 @@ export interface TrafficSummary {
 export interface ControlServer {
   readonly port: number
   readonly token: string
+  /** The dashboard, unless turned off. */
+  readonly dashboard?: Dashboard
   close(): Promise<void>
 }
 
@@ -116,6 +129,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
   const expected = digest(`Bearer ${token}`)
   const log = init.logger ?? silentLogger
   const clock = init.clock ?? systemClock
+  const dashboard = init.dashboard === false ? undefined : createDashboard(node, 'setTimeout' in clock ? (clock as Clock) : systemClock, { ...init.dashboard, sections: [agentsSection(node), vectorsSection(node), ...(init.dashboard?.sections ?? [])] })
   const traffic = (): TrafficSummary => {
     const m = node.router.metrics()
     return {
@@ -139,6 +153,8 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
     },
     ...trustRoutes(node),
     ...discoveryRoutes(node),
+    ...agentRoutes(node),
+    ...vectorRoutes(node),
     'POST /v1/task': async (body, signal) => {
       const target = field<string>(body, 'target', 'string')
       const capability = field<string>(body, 'capability', 'string')
@@ -162,10 +178,14 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
     res.on('close', () => controller.abort())
     void (async () => {
       try {
+        // the dashboard page holds no data: it is served without the token (its data is not)
+        const path = (req.url ?? '/').split('?')[0] ?? '/'
+        if (dashboard !== undefined && (await dashboard.serveStatic(req.method ?? 'GET', path, res))) return
         const auth = req.headers.authorization ?? ''
         const got = digest(auth)
         if (!timingSafeEqual(got, expected)) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'expected a valid bearer token (see control.token in the data dir), got none or a wrong one')
         const key = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0] ?? '/'}`
+        if (dashboard?.handle(req.method ?? 'GET', path, res) === true) return
         if (key === 'GET /metrics') {
           const text = node.metricsText()
           res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
@@ -174,7 +194,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
         }
         const route = routes[key]
         if (route === undefined) throw new HttpError(404, 'ERR_NOT_FOUND', `expected a known endpoint, got ${req.method ?? ''} ${req.url ?? ''}`)
-        const body = req.method === 'POST' ? await readBody(req) : Object.fromEntries(new URL(req.url ?? '/', 'http://127.0.0.1').searchParams)
+        const body = req.method === 'POST' ? await readBody(req, bodyLimitOf(key)) : Object.fromEntries(new URL(req.url ?? '/', 'http://127.0.0.1').searchParams)
         send(res, 200, await route(body, controller.signal))
       } catch (err) {
         const h = toHttpError(err)
@@ -187,9 +207,12 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
   server.headersTimeout = 10_000
   server.maxHeadersCount = 32
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (err) => {
+      dashboard?.close()
+      reject(err)
+    })
     server.listen(init.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject)
+      server.removeAllListeners('error')
       resolve()
     })
   })
@@ -198,8 +221,10 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
   return {
     port,
     token,
+    ...(dashboard === undefined ? {} : { dashboard }),
     close: () =>
       new Promise<void>((resolve) => {
+        dashboard?.close()
         server.close(() => resolve())
         server.closeAllConnections()
       }),

@@ -13,6 +13,7 @@ import { Key, type Datastore, type Pair, type Query } from 'interface-datastore'
 import { aborted, checkKey, checkLimit, checkValue, compareKeys } from './storage/keys.js'
 import type { NodeStore } from './storage/memory.js'
 
+/** Options of `datastoreKeyValueStore()`: where its keys live in the Datastore and how it is read. */
 export interface DatastoreKeyValueStoreInit {
   /** Datastore Key namespace of the store's keys, `/`-led, no trailing `/`. Default `/kos`. */
   prefix?: string
@@ -30,10 +31,23 @@ export interface DatastoreKeyValueStoreInit {
 
 /** A KeyValueStore over a Datastore (no lifecycle: the Datastore's owner opens and closes it). */
 export interface DatastoreKeyValueStore {
+  /**
+   * The value of `key` (a copy), or undefined when there is none. Keys are non-empty strings of at
+   * most MAX_KEY_LENGTH characters outside the reserved prefix, else InvalidParametersError; an
+   * aborted `options.signal` rejects with its AbortError.
+   */
   get(key: string, options?: AbortOptions): Promise<Uint8Array | undefined>
+  /** Stores a copy of `value` (at most MAX_VALUE_BYTES, else InvalidParametersError) under `key`, replacing any. */
   put(key: string, value: Uint8Array, options?: AbortOptions): Promise<void>
+  /** Removes `key` (nothing happens when it is absent). */
   delete(key: string, options?: AbortOptions): Promise<void>
+  /** Whether `key` holds a value. */
   has(key: string, options?: AbortOptions): Promise<boolean>
+  /**
+   * The entries whose keys start with `prefix` ("" for all), in UTF-8 byte order of the keys,
+   * at most `options.limit` (a non-negative integer, else InvalidParametersError; default all);
+   * keys under the reserved prefix are skipped.
+   */
   query(prefix: string, options?: AbortOptions & { limit?: number }): AsyncIterable<{ key: string; value: Uint8Array }>
   /** The Datastore underneath. */
   readonly datastore: Datastore
@@ -167,6 +181,7 @@ export class VerbatimMemoryDatastore extends MemoryDatastore {
     return (this as unknown as { data: Map<string, Uint8Array> }).data
   }
 
+  /** Every entry, its key as stored (the base class filters, orders and limits them for `query`); throws an AbortError when `options.signal` is aborted. */
   override *_all(_q: Query, options?: AbortOptions): Generator<Pair> {
     options?.signal?.throwIfAborted()
     for (const [key, value] of this.entries.entries()) yield { key: new Key(key, false), value }

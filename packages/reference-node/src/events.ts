@@ -11,14 +11,19 @@ import { InvalidParametersError } from '@kos-mesh/interface'
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error'
 
+/**
+ * The rate limit of the node's operator log lines (`NodeInit.events`): a token bucket per kind of
+ * event, and a periodic "log events suppressed" line counting what was left out. A value below its
+ * minimum throws InvalidParametersError from `createNode()`.
+ */
 export interface EventLogInit {
-  /** Lines of one kind written at once before the rate limit applies. Default 20. */
+  /** Lines of one kind written at once before the rate limit applies (>= 1). Default 20. */
   burst?: number
-  /** Lines of one kind per second in the long run. Default 2. */
+  /** Lines of one kind per second in the long run (>= 0). Default 2. */
   perSecond?: number
-  /** How often pending "suppressed" summaries are written, ms. Default 10,000. */
+  /** How often pending "suppressed" summaries are written, ms (>= 1). Default 10,000. */
   summaryIntervalMs?: number
-  /** Distinct kinds tracked; further kinds share the bucket `other`. Default 128. */
+  /** Distinct kinds tracked (>= 1); further kinds share the bucket `other`. Default 128. */
   maxKinds?: number
 }
 

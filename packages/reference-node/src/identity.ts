@@ -7,9 +7,15 @@ import { generateIdentity, loadKeystore, saveKeystore, type Identity, type Scryp
 
 /** Something that yields the node identity at `start()` (I/O allowed there). */
 export interface IdentitySource {
+  /**
+   * Resolves with the node identity; called once by the node's `start()` (and again after a
+   * failed start). Rejects with the source's error (e.g. KeystorePassphraseError,
+   * KeystoreFormatError) or an AbortError of `options.signal`, which fails the start.
+   */
   loadIdentity(options?: AbortOptions): Promise<Identity>
 }
 
+/** Where `keystoreIdentity()` keeps the node's key: an encrypted did-security keystore file. */
 export interface KeystoreIdentityInit {
   /** Path of the keystore file. Required. */
   path: string

@@ -18,8 +18,14 @@ export const MAX_PEER_ADDRS = 4
 /** Largest stored value read back. */
 const MAX_VALUE_BYTES = 16 * 1024
 
+/**
+ * A peer this node knew, as stored under `peer/<did>` (UTF-8 JSON) and redialled after a restart
+ * or a lost connection. At most MAX_PEER_ADDRS addresses are kept per peer.
+ */
 export interface KnownPeer {
+  /** The peer's DID (the store key's suffix). */
   did: string
+  /** Its KLP authority, when it told one in its signed hello. */
   authority?: string
   /** Last good transport addresses (without the DID), newest first. */
   addrs: string[]

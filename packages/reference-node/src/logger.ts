@@ -1,6 +1,8 @@
 import { systemClock, type Clock, type Logger } from '@kos-mesh/interface'
 
+/** The log levels, most verbose first; `silent` writes nothing (config `logLevel`, CLI `--log-level`). */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
+/** One of LOG_LEVELS: lines below it are dropped. */
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }

@@ -82,7 +82,7 @@ function recordAddresses(addrs: readonly string[]): NetworkAddress[] {
  * `fromRecordAddress` unless their init says otherwise.
  */
 export function withNodeRecord(init: NodeInit, routerAddrs?: () => readonly string[]): NodeInit {
-  const caps = { ...DEFAULT_CAPABILITIES, ...init.capabilities, agent_hosting: (init.agents?.length ?? 0) > 0 || init.capabilities?.agent_hosting === true }
+  const caps = { ...DEFAULT_CAPABILITIES, ...init.capabilities, agent_hosting: (init.agents?.length ?? 0) > 0 || init.capabilities?.agent_hosting === true, vector_storage: (init.vectors !== undefined && init.vectors !== false) || init.capabilities?.vector_storage === true }
   const published = (init.publish ?? []).map((a) => toRecordAddress(a, { is_public: true })).filter((a) => a !== undefined)
   const node: NonNullable<PeerDiscoveryInit['node']> = {
     node_type: init.nodeType ?? NodeType.PEER_NODE,

@@ -23,6 +23,7 @@ export const MAX_BROADCAST_KEPT_CHARS = 16 * 1024
 /** Largest broadcast this node sends through `mesh.broadcast` (JSON characters). */
 export const MAX_BROADCAST_CHARS = 64 * 1024
 
+/** What `node.mesh.discover()` looks for, and where. */
 export interface MeshDiscoverQuery {
   /** Boolean capabilities every peer must have (`vector_storage`, ...). */
   capabilities?: string[]
@@ -53,7 +54,9 @@ export interface MeshPeer {
   discovery_timestamp: number
 }
 
+/** What `node.mesh.discover()` found, and which sources it asked. */
 export interface MeshDiscoverResult {
+  /** The peers found, ranked by the discovery service (at most `query.max`). */
   peers: MeshPeer[]
   /** The sources asked: `dht` and `gossip`, each `asked`, `skipped` (not asked) or `off` (not running). */
   sources: Record<'dht' | 'gossip', 'asked' | 'skipped' | 'off'>
@@ -73,15 +76,23 @@ export interface MeshRecord {
   node: NodeRecord['node']
 }
 
+/** A verified provider record of a name in the DHT, as `dht providers` reports it. */
 export interface MeshProvider {
+  /** The provider's DID. */
   provider: string
+  /** The name provided (`capability:vector_storage`, ...). */
   name: string
+  /** When the record expires, ms since the epoch. */
   expires_at: number
+  /** The provider's authority, when its node record is known. */
   authority?: string
+  /** Transport addresses it can be dialled at (from its node record; [] when unknown). */
   addresses: string[]
 }
 
+/** A BROADCAST_ANNOUNCE this node received (the newest MAX_BROADCASTS_KEPT are kept). */
 export interface ReceivedBroadcast {
+  /** The message id. */
   message_id: string
   /** The DID that signed it. */
   from: string
@@ -93,12 +104,17 @@ export interface ReceivedBroadcast {
   received_at: number
 }
 
+/** The mesh counters of `status` and the metrics. */
 export interface MeshSummary {
+  /** The DHT: routing table contacts, provider records held, names provided, records known, requests sent and served (null when the node runs no DHT). */
   dht: { contacts: number; providersStored: number; provided: string[]; knownRecords: number; restored: number; joined: boolean; requestsSent: number; requestsServed: number } | null
+  /** The gossip overlay: active and passive view sizes, records, messages sent and received (null when off). */
   gossip: { active: number; passive: number; records: number; sent: number; received: number } | null
+  /** BROADCAST_ANNOUNCE messages this node sent and received. */
   broadcasts: { sent: number; received: number }
 }
 
+/** What a NodeMesh uses of its node. @internal */
 export interface NodeMeshContext {
   clock: Clock
   log: Logger
@@ -133,6 +149,11 @@ function recordView(r: NodeRecord): MeshRecord {
   }
 }
 
+/**
+ * The node's mesh operations (`node.mesh`): discovery through the DHT and gossip, DHT node and
+ * provider lookups, and broadcasts sent and received. The node makes it; the lookups need a
+ * started node (NodeNotStartedError) and the service they use (ServiceOffError without it).
+ */
 export class NodeMesh {
   private router: Router | undefined
   private joined = false
@@ -143,6 +164,7 @@ export class NodeMesh {
   private receivedCount = 0
   private readonly received: ReceivedBroadcast[] = []
 
+  /** @internal */
   constructor(private readonly c: NodeMeshContext) {}
 
   private get dht(): DhtService | undefined {
@@ -158,7 +180,10 @@ export class NodeMesh {
     return this.router
   }
 
-  /** Registers the broadcast handler and the join on first connection; `undo` gets their removal. */
+  /**
+   * Registers the broadcast handler and the join on first connection; `undo` gets their removal.
+   * @internal
+   */
   start(router: Router, undo: UndoSteps): void {
     this.router = router
     this.joined = false

@@ -1,12 +1,14 @@
 /**
  * The node's Prometheus exposition: the router's metrics, and the counters and histograms of what
- * the node itself observes (connections, handshakes, dials, redials, tasks). Pure: the node hands in
- * a snapshot.
+ * the node itself observes (connections, handshakes, dials, redials, tasks), and those of its agent
+ * migration and vector services when it runs them. Pure: the node hands in a snapshot.
  */
 import type { RouterMetrics } from '@kos-mesh/klp-router'
 import { Histogram, LATENCY_BUCKETS, renderPrometheus, type MetricFamily } from './metrics.js'
 import type { TrustSummary } from './trust.js'
 import type { MeshSummary } from './node-mesh.js'
+import type { MigrationMetrics } from './node-migration.js'
+import type { VectorMetrics } from './node-vectors.js'
 
 /** What the node counts itself (the router counts the rest). */
 export class NodeStats {
@@ -36,6 +38,20 @@ export interface NodeMetricsInput {
   stats: NodeStats
   /** DHT, gossip and broadcast counters. */
   mesh?: MeshSummary
+  /** The agent migration service's counters (when the node runs it). */
+  migration?: MigrationMetrics
+  /** The vector service's counters (when the node runs it). */
+  vectors?: VectorMetrics
+}
+
+/** The counters of the node's migration and vector services, those it runs (`service` looks a started one up by name). */
+export function serviceMetrics(service: (name: string) => unknown): Pick<NodeMetricsInput, 'migration' | 'vectors'> {
+  const migration = service('migration') as { metrics?: () => MigrationMetrics } | undefined
+  const vectors = service('vectors') as { metrics?: () => VectorMetrics } | undefined
+  return {
+    ...(typeof migration?.metrics === 'function' ? { migration: migration.metrics() } : {}),
+    ...(typeof vectors?.metrics === 'function' ? { vectors: vectors.metrics() } : {}),
+  }
 }
 
 /** The Prometheus text of a node. */
@@ -121,6 +137,29 @@ export function nodeMetricsText(s: NodeMetricsInput): string {
       { labels: { direction: 'sent' }, value: mesh.broadcasts.sent },
       { labels: { direction: 'received' }, value: mesh.broadcasts.received },
     ])
+  }
+  const mig = s.migration
+  if (mig !== undefined) {
+    const types = Object.entries(mig.byType)
+    counter('kos_mesh_agent_migrations_started_total', 'Agent migrations this node started as source, by type (move, copy, clone, backup, restore).', types.map(([type, c]) => ({ labels: { type }, value: c.started })))
+    counter('kos_mesh_agent_migrations_committed_total', 'Agent migrations this node started that the target verified and committed, by type.', types.map(([type, c]) => ({ labels: { type }, value: c.committed })))
+    counter('kos_mesh_agent_migrations_aborted_total', 'Agent migrations this node started that failed or were cancelled (this node left as it was), by type and outcome.', types.flatMap(([type, c]) => Object.entries(c.aborted).map(([outcome, value]) => ({ labels: { type, outcome }, value }))))
+    counter('kos_mesh_agent_migrations_refused_total', 'Agent migrations of this node refused, by type and reason: the target\'s reason code, or busy (too many at once here, never started).', types.flatMap(([type, c]) => Object.entries(c.refused).map(([reason, value]) => ({ labels: { type, reason }, value }))))
+    gauge('kos_mesh_agent_migrations_in_progress', 'Agent migrations this node runs as source now.', [{ value: mig.inProgress }])
+    counter('kos_mesh_agent_migrations_received_total', 'Agent bundles this node accepted as target (prepared or applied).', [{ value: mig.received }])
+    counter('kos_mesh_agent_migration_refusals_sent_total', 'Agent migrations this node refused as target, by reason code.', byLabel('reason', Object.entries(mig.refusalsSent)))
+    gauge('kos_mesh_agents', 'Sandboxed agents this node knows, by status (active: live here, answering tasks; migrating, prepared, gone, archived), as last listed.', byLabel('status', Object.entries(mig.agents)))
+  }
+  const vec = s.vectors
+  if (vec !== undefined) {
+    gauge('kos_mesh_vector_collections', 'Vector collections on this node.', [{ value: vec.collections }])
+    gauge('kos_mesh_vector_entries', 'Live vector entries in the shards this node holds, by collection, as last counted (at most 2 s old).', byLabel('collection', Object.entries(vec.entries)))
+    counter('kos_mesh_vector_syncs_total', 'Vector syncs this node ran to their end, by outcome (completed: every peer; partial: some; failed: none, or an error).', byLabel('outcome', Object.entries(vec.syncs)))
+    gauge('kos_mesh_vector_syncs_running', 'Vector syncs running now.', [{ value: vec.syncsRunning }])
+    counter('kos_mesh_vector_requests_total', 'VECTOR_SYNC and announce messages this node received.', [{ value: vec.requests }])
+    counter('kos_mesh_vector_entries_received_total', 'Vector entries accepted from peers (their pushes, and fetched by syncs).', [{ value: vec.entriesReceived }])
+    counter('kos_mesh_vector_entries_rejected_total', 'Vector entries from peers refused (bad signature, foreign owner, too old, ...).', [{ value: vec.entriesRejected }])
+    counter('kos_mesh_vector_requests_rejected_total', 'Vector requests this node refused, by reason code.', byLabel('reason', Object.entries(vec.rejected)))
   }
   counter('kos_mesh_log_events_suppressed_total', 'Operator log lines suppressed by the per-kind rate limit, by kind.', byLabel('kind', Object.entries(s.suppressed)))
   gauge('process_resident_memory_bytes', 'Resident memory size of the process in bytes.', [{ value: process.memoryUsage.rss() }])

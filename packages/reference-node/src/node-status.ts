@@ -82,6 +82,8 @@ export interface StatusSource {
   bootstrap: BootstrapResult | undefined
   mesh: Pick<NodeMesh, 'summary'>
   transports?: readonly Transport[]
+  /** The migration and vector services' counters (those the node runs). */
+  services?: () => Pick<NodeStatus, 'migration' | 'vectors'>
 }
 
 /** The NetworkInfo of the first transport that reports one (transport-libp2p's `networkInfo()`). */
@@ -122,6 +124,7 @@ export function nodeStatus(s: StatusSource): NodeStatus {
     ...(started && s.trust !== undefined ? { trust: s.trust.summary() } : {}),
     ...(started ? { mesh: s.mesh.summary() } : {}),
     ...(started ? optionalNetwork(networkInfoOf(s.transports)) : {}),
+    ...(started && s.services !== undefined ? s.services() : {}),
     bootstrap: s.bootstrap,
   }
 }

@@ -9,6 +9,8 @@ import type { AttestInit, AttestationBody, ReputationReport, RevocationBody, Sig
 import type { BootstrapResult, DhtInit, GossipServiceInit, PeerDiscoveryInit } from '@kos-mesh/peer-discovery'
 import type { AgentInit, AgentRegistry, SendTaskOptions, TaskRequest, TaskResult } from '@kos-mesh/agents'
 import type { NodeService } from './components.js'
+import type { MigrationMetrics, MigrationNodeInit } from './node-migration.js'
+import type { VectorMetrics, VectorsNodeInit } from './node-vectors.js'
 import type { IdentitySource } from './identity.js'
 import type { NodeStore } from './storage/memory.js'
 import type { PersistentTrustStore, TrustListEntry, TrustSummary } from './trust.js'
@@ -19,6 +21,12 @@ import type { MeshSummary, NodeMesh } from './node-mesh.js'
 /** Builds a transport once the node identity is known. */
 export type TransportFactory = (components: { identity: Identity; logger: Logger }) => Transport
 
+/**
+ * The options of `createNode()`. Every field is optional: the defaults make an in-memory node
+ * (a new random identity, the memory transport, in-memory storage, open task policy) that does no
+ * I/O until `start()`. Invalid values throw InvalidParametersError from `createNode()`, and a
+ * service requiring a component nobody provides throws MissingServiceDependencyError there.
+ */
 export interface NodeInit {
   /** The node identity, or a source that loads it at start (see `keystoreIdentity`). Default: a new random identity. */
   identity?: Identity | IdentitySource
@@ -108,6 +116,18 @@ export interface NodeInit {
    * it off (broadcasts are then flooded). Default `{}` (on).
    */
   gossip?: GossipServiceInit | false
+  /**
+   * Agent migration (`services.migration`, @kos-mesh/agent-migration): hosts sandboxed agents
+   * (registered in `agents`, so they answer tasks) and moves, copies, clones and backs them up
+   * between nodes, its agent records and logs in `storage`. `false` turns it off. Default `{}` (on).
+   */
+  migration?: MigrationNodeInit | false
+  /**
+   * Vector collections (`services.vectors`, @kos-mesh/vector-mesh): signed entries, usearch shard
+   * indexes (files in `vectors.dataDir`), sync with the shards' other holders, federated search.
+   * An object turns it on and the node advertises `vector_storage`. Default off.
+   */
+  vectors?: VectorsNodeInit | false
   /** Bootstrap seeds at start (throwing if none answers). Default true when seeds are given. */
   bootstrap?: boolean
   signatureVerifier?: SignatureVerifier
@@ -143,6 +163,12 @@ export interface NodePeer {
   redial?: { state: RedialState['state']; attempts: number; nextAt?: number; lastError?: string }
 }
 
+/**
+ * What `node.status()` reports (and `kos-mesh status --json` prints, with the control API's
+ * additions): identity, addresses, agents, peers and redials, the task policy, and, while the
+ * node runs, the trust, mesh, network, migration and vector summaries. A stopped node reports
+ * `started: false`, no addresses and 0 connected peers. Times are clock ms.
+ */
 export interface NodeStatus {
   did: string
   authority: string
@@ -171,9 +197,18 @@ export interface NodeStatus {
    * relay addresses), when it runs on libp2p and is started.
    */
   network?: NetworkInfo
+  /** Sandboxed agents by status, migrations running and their counters by type (when started with the migration service). */
+  migration?: MigrationMetrics
+  /** Vector collections, entries held, syncs and entries from peers (when started with the vector service). */
+  vectors?: VectorMetrics
   bootstrap?: BootstrapResult | undefined
 }
 
+/**
+ * A kOS mesh node, as `createNode()` returns it: identity, transports, storage, the KLP router,
+ * the trust engine, discovery, agents and services wired together. Nothing happens before
+ * `start()`; most methods need a started node and throw NodeNotStartedError otherwise.
+ */
 export interface KosMeshNode extends Startable {
   /** The node DID (throws NodeNotStartedError before start unless an Identity was given). */
   readonly did: string
@@ -182,8 +217,23 @@ export interface KosMeshNode extends Startable {
   readonly agents: AgentRegistry
   readonly trustStore: PersistentTrustStore
   readonly storage: NodeStore
+  /** True between a `start()` that resolved and the next `stop()`. */
   isStarted(): boolean
+  /**
+   * Starts the node, in order: loads (or creates) the identity, opens the storage and the
+   * persisted trust table, starts the transports and the router (listening), the services in
+   * dependency order, the redialing of known peers, then bootstraps from the seeds (unless
+   * `bootstrap: false`). A second call while starting returns the same promise; on a started node
+   * it resolves at once. A step that fails undoes the steps before it and rejects with its error
+   * (e.g. AddressInUseError, KeystorePassphraseError, StoreIntegrityError, an AbortError of
+   * `options.signal`).
+   */
   start(options?: AbortOptions): Promise<void>
+  /**
+   * Stops what `start()` started, in reverse order (services, router, transports, storage),
+   * waiting for a start in progress first. Never rejects: a step that fails is logged and the
+   * others still run. Resolves at once on a stopped node.
+   */
   stop(): Promise<void>
   /** Listening addresses, each with the node DID appended (what other nodes dial). */
   addrs(): string[]
@@ -239,11 +289,14 @@ export interface KosMeshNode extends Startable {
   untrust(subject: string, options?: AbortOptions): Promise<{ did: string; removed: boolean }>
   /** This node's FederatedNode record (undefined before start or without discovery). */
   record(): FederatedNode | undefined
+  /** The node's status now (see NodeStatus); never throws, also on a stopped node. */
   status(): NodeStatus
   /**
    * The node's metrics in the Prometheus text exposition format (0.0.4): router traffic and
    * rejects, queues, peers, pending requests, replay windows, pins, dial (handshake) and task
-   * request latency histograms, tasks served and refused, suppressed log lines, resident memory.
+   * request latency histograms, tasks served and refused, suppressed log lines, resident memory,
+   * trust, DHT and gossip, and, when the node runs them, agent migrations and vector collections.
+   * Throws NodeNotStartedError on a stopped node.
    */
   metricsText(): string
 }

@@ -35,7 +35,7 @@ import { persistentTrustStore, type PersistentTrustStore, type TrustListEntry } 
 import { PinWriter } from './pins.js'
 import { EventLog } from './events.js'
 import { observeRouter, transportLogger } from './observe.js'
-import { NodeStats, nodeMetricsText } from './node-metrics.js'
+import { NodeStats, nodeMetricsText, serviceMetrics } from './node-metrics.js'
 import type { KosMeshNode, NodeInit, NodePeer, NodeRevokeInit, NodeStatus } from './node-types.js'
 import { discoveryService, memory, orderServices, startServices, taskService, type UndoSteps } from './node-services.js'
 import { PeerReconnection } from './node-reconnect.js'
@@ -46,6 +46,8 @@ import { createRouter, startRouter } from './node-router.js'
 import { listPeers, nodeStatus } from './node-status.js'
 import { checkNodeInit, defaultAuthority, withNodeRecord } from './node-init.js'
 import { meshServices } from './mesh-services.js'
+import { migrationService } from './node-migration.js'
+import { vectorsService } from './node-vectors.js'
 import { NodeMesh } from './node-mesh.js'
 
 export type { KosMeshNode, NodeInit, NodePeer, NodeRevokeInit, NodeStatus, TransportFactory } from './node-types.js'
@@ -94,7 +96,7 @@ class Node implements KosMeshNode {
     this.storage = init.storage ?? memoryStore()
     this.trustStore = persistentTrustStore(this.storage, () => this.clock.now())
     this.agents = agentRegistry({ agents: init.agents ?? [] })()
-    const merged: Record<string, NodeService | false> = { ...meshServices(init), discovery: discoveryService(init.discovery), tasks: taskService(), ...init.services }
+    const merged: Record<string, NodeService | false> = { ...meshServices(init), discovery: discoveryService(init.discovery), tasks: taskService(), migration: init.migration === false ? false : migrationService(init.migration), vectors: init.vectors === undefined || init.vectors === false ? false : vectorsService(init.vectors), ...init.services }
     this.serviceFactories = new Map(Object.entries(merged).filter((e): e is [string, NodeService] => e[1] !== false))
     this.serviceOrder = orderServices(this.serviceFactories)
     const { log, clock, events, stats, storage, trustStore } = this
@@ -386,6 +388,7 @@ class Node implements KosMeshNode {
       bootstrap: this.boot.result,
       mesh: this.mesh,
       transports: this.transports,
+      services: () => serviceMetrics((name) => this.services.get(name)),
     })
   }
 
@@ -404,6 +407,7 @@ class Node implements KosMeshNode {
       suppressed: this.events.suppressed(),
       stats: this.stats,
       mesh: this.mesh.summary(),
+      ...serviceMetrics((name) => this.services.get(name)),
     })
   }
 }

@@ -7,6 +7,11 @@
  */
 import { InvalidParametersError, type Clock, type TimerHandle } from '@kos-mesh/interface'
 
+/**
+ * How a node redials the peers it knew and its seeds (`NodeInit.reconnect`): exponential backoff
+ * with jitter per outage, then a slow retry. Every field is optional; a value out of its range
+ * throws InvalidParametersError from `createNode()`.
+ */
 export interface ReconnectInit {
   /** Delay before the first redial of a lost peer, ms. Default 1,000. */
   initialDelayMs?: number
@@ -30,15 +35,23 @@ export interface ReconnectInit {
   random?: () => number
 }
 
+/** The backoff of the redials, every value set (see ReconnectInit for each field's meaning and bounds). */
 export interface BackoffSettings {
+  /** Delay before the first redial, ms (>= 1). */
   initialDelayMs: number
+  /** Longest delay between two fast attempts, ms (>= initialDelayMs). */
   maxDelayMs: number
+  /** Growth of the delay per attempt (1..100). */
   factor: number
+  /** Random spread of each delay, a fraction 0..0.99. */
   jitter: number
+  /** Fast attempts per outage before `slowRetryMs` (0..1,000,000). */
   maxAttempts: number
+  /** Period of the attempts after `maxAttempts`, ms (>= 1). */
   slowRetryMs: number
 }
 
+/** The default backoff: 1 s doubling to 60 s, +-20 % jitter, 10 fast attempts, then every 10 minutes. */
 export const DEFAULT_BACKOFF: Readonly<BackoffSettings> = Object.freeze({
   initialDelayMs: 1_000,
   maxDelayMs: 60_000,

@@ -40,6 +40,7 @@ import {
 import { checkDid, isValidDid } from './did.js'
 import { ConfirmationRequiredError, UnknownStatementError } from './errors.js'
 
+/** Store prefix of the operator's trust decisions: `trust/<did>` -> UTF-8 JSON TrustEntry. */
 export const TRUST_PREFIX = 'trust/'
 
 /** One operator decision (an anchor of the web of trust), as persisted under `trust/<did>`. */
@@ -64,6 +65,11 @@ export interface TrustListEntry extends TrustEntry {
   revoked: boolean
 }
 
+/**
+ * The operator's trust decisions (the anchors of the node's web of trust), persisted under
+ * TRUST_PREFIX in the node's store and handed to the trust engine; as a TrustEngine it answers
+ * with the engine's profiles once attached, else with the operator's levels alone.
+ */
 export interface PersistentTrustStore extends TrustEngine {
   /** Loads every persisted entry (the node calls it at start). */
   load(options?: AbortOptions): Promise<void>
@@ -230,6 +236,7 @@ export interface StatementView {
   counts?: Record<string, number>
 }
 
+/** The view of a signed statement: its id and its body's fields, flat (what the control API answers). */
 export function statementView(s: SignedStatement): StatementView {
   return { id: s.id, ...(s.body as unknown as Omit<StatementView, 'id'>) }
 }
@@ -259,7 +266,9 @@ export interface TrustSummary {
 /** How many statements one listing asks the engine for at most. */
 const LIST_ALL = 1_000_000
 
+/** What a TrustRuntime is made of: the node's DID, engine and service options, and the components they use. */
 export interface TrustRuntimeInit {
+  /** The node's DID (the engine's `self`, trusted at 10). */
   did: string
   /** Engine options (TrustEngineInit without `self`). */
   engine?: Omit<TrustEngineInit, 'self'>
@@ -290,6 +299,7 @@ export class TrustRuntime {
     this.svc = svc
   }
 
+  /** Stops the service (its handlers removed) and detaches the anchors from the engine; never rejects for a runtime not started. */
   async stop(): Promise<void> {
     const svc = this.svc
     this.svc = undefined
@@ -297,11 +307,13 @@ export class TrustRuntime {
     await svc?.stop()
   }
 
+  /** The started trust service; throws InvalidParametersError before `start()` or after `stop()`. */
   get service(): TrustService {
     if (this.svc === undefined) throw new InvalidParametersError('expected a started trust service, got none')
     return this.svc
   }
 
+  /** Signs an attestation by this node, keeps it and floods it (the service's `attest`; InvalidParametersError before `start()`). */
   async attest(init: AttestInit, options?: AbortOptions): Promise<SignedStatement<AttestationBody>> {
     return await this.service.attest(init, options)
   }
@@ -326,10 +338,12 @@ export class TrustRuntime {
     return await this.service.revoke({ ...rest, subject }, options)
   }
 
+  /** The statements the engine holds that match `query` (at most its `limit`, default 256). */
   statements(query: StatementQuery = {}): SignedStatement[] {
     return this.engine.statements(query)
   }
 
+  /** The trust counters now (the service's counters are 0 before `start()`). */
   summary(): TrustSummary {
     const st = this.engine.stats()
     const byKind = { attestation: st.attestations, delta: st.deltas, revocation: st.revocations }

@@ -15,7 +15,7 @@ describe('docs/cli.md', () => {
   it('shows the real --help output of every command', () => {
     const blocks = [...CLI_MD.matchAll(/```text\n\$ kos-mesh (?:(\w+) )?--help\n([\s\S]*?)```/g)]
     const shown = blocks.map((m) => m[1] ?? 'main')
-    expect(shown).toEqual(['main', 'init', 'start', 'stop', 'status', 'connect', 'peers', 'trust', 'untrust', 'attest', 'revoke', 'reputation', 'discover', 'dht', 'broadcast', 'task', 'logs', 'config'])
+    expect(shown).toEqual(['main', 'init', 'start', 'stop', 'status', 'connect', 'peers', 'trust', 'untrust', 'attest', 'revoke', 'reputation', 'discover', 'dht', 'broadcast', 'task', 'agent', 'vectors', 'logs', 'config'])
     for (const m of blocks) expect(m[2], `kos-mesh ${m[1] ?? ''} --help`).toBe(helpText(m[1]))
   })
 

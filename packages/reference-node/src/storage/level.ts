@@ -12,6 +12,7 @@ import type { NodeStore } from './memory.js'
 /** The raw LevelDB of a LevelDatastore (utf8 keys, Uint8Array values). */
 type RawLevel = LevelDatastore['db']
 
+/** Options of `levelStore()`: a LevelDB store on disk, with an integrity check at every start. */
 export interface LevelStoreInit {
   /** Directory of the LevelDB database (created on `start()`). Required. */
   path: string
@@ -143,6 +144,7 @@ export async function migrateLevelLayout(db: RawLevel): Promise<number> {
 
 /** The LevelDB store: a NodeStore that reports its integrity record. */
 export interface LevelNodeStore extends NodeStore {
+  /** True between a `start()` that opened the database and the next `stop()`. */
   isStarted(): boolean
   /** The integrity record written at the last start (undefined before, or with `integrity: false`). */
   integrityRecord(): StoreIntegrityRecord | undefined

@@ -14,8 +14,9 @@ export interface NodeStore extends KeyValueStore, Startable {
   readonly datastore?: Datastore
 }
 
+/** Options of `memoryStore()`: an in-process store whose records are gone when the process ends. */
 export interface MemoryStoreInit {
-  /** Largest number of keys kept; `put` of a new key beyond it throws. Default 1,000,000. */
+  /** Largest number of keys kept; `put` of a new key beyond it throws QueueFullError. Default 1,000,000. */
   maxEntries?: number
 }
 
