@@ -83,6 +83,10 @@ export class AgentRegistry {
     for (const [name, init] of this.inits) this.agents.set(name, new RegisteredAgent(init, authority, did))
   }
 
+  /**
+   * Registers an agent (checked: a unique name, capabilities, at most MAX_AGENTS) and returns it; throws
+   * InvalidAgentError otherwise.
+   */
   register(init: AgentInit): Agent {
     checkInit(init)
     if (this.agents.has(init.name)) throw new InvalidAgentError(`expected a unique agent name, got "${init.name}" twice`)
@@ -93,15 +97,18 @@ export class AgentRegistry {
     return agent
   }
 
+  /** Removes the agent named `name`; returns whether there was one. */
   unregister(name: string): boolean {
     this.inits.delete(name)
     return this.agents.delete(name)
   }
 
+  /** The registered agent named `name`, if any. */
   get(name: string): Agent | undefined {
     return this.agents.get(name)
   }
 
+  /** Every registered agent, in registration order. */
   list(): Agent[] {
     return [...this.agents.values()]
   }
@@ -141,11 +148,13 @@ export class AgentRegistry {
   }
 }
 
+/** Options of `agents()`. */
 export interface AgentsInit {
   /** Agents registered at once (checked like `register()`). Default none. */
   agents?: readonly AgentInit[]
 }
 
+/** What the agent registry needs from the node. */
 export interface AgentsComponents {
   /**
    * The node's authority and DID, from which the agents' addresses (`klp://<authority>/agents/<name>`)

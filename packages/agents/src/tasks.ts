@@ -40,11 +40,13 @@ export const TaskRejectReason = {
   AGENT_TIMEOUT: 'agent_timeout',
 } as const
 
+/** Options of `taskService()`. */
 export interface TaskServiceInit {
   /** Time an agent may take for one task, ms. Default 20,000 (below the router's handler timeout). */
   taskTimeoutMs?: number
 }
 
+/** Options of sending a task to another node (`TaskService.send`). */
 export interface SendTaskOptions extends AbortOptions {
   /** Time to wait for the TASK_RESPONSE, ms. Default: the router's request timeout. */
   timeoutMs?: number
@@ -90,6 +92,10 @@ export interface TaskServiceComponents {
   trustObserver?: TaskObserver
 }
 
+/**
+ * The task service: runs TASK_REQUESTs on the node's agents (local and from peers) and sends tasks to other
+ * nodes.
+ */
 export interface TaskService extends Startable {
   /** Runs a task on a local agent (the same selection as for remote requests). */
   run(request: TaskRequest, options?: AbortOptions & { agent?: string; from?: string; taskId?: string }): Promise<TaskResult>

@@ -12,6 +12,7 @@ const STOPWORDS = new Set(
     'which while who whom why will with would you your yours yourself yourselves also may might must shall us via per yet').split(' '),
 )
 
+/** What the `text-stats` agent answers for a text. */
 export interface TextStats {
   characters: number
   words: number

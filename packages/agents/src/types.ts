@@ -28,6 +28,7 @@ export interface AgentInit {
   maxConcurrent?: number
   /** Short text for `peers`/`status` listings. */
   description?: string
+  /** The agent's work: takes the task's input and its context, returns (or resolves to) the output. */
   handle(input: KLPValue, ctx: AgentContext): KLPValue | Promise<KLPValue>
 }
 
@@ -43,6 +44,7 @@ export interface Agent {
   readonly description: string
   /** Tasks running now. */
   readonly inFlight: number
+  /** Runs one task with this agent (counted in `inFlight` while it runs). */
   handle(input: KLPValue, ctx: AgentContext): Promise<KLPValue>
 }
 

@@ -15,10 +15,15 @@ import { LruCache, concatBytes, toBase64Url } from './bytes.js'
 
 ed.hashes.sha512 = sha512
 
+/** Name of a crypto backend: `native` (node:crypto) or `noble` (@noble, portable). */
 export type BackendName = 'native' | 'noble'
 
 /** A cached AES-256-GCM key. Nonces are 12 bytes; output is ciphertext || 16-byte tag. */
 export interface AeadKey {
+  /**
+   * Encrypts `plaintext` under the 12-byte `nonce` (never reused with this key), authenticating `aad`;
+   * returns ciphertext || tag.
+   */
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array
   /** Throws DecryptionError when the tag does not verify. */
   open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array
@@ -31,6 +36,10 @@ export interface X25519KeyPair {
   agree(peerPublicKey: Uint8Array): Uint8Array
 }
 
+/**
+ * The crypto primitives behind identities, signatures and channels. Two implementations give the same
+ * answers: `native` (node:crypto) and `noble` (@noble, portable).
+ */
 export interface CryptoBackend {
   readonly name: BackendName
   /** Ed25519 public key of a 32-byte seed. */
@@ -39,13 +48,17 @@ export interface CryptoBackend {
   ed25519Signer(seed: Uint8Array): (message: Uint8Array) => Uint8Array
   /** Rule step 5 only: the cofactorless equation. Callers must apply the rule checks first. */
   ed25519Equation(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
+  /** X25519 public key of a 32-byte private key. */
   x25519PublicKey(privateKey: Uint8Array): Uint8Array
   /** A key pair for X25519: random (ephemeral) when `secretKey` is omitted. Keys are prepared once. */
   x25519KeyPair(secretKey?: Uint8Array): X25519KeyPair
   /** Raw X25519 (RFC 7748); may return all zeros: callers must reject that. */
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array
+  /** HKDF with SHA-256 (RFC 5869): `length` bytes from the input key material, salt and info. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array
+  /** An AES-256-GCM key prepared once from 32 key bytes. */
   aead(key: Uint8Array): AeadKey
+  /** SHA-256 of `data` (32 bytes). */
   sha256(data: Uint8Array): Uint8Array
 }
 
@@ -276,7 +289,9 @@ class NobleBackend implements CryptoBackend {
   sha256(data: Uint8Array): Uint8Array { return sha256(data) }
 }
 
+/** The backend on node:crypto (fast; Ed25519 keys cached as KeyObjects). */
 export const nativeBackend: CryptoBackend = new NativeBackend()
+/** The backend on @noble/curves, @noble/hashes and @noble/ciphers (portable, slower). */
 export const nobleBackend: CryptoBackend = new NobleBackend()
 
 /** The default backend: native (node:crypto). */

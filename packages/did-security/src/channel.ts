@@ -35,6 +35,10 @@ import {
   HandshakeError, HandshakeTimeoutError, RecordOutOfOrderError, RecordTooLargeError, SessionExpiredError, TruncatedRecordError,
 } from './errors.js'
 
+/**
+ * Name of the channel protocol, bound into the handshake transcript: its version and the primitives it
+ * uses.
+ */
 export const CHANNEL_PROTOCOL = 'KLP-CHANNEL-v1_X25519_Ed25519_AES256GCM_SHA256'
 const VERSION = 1
 const M1 = 1
@@ -55,8 +59,10 @@ export const RECORD_OVERHEAD = 24
 const MAX_SEQ = 2 ** 48 - 1
 const MAX_EPOCH = 0xffff
 
+/** Which side of the handshake: the `initiator` dials, the `responder` accepts. */
 export type HandshakeRole = 'initiator' | 'responder'
 
+/** Options of the session a handshake establishes: lifetime, record size, rekeying, replay window and clock. */
 export interface SessionOptions {
   /** Session lifetime. Default: 24 h (the spec's `expires_at`). */
   lifetimeMs?: number
@@ -81,6 +87,10 @@ export interface SessionOptions {
   now?: () => number
 }
 
+/**
+ * Options of a channel handshake: this side's identity and role, the peer it expects, the deadline and the
+ * backend.
+ */
 export interface HandshakeOptions extends SessionOptions {
   identity: Identity
   role: HandshakeRole
@@ -95,6 +105,10 @@ export interface HandshakeOptions extends SessionOptions {
   resolver?: KeyResolver
 }
 
+/**
+ * An established channel: both DIDs, the session id (channel binding), and the keys that protect and check
+ * records in each direction.
+ */
 export interface SecureSession {
   readonly localDid: string
   readonly remoteDid: string
@@ -373,6 +387,9 @@ class Session implements SecureSession {
 
 // ------------------------------------------------------------------ handshake state machine
 
+/**
+ * What one step of the handshake state machine produced: a message to send and, once finished, the session.
+ */
 export interface HandshakeStep {
   /** Message to send to the peer, if any. */
   reply?: Uint8Array
@@ -562,7 +579,9 @@ export function createHandshake(options: HandshakeOptions): Handshake {
 
 /** What performHandshake needs from a transport: whole handshake messages in and out. */
 export interface HandshakeIO {
+  /** Sends one handshake message to the peer. */
   write(msg: Uint8Array): Promise<void> | void
+  /** Resolves with the next handshake message from the peer. */
   read(options?: { signal?: AbortSignal }): Promise<Uint8Array>
 }
 

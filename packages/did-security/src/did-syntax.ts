@@ -13,6 +13,7 @@ import { MAX_DID_LENGTH, publicKeyFromDidKey } from './did-key.js'
  * pct-encoded. (No path, query or fragment: a DID, not a DID URL.)
  */
 const IDCHAR = '(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})'
+/** The DID syntax of W3C DID Core (`did:<method>:<method-specific-id>`), as a regular expression. */
 export const DID_SYNTAX = new RegExp(`^did:[a-z0-9]+:(?:${IDCHAR}*:)*${IDCHAR}+$`)
 
 /** True when `did` passes `checkDid`. */

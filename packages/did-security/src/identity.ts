@@ -6,11 +6,13 @@ import { didKeyFromPublicKey, keyIdFromDid, x25519KeyFingerprint } from './did-k
 import { assertBytes, isAllZero } from './bytes.js'
 import { ZeroSharedSecretError, InvalidKeyError } from './errors.js'
 
+/** Options of creating or importing an identity. */
 export interface IdentityOptions {
   /** Crypto backend for signing and key agreement. Default: `'native'`. */
   backend?: BackendName
 }
 
+/** A node or agent identity: an Ed25519 key as a did:key, with its X25519 key agreement key, able to sign. */
 export interface Identity {
   /** `did:key:z6Mk...` */
   readonly did: string

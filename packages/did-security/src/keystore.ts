@@ -14,7 +14,9 @@ import { identityFromSeed, type Identity } from './identity.js'
 import { utf8, toBase64Url, fromBase64Url } from './bytes.js'
 import { KeystoreFormatError, KeystoreNotFoundError, KeystorePassphraseError } from './errors.js'
 
+/** The `format` field of a keystore file. */
 export const KEYSTORE_FORMAT = 'kos-mesh-keystore'
+/** The keystore file version written; other versions are refused. */
 export const KEYSTORE_VERSION = 1
 /** Files larger than this are refused before parsing. */
 export const MAX_KEYSTORE_BYTES = 64 * 1024
@@ -34,6 +36,7 @@ export const MAX_SCRYPT_P = 16
  */
 export const MAX_SCRYPT_COST_BYTES = 256 * 1024 * 1024
 
+/** scrypt parameters that derive the keystore's encryption key from the passphrase. */
 export interface ScryptParams {
   /**
    * CPU/memory cost, a power of two. Default: 2^17 (128 MiB with r = 8). Accepted (save and
@@ -46,10 +49,12 @@ export interface ScryptParams {
   p?: number
 }
 
+/** Options of saving an identity to an encrypted keystore: `kdf`, the scrypt parameters (defaults as ScryptParams says). */
 export interface SaveKeystoreOptions extends AbortOptions {
   kdf?: ScryptParams
 }
 
+/** Options of loading an identity from an encrypted keystore. */
 export interface LoadKeystoreOptions extends AbortOptions {
   /** Backend of the returned identity. Default: `'native'`. */
   backend?: BackendName

@@ -5,6 +5,7 @@ import { InvalidNonceError } from './errors.js'
 import { assertBytes } from './bytes.js'
 import { InvalidParametersError } from '@kos-mesh/interface'
 
+/** Options of the standalone primitives: which backend runs them. */
 export interface PrimitiveOptions {
   /** Default: `'native'`. */
   backend?: BackendName

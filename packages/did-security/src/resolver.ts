@@ -10,6 +10,7 @@ import { DidResolutionError, InvalidDidError, UnsupportedDidMethodError } from '
 import { LruCache, fromBase64Url } from './bytes.js'
 import { MAX_DID_LENGTH, publicKeyFromDidKey } from './did-key.js'
 
+/** Options of `createDidResolver`: extra DID methods and the document cache. */
 export interface DidResolverInit {
   /** Extra did-resolver method drivers, e.g. `{ web: ... }`. did:key is always present. */
   methods?: ResolverRegistry
@@ -21,6 +22,7 @@ export interface DidResolverInit {
   now?: () => number
 }
 
+/** A DID resolver that also resolves key ids to Ed25519 keys (the codec's KeyResolver), with a cache. */
 export interface MeshDidResolver extends DidResolver, KeyResolver {
   /** Drops a cached document (e.g. after a key rotation of a mutable method). */
   invalidate(did: string): void

@@ -27,6 +27,10 @@ const SMALL_ORDER_HEX = [
   'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
 ] as const
 
+/**
+ * The encodings of the small-order Ed25519 points (canonical and not) that the verification rule refuses as
+ * a public key or R.
+ */
 export const SMALL_ORDER_ENCODINGS: readonly Uint8Array[] = SMALL_ORDER_HEX.map((h) => new Uint8Array(Buffer.from(h, 'hex')))
 
 /** L = 2^252 + 27742317777372353535851937790883648493, little-endian. */

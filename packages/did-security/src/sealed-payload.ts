@@ -21,6 +21,7 @@ import type { Identity } from './identity.js'
 import { didKeyDocument } from './did-key.js'
 import { openKey, sealKey, type SealRecipient } from './sealed.js'
 
+/** Options of `sealPayloadTo`. */
 export interface SealPayloadOptions {
   /** Sender identity for the authenticated variant. Omit for an anonymous payload. */
   sender?: Identity
@@ -30,6 +31,7 @@ export interface SealPayloadOptions {
   limits?: Partial<CodecLimits>
 }
 
+/** Options of `openSealedPayload`. */
 export interface OpenSealedPayloadOptions {
   /**
    * The DID (or key id) that must have sealed the payload (authenticated variant), normally the

@@ -26,6 +26,7 @@ const INFO_AUTH = utf8.encode('KLP-SEAL-v1 auth')
 /** A recipient: a did:key (or its key agreement key id), or an explicit X25519 key. */
 export type SealRecipient = string | { x25519PublicKey: Uint8Array; keyId?: string }
 
+/** Options of `seal`: the sender (authenticated variant) and additional authenticated data. */
 export interface SealOptions {
   /** Sender identity for the authenticated variant. Omit for an anonymous payload. */
   sender?: Identity
@@ -35,6 +36,7 @@ export interface SealOptions {
   backend?: BackendName
 }
 
+/** A fresh key for one sealed payload, and what the recipient needs to derive it again. */
 export interface SealKeyMaterial {
   /** 32-byte AES-256-GCM key for this one payload. */
   key: Uint8Array
@@ -46,6 +48,7 @@ export interface SealKeyMaterial {
   senderKeyId?: string
 }
 
+/** A payload sealed to one recipient's X25519 key: ciphertext, nonce, the ephemeral key and key ids. */
 export interface SealedPayload {
   /** Ciphertext followed by the 16-byte GCM tag. */
   ciphertext: Uint8Array
@@ -56,6 +59,10 @@ export interface SealedPayload {
   senderKeyId?: string
 }
 
+/**
+ * Options of `open` and `openKey`: the additional authenticated data, and the sender the payload must be
+ * authenticated by.
+ */
 export interface OpenOptions {
   aad?: Uint8Array
   /** Refuse unless the payload is authenticated by this DID (or key agreement key id). */

@@ -5,6 +5,7 @@ import { checkPublicKey, checkSignatureEncoding } from './rule.js'
 import { createDidResolver } from './resolver.js'
 import { UnknownKeyError } from '@kos-mesh/interface'
 
+/** Options of verifying a signature. */
 export interface VerifyOptions {
   /** Default: `'native'`. Both backends give the same answer for every input. */
   backend?: BackendName
@@ -29,11 +30,16 @@ export function createVerifier(options: VerifyOptions = {}): Verifier {
   }
 }
 
+/** Options of `createSignatureVerifier`: the key resolver and the backend. */
 export interface SignatureVerifierInit extends VerifyOptions {
   /** Resolves key ids. Default: `createDidResolver()` (did:key, cached). */
   resolver?: KeyResolver
 }
 
+/**
+ * A signature verifier usable both as the codec's SignatureVerifier (by key id) and as a Verifier (by
+ * public key).
+ */
 export interface MeshSignatureVerifier extends SignatureVerifier, Verifier {}
 
 /**

@@ -4,6 +4,10 @@
  */
 import type { Clock, TimerHandle } from '@kos-mesh/interface'
 
+/**
+ * A Clock whose time moves, and whose timers run (in time order, then in the order they were set), only
+ * when the test calls `advance`; starts at `start` ms since the epoch.
+ */
 export class ManualClock implements Clock {
   private t: number
   private seq = 0

@@ -28,6 +28,7 @@ export interface StoreUnderTest {
   teardown?(): Promise<void>
 }
 
+/** Options of the KeyValueStore compliance suite: limits of the store under test, checked only when given. */
 export interface StoreComplianceOptions {
   /**
    * Longest key the store accepts, in characters. When given: a key of this length is stored and

@@ -69,6 +69,7 @@ class SlowPeerError extends Error {
   static readonly code = 'ERR_SLOW_PEER'
 }
 
+/** Options of the Transport compliance suite: sizes and limits of the transport under test. */
 export interface TransportComplianceOptions {
   /** Frames per direction in the ordered-delivery test. Default 1000. */
   frames?: number

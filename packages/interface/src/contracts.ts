@@ -11,8 +11,11 @@ export interface AbortOptions {
 
 /** A component with a lifecycle. No I/O may happen before `start()`. */
 export interface Startable {
+  /** Starts the component (its I/O and timers begin here, not at construction). */
   start(): void | Promise<void>
+  /** Stops the component and releases what it holds. */
   stop(): void | Promise<void>
+  /** Whether the component is started. */
   isStarted?(): boolean
 }
 
@@ -49,14 +52,19 @@ export interface Clock {
 
 /** Injected structured logger. Every method must be cheap when the level is disabled. */
 export interface Logger {
+  /** Logs a debug line: detail for developers. */
   debug(msg: string, fields?: Record<string, unknown>): void
+  /** Logs an info line: what an operator wants to know happened. */
   info(msg: string, fields?: Record<string, unknown>): void
+  /** Logs a warning: something went wrong and was handled. */
   warn(msg: string, fields?: Record<string, unknown>): void
+  /** Logs an error: something failed that needs attention. */
   error(msg: string, fields?: Record<string, unknown>): void
 }
 
 // ---------------------------------------------------------------- signatures
 
+/** Signature algorithms a Signer or Verifier may use (only Ed25519). */
 export type SignatureAlgorithm = 'Ed25519'
 
 /** Produces signatures for one identity. */
@@ -66,17 +74,20 @@ export interface Signer {
   readonly keyId: string
   /** Raw 32-byte Ed25519 public key. */
   readonly publicKey: Uint8Array
+  /** Signs `data` with this identity's private key; returns (or resolves to) the raw signature. */
   sign(data: Uint8Array): Uint8Array | Promise<Uint8Array>
 }
 
 /** Verifies raw signatures under one rule (see did-security for the rule). */
 export interface Verifier {
   readonly algorithm: SignatureAlgorithm
+  /** Whether `signature` is a valid signature of `data` by `publicKey` (under the one verification rule). */
   verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean | Promise<boolean>
 }
 
 /** Resolves a key id (DID URL or DID) to the raw public key that may sign for it. */
 export interface KeyResolver {
+  /** Resolves a key id (`did:key:z6Mk...#z6Mk...`) to its raw Ed25519 public key; rejects when it cannot. */
   resolveKey(keyId: string, options?: AbortOptions): Promise<Uint8Array>
 }
 
@@ -95,7 +106,12 @@ export interface DidDocumentView {
   keyAgreementKeys: ReadonlyArray<{ id: string; publicKey: Uint8Array }>
 }
 
+/** Resolves DIDs to their documents. */
 export interface DidResolver {
+  /**
+   * Resolves a DID to the view of its DID document this project uses (its verification and key agreement
+   * keys).
+   */
   resolveDid(did: string, options?: AbortOptions): Promise<DidDocumentView>
 }
 
@@ -107,7 +123,9 @@ export interface DidResolver {
  */
 export type TransportAddress = string
 
+/** Who opened a connection: the remote (`inbound`) or this node (`outbound`). */
 export type ConnectionDirection = 'inbound' | 'outbound'
+/** The state of a connection. */
 export type ConnectionStatus = 'open' | 'closing' | 'closed'
 
 /**
@@ -148,20 +166,29 @@ export interface DialOptions extends AbortOptions {
   remotePeer?: string
 }
 
+/** A listening endpoint of a transport. */
 export interface Listener {
   /** The addresses actually bound (with the real port when 0 was asked). */
   addrs(): TransportAddress[]
+  /** Stops accepting new connections (dials to it then fail with UnreachableError). */
   close(): Promise<void>
 }
 
+/** Called with each connection a listener accepts. */
 export type ConnectionHandler = (connection: Connection) => void
 
+/**
+ * A way to reach other nodes: dials and listens for authenticated, message-oriented connections (memory,
+ * TCP, libp2p).
+ */
 export interface Transport {
   /** Short name: `memory`, `tcp`. */
   readonly name: string
   /** True when this transport can dial the address. */
   canDial(addr: TransportAddress): boolean
+  /** Opens an authenticated connection to `addr`; with `remotePeer` in the options, refuses anybody else. */
   dial(addr: TransportAddress, options?: DialOptions): Promise<Connection>
+  /** Listens on `addr` and hands each accepted, authenticated connection to `onConnection`. */
   listen(addr: TransportAddress, onConnection: ConnectionHandler, options?: AbortOptions): Promise<Listener>
   /** Closes every listener and connection. */
   close(): Promise<void>
@@ -169,6 +196,10 @@ export interface Transport {
 
 // ---------------------------------------------------------------- trust
 
+/**
+ * The answer of a trust check: passed or not, the subject's score and endorsements, and the reason when it
+ * did not pass.
+ */
 export interface TrustCheck {
   passed: boolean
   /** 0..10 */
@@ -179,6 +210,7 @@ export interface TrustCheck {
 
 /** Decides whether a sender meets a message's trust requirements. */
 export interface TrustEngine {
+  /** Whether `subject` (a DID) meets `requirements`, with its score and endorsements, and why not. */
   check(subject: string, requirements: TrustRequirements, options?: AbortOptions): TrustCheck | Promise<TrustCheck>
   /**
    * Optional, synchronous and cheap: the subject's current trust score (0..10), or undefined when
@@ -204,6 +236,10 @@ export interface TrustEngine {
 
 // ---------------------------------------------------------------- handlers
 
+/**
+ * What a handler knows of a message besides its content: who sent it over which connection, who signed it,
+ * when it arrived.
+ */
 export interface MessageContext {
   /** The DID authenticated by the connection the message arrived on. */
   readonly fromPeer: string
@@ -213,10 +249,14 @@ export interface MessageContext {
   readonly signal?: AbortSignal
 }
 
+/** Handles one message that passed the pipeline; returns (or resolves to) the processing result. */
 export type MessageHandler = (message: KLPMessage, context: MessageContext) => ProcessingResult | Promise<ProcessingResult>
 
+/** Handlers of messages by type. */
 export interface HandlerRegistry {
+  /** Sets the handler of a message type (replacing any). */
   handle(type: KLPMessageType, handler: MessageHandler): void
+  /** Removes the handler of a message type. */
   unhandle(type: KLPMessageType): void
 }
 
@@ -224,9 +264,13 @@ export interface HandlerRegistry {
 
 /** A byte-keyed ordered store (LevelDB-like). Keys are `/`-separated strings. */
 export interface KeyValueStore {
+  /** The value stored under `key`, or undefined. */
   get(key: string, options?: AbortOptions): Promise<Uint8Array | undefined>
+  /** Stores `value` under `key`, replacing any. */
   put(key: string, value: Uint8Array, options?: AbortOptions): Promise<void>
+  /** Removes `key` (nothing happens when it is absent). */
   delete(key: string, options?: AbortOptions): Promise<void>
+  /** Whether a value is stored under `key`. */
   has(key: string, options?: AbortOptions): Promise<boolean>
   /** Entries whose key starts with `prefix`, in key order. */
   query(prefix: string, options?: AbortOptions & { limit?: number }): AsyncIterable<{ key: string; value: Uint8Array }>

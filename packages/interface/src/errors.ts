@@ -9,6 +9,10 @@ export interface KosMeshErrorOptions {
   cause?: unknown
 }
 
+/**
+ * The base class of every kos-mesh error: a stable `name` and `code` (assert on them, never on the
+ * message).
+ */
 export class KosMeshError extends Error {
   static readonly code: string = 'ERR_KOS_MESH'
   override name = 'KosMeshError'

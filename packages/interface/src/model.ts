@@ -13,6 +13,7 @@ type ValueOf<T> = T[keyof T]
 
 // ---------------------------------------------------------------- enums
 
+/** KLP message types (the spec's MessageType). */
 export const KLPMessageType = {
   TASK_REQUEST: 'TASK_REQUEST',
   TASK_RESPONSE: 'TASK_RESPONSE',
@@ -23,87 +24,109 @@ export const KLPMessageType = {
   PEER_DISCOVERY: 'PEER_DISCOVERY',
   TRUST_ATTESTATION: 'TRUST_ATTESTATION',
 } as const
+/** One of the values of `KLPMessageType`. */
 export type KLPMessageType = ValueOf<typeof KLPMessageType>
 /** Every message type, in a stable order (the order is used by compact wire encodings). */
 export const KLP_MESSAGE_TYPES: readonly KLPMessageType[] = Object.freeze(Object.values(KLPMessageType))
 
+/** Message priorities, 1..10; higher is handled first. */
 export const MessagePriority = {
   LOW: 1,
   NORMAL: 5,
   HIGH: 8,
   CRITICAL: 10,
 } as const
+/** One of the values of `MessagePriority`. */
 export type MessagePriority = ValueOf<typeof MessagePriority>
 
+/** How strongly a node's identity has been verified, weakest first. */
 export const VerificationLevel = {
   NONE: 'none',
   BASIC: 'basic',
   STRONG: 'strong',
   CRYPTOGRAPHIC: 'cryptographic',
 } as const
+/** One of the values of `VerificationLevel`. */
 export type VerificationLevel = ValueOf<typeof VerificationLevel>
 
+/** The role of a node in the mesh, published in its record. */
 export const NodeType = {
   PEER_NODE: 'PeerNode',
   GATEWAY_NODE: 'GatewayNode',
   ARCHIVE_NODE: 'ArchiveNode',
   VALIDATOR_NODE: 'ValidatorNode',
 } as const
+/** One of the values of `NodeType`. */
 export type NodeType = ValueOf<typeof NodeType>
 
+/** Network protocols of the spec's network layer. */
 export const NetworkProtocol = {
   IP_UDP: 'IP/UDP',
   IP_TCP: 'IP/TCP',
   QUIC: 'QUIC',
 } as const
+/** One of the values of `NetworkProtocol`. */
 export type NetworkProtocol = ValueOf<typeof NetworkProtocol>
 
+/** Local mesh protocols of the spec (radio links). */
 export const LocalMeshProtocol = {
   BLUETOOTH: 'Bluetooth',
   WIFI_DIRECT: 'WiFi Direct',
   LORA: 'LoRa',
 } as const
+/** One of the values of `LocalMeshProtocol`. */
 export type LocalMeshProtocol = ValueOf<typeof LocalMeshProtocol>
 
+/** Overlay protocols of the spec. */
 export const OverlayProtocol = {
   LIBP2P: 'libp2p',
   NATS: 'NATS',
   TOR_HIDDEN: 'Tor Hidden Services',
 } as const
+/** One of the values of `OverlayProtocol`. */
 export type OverlayProtocol = ValueOf<typeof OverlayProtocol>
 
+/** NAT types, from open to symmetric. */
 export const NATType = {
   OPEN: 'open',
   MODERATE: 'moderate',
   STRICT: 'strict',
   SYMMETRIC: 'symmetric',
 } as const
+/** One of the values of `NATType`. */
 export type NATType = ValueOf<typeof NATType>
 
+/** A node's connectivity to the mesh. */
 export const ConnectivityStatus = {
   CONNECTED: 'connected',
   CONNECTING: 'connecting',
   DISCONNECTED: 'disconnected',
   ERROR: 'error',
 } as const
+/** One of the values of `ConnectivityStatus`. */
 export type ConnectivityStatus = ValueOf<typeof ConnectivityStatus>
 
+/** How a peer was discovered. */
 export const DiscoveryMethod = {
   DHT: 'dht',
   GOSSIP: 'gossip',
   SEED: 'seed',
   DIRECT: 'direct',
 } as const
+/** One of the values of `DiscoveryMethod`. */
 export type DiscoveryMethod = ValueOf<typeof DiscoveryMethod>
 
+/** Kinds of agent migration. */
 export const MigrationType = {
   COPY: 'copy',
   MOVE: 'move',
   CLONE: 'clone',
   BACKUP: 'backup',
 } as const
+/** One of the values of `MigrationType`. */
 export type MigrationType = ValueOf<typeof MigrationType>
 
+/** States of an agent migration. */
 export const MigrationStatus = {
   PENDING: 'pending',
   IN_PROGRESS: 'in_progress',
@@ -111,45 +134,56 @@ export const MigrationStatus = {
   FAILED: 'failed',
   CANCELLED: 'cancelled',
 } as const
+/** One of the values of `MigrationStatus`. */
 export type MigrationStatus = ValueOf<typeof MigrationStatus>
 
+/** Strategies of vector index synchronisation. */
 export const SyncStrategy = {
   PUSH: 'push',
   PULL: 'pull',
   HYBRID: 'hybrid',
   GOSSIP: 'gossip',
 } as const
+/** One of the values of `SyncStrategy`. */
 export type SyncStrategy = ValueOf<typeof SyncStrategy>
 
+/** How a vector collection is split into shards. */
 export const ShardingMethod = {
   HASH_BASED: 'hash_based',
   RANGE_BASED: 'range_based',
   SEMANTIC_BASED: 'semantic_based',
   GEOGRAPHIC: 'geographic',
 } as const
+/** One of the values of `ShardingMethod`. */
 export type ShardingMethod = ValueOf<typeof ShardingMethod>
 
+/** States of a vector synchronisation. */
 export const SyncStatus = {
   PENDING: 'pending',
   IN_PROGRESS: 'in_progress',
   COMPLETED: 'completed',
   FAILED: 'failed',
 } as const
+/** One of the values of `SyncStatus`. */
 export type SyncStatus = ValueOf<typeof SyncStatus>
 
+/** States of a node's bootstrap. */
 export const BootstrapStatus = {
   PENDING: 'pending',
   IN_PROGRESS: 'in_progress',
   COMPLETED: 'completed',
   FAILED: 'failed',
 } as const
+/** One of the values of `BootstrapStatus`. */
 export type BootstrapStatus = ValueOf<typeof BootstrapStatus>
 
+/** What became of a message: processed, rejected, or deferred (try again later). */
 export const ProcessingStatus = {
   PROCESSED: 'processed',
   REJECTED: 'rejected',
   DEFERRED: 'deferred',
 } as const
+/** One of the values of `ProcessingStatus`. */
 export type ProcessingStatus = ValueOf<typeof ProcessingStatus>
 
 // ---------------------------------------------------------------- KLP messages
@@ -176,6 +210,7 @@ export type KLPValue =
   | readonly KLPValue[]
   | { readonly [key: string]: KLPValue }
 
+/** How a payload's data was encrypted (AES-256-GCM to a recipient key). */
 export interface EncryptionInfo {
   enabled: boolean
   /** Only `AES-256-GCM` is defined. */
@@ -188,12 +223,14 @@ export interface EncryptionInfo {
   ephemeral_key?: Uint8Array
 }
 
+/** How a payload's data was compressed. */
 export interface CompressionInfo {
   enabled: boolean
   /** Only `gzip` is defined. */
   algorithm?: 'gzip'
 }
 
+/** A message's payload: the data with its content type, and how it was compressed and encrypted. */
 export interface KLPPayload {
   /** MIME-like content type of `data` before compression/encryption, e.g. `application/cbor`. */
   content_type: string
@@ -203,18 +240,24 @@ export interface KLPPayload {
   compression: CompressionInfo
 }
 
+/** A hint to routers on the way of a message (a next hop, a region, a preference). */
 export interface RoutingHint {
   /** e.g. `via` (next hop node id), `region`, `prefer`. */
   kind: string
   value: string
 }
 
+/** What a message asks of its receiver's trust in the sender (the receiver's own policy may ask more). */
 export interface TrustRequirements {
   minimum_trust_score: number
   required_endorsements: number
   verification_level: VerificationLevel
 }
 
+/**
+ * A message's metadata: id, time, time to live, priority, correlation, routing hints and trust
+ * requirements.
+ */
 export interface KLPMetadata {
   /** Content address of the canonical unsigned message (see klp-codec). */
   message_id: string
@@ -226,6 +269,7 @@ export interface KLPMetadata {
   trust_requirements: TrustRequirements
 }
 
+/** A KLP message, as the spec defines it (with `signer`, the key id that signed it). */
 export interface KLPMessage {
   version: string
   type: KLPMessageType
@@ -246,6 +290,10 @@ export type UnsignedKLPMessage = Omit<KLPMessage, 'signature' | 'signer' | 'meta
   metadata: Omit<KLPMetadata, 'message_id'> & { message_id?: string }
 }
 
+/**
+ * What a handler (or the pipeline) did with a message: processed, rejected or deferred, with a reason and a
+ * response.
+ */
 export interface ProcessingResult {
   status: ProcessingStatus
   /** Stable reason code when rejected or deferred (`insufficient_trust`, `no_eligible_agents`, ...). */
@@ -257,6 +305,7 @@ export interface ProcessingResult {
 
 // ---------------------------------------------------------------- nodes and peers
 
+/** What a node offers the mesh (the flags of its record). */
 export interface NodeCapabilities {
   agent_hosting: boolean
   vector_storage: boolean
@@ -268,6 +317,7 @@ export interface NodeCapabilities {
   compute_units: number
 }
 
+/** An address a node can be reached at: protocol, host and port. */
 export interface NetworkAddress {
   protocol: string
   address: string
@@ -276,6 +326,7 @@ export interface NetworkAddress {
   is_relay: boolean
 }
 
+/** How a node is reachable: its addresses, protocols, NAT type and connectivity. */
 export interface NetworkInfo {
   addresses: NetworkAddress[]
   protocols_supported: string[]
@@ -294,6 +345,7 @@ export const TrustObservation = {
 } as const
 export type TrustObservation = ValueOf<typeof TrustObservation>
 
+/** A node's trust as another node sees it: score, endorsements, verification level. */
 export interface NodeTrustProfile {
   /** 0..10, as TrustRequirements.minimum_trust_score. */
   trust_score: number
@@ -301,6 +353,7 @@ export interface NodeTrustProfile {
   verification_level: VerificationLevel
 }
 
+/** A node's record in the mesh: its DID, type, capabilities, network information and trust profile. */
 export interface FederatedNode {
   /** The node's DID. */
   node_id: string
@@ -312,6 +365,7 @@ export interface FederatedNode {
   last_seen: number
 }
 
+/** A peer as discovery reports it: its DID, addresses, capabilities, how and when it was found. */
 export interface DiscoveredPeer {
   peer_id: string
   addresses: NetworkAddress[]

@@ -11,6 +11,10 @@ interface Waiter {
   reject: (err: Error) => void
 }
 
+/**
+ * FIFO turns to write on a connection: one writer at a time, a turn handed out only while the buffer is not
+ * full.
+ */
 export class WriteTurns {
   readonly #waiters: Waiter[] = []
   #running = false

@@ -9,6 +9,9 @@
  * ratios and differences (`paired` from scripts/bench-paired.ts). Overhead % =
  * (1/codec_rate - 1/bare_rate) / (1/bare_rate) = t_codec / t_bare - 1, median over pairs.
  *
+ * Then the signed envelope against a JSON + JWS envelope (DIDComm, A2A, jose): bench/envelope-vs-jws.ts,
+ * whose rows (`KLP vs JWS ...`) go into the same bench-results/klp-codec.json.
+ *
  * Run: npx tsx bench/index.ts   (BENCH_SECONDS=1 for a quicker run; default 3 s per pair)
  */
 import { sign, verify } from 'node:crypto'
@@ -23,6 +26,7 @@ import {
 import type { CreateMessageInit } from '../src/index.js'
 import { ed25519Signer } from '../test/helpers/ed25519.js'
 import { clockName, paired } from '../../../scripts/bench-paired.js'
+import { envelopeVsJws, printEnvelope } from './envelope-vs-jws.js'
 
 const key = ed25519Signer('did:key:z6MkBench#z6MkBench', new Uint8Array(32).fill(3))
 // The Signer / SignatureVerifier the codec is given do exactly the bare native call (plus the
@@ -97,6 +101,8 @@ const vsCborX = await paired(() => encodeValue(plainBody), () => cborx.encode(ca
 const vsDag = await paired(() => encodeValue(plainBody), () => dagCbor.encode(plainBody))
 const vsJson = await paired(async () => encodeFrame(encodeMessage(await signMessage(createMessage(init), nullSigner))), () => Buffer.from(json(signed)))
 
+const envelope = await envelopeVsJws()
+
 const r1 = (v: number): number => Math.round(v * 10) / 10
 const r2 = (v: number): number => Math.round(v * 100) / 100
 const pct = (timeRatio: number): number => r1((timeRatio - 1) * 100)
@@ -121,6 +127,7 @@ const rows: BenchRow[] = [
   row('encodeValue(body as plain value), canonical', 'ops/s', vsCborX.aRate, B('cbor-x encode + recursive key sort', vsCborX.bRate), { higherIsBetter: true, ...pairedRatio(vsCborX.ratio) }),
   row('encodeValue(body as plain value), DAG-CBOR', 'ops/s', vsDag.aRate, B('@ipld/dag-cbor encode', vsDag.bRate), { higherIsBetter: true, ...pairedRatio(vsDag.ratio) }),
   row('codec only, sign path (constant signer), rate', 'msg/s', vsJson.aRate, B('JSON.stringify + base64 bytes', vsJson.bRate), { higherIsBetter: true, ...pairedRatio(vsJson.ratio) }),
+  ...envelope.rows,
 ]
 report('klp-codec', rows, {
   messageBytes: messageBytes.length, frameBytes: frame.length, signingInputBytes: input.length, jsonBytes: jsonBytes.length, bodyBytes: ours.length,
@@ -128,4 +135,6 @@ report('klp-codec', rows, {
   method: 'paired interleaved ~2 ms batches in random order; medians of per-pair ratios; see scripts/bench-paired.ts',
   clock: clockName(),
   pairs: { encodeSign: enc.pairs, signEncode: encNoCreate.pairs, decodeVerify: dec.pairs },
+  envelopeVsJws: envelope.meta,
 })
+printEnvelope(envelope)

@@ -16,22 +16,28 @@ import { InvalidParametersError } from '@kos-mesh/interface'
 import { FrameTooLargeError, InvalidFrameError, TrailingBytesError, TruncatedInputError } from './errors.js'
 import { DEFAULT_LIMITS } from './limits.js'
 
+/** First byte of every frame header (`K`). */
 export const FRAME_MAGIC = 0x4b
+/** Frame format version written in the header; other versions are refused. */
 export const FRAME_VERSION = 1
+/** Bytes of the frame header before the body. */
 export const FRAME_HEADER_LENGTH = 8
 /** Largest body length the header can carry (u32). */
 const MAX_U32 = 0xffff_ffff
 
+/** Frame kinds (the header's kind byte). */
 export const FrameKind = {
   /** A signed KLP message (encodeMessage output). */
   MESSAGE: 0x01,
 } as const
 
+/** A decoded frame: its kind and its body (a view into the input). */
 export interface Frame {
   kind: number
   body: Uint8Array
 }
 
+/** Options of encoding and decoding frames. */
 export interface FrameOptions {
   /** Frame kind, 0..255. Default FrameKind.MESSAGE. */
   kind?: number

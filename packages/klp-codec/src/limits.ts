@@ -18,6 +18,9 @@ export interface CodecLimits {
   maxDecompressedSize: number
 }
 
+/**
+ * The codec's default limits (each documented on CodecLimits); pass a partial CodecLimits to override some.
+ */
 export const DEFAULT_LIMITS: Readonly<CodecLimits> = Object.freeze({
   maxFrameSize: 1024 * 1024,
   maxMessageSize: 1024 * 1024,

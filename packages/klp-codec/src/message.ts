@@ -70,6 +70,7 @@ export const COSE_SIGN1_TAG = 18
 export const COSE_ALG_EDDSA = -8
 /** COSE header labels used in the protected header (RFC 9052 §3.1). */
 export const COSE_HEADER_ALG = 1
+/** COSE header label of the key id (`kid`): the signer's key id. */
 export const COSE_HEADER_KID = 4
 /** Multicodec of the message id CID (dag-cbor: the body is valid DAG-CBOR). */
 export const MESSAGE_ID_CODEC = 0x71
@@ -80,6 +81,7 @@ export const MESSAGE_ID_DIGEST_LENGTH = 16
 /** Ed25519 signature length. */
 export const SIGNATURE_LENGTH = 64
 
+/** Content types of message payloads the codec knows. */
 export const CONTENT_TYPES = {
   CBOR: 'application/cbor',
   JSON: 'application/json',
@@ -193,6 +195,10 @@ function checkScore(v: unknown, fail: Fail): number {
 
 // ------------------------------------------------------------------ createMessage
 
+/**
+ * What `createMessage` takes: the message's fields, with defaults for the optional ones; it fills in the
+ * id, timestamp and version.
+ */
 export interface CreateMessageInit {
   type: KLPMessageType
   source: KLPAddress | string
@@ -1340,6 +1346,7 @@ export async function verifyMessage(msg: KLPMessage, verifier: SignatureVerifier
   if (ok !== true) throw new InvalidSignatureError(`expected a valid signature by ${msg.signer} on message ${msg.metadata.message_id}, got an invalid one`)
 }
 
+/** Options of `checkExpiry`. */
 export interface ExpiryOptions {
   /** Current time, ms since the epoch. Default `Date.now()`. */
   now?: number

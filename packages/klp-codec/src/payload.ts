@@ -25,9 +25,16 @@ import {
 import { resolveLimits } from './limits.js'
 import type { CodecLimits } from './limits.js'
 
+/** AES-256-GCM nonce length of an encrypted payload, bytes. */
 export const NONCE_LENGTH = 12
+/** AES-256-GCM key length, bytes. */
 export const KEY_LENGTH = 32
+/** AES-256-GCM authentication tag length, bytes. */
 export const TAG_LENGTH = 16
+/**
+ * Context string first in the additional authenticated data of an encrypted payload (with its content type,
+ * compression, key id and ephemeral key).
+ */
 export const PAYLOAD_AAD_CONTEXT = 'KLP-Payload1'
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -124,6 +131,7 @@ function checkPlain(p: KLPPayload, what: string, allowCompressed: boolean): void
   if (!allowCompressed && p.compression?.enabled === true) throw new InvalidParametersError(`expected an uncompressed payload to ${what}, got a compressed one`)
 }
 
+/** Options of compressing a payload. */
 export interface CompressOptions {
   /** gzip level 0..9. Default 6 (zlib's default). */
   level?: number
@@ -140,6 +148,7 @@ export function compressPayload(payload: KLPPayload, options?: CompressOptions):
   return { content_type: payload.content_type, data: gz, encryption: { enabled: false }, compression: { enabled: true, algorithm: 'gzip' } }
 }
 
+/** Options of decompressing a payload (bounded: a payload that inflates past the limit is refused). */
 export interface DecompressOptions {
   /** Largest decompressed size accepted. Default limits.maxDecompressedSize (4 MiB). */
   maxDecompressedSize?: number
@@ -188,6 +197,7 @@ function aad(contentType: string, compression: string | null, keyId: string | nu
   return encodeValue([PAYLOAD_AAD_CONTEXT, contentType, compression, keyId])
 }
 
+/** Options of encrypting a payload. */
 export interface EncryptOptions {
   /** 12-byte nonce. Default: 12 random bytes. Never reuse a nonce with the same key. */
   nonce?: Uint8Array

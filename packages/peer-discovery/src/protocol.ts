@@ -12,13 +12,19 @@
 import type { KLPValue } from '@kos-mesh/interface'
 import { InvalidDiscoveryMessageError, RecordLimitExceededError } from './errors.js'
 
+/** Content type of discovery payloads. */
 export const DISCOVERY_CONTENT_TYPE = 'application/cbor'
 
+/**
+ * The payload of a discovery message: an announce of a record, a peer table request, or the records that
+ * answer it.
+ */
 export type DiscoveryPayload =
   | { action: 'announce'; record: Uint8Array }
   | { action: 'get_peers'; record?: Uint8Array; capabilities?: string[]; max?: number; known?: Uint8Array }
   | { action: 'peers'; records: Uint8Array[] }
 
+/** Bounds of discovery messages, checked before their records are verified. */
 export interface ProtocolLimits {
   /** Max records in one `peers` response (and the cap on `max`). Default 64. */
   maxRecordsPerMessage: number
@@ -35,6 +41,7 @@ export interface ProtocolLimits {
 /** Bytes per entry of a `get_peers` `known` list: the last bytes of a record (its signature's end). */
 export const KNOWN_KEY_BYTES = 8
 
+/** The default bounds of discovery messages (each documented on ProtocolLimits). */
 export const DEFAULT_PROTOCOL_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
   maxRecordsPerMessage: 64,
   maxRecordBytes: 8 * 1024,

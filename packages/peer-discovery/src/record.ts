@@ -30,6 +30,7 @@ export const DEFAULT_MAX_RECORD_TTL_SECONDS = 24 * 3600
 /** The target address records are published to (a logical address; records are never routed). */
 export const RECORD_TARGET = 'klp://mesh/peer-discovery/records'
 
+/** Options of signing a node record. */
 export interface CreateNodeRecordOptions {
   /** The node's own klp:// address, used as the record's `source`. Default `klp://mesh/peer-discovery/node`. */
   source?: KLPAddress | string
@@ -70,6 +71,10 @@ export async function createNodeRecord(node: FederatedNode, signer: Signer, opti
   return { peerId: clean.node_id, node: clean, timestamp: signed.timestamp, expiresAt: signed.timestamp + ttl * 1000, messageId: signed.metadata.message_id, bytes, address: signed.source }
 }
 
+/**
+ * Options of the node record verifier: the signature verifier, the time of its checks, and the bounds
+ * records must fit.
+ */
 export interface RecordVerifierInit {
   signatureVerifier: SignatureVerifier
   /** Time source of the expiry and future checks (only `now()` is used). Default `systemClock` (@kos-mesh/interface). */

@@ -12,6 +12,7 @@ import { InvalidParametersError, InvalidSignatureError, LimitExceededError, Mess
 import { CAPABILITY_FLAGS, hasCapabilities } from './validate.js'
 import type { DiscoverySource, NodeRecord, PeerQuery, RecordPeek, RecordVerifier } from './types.js'
 
+/** Weights of the rank score's parts (they need not sum to 1). */
 export interface RankingWeights {
   /** Weight of the trust score (0..10 mapped to 0..1). Default 0.5. */
   trust: number
@@ -26,8 +27,10 @@ export interface RankingWeights {
   role: number
 }
 
+/** The default ranking weights: trust 0.5, latency 0.3, capabilities 0.2, role 0. */
 export const DEFAULT_RANKING_WEIGHTS: Readonly<RankingWeights> = Object.freeze({ trust: 0.5, latency: 0.3, capabilities: 0.2, role: 0 })
 
+/** Options of the registry. */
 export interface PeerRegistryInit {
   /** Decodes and verifies record bytes (see `createRecordVerifier`). Required. */
   verifyRecord: RecordVerifier
@@ -74,6 +77,7 @@ export interface PeerRegistryInit {
   maxRememberedRejects?: number
 }
 
+/** A peer in the registry: its verified record and what this node measured of it. */
 export interface PeerEntry {
   readonly peerId: string
   /**
@@ -105,12 +109,14 @@ export interface RankQuery extends PeerQuery {
   preferredRoles?: readonly string[]
 }
 
+/** A peer with its rank score and its trust score. */
 export interface RankedPeer {
   entry: PeerEntry
   score: number
   trustScore: number
 }
 
+/** Why a record was not merged. */
 export type RejectReason =
   | 'invalid'
   | 'limit'
@@ -123,6 +129,7 @@ export type RejectReason =
   | 'source_full'
   | 'self'
 
+/** What merging a batch of records did. */
 export interface MergeResult {
   added: number
   updated: number
@@ -133,14 +140,17 @@ export interface MergeResult {
   reasons: Partial<Record<RejectReason, number>>
 }
 
+/** Options of merging records into the registry: who sent them, and how they were discovered. */
 export interface MergeOptions extends AbortOptions {
   /** Who sent the records (a peer DID or a source name): budgets are per source. */
   source: string
   method: DiscoveryMethod
 }
 
+/** Why a peer left the registry. */
 export type RemoveReason = 'expired' | 'timeout' | 'evicted' | 'manual'
 
+/** Events of the registry: a peer added, updated, gone stale, removed. */
 export interface PeerRegistryEvents {
   'peer:add': CustomEvent<PeerEntry>
   'peer:update': CustomEvent<PeerEntry>
@@ -148,6 +158,7 @@ export interface PeerRegistryEvents {
   'peer:remove': CustomEvent<{ entry: PeerEntry; reason: RemoveReason }>
 }
 
+/** Counters of the registry. */
 export interface RegistryStats {
   peers: number
   added: number
@@ -209,6 +220,10 @@ function positive(name: string, v: number | undefined, dflt: number): number {
   return v
 }
 
+/**
+ * The peers this node knows, from verified signed records: bounded (the worst-ranked are evicted), rate
+ * limited and capped per source, ranked by trust, latency, capabilities and role.
+ */
 export class PeerRegistry extends EventTarget {
   readonly #verify: RecordVerifier
   readonly #peek?: RecordPeek
@@ -284,10 +299,12 @@ export class PeerRegistry extends EventTarget {
     this.#maxRejectedTails = Math.floor(positive('maxRememberedRejects', init.maxRememberedRejects, 1024))
   }
 
+  /** Peers held. */
   get size(): number {
     return this.#peers.size
   }
 
+  /** Most peers the registry holds. */
   get maxPeers(): number {
     return this.#maxPeers
   }
@@ -297,14 +314,17 @@ export class PeerRegistry extends EventTarget {
     return { ...this.#stats, peers: this.#peers.size, rejected: { ...this.#stats.rejected } }
   }
 
+  /** The entry of `peerId`, if any. */
   get(peerId: string): PeerEntry | undefined {
     return this.#peers.get(peerId)
   }
 
+  /** Whether `peerId` is in the registry. */
   has(peerId: string): boolean {
     return this.#peers.has(peerId)
   }
 
+  /** Every peer entry. */
   entries(): IterableIterator<PeerEntry> {
     return this.#peers.values()
   }
@@ -470,6 +490,7 @@ export class PeerRegistry extends EventTarget {
     if (e !== undefined) e.trustOverride = score
   }
 
+  /** Removes `peerId` (event `peer:remove`, reason `manual`); returns whether it was there. */
   remove(peerId: string): boolean {
     const e = this.#peers.get(peerId)
     if (e === undefined) return false
@@ -625,6 +646,7 @@ export class PeerRegistry extends EventTarget {
   }
 }
 
+/** The spec's DiscoveredPeer of a registry entry, with the trust score given. */
 export function toDiscoveredPeer(e: PeerEntry, trustScore: number): DiscoveredPeer {
   const node = e.record.node
   return {

@@ -55,6 +55,7 @@ import { didOfKeyId, hasCapabilities } from './validate.js'
 
 // ------------------------------------------------------------------ public types
 
+/** A seed to bootstrap from. */
 export interface SeedNode {
   /** Transport address of the seed (`memory://seed`, `tcp://10.0.0.1:4001`); may end in `/did:...`. */
   address: TransportAddress
@@ -102,6 +103,7 @@ export interface BootstrapResult {
   errors: Array<{ address: string; error: unknown }>
 }
 
+/** What this node publishes in its signed record. */
 export interface LocalNodeInit {
   node_type?: NodeType
   capabilities?: Partial<NodeCapabilities>
@@ -115,6 +117,7 @@ export interface LocalNodeInit {
   nat_type?: NATType
 }
 
+/** Options of `peerDiscovery()`. */
 export interface PeerDiscoveryInit {
   /** What this node publishes about itself (its record). */
   node?: LocalNodeInit
@@ -150,6 +153,10 @@ export interface PeerDiscoveryInit {
   toTransportAddress?: (address: NetworkAddress) => TransportAddress | undefined
 }
 
+/**
+ * What the discovery service needs: the router, a signer (or identity) and a signature verifier, and
+ * optionally a trust engine (for ranking), clock and logger.
+ */
 export interface PeerDiscoveryComponents {
   /**
    * The router discovery runs on (the interface's `MessageRouter`; a klp-router Router is one).
@@ -174,6 +181,7 @@ export interface PeerDiscoveryComponents {
   logger?: Logger
 }
 
+/** Counters of the discovery service. */
 export interface PeerDiscoveryStats {
   registry: RegistryStats
   bootstraps: number
@@ -184,8 +192,13 @@ export interface PeerDiscoveryStats {
   dialFailures: number
 }
 
+/**
+ * The discovery service: this node's signed record, the registry, seed bootstrap, peer tables, the spec's
+ * `discoverPeers` over the registered sources.
+ */
 export interface PeerDiscovery extends Startable {
   readonly registry: PeerRegistry
+  /** Whether the service is started. */
   isStarted(): boolean
   /** Connects to the seeds, pulls their peer tables, announces this node, then dials the best peers. */
   bootstrap(seeds: Array<SeedNode | string>, options?: AbortOptions): Promise<BootstrapResult>
@@ -201,6 +214,7 @@ export interface PeerDiscovery extends Startable {
   refresh(options?: AbortOptions): Promise<MergeResult>
   /** Dials the best known, unconnected peers up to `targetPeers`; returns how many were connected. */
   dialBest(options?: AbortOptions): Promise<number>
+  /** The registry's and the service's counters. */
   stats(): PeerDiscoveryStats
 }
 

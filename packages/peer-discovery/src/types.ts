@@ -45,5 +45,6 @@ export interface DiscoverySource {
   readonly method: DiscoveryMethod
   /** A stable name for logs and per-source rate limits. */
   readonly name: string
+  /** Signed node records (bytes) of peers that may match `query`; the registry verifies each. */
   findPeers(query: PeerQuery, options?: AbortOptions): Promise<Iterable<Uint8Array>> | AsyncIterable<Uint8Array>
 }

@@ -7,6 +7,7 @@ import { ConnectivityStatus, NATType, NodeType, VerificationLevel, describeValue
 import type { FederatedNode, NetworkAddress, NodeCapabilities } from '@kos-mesh/interface'
 import { InvalidNodeRecordError, RecordLimitExceededError } from './errors.js'
 
+/** Bounds of a node record's fields. */
 export interface NodeLimits {
   /** Max transport addresses in one record. Default 16. */
   maxAddresses: number
@@ -16,6 +17,7 @@ export interface NodeLimits {
   maxProtocols: number
 }
 
+/** The default bounds of node records (each documented on NodeLimits). */
 export const DEFAULT_NODE_LIMITS: Readonly<NodeLimits> = Object.freeze({
   maxAddresses: 16,
   maxStringLength: 512,
@@ -30,6 +32,7 @@ export const CAPABILITY_FLAGS = [
   'validation_services',
   'archive_services',
 ] as const
+/** A boolean capability name (one of CAPABILITY_FLAGS). */
 export type CapabilityFlag = (typeof CAPABILITY_FLAGS)[number]
 
 const CAPABILITY_NUMBERS = ['bandwidth_mbps', 'storage_gb', 'compute_units'] as const

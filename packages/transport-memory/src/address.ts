@@ -5,6 +5,7 @@ export const MEMORY_PREFIX = 'memory://'
 export const MAX_ADDRESS_LENGTH = 1024
 const NAME_RE = /^[A-Za-z0-9._~:@+-]*$/
 
+/** A parsed `memory://` address. */
 export interface MemoryAddress {
   /** The listener name (empty when the caller asks for an automatic one). */
   name: string
@@ -32,6 +33,7 @@ export function parseMemoryAddress(addr: string): MemoryAddress {
   return { name }
 }
 
+/** The address `memory://<name>` of a listener name (the inverse of `parseMemoryAddress` without a DID). */
 export function formatMemoryAddress(name: string): string {
   return MEMORY_PREFIX + name
 }

@@ -25,6 +25,10 @@ export interface LinkConditions {
   reorder: number
 }
 
+/**
+ * The conditions of a link that nothing was set for: no latency, jitter, loss, duplication or reordering,
+ * unlimited bandwidth.
+ */
 export const PERFECT_LINK: Readonly<LinkConditions> = Object.freeze({
   latencyMs: 0,
   jitterMs: 0,
@@ -34,6 +38,7 @@ export const PERFECT_LINK: Readonly<LinkConditions> = Object.freeze({
   reorder: 0,
 })
 
+/** Counters of the network since it was created or `resetMetrics()` was called. */
 export interface NetworkMetrics {
   /** Frames admitted by `send` (before loss and duplication). */
   framesSent: number
@@ -69,6 +74,7 @@ export interface TraceEvent {
   reason?: 'loss' | 'partition' | 'closed'
 }
 
+/** Options of `createMemoryNetwork`. */
 export interface MemoryNetworkInit {
   /** Seed of every link's PRNG. Default 0. */
   seed?: number | string
@@ -80,6 +86,11 @@ export interface MemoryNetworkInit {
   startTime?: number
 }
 
+/**
+ * The simulated network that memory transports attach to: per-link conditions from a seeded PRNG (latency,
+ * loss, duplication, reordering, bandwidth), partitions and crashes, real or virtual time, traces and
+ * counters.
+ */
 export interface MemoryNetwork {
   readonly seed: string
   readonly time: TimeMode
@@ -106,6 +117,7 @@ export interface MemoryNetwork {
   isolate(peer: string): void
   /** Removes every partition and isolation. */
   heal(): void
+  /** Whether frames from `from` to `to` pass now (no partition or isolation cuts the link). */
   isReachable(from: string, to: string): boolean
   /** Crashes a node: every transport with this peer id loses its listeners and connections (the remotes see a reset) and is closed. */
   crash(peer: string): void
@@ -117,6 +129,7 @@ export interface MemoryNetwork {
   runUntilIdle(options?: RunOptions & { maxMs?: number }): Promise<number>
   /** Subscribes to deliveries, drops and duplicates. Returns an unsubscribe function. */
   onTrace(listener: (event: TraceEvent) => void): () => void
+  /** Sets every counter of `metrics()` back to zero. */
   resetMetrics(): void
 }
 

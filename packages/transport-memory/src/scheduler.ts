@@ -8,6 +8,10 @@
 import { AbortError, type AbortOptions, type Clock, type TimerHandle, type TimerOptions } from '@kos-mesh/interface'
 import { VirtualTimeError } from './errors.js'
 
+/**
+ * How the network keeps time: `real` (the system clock's timers) or `virtual` (simulated time that moves
+ * only when the test runs it).
+ */
 export type TimeMode = 'real' | 'virtual'
 
 /**

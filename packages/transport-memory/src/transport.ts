@@ -15,6 +15,7 @@ import type { ConnectionLimits, MemoryConnection } from './connection.js'
 import { ConnectionResetError, TransportClosedError } from './errors.js'
 import { defaultMemoryNetwork, MemoryNetworkImpl, type MemoryNetwork, type NetworkNode } from './network.js'
 
+/** Options of `memory()`: the local DID, the network and the transport's bounds. */
 export interface MemoryTransportInit {
   /** The local DID. Remote ends see it as `connection.remotePeer`. Required. */
   peerId: string
@@ -42,11 +43,15 @@ export interface MemoryTransportInit {
   sendStallTimeoutMs?: number
 }
 
+/** Default bound of the bytes a connection buffers for its reader (4 MiB); a sender waits beyond it. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024
+/** Default largest frame a connection accepts (1 MiB). */
 export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+/** Default time `send()` may wait for room in the peer's buffer before it fails, ms. */
 export const DEFAULT_SEND_TIMEOUT_MS = 30_000
 /** The actual default is max(this, maxFrameSize). */
 export const DEFAULT_MAX_OUTBOUND_BUFFER_BYTES = 4 * 1024 * 1024
+/** Default time a peer may leave its buffer full before the connection is aborted with SlowPeerError, ms. */
 export const DEFAULT_SEND_STALL_TIMEOUT_MS = 10_000
 
 /** The memory transport: the Transport contract plus a few introspection helpers. */

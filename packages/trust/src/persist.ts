@@ -10,10 +10,12 @@ import type { AddOutcome, SignedStatement } from './types.js'
 /** The default key prefix of persisted statements. */
 export const DEFAULT_STORE_PREFIX = 'trust-statement/'
 
+/** Signed statements persisted in a KeyValueStore, one key per statement (`<prefix><id>`). */
 export interface StatementStore {
   readonly prefix: string
   /** Stores a statement under `<prefix><id>` (idempotent). */
   put(statement: SignedStatement, options?: AbortOptions): Promise<void>
+  /** Removes the persisted statement with id `id`. */
   delete(id: string, options?: AbortOptions): Promise<void>
   /** Every persisted entry, in key order: the id from its key and the stored bytes (unchecked). */
   entries(options?: AbortOptions): AsyncIterable<{ id: string; bytes: Uint8Array }>

@@ -27,6 +27,7 @@ export interface PinEntry {
   firm: boolean
 }
 
+/** A change of the pin table, as the router reports it (`pin:change`): a pin made, made firm, or evicted. */
 export type PinChange =
   | { kind: 'pinned'; pin: PinEntry }
   | { kind: 'firm'; pin: PinEntry }
@@ -45,7 +46,9 @@ interface Pin {
   seen: number
 }
 
+/** Options of a PinTable. */
 export interface PinTableInit {
+  /** The time, ms since the epoch (when a pin was made or last used, for eviction). */
   now: () => number
   /** Largest number of pins. Default 65,536. */
   maxPins?: number
@@ -76,6 +79,7 @@ export class PinTable {
     this.onEvict = init.onEvict
   }
 
+  /** Pins held. */
   get size(): number {
     return this.pinned.size
   }
@@ -104,16 +108,19 @@ export class PinTable {
     return true
   }
 
+  /** The DID `authority` is pinned to, if any. */
   didOf(authority: string): string | undefined {
     return this.pinned.get(authority)?.did
   }
 
+  /** Every pin with its firmness (to persist, and to restore as `pinnedAuthorities`). */
   entries(): PinEntry[] {
     const out: PinEntry[] = []
     for (const [authority, p] of this.pinned) out.push({ authority, did: p.did, firm: p.firm })
     return out
   }
 
+  /** Every pin as `authority -> DID`. */
   record(): Record<string, string> {
     const out: Record<string, string> = {}
     for (const [a, p] of this.pinned) out[a] = p.did

@@ -26,11 +26,13 @@ export const INVALID_TRUST_MESSAGE = 'invalid_trust_message'
 /** Reason code of a push whose statements were all rejected (forged, malformed, expired). */
 export const INVALID_STATEMENTS = 'invalid_statements'
 
+/** The payload of a trust message: statements pushed, a query, or the statements that answer it. */
 export type TrustPayload =
   | { op: 'push'; statements: Uint8Array[] }
   | { op: 'query'; query: StatementQuery }
   | { op: 'answer'; statements: Uint8Array[] }
 
+/** Bounds of the trust service's messages, checked before anything is decoded further. */
 export interface TrustProtocolLimits {
   /** Most statements in one push or answer (and the cap on a query's `limit`). Default 64. */
   maxStatementsPerMessage: number
@@ -45,6 +47,7 @@ export interface TrustProtocolLimits {
   maxDidLength: number
 }
 
+/** The default bounds of trust messages (each documented on TrustProtocolLimits). */
 export const DEFAULT_TRUST_PROTOCOL_LIMITS: Readonly<TrustProtocolLimits> = Object.freeze({
   maxStatementsPerMessage: 64,
   maxStatementBytes: 4096,

@@ -146,6 +146,7 @@ export function encodeStatementBody(body: StatementBody, limits?: StatementLimit
 
 // ------------------------------------------------------------------ sign
 
+/** Options of signing a statement: the bounds it must fit. */
 export interface SignStatementOptions extends AbortOptions {
   limits?: StatementLimits
 }
@@ -295,6 +296,7 @@ export function checkStatementTime(body: StatementBody, now: number, limits?: St
   }
 }
 
+/** Options of verifying a signed statement: the time it is checked at and the bounds it must fit. */
 export interface VerifyStatementOptions extends AbortOptions {
   /** Current time, ms since the epoch (pass the node clock's time). Default `Date.now()`. */
   now?: number

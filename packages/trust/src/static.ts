@@ -14,6 +14,7 @@ import {
 } from '@kos-mesh/interface'
 import { isVerificationLevel, meetsRequirements } from './policy.js'
 
+/** Options of `staticTrustEngine`. */
 export interface StaticTrustEngineInit {
   /**
    * Profile of a DID that was never set. Default `{ trust_score: 0, endorsements: 0,
@@ -30,8 +31,13 @@ export interface StaticTrustEngine extends TrustEngine {
   set(did: string, profile: Partial<NodeTrustProfile>): void
   /** The DID's profile, or the default profile when it was never set. */
   get(did: string): NodeTrustProfile
+  /** Forgets the profile of `did`. */
   delete(did: string): void
   readonly size: number
+  /**
+   * Whether `subject`'s profile meets `requirements` (score, endorsements, verification level), and why
+   * not.
+   */
   check(subject: string, requirements: TrustRequirements): TrustCheck
   /** The DID's trust score, or undefined when it was never set. */
   peerScore(subject: string): number | undefined

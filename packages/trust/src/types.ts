@@ -14,11 +14,13 @@ import { TrustObservation, type AbortOptions, type Clock, type KeyValueStore, ty
 /** Version of the statement body format (field `v`). */
 export const STATEMENT_VERSION = 1
 
+/** The kinds of signed trust statements: attestation, reputation delta, revocation. */
 export const StatementKind = {
   ATTESTATION: 'attestation',
   DELTA: 'delta',
   REVOCATION: 'revocation',
 } as const
+/** A statement kind (the values of StatementKind). */
 export type StatementKind = (typeof StatementKind)[keyof typeof StatementKind]
 
 /** What an attestation says about its subject. */
@@ -53,6 +55,10 @@ interface StatementBase {
   issued_at: number
 }
 
+/**
+ * The body of an attestation: a claim by the issuer about the subject (trust, endorsement, capability, role
+ * or key), with a level and an expiry.
+ */
 export interface AttestationBody extends StatementBase {
   kind: 'attestation'
   claim: ClaimType
@@ -69,6 +75,7 @@ export interface AttestationBody extends StatementBase {
 /** What a node observed of a peer (the interface's TrustObservation). */
 export const Observation = TrustObservation
 export type Observation = TrustObservation
+/** Every observation kind, in order. */
 export const OBSERVATIONS: readonly Observation[] = Object.freeze(Object.values(Observation))
 
 /**
@@ -102,6 +109,9 @@ export const RevocationScope = {
 } as const
 export type RevocationScope = (typeof RevocationScope)[keyof typeof RevocationScope]
 
+/**
+ * The body of a revocation: of one statement, of the issuer's attestations about the subject, or of a key.
+ */
 export interface RevocationBody extends StatementBase {
   kind: 'revocation'
   scope: RevocationScope
@@ -111,6 +121,7 @@ export interface RevocationBody extends StatementBase {
   reason?: string
 }
 
+/** The body of a signed trust statement, by kind. */
 export type StatementBody = AttestationBody | DeltaBody | RevocationBody
 
 /** A statement whose signature was checked (or that this node signed). */
@@ -124,6 +135,7 @@ export interface SignedStatement<B extends StatementBody = StatementBody> {
 
 // ---------------------------------------------------------------- bounds
 
+/** Bounds a statement must fit when signed or verified. */
 export interface StatementLimits {
   /** Largest encoded statement, bytes. Default 1,024. */
   maxStatementBytes?: number
@@ -142,6 +154,7 @@ export interface TrustEngineComponents {
   logger?: Logger
 }
 
+/** Options of `createTrustEngine`. */
 export interface TrustEngineInit {
   /** This node's DID (trusted at 10, the source of personalisation). */
   self: string
@@ -267,8 +280,11 @@ export interface StatementQuery {
  * only and does no I/O; the trust service feeds it and persists what it holds.
  */
 export interface TrustGraphEngine extends TrustEngine {
+  /** Sets (or replaces) one of this node's anchors: a DID it trusts directly, at a level. */
   setAnchor(anchor: Anchor): void
+  /** Removes the anchor of `did`. */
   removeAnchor(did: string): void
+  /** This node's anchors. */
   anchors(): Anchor[]
   /** Records that `did` authenticated over a channel with this node (evidence for `basic`). */
   markAuthenticated(did: string): void
@@ -284,11 +300,17 @@ export interface TrustGraphEngine extends TrustEngine {
   takeOwnDeltas(): DeltaBody[]
   /** Recomputes every score now (normally lazy: at the next read after a change). */
   recompute(): void
+  /** The trust profile of `did` (score, endorsements, verification level) from this node's point of view. */
   profile(did: string): NodeTrustProfile
+  /** Whether `subject` meets `requirements`, and why not (the router's trust stage). */
   check(subject: string, requirements: TrustRequirements): TrustCheck
   peerScore(did: string): number | undefined
   isRevoked(did: string): boolean
+  /**
+   * The score of `did` with the evidence behind it: anchors and chains, endorsements, deltas, revocations.
+   */
   explain(did: string): ReputationReport
+  /** Statements held that match `query` (at most its `limit`, default 256). */
   statements(query?: StatementQuery): SignedStatement[]
   /** Every statement id held (for sync). */
   has(id: string): boolean
@@ -305,6 +327,7 @@ export interface TrustGraphEngine extends TrustEngine {
   readonly counters: TrustCounters
 }
 
+/** What the engine holds, by kind, and how many DIDs are revoked here. */
 export interface TrustStats {
   attestations: number
   deltas: number
@@ -313,6 +336,7 @@ export interface TrustStats {
   anchors: number
 }
 
+/** The engine's counters since it was created. */
 export interface TrustCounters {
   added: number
   duplicates: number
@@ -356,6 +380,7 @@ export interface RevokeInit {
   reason?: string
 }
 
+/** What taking a batch of statements did. */
 export interface IngestResult {
   added: number
   duplicates: number
@@ -364,6 +389,7 @@ export interface IngestResult {
   rateLimited: number
 }
 
+/** Options of `trustService()`. */
 export interface TrustServiceInit {
   /** Pass new statements on (by `spread`). Default true. */
   flood?: boolean
@@ -389,6 +415,10 @@ export interface TrustServiceInit {
   limits?: StatementLimits
 }
 
+/**
+ * What the trust service needs: the router, the engine, this node's signer, a verifier, and optionally a
+ * store, clock and logger.
+ */
 export interface TrustServiceComponents {
   router: MessageRouter
   engine: TrustGraphEngine
@@ -402,6 +432,7 @@ export interface TrustServiceComponents {
   logger?: Logger
 }
 
+/** The trust service's counters since it started. */
 export interface TrustServiceCounters {
   received: number
   added: number

@@ -24,6 +24,7 @@ import { recordOf } from './serve.js'
 import { DHT_PATH } from './wire.js'
 import type { DhtWireLimits } from './wire.js'
 
+/** What a DHT bootstrap did: seeds reached, contacts in the table afterwards, names provided, errors. */
 export interface DhtBootstrapResult {
   /** Seeds (or connected peers) that answered a ping. */
   seedsReached: number
@@ -34,6 +35,10 @@ export interface DhtBootstrapResult {
   errors: Array<{ address: string; error: unknown }>
 }
 
+/**
+ * A provider found in the DHT: its DID, the name, the expiry, the signed provider record and its node
+ * record when known.
+ */
 export interface DhtProvider {
   /** The provider's DID (the signer of the provider record). */
   provider: string
@@ -46,6 +51,10 @@ export interface DhtProvider {
   record?: NodeRecord
 }
 
+/**
+ * Counters and sizes of the DHT service: table, cache, providers, requests sent, failed and served,
+ * refusals.
+ */
 export interface DhtStats {
   contacts: number
   cachedContacts: number

@@ -56,6 +56,7 @@ export function providerKey(name: string): Uint8Array {
   return kadIdOf(checkProviderName(name))
 }
 
+/** Options of signing a provider record. */
 export interface CreateProviderRecordOptions {
   /** Lifetime, seconds. Default 86,400. */
   ttlSeconds?: number
@@ -86,6 +87,7 @@ export async function createProviderRecord(name: string, signer: Signer, options
   return { provider: didOfKeyId(signed.signer), name, key, timestamp: signed.timestamp, expiresAt: signed.timestamp + ttl * 1000, messageId: signed.metadata.message_id, bytes: encodeMessage(signed) }
 }
 
+/** Options of the provider record verifier: the signature verifier and the time of its checks. */
 export interface ProviderVerifierInit {
   signatureVerifier: SignatureVerifier
   /** Time of the expiry and future checks. Default `systemClock`. */

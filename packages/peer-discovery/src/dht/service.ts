@@ -28,6 +28,7 @@ import type { DhtBootstrapResult, DhtProvider, DhtStats } from './ops.js'
 import { DEFAULT_DHT_WIRE_LIMITS, DHT_PATH } from './wire.js'
 import type { DhtWireLimits } from './wire.js'
 
+/** Options of `dhtService()`. */
 export interface DhtInit {
   /** Kademlia options (k, alpha, disjoint paths, bucket refresh, diversity, provider store bounds). Defaults: the core's. */
   kad?: Omit<KadInit, 'providerTtlMs' | 'requestTimeoutMs'> & Pick<KadNodeInit, 'staleAfterMs' | 'maxPendingChecks' | 'random'>
@@ -67,6 +68,10 @@ export interface DhtInit {
   toTransportAddress?: (address: NetworkAddress) => TransportAddress | undefined
 }
 
+/**
+ * What the DHT service needs: the router, a signer (or identity) and a signature verifier, and optionally
+ * record verifiers, a clock, a logger and a store.
+ */
 export interface DhtComponents {
   router: MessageRouter
   /** Signs this node's record and provider records; its key's DID must be the router's DID. Or give `identity`. */
@@ -90,6 +95,7 @@ export interface DhtService extends Startable, DiscoverySource {
   readonly name: string
   /** The Kademlia core (routing table, provider store); read it, do not drive it. */
   readonly kad: KadNode
+  /** Whether the service is started. */
   isStarted(): boolean
   /** Pings the seeds (dialling them), or the connected peers when none are given, then joins: lookup of the own id and a refresh of every bucket. */
   bootstrap(seeds?: Array<SeedNode | string>, options?: AbortOptions): Promise<DhtBootstrapResult>
@@ -111,6 +117,7 @@ export interface DhtService extends Startable, DiscoverySource {
   contacts(): Contact[]
   /** One maintenance round: drop expired providers, refresh stale buckets, persist the table. */
   refresh(options?: AbortOptions): Promise<void>
+  /** The service's counters and the core's sizes now. */
   stats(): DhtStats
 }
 

@@ -10,6 +10,7 @@ import type { RecordBook } from './contacts.js'
 import type { NodeRecord } from '../types.js'
 import { errName } from './rpc.js'
 
+/** Default key prefix of the DHT contacts kept in the node's store (`dht/contact/<did>`). */
 export const DEFAULT_CONTACT_PREFIX = 'dht/contact/'
 
 export interface ContactStoreInit {

@@ -28,6 +28,10 @@ import { InvalidDhtMessageError } from './errors.js'
 /** The path the DHT service owns under PEER_DISCOVERY: `klp://<authority>/dht`. */
 export const DHT_PATH = '/dht'
 
+/**
+ * A provider record on the wire: the signed provider record and, when the sender knows it, the provider's
+ * signed node record.
+ */
 export interface ProviderEntry {
   /** Signed provider record (signer = the provider). */
   record: Uint8Array
@@ -35,23 +39,29 @@ export interface ProviderEntry {
   node?: Uint8Array
 }
 
+/** A DHT request: ping, find a node, get or add providers. */
 export type DhtRequestPayload =
   | { action: 'dht_ping'; sender?: Uint8Array }
   | { action: 'dht_find_node'; target: Uint8Array; sender?: Uint8Array }
   | { action: 'dht_get_providers'; key: Uint8Array; sender?: Uint8Array }
   | { action: 'dht_add_provider'; provider: ProviderEntry; sender?: Uint8Array }
 
+/** A DHT answer: pong, closer nodes, providers (with closer nodes), or ok. */
 export type DhtResponsePayload =
   | { action: 'dht_pong'; sender?: Uint8Array }
   | { action: 'dht_nodes'; closer: Uint8Array[]; sender?: Uint8Array }
   | { action: 'dht_providers'; providers: ProviderEntry[]; closer: Uint8Array[]; sender?: Uint8Array }
   | { action: 'dht_ok'; sender?: Uint8Array }
 
+/** The payload of a DHT message (a PEER_DISCOVERY message with a `dht_*` action). */
 export type DhtPayload = DhtRequestPayload | DhtResponsePayload
 
+/** The `action` values of DHT requests. */
 export const DHT_REQUEST_ACTIONS = ['dht_ping', 'dht_find_node', 'dht_get_providers', 'dht_add_provider'] as const
+/** The `action` values of DHT answers. */
 export const DHT_RESPONSE_ACTIONS = ['dht_pong', 'dht_nodes', 'dht_providers', 'dht_ok'] as const
 
+/** Bounds of DHT messages, checked before their records are verified. */
 export interface DhtWireLimits {
   /** Largest signed node record (bytes). Default 8 KiB. */
   maxRecordBytes: number
@@ -65,6 +75,7 @@ export interface DhtWireLimits {
   maxPayloadBytes: number
 }
 
+/** The default bounds of DHT messages (each documented on DhtWireLimits). */
 export const DEFAULT_DHT_WIRE_LIMITS: Readonly<DhtWireLimits> = Object.freeze({
   maxRecordBytes: 8 * 1024,
   maxProviderRecordBytes: 2 * 1024,

@@ -6,6 +6,7 @@ import type { AbortOptions, KLPMessage, Startable } from '@kos-mesh/interface'
 import type { GossipCore, GossipCoreStats } from '../gossip/index.js'
 import type { DiscoverySource, NodeRecord, PeerQuery } from '../types.js'
 
+/** Counters of the gossip service and its core. */
 export interface GossipServiceStats {
   core: GossipCoreStats
   /** Control messages sent / received / refused (malformed, bad record, not from a neighbour). */
@@ -37,20 +38,27 @@ export interface GossipPeerQuery extends PeerQuery {
   gossipHops?: number
 }
 
+/**
+ * The gossip service: HyParView membership and Plumtree broadcast over KLP messages (the router's broadcast
+ * strategy), and a discovery source.
+ */
 export interface GossipService extends Startable {
   readonly core: GossipCore<KLPMessage>
   /** Records source for the discovery service (`sources: [gossip.source]`, `use_gossip: true`). */
   readonly source: DiscoverySource
+  /** Whether the service is started. */
   isStarted(): boolean
   /** Joins the overlay through a connected peer (its DID) or a transport address (`addr[/did:...]`). */
   join(contact: string, options?: AbortOptions): Promise<void>
   /** The active view (router neighbours the overlay uses). */
   neighbors(): string[]
+  /** The DIDs in the passive view (known, not linked). */
   passive(): string[]
   /** A peer-list walk of at most `hops` hops; resolves with the verified records the walk returned. */
   requestPeerList(options: { hops: number; max?: number }, abort?: AbortOptions): Promise<NodeRecord[]>
   /** This node's record as it sends it. */
   localRecord(): NodeRecord | undefined
+  /** The core's counters and the service's message counters. */
   stats(): GossipServiceStats
 }
 

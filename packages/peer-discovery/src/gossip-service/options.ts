@@ -15,6 +15,7 @@ import { DEFAULT_GOSSIP_WIRE_LIMITS, type GossipWireLimits } from './wire.js'
 /** The path of the gossip control messages: `klp://<authority>/gossip` (PEER_DISCOVERY). */
 export const GOSSIP_PATH = '/gossip'
 
+/** Options of `gossipService()`. */
 export interface GossipServiceInit {
   /** HyParView options (active view 8, passive 30, ...: see the core's HyParViewInit). */
   membership?: HyParViewInit
@@ -54,6 +55,10 @@ export interface GossipServiceInit {
   toTransportAddress?: (address: NetworkAddress) => TransportAddress | undefined
 }
 
+/**
+ * What the gossip service needs: the router, a signer (or identity, or `init.localRecord`), a signature or
+ * record verifier, and optionally a clock, logger and randomness.
+ */
 export interface GossipServiceComponents {
   router: MessageRouter
   /** Signs this node's record (its key id's DID must be the router's DID); or give `identity` or `init.localRecord`. */

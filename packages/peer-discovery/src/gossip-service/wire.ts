@@ -31,6 +31,10 @@ import { GossipLimitExceededError, InvalidGossipMessageError } from './errors.js
 
 export type NeighborPriority = 'high' | 'low'
 
+/**
+ * A gossip control message on the wire (HyParView membership, Plumtree IHAVE/GRAFT/PRUNE, peer-list walks),
+ * nodes named by their signed records.
+ */
 export type GossipWire =
   | { action: 'join'; record: Uint8Array }
   | { action: 'forward_join'; record: Uint8Array; ttl: number }
@@ -45,12 +49,15 @@ export type GossipWire =
   | { action: 'peer_list_request'; req_id: string; origin: Uint8Array; hops: number; max: number }
   | { action: 'peer_list'; req_id: string; records: Uint8Array[] }
 
+/** The `action` of a gossip control message. */
 export type GossipAction = GossipWire['action']
 
+/** Every gossip control action, in a stable order. */
 export const GOSSIP_ACTIONS: readonly GossipAction[] = Object.freeze([
   'join', 'forward_join', 'neighbor', 'neighbor_reply', 'disconnect', 'shuffle', 'shuffle_reply', 'ihave', 'graft', 'prune', 'peer_list_request', 'peer_list',
 ])
 
+/** Bounds of gossip control messages, checked before their records are verified. */
 export interface GossipWireLimits {
   /** Largest signed node record, bytes. Default 8 KiB. */
   maxRecordBytes: number
@@ -68,6 +75,7 @@ export interface GossipWireLimits {
   maxHops: number
 }
 
+/** The default bounds of gossip control messages (each documented on GossipWireLimits). */
 export const DEFAULT_GOSSIP_WIRE_LIMITS: Readonly<GossipWireLimits> = Object.freeze({
   maxRecordBytes: 8 * 1024,
   maxRecords: 64,

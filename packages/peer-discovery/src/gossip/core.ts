@@ -13,12 +13,17 @@ import { Plumtree, type PlumtreeStats } from './plumtree.js'
 import type { GossipCoreComponents, GossipCoreInit, GossipWireMessage, NodeId, PushPlan } from './types.js'
 import { DEFAULT_GOSSIP_LIMITS, validateGossipMessage, type GossipLimits } from './validate.js'
 
+/** Counters of the gossip core. */
 export interface GossipCoreStats {
   membership: HyParViewStats
   broadcast: PlumtreeStats
   peerListPending: number
 }
 
+/**
+ * The sans-I/O gossip core: HyParView membership, Plumtree broadcast and peer-list walks, fed with messages
+ * and time by its driver.
+ */
 export interface GossipCore<P = Uint8Array> {
   readonly self: NodeId
   readonly membership: HyParView
@@ -44,6 +49,7 @@ export interface GossipCore<P = Uint8Array> {
   requestPeerList(options: PeerListRequestOptions): Promise<NodeId[]>
   /** Active neighbours (the overlay). */
   neighbors(): NodeId[]
+  /** The membership's and the broadcast's counters. */
   stats(): GossipCoreStats
 }
 

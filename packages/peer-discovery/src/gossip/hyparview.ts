@@ -16,6 +16,7 @@ import { InvalidGossipOptionError } from './errors.js'
 import { checkInt, pick, sample } from './random.js'
 import type { HyParViewInit, MembershipMessage, NodeId, SendFn } from './types.js'
 
+/** The default HyParView options (each documented on HyParViewInit). */
 export const HYPARVIEW_DEFAULTS: Required<HyParViewInit> = {
   activeViewSize: 8,
   passiveViewSize: 30,
@@ -30,10 +31,15 @@ export const HYPARVIEW_DEFAULTS: Required<HyParViewInit> = {
   rewireIntervalMs: 60_000,
 }
 
+/**
+ * What HyParView needs: this node's id, the clock, a send function, randomness and the view-change
+ * callbacks.
+ */
 export interface HyParViewComponents {
   self: NodeId
   clock: Clock
   send: SendFn<MembershipMessage>
+  /** Uniform random numbers in [0, 1) (seed it for reproducible simulations). */
   random: () => number
   /** A peer entered the active view. */
   onNeighborUp?: (peer: NodeId) => void
@@ -41,6 +47,7 @@ export interface HyParViewComponents {
   onNeighborDown?: (peer: NodeId) => void
 }
 
+/** View sizes and counters of HyParView. */
 export interface HyParViewStats {
   active: number
   passive: number
@@ -50,6 +57,10 @@ export interface HyParViewStats {
   rewires: number
 }
 
+/**
+ * HyParView membership (Leitão et al., 2007): a small symmetric active view (the overlay) and a larger
+ * passive view of replacements, kept by joins, shuffles and repairs.
+ */
 export class HyParView {
   readonly options: Required<HyParViewInit>
   private readonly self: NodeId
@@ -95,9 +106,12 @@ export class HyParView {
 
   /** Active neighbours (the overlay), in insertion order. */
   active(): NodeId[] { return [...this.activeSet] }
+  /** The passive view (known peers kept as replacements). */
   passive(): NodeId[] { return [...this.passiveSet] }
+  /** Whether `peer` is in the active view. */
   isActive(peer: NodeId): boolean { return this.activeSet.has(peer) }
 
+  /** View sizes, pending NEIGHBOR requests and the protocol's counters. */
   stats(): HyParViewStats {
     return { active: this.activeSet.size, passive: this.passiveSet.size, pendingNeighbors: this.pending.size, ...this.counters }
   }

@@ -10,12 +10,18 @@ import { InvalidGossipOptionError, PeerListBusyError } from './errors.js'
 import { checkInt } from './random.js'
 import type { NodeId, PeerListInit, PeerListWireMessage, SendFn } from './types.js'
 
+/** The default peer-list options (each documented on PeerListInit). */
 export const PEER_LIST_DEFAULTS: Required<PeerListInit> = { maxHops: 8, maxPeers: 16, maxPending: 16, timeoutMs: 2_000 }
 
+/**
+ * What the peer-list walker needs: this node's id, the clock, a send function, randomness and a sampler of
+ * known peers.
+ */
 export interface PeerListComponents {
   self: NodeId
   clock: Clock
   send: SendFn<PeerListWireMessage>
+  /** Uniform random numbers in [0, 1) (seed it for reproducible simulations). */
   random: () => number
   /** A random sample of up to `n` known peers, without `exclude`. */
   sample: (n: number, exclude: NodeId | undefined) => NodeId[]
@@ -23,6 +29,7 @@ export interface PeerListComponents {
   next: (exclude: readonly NodeId[]) => NodeId | undefined
 }
 
+/** Options of one peer-list walk. */
 export interface PeerListRequestOptions {
   /** Hops the walk travels (clamped to 1..maxHops). */
   hops: number
@@ -32,6 +39,10 @@ export interface PeerListRequestOptions {
 
 interface Pending { peers: Set<NodeId>; answers: number; hops: number; timer: TimerHandle; resolve: (peers: NodeId[]) => void }
 
+/**
+ * Peer-list walks (the spec's `gossip_hops`): a request travels up to `hops` hops and every node on the way
+ * answers with a sample of its peers.
+ */
 export class PeerListWalker {
   readonly options: Required<PeerListInit>
   private readonly c: PeerListComponents
@@ -47,6 +58,7 @@ export class PeerListWalker {
     this.c = components
   }
 
+  /** Walks of this node still waiting for answers. */
   pendingCount(): number { return this.pending.size }
 
   /**
@@ -68,6 +80,10 @@ export class PeerListWalker {
     })
   }
 
+  /**
+   * Handles a peer-list message: answers a request with a sample and passes it on, or collects an answer
+   * for one of this node's walks.
+   */
   handle(from: NodeId, msg: PeerListWireMessage): void {
     if (msg.type === 'peer_list_request') {
       if (msg.origin === this.c.self) return

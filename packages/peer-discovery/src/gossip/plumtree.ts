@@ -25,6 +25,7 @@ import { InvalidGossipOptionError } from './errors.js'
 import { checkInt, pick } from './random.js'
 import type { BroadcastMessage, GossipMessage, NodeId, PlumtreeInit, PushPlan, SendFn } from './types.js'
 
+/** The default Plumtree options (each documented on PlumtreeInit). */
 export const PLUMTREE_DEFAULTS: Required<Omit<PlumtreeInit, 'sizeOf'>> = {
   minEager: 6,
   graftTimeoutMs: 200,
@@ -41,15 +42,18 @@ export const PLUMTREE_DEFAULTS: Required<Omit<PlumtreeInit, 'sizeOf'>> = {
   maxIdLength: 256,
 }
 
+/** What Plumtree needs: this node's id, the clock, a send function, randomness and the delivery callback. */
 export interface PlumtreeComponents<P> {
   self: NodeId
   clock: Clock
   send: SendFn<BroadcastMessage<P>>
+  /** Uniform random numbers in [0, 1) (seed it for reproducible simulations). */
   random: () => number
   /** Called once per new broadcast id received from a peer (not for own broadcasts). */
   deliver?: (id: string, payload: P, from: NodeId, round: number) => void
 }
 
+/** Sizes and counters of Plumtree. */
 export interface PlumtreeStats {
   /** Neighbours we push payloads to / send IHAVEs to. */
   eager: number
@@ -76,6 +80,10 @@ interface Cached<P> { payload: P; bytes: number; round: number; expires: number 
 interface Missing { announcers: NodeId[]; attempts: number; timer: TimerHandle | undefined }
 interface IHaveQueue { ids: Array<{ id: string; round: number }>; timer: TimerHandle | undefined }
 
+/**
+ * Plumtree broadcast (Leitão et al., 2007) over the active view: payloads pushed along a spanning tree of
+ * eager links, ids announced on lazy links, and lost branches repaired by GRAFT.
+ */
 export class Plumtree<P = Uint8Array> {
   readonly options: Required<Omit<PlumtreeInit<P>, 'sizeOf'>>
   private readonly sizeOf: (payload: P) => number
@@ -115,11 +123,14 @@ export class Plumtree<P = Uint8Array> {
     this.deliverFn = components.deliver ?? (() => {})
   }
 
+  /** Neighbours this node pushes payloads to. */
   eagerPeers(): NodeId[] { return [...this.eager] }
+  /** Neighbours this node sends IHAVEs to instead. */
   lazyPeers(): NodeId[] { return [...this.lazy] }
   /** Whether `id` was delivered (or broadcast) here and is still remembered. */
   has(id: string): boolean { return this.seen.has(id) }
 
+  /** Eager and lazy neighbours, the payload cache, seen and missing ids, and the protocol's counters. */
   stats(): PlumtreeStats {
     return { eager: this.eager.size, lazy: this.lazy.size, inbound: this.inbound(), cacheEntries: this.cache.size, cacheBytes: this.cacheBytes, seen: this.seen.size, missing: this.missing.size, ...this.counters }
   }

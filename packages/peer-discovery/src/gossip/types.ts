@@ -31,8 +31,10 @@ export interface NeighborReplyMessage { type: 'neighbor_reply'; accepted: boolea
 export interface DisconnectMessage { type: 'disconnect'; link?: NodeId }
 /** A random walk exchanging samples of the views; the last node answers `origin` directly. */
 export interface ShuffleMessage { type: 'shuffle'; origin: NodeId; ttl: number; nodes: NodeId[] }
+/** The answer to a SHUFFLE: a sample of the last node's views. */
 export interface ShuffleReplyMessage { type: 'shuffle_reply'; nodes: NodeId[] }
 
+/** A HyParView message. */
 export type MembershipMessage =
   | JoinMessage
   | ForwardJoinMessage
@@ -53,14 +55,17 @@ export interface GraftMessage { type: 'graft'; ids: string[] }
 /** The link is redundant: the receiver moves the sender to lazy. */
 export interface PruneMessage { type: 'prune' }
 
+/** A Plumtree message: a payload, an IHAVE, a GRAFT or a PRUNE. */
 export type BroadcastMessage<P = Uint8Array> = GossipMessage<P> | IHaveMessage | GraftMessage | PruneMessage
 
 // ---------------------------------------------------------------- peer list (discovery)
 
 /** A peer-list walk: travels at most `hops` hops; each node on it answers `origin` with a sample. */
 export interface PeerListRequestMessage { type: 'peer_list_request'; reqId: string; origin: NodeId; hops: number; max: number }
+/** An answer to a peer-list walk: a sample of the answering node's peers. */
 export interface PeerListMessage { type: 'peer_list'; reqId: string; peers: NodeId[] }
 
+/** A peer-list walk message: a request or an answer. */
 export type PeerListWireMessage = PeerListRequestMessage | PeerListMessage
 
 /** Every message of the gossip core. */
@@ -71,6 +76,7 @@ export type SendFn<M> = (to: NodeId, message: M) => void
 
 // ---------------------------------------------------------------- options
 
+/** Options of HyParView. */
 export interface HyParViewInit {
   /** Active view (the overlay degree). Default 8: see docs/DISCOVERY.md "## Gossip" (latency needs an eager degree of ~5). */
   activeViewSize?: number
@@ -100,6 +106,7 @@ export interface HyParViewInit {
   rewireIntervalMs?: number
 }
 
+/** Options of Plumtree. */
 export interface PlumtreeInit<P = Uint8Array> {
   /**
    * PRUNE keeps at least this many neighbours pushing payloads to this node (an eager mesh, not a
@@ -133,6 +140,7 @@ export interface PlumtreeInit<P = Uint8Array> {
   sizeOf?: (payload: P) => number
 }
 
+/** Options of peer-list walks. */
 export interface PeerListInit {
   /** Most hops a request may travel (a larger `gossip_hops` is clamped). Default 8. */
   maxHops?: number
@@ -144,12 +152,17 @@ export interface PeerListInit {
   timeoutMs?: number
 }
 
+/** Options of the gossip core: membership, broadcast and peer-list walks. */
 export interface GossipCoreInit<P = Uint8Array> {
   membership?: HyParViewInit
   broadcast?: PlumtreeInit<P>
   peerList?: PeerListInit
 }
 
+/**
+ * What the gossip core needs: this node's id, the clock, a send function, randomness and the delivery
+ * callback.
+ */
 export interface GossipCoreComponents<P = Uint8Array> {
   self: NodeId
   clock: Clock

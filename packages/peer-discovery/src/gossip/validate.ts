@@ -6,6 +6,7 @@
 import { InvalidGossipMessageError } from './errors.js'
 import type { GossipWireMessage } from './types.js'
 
+/** Bounds of the gossip core's messages, checked before they are handled. */
 export interface GossipLimits {
   /** Longest node id or broadcast id. Default 256. */
   maxIdLength: number
@@ -17,6 +18,7 @@ export interface GossipLimits {
   maxTtl: number
 }
 
+/** The default bounds of gossip messages (each documented on GossipLimits). */
 export const DEFAULT_GOSSIP_LIMITS: GossipLimits = { maxIdLength: 256, maxNodes: 64, maxIds: 64, maxTtl: 255 }
 
 function fail(what: string, got: unknown): never {

@@ -7,6 +7,10 @@ import type { Contact } from './types.js'
 const SCHEME_RE = /^([a-z][a-z0-9+.-]{0,31}):\/\/([^/]+)/
 const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
 
+/**
+ * The default diversity group of a contact: the /24 (IPv4) or /48 (IPv6) of its first tcp address, else its
+ * first address's host, else its DID (a group of one).
+ */
 export function defaultGroupOf(contact: Contact): string {
   const addrs = contact.addrs
   let pick = addrs.find((a) => a.startsWith('tcp://'))

@@ -18,6 +18,7 @@ export function providerKeyOf(name: string): KadId {
   return kadIdOf(name)
 }
 
+/** Whether `value` is a Kademlia id (32 bytes). */
 export function isKadId(value: unknown): value is KadId {
   return value instanceof Uint8Array && value.length === KAD_ID_BYTES
 }
@@ -40,6 +41,7 @@ export function idKey(id: KadId): string {
   return k
 }
 
+/** Whether two Kademlia ids are the same bytes. */
 export function idEquals(a: KadId, b: KadId): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false

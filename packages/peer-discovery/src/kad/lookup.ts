@@ -18,6 +18,7 @@ import type { Contact, KadId, KadRequest, KadResponse, KadRpc } from './types.js
 import { compareDistance, idKey, isKadId } from './id.js'
 import { KadRequestTimeoutError, UnexpectedKadResponseError } from './errors.js'
 
+/** Options of a lookup: the target, its starting contacts and its parallelism. */
 export interface LookupInit {
   target: KadId
   /** Starting contacts (e.g. the local table's k closest). */
@@ -52,12 +53,14 @@ interface PathState {
   done: boolean
 }
 
+/** A query the lookup wants sent: the contact, and the path it belongs to. */
 export interface LookupQuery {
   readonly contact: Contact
   readonly path: number
   readonly depth: number
 }
 
+/** The result of a lookup. */
 export interface LookupResult {
   readonly target: KadId
   /** The k closest contacts that answered, merged over the paths, closest first. */
@@ -72,6 +75,10 @@ export interface LookupResult {
   readonly paths: number
 }
 
+/**
+ * One iterative Kademlia lookup as a sans-I/O state machine, over `paths` disjoint paths with `alpha`
+ * queries in flight per path: it says whom to query next and takes the answers.
+ */
 export class Lookup {
   readonly target: KadId
   readonly k: number
@@ -167,6 +174,7 @@ export class Lookup {
     if (i >= 0) path.list.splice(i, 1)
   }
 
+  /** The lookup's result so far: the k closest contacts that answered, and its counters. */
   result(): LookupResult {
     const closest = this.answeredList
       .slice()
@@ -221,6 +229,10 @@ export class Lookup {
   }
 }
 
+/**
+ * Options of `runLookup`: the RPC, the clock, the request sent to each contact, the per-request timeout,
+ * and callbacks that may stop the lookup early.
+ */
 export interface RunLookupOptions {
   rpc: KadRpc
   clock: Clock
@@ -237,6 +249,7 @@ export interface RunLookupOptions {
   onFailure?: (to: Contact, error: unknown) => void
 }
 
+/** The result of `runLookup`. */
 export interface RunLookupResult extends LookupResult {
   /** Whether `onResponse` stopped the lookup early. */
   readonly stoppedEarly: boolean

@@ -14,6 +14,10 @@ import { ProviderStore } from './providers.js'
 import { Lookup, runLookup, type RunLookupResult } from './lookup.js'
 import { InvalidProviderRecordError, KadNoContactsError, KadRequestTimeoutError } from './errors.js'
 
+/**
+ * Options of a KadNode: this node's contact, the clock, the RPC, randomness, liveness checks and the
+ * Kademlia options.
+ */
 export interface KadNodeInit extends KadInit {
   /** The local node (its id must be sha256 of its DID). */
   self: Contact
@@ -53,6 +57,7 @@ export const KAD_DEFAULTS = {
   providerTtlMs: 24 * 3_600_000,
 } as const
 
+/** Options of a node lookup. */
 export interface LookupOptions {
   signal?: AbortSignal
   /** Disjoint paths for this lookup. Default: `disjointPaths`. */
@@ -61,6 +66,7 @@ export interface LookupOptions {
   stopOnTarget?: boolean
 }
 
+/** The result of a node lookup. */
 export interface KadLookupResult extends RunLookupResult {
   /** The target's contact, when an answer named it (or the table held it). */
   readonly found?: Contact
@@ -68,6 +74,7 @@ export interface KadLookupResult extends RunLookupResult {
   readonly hops: number
 }
 
+/** The result of a provider lookup: the records found, and where. */
 export interface FindProvidersResult {
   readonly providers: ProviderRecord[]
   /** Depth of the first answer that held providers (its responder's depth + 1); -1 if none. */
@@ -75,6 +82,7 @@ export interface FindProvidersResult {
   readonly queried: number
 }
 
+/** Sizes of a KadNode. */
 export interface KadNodeStats {
   contacts: number
   cached: number
@@ -83,6 +91,10 @@ export interface KadNodeStats {
   pendingChecks: number
 }
 
+/**
+ * A Kademlia node, sans-I/O: the routing table, the provider store, lookups and the answers to requests;
+ * the service around it does the I/O.
+ */
 export class KadNode {
   readonly self: Contact
   readonly id: KadId
@@ -303,6 +315,7 @@ export class KadNode {
     await this.republish(options)
   }
 
+  /** Sizes of the table, the replacement cache and the provider store, and pending liveness checks. */
   stats(): KadNodeStats {
     return { contacts: this.table.size, cached: this.table.cachedCount, providers: this.providers.size, providedKeys: this.provided.size, pendingChecks: this.pendingChecks }
   }

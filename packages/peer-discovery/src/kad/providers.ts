@@ -5,6 +5,7 @@
 import type { KadId, ProviderRecord } from './types.js'
 import { idKey } from './id.js'
 
+/** Options of the provider store. */
 export interface ProviderStoreInit {
   /** Records kept in all. Default 65,536. */
   maxProviders?: number
@@ -14,8 +15,12 @@ export interface ProviderStoreInit {
   ttlMs?: number
 }
 
+/** What storing a provider record did: added, updated, refused (`full`), or dropped as expired. */
 export type PutStatus = 'added' | 'updated' | 'full' | 'expired'
 
+/**
+ * The provider records this node holds for others, bounded in all and per key; expired records are dropped.
+ */
 export class ProviderStore {
   private readonly max: number
   private readonly maxPerKey: number
@@ -29,6 +34,7 @@ export class ProviderStore {
     this.ttlMs = init.ttlMs ?? 24 * 3_600_000
   }
 
+  /** Records held. */
   get size(): number { return this.count }
 
   /** Number of keys with at least one record. */

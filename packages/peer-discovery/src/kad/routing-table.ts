@@ -12,6 +12,7 @@ import { KAD_ID_BYTES } from './types.js'
 import { commonPrefixLength, compareDistance, idKey } from './id.js'
 import { defaultGroupOf } from './group.js'
 
+/** Options of the routing table. */
 export interface RoutingTableInit {
   /** Bucket size. Default 20. */
   k?: number
@@ -29,6 +30,7 @@ export interface RoutingTableInit {
   staleAfterMs?: number
 }
 
+/** A contact in the routing table, with its group, when it was last seen and its failures. */
 export interface TableEntry {
   contact: Contact
   readonly key: string
@@ -46,9 +48,15 @@ interface Bucket {
   lastRefreshed: number
 }
 
+/** Whether a contact was added, updated, cached as a replacement, or rejected. */
 export type AddStatus = 'added' | 'updated' | 'cached' | 'rejected'
+/**
+ * Why a contact was rejected: it is this node, its group has too many contacts in the bucket, or the bucket
+ * and its cache are full.
+ */
 export type RejectReason = 'self' | 'diversity' | 'full'
 
+/** What adding a contact did, and the stale head to check when a bucket is full. */
 export interface AddResult {
   status: AddStatus
   reason?: RejectReason
@@ -58,6 +66,10 @@ export interface AddResult {
 
 const BITS = KAD_ID_BYTES * 8
 
+/**
+ * The Kademlia routing table: k-buckets by common prefix length with this node's id, replacement caches,
+ * and per-bucket diversity limits.
+ */
 export class RoutingTable {
   readonly self: KadId
   readonly k: number
@@ -94,10 +106,13 @@ export class RoutingTable {
     return n
   }
 
+  /** The bucket of `id`: the length of its common prefix with this node's id. */
   bucketIndexOf(id: KadId): number { return commonPrefixLength(this.self, id) }
 
+  /** Whether `id` is in the table. */
   has(id: KadId): boolean { return this.byKey.has(idKey(id)) }
 
+  /** The table entry of `id`, if any. */
   get(id: KadId): TableEntry | undefined { return this.byKey.get(idKey(id)) }
 
   /** Number of contacts of `group` in the table. */

@@ -33,12 +33,14 @@ export interface ProviderRecord {
   readonly signed?: Uint8Array
 }
 
+/** A Kademlia request of the core. */
 export type KadRequest =
   | { type: 'ping' }
   | { type: 'find_node'; target: KadId }
   | { type: 'get_providers'; key: KadId }
   | { type: 'add_provider'; record: ProviderRecord }
 
+/** A Kademlia answer of the core. */
 export type KadResponse =
   | { type: 'pong' }
   | { type: 'nodes'; closer: Contact[] }
@@ -48,6 +50,7 @@ export type KadResponse =
 /** Sends one request to a contact and resolves with its answer; rejects on timeout or failure. */
 export type KadRpc = (to: Contact, request: KadRequest, options: { signal: AbortSignal }) => Promise<KadResponse>
 
+/** Kademlia options. */
 export interface KadInit {
   /** Bucket size and lookup result size. Default 20. */
   k?: number
