@@ -13,7 +13,7 @@ import type { ConnectionLimits } from './connection.js'
  * Options of `libp2pTransport(init)`: the js-libp2p host to run on (or how to create one), the
  * announced addresses, and the bounds of every KLP connection (sizes in bytes, times in ms of the
  * injected clock). Each bound must be a positive number, else the transport's constructor throws
- * InvalidParametersError; omitted ones take {@link DEFAULTS}.
+ * InvalidParametersError; omitted ones take the values in `DEFAULTS` (exported).
  */
 export interface Libp2pTransportInit {
   /**
