@@ -4,44 +4,24 @@
  * wire-friendly type: times are integer milliseconds since the Unix epoch, signatures and hashes
  * are bytes or base32 CIDs, enums are `as const` objects.
  */
-import type { KLPValue } from '@kos-mesh/interface'
+import { MigrationType, type KLPValue, type MigrationStatus } from '@kos-mesh/interface'
+
+/**
+ * The spec's migration types and statuses, defined once in @kos-mesh/interface and re-exported
+ * here. This implementation resolves `migrate()` and `restore()` only with `completed`, once the
+ * migration is decided and applied; a failed or cancelled migration rejects with a typed error
+ * instead (counted in `MigrationStats.failed` / `cancelled`).
+ */
+export { MigrationStatus, MigrationType } from '@kos-mesh/interface'
 
 type ValueOf<T> = T[keyof T]
 
-/** The four migration types (see docs/MIGRATION.md for their exact meanings). */
-export const MigrationType = {
-  /** The source keeps its agent; the target runs a live copy under a derived id, same owner, history continued. */
-  COPY: 'copy',
-  /** The agent leaves the source: same id, fencing epoch + 1, exactly one live instance (two-phase). */
-  MOVE: 'move',
-  /** An independent agent: a new id and lineage root, possibly a new owner, no secrets carried. */
-  CLONE: 'clone',
-  /** An inactive archived snapshot on an ARCHIVE_NODE, restorable later by the owner. */
-  BACKUP: 'backup',
-} as const
-export type MigrationType = ValueOf<typeof MigrationType>
 /**
  * Every {@link MigrationType} value, frozen, in declaration order (`copy`, `move`, `clone`, `backup`):
  * what the decoders accept as a `migration_type`, a delegation's `actions` or a policy's `accept`.
  */
 export const MIGRATION_TYPES: readonly MigrationType[] = Object.freeze(Object.values(MigrationType))
 
-/**
- * The spec's migration status values, as {@link MigrationResult}`.status` carries them. This
- * implementation resolves `migrate()` and `restore()` only with `completed`, once the migration is
- * decided and applied; a failed or cancelled migration rejects with a typed error instead (and is
- * counted in `MigrationStats.failed` / `cancelled`). The other values are kept for the spec's data
- * model and other implementations.
- */
-export const MigrationStatus = {
-  PENDING: 'pending',
-  IN_PROGRESS: 'in_progress',
-  COMPLETED: 'completed',
-  FAILED: 'failed',
-  CANCELLED: 'cancelled',
-} as const
-/** One of the {@link MigrationStatus} values (`pending`, `in_progress`, `completed`, `failed`, `cancelled`). */
-export type MigrationStatus = ValueOf<typeof MigrationStatus>
 
 /** Where an agent came from, when it is not the original. */
 export interface AgentLineage {

@@ -118,9 +118,13 @@ export type DiscoveryMethod = ValueOf<typeof DiscoveryMethod>
 
 /** Kinds of agent migration. */
 export const MigrationType = {
+  /** The source keeps its agent; the target runs a live copy under a derived id, same owner, history continued. */
   COPY: 'copy',
+  /** The agent leaves the source: same id, fencing epoch + 1, exactly one live instance (two-phase). */
   MOVE: 'move',
+  /** An independent agent: a new id and lineage root, possibly a new owner, no secrets carried. */
   CLONE: 'clone',
+  /** An inactive archived snapshot on an ARCHIVE_NODE, restorable later by the owner. */
   BACKUP: 'backup',
 } as const
 /** One of the values of `MigrationType`. */
@@ -139,9 +143,13 @@ export type MigrationStatus = ValueOf<typeof MigrationStatus>
 
 /** Strategies of vector index synchronisation. */
 export const SyncStrategy = {
+  /** Push updates to peers: a writer sends its new entries to the shard's other holders. */
   PUSH: 'push',
+  /** Pull updates from peers: a replica reconciles with the other holders. */
   PULL: 'pull',
+  /** Push-pull hybrid: push new writes, and pull periodically to repair what pushes missed. */
   HYBRID: 'hybrid',
+  /** Gossip-based propagation: announce a shard's fingerprint; who differs pulls from the announcer. */
   GOSSIP: 'gossip',
 } as const
 /** One of the values of `SyncStrategy`. */
@@ -149,9 +157,13 @@ export type SyncStrategy = ValueOf<typeof SyncStrategy>
 
 /** How a vector collection is split into shards. */
 export const ShardingMethod = {
+  /** SHA-256 of the entry key modulo `shard_count`: even shares; a query visits every shard. */
   HASH_BASED: 'hash_based',
+  /** The entry id against the collection's sorted range boundaries; a query visits every shard. */
   RANGE_BASED: 'range_based',
+  /** The centroid nearest the entry's vector (centroids learned from a sample); a query visits only the nearest shards. */
   SEMANTIC_BASED: 'semantic_based',
+  /** The entry's region names its shard through the locality hints (an unknown region is hashed); a query with a region visits only that shard. */
   GEOGRAPHIC: 'geographic',
 } as const
 /** One of the values of `ShardingMethod`. */
@@ -159,9 +171,13 @@ export type ShardingMethod = ValueOf<typeof ShardingMethod>
 
 /** States of a vector synchronisation. */
 export const SyncStatus = {
+  /** Not started. */
   PENDING: 'pending',
+  /** Running. */
   IN_PROGRESS: 'in_progress',
+  /** Every requested shard was reconciled with the peer. */
   COMPLETED: 'completed',
+  /** The sync with the peer stopped on an error; what was applied before it is kept. */
   FAILED: 'failed',
 } as const
 /** One of the values of `SyncStatus`. */

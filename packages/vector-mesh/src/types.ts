@@ -2,48 +2,15 @@
  * The data model of the spec's section V ("Federated Indexing and Vector Sync"), with enums as
  * `as const` objects like the rest of @kos-mesh/interface, plus this package's own entry types.
  */
-import type { MessagePriority } from '@kos-mesh/interface'
+import type { MessagePriority, ShardingMethod, SyncStatus, SyncStrategy } from '@kos-mesh/interface'
+
+/** The spec's enums of section V, defined once in @kos-mesh/interface and re-exported here. */
+export { ShardingMethod, SyncStatus, SyncStrategy } from '@kos-mesh/interface'
 
 type ValueOf<T> = T[keyof T]
 
-/** How updates travel between replicas (spec V.A). */
-export const SyncStrategy = {
-  /** Push updates to peers: a writer sends its new entries to the shard's other holders. */
-  PUSH: 'push',
-  /** Pull updates from peers: a replica reconciles with the other holders. */
-  PULL: 'pull',
-  /** Push-pull hybrid: push new writes, and pull periodically to repair what pushes missed. */
-  HYBRID: 'hybrid',
-  /** Gossip-based propagation: announce a shard's fingerprint; who differs pulls from the announcer. */
-  GOSSIP: 'gossip',
-} as const
-export type SyncStrategy = ValueOf<typeof SyncStrategy>
 
-/** How entries are assigned to shards (spec V.A). */
-export const ShardingMethod = {
-  /** SHA-256 of the entry key modulo `shard_count`: even shares; a query visits every shard. */
-  HASH_BASED: 'hash_based',
-  /** The entry id against the collection's sorted `rangeBoundaries`; a query visits every shard. */
-  RANGE_BASED: 'range_based',
-  /** The centroid nearest the entry's vector (`centroids`, see `learnCentroids`); a query visits only its `probeShards` nearest shards. */
-  SEMANTIC_BASED: 'semantic_based',
-  /** The entry's `region` names its shard through the locality hints (unknown region: hashed); a query with a region visits only that shard. */
-  GEOGRAPHIC: 'geographic',
-} as const
-export type ShardingMethod = ValueOf<typeof ShardingMethod>
 
-/** The state of one peer's sync (spec V.A). */
-export const SyncStatus = {
-  /** Not started (part of the spec's model; `syncVectorData` never returns it). */
-  PENDING: 'pending',
-  /** Running (part of the spec's model; `syncVectorData` never returns it). */
-  IN_PROGRESS: 'in_progress',
-  /** Every requested shard was reconciled with the peer. */
-  COMPLETED: 'completed',
-  /** The sync with the peer stopped on an error; what was applied before it is kept. */
-  FAILED: 'failed',
-} as const
-export type SyncStatus = ValueOf<typeof SyncStatus>
 
 /**
  * The consistency a collection offers. The spec names the type without defining it; vector-mesh
