@@ -9,7 +9,7 @@
  * Contract of the code: a script defining `function handle(input, state, params)` that returns
  * `{ output, state }` (JSON-like values: no byte strings; an undefined output counts as null).
  */
-import type { Clock, KLPValue } from '@kos-mesh/interface'
+import { mulberry32, type Clock, type KLPValue } from '@kos-mesh/interface'
 import { newQuickJSWASMModuleFromVariant, type QuickJSSyncVariant, type QuickJSContext, type QuickJSHandle, type QuickJSWASMModule } from 'quickjs-emscripten-core'
 import variantImport from '@jitl/quickjs-wasmfile-release-sync'
 import { isObj, jsonLike } from './check.js'
@@ -93,16 +93,6 @@ export interface AgentAnswer {
 /** Longest slice `host.memory.read` returns, bytes. */
 export const MAX_MEMORY_READ = 64 * 1024
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function installHost(ctx: QuickJSContext, host: SandboxHost, violations: string[]): void {
   const h = ctx.newObject()
@@ -117,7 +107,7 @@ function installHost(ctx: QuickJSContext, host: SandboxHost, violations: string[
     ctx.setProp(h, name, f)
     f.dispose()
   }
-  const rnd = mulberry(host.seed ?? 1)
+  const rnd = mulberry32(host.seed ?? 1)
   fn('log', HostCapability.LOG, (t) => { host.log?.(String(ctx.dump(t as QuickJSHandle)).slice(0, 4096)); return undefined })
   fn('now', HostCapability.CLOCK, () => ctx.newNumber(host.now?.() ?? 0))
   fn('random', HostCapability.RANDOM, () => ctx.newNumber(rnd()))

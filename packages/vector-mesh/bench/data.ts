@@ -1,14 +1,8 @@
 /** Clustered synthetic vectors (seeded): `clusters` Gaussian blobs around uniform centres. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { mulberry32 } from '@kos-mesh/interface'
+
+/** Deterministic pseudo-random numbers (interface's mulberry32). */
+export const rng = mulberry32
 
 function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r())

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { identityFromSeed, type Identity } from '@kos-mesh/did-security'
 import type { Clock, KeyValueStore, TimerHandle } from '@kos-mesh/interface'
+import { mulberry32 } from '@kos-mesh/interface'
 
 export function identity(name: string): Identity {
   return identityFromSeed(new Uint8Array(createHash('sha256').update(`vm-test ${name}`).digest()))
@@ -42,17 +43,8 @@ export class MemoryKv implements KeyValueStore {
   }
 }
 
-/** Deterministic pseudo-random numbers. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic pseudo-random numbers (interface's mulberry32). */
+export const rng = mulberry32
 
 export function randomVector(r: () => number, dims: number): number[] {
   return Array.from({ length: dims }, () => r() * 2 - 1)
