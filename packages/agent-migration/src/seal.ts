@@ -21,7 +21,6 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { isObj } from './check.js'
-import { concatBytes } from './cose.js'
 import { SealError } from './errors.js'
 import type { SealedBox } from './types.js'
 
@@ -72,9 +71,17 @@ function checkSecrets(s: unknown): Secrets {
   return s as Secrets
 }
 
+/** `epk || rpk`, the HKDF salt. */
+function salt(epk: Uint8Array, rpk: Uint8Array): Uint8Array {
+  const out = new Uint8Array(epk.length + rpk.length)
+  out.set(epk)
+  out.set(rpk, epk.length)
+  return out
+}
+
 function derive(ss: Uint8Array, epk: Uint8Array, rpk: Uint8Array): Uint8Array {
   if (ss.every((b) => b === 0)) throw new SealError('expected a contributory key agreement, got an all-zero secret')
-  return hkdf(sha256, ss, concatBytes([epk, rpk]), utf8.encode(SEAL_INFO), 32)
+  return hkdf(sha256, ss, salt(epk, rpk), utf8.encode(SEAL_INFO), 32)
 }
 
 function recipientKey(did: string): Uint8Array {

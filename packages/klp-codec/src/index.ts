@@ -36,6 +36,17 @@ export {
   CONTENT_TYPES,
 } from './message.js'
 export type { CreateMessageInit, ExpiryOptions } from './message.js'
+export {
+  encodeCoseSign1,
+  decodeCoseSign1,
+  signCoseSign1,
+  coseSign1SigningInput,
+  coseSign1Protected,
+  InvalidCoseSign1Error,
+  CoseSign1TooLargeError,
+  CoseSign1SignerError,
+} from './cose-sign1.js'
+export type { CoseSign1Parts, SignCoseSign1Options, DecodeCoseSign1Options, DecodedCoseSign1 } from './cose-sign1.js'
 export { encodeFrame, decodeFrame, FrameDecoder, FrameKind, FRAME_MAGIC, FRAME_VERSION, FRAME_HEADER_LENGTH } from './frame.js'
 export type { Frame, FrameOptions } from './frame.js'
 export { DEFAULT_LIMITS, MAX_DEPTH_CEILING, resolveLimits } from './limits.js'

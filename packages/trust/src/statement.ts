@@ -15,6 +15,9 @@
  * external_aad item), so a signature made for a message never verifies as a statement's, nor the
  * other way round, even under the same key over the same payload bytes.
  *
+ * The envelope itself (writing, strict bounded decoding, the Sig_structure) is klp-codec's
+ * (`signCoseSign1`, `decodeCoseSign1`); this module binds it to STATEMENT_AAD and our errors.
+ *
  * The id names the body (the payload bytes), not the signature: the same body signed twice has one
  * id. Any COSE library verifies a statement with the issuer's Ed25519 key and STATEMENT_AAD as its
  * external AAD; @ipld/dag-cbor encodes the body to the very payload bytes.
@@ -32,7 +35,7 @@ import {
   type SignatureVerifier,
   type Signer,
 } from '@kos-mesh/interface'
-import { COSE_ALG_EDDSA, COSE_HEADER_ALG, COSE_HEADER_KID, COSE_SIGN1_TAG, SIGNATURE_LENGTH, SIGNING_CONTEXT, decodeValue, encodeValue } from '@kos-mesh/klp-codec'
+import { CoseSign1SignerError, CoseSign1TooLargeError, InvalidCoseSign1Error, decodeCoseSign1, decodeValue, encodeValue, signCoseSign1, type DecodedCoseSign1 } from '@kos-mesh/klp-codec'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { InvalidStatementError, InvalidStatementSignatureError, StatementExpiredError, StatementTooLargeError } from './errors.js'
@@ -65,53 +68,10 @@ export const STATEMENT_ID_HASH = 0x12
 /** Longest key id (`kid`), bytes: a DID of at most 256 chars, `#`, a fragment of at most 256 chars. */
 export const MAX_KID_LENGTH = 513
 
-const utf8 = new TextEncoder()
-const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-/** The parts of the Sig_structure that never change: the array head and "Signature1"; then the AAD item. */
-const SIG_PREFIX = concat([[0x84], textItem(SIGNING_CONTEXT)])
-const AAD_ITEM = bstr(utf8.encode(STATEMENT_AAD))
-/** `a2 01 27 04`: the protected map's head, `1: -8` and the kid label. */
-const PROTECTED_LEAD = Uint8Array.from([0xa0 | 2, COSE_HEADER_ALG, 0x20 | (-1 - COSE_ALG_EDDSA), COSE_HEADER_KID])
-const TAG_HEAD = 0xc0 | COSE_SIGN1_TAG
-const ARRAY4 = 0x84
-const EMPTY_MAP = 0xa0
 /** Fragment of a DID URL (RFC 3986): pchar / "/" / "?". */
 const FRAGMENT_RE = /^(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2}){1,256}$/
 /** Bounds of the DAG-CBOR decoder on a payload (already at most maxStatementBytes long). */
 const BODY_LIMITS = { maxDepth: 3, maxItems: 64, maxStringLength: 1024, maxBytesLength: 1024 }
-
-// ------------------------------------------------------------------ small CBOR writers
-
-/** The shortest CBOR head of `major` with argument `n` (n < 2^32). */
-function head(major: number, n: number): number[] {
-  const m = major << 5
-  if (n < 24) return [m | n]
-  if (n < 0x100) return [m | 24, n]
-  if (n < 0x10000) return [m | 25, n >>> 8, n & 0xff]
-  return [m | 26, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]
-}
-
-function concat(parts: ReadonlyArray<Uint8Array | readonly number[]>): Uint8Array {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) { out.set(p, at); at += p.length }
-  return out
-}
-
-function bstr(b: Uint8Array): Uint8Array { return concat([head(2, b.length), b]) }
-function textItem(s: string): Uint8Array { const b = utf8.encode(s); return concat([head(3, b.length), b]) }
-
-/** The protected header as sent and signed: bstr .cbor `{1: -8, 4: h'<UTF-8 of kid>'}`. */
-function protectedBstr(kid: string): Uint8Array {
-  return bstr(concat([PROTECTED_LEAD, bstr(utf8.encode(kid))]))
-}
-
-/** `["Signature1", protected, h'<STATEMENT_AAD>', payload]`, from the two byte strings with their heads. */
-function sigStructure(prot: Uint8Array, payload: Uint8Array): Uint8Array {
-  return concat([SIG_PREFIX, prot, AAD_ITEM, payload])
-}
 
 // ------------------------------------------------------------------ ids, kids, bodies
 
@@ -168,16 +128,14 @@ export async function signStatement<B extends StatementBody>(body: B, signer: Si
   const kid = signer.keyId
   checkKid(kid, b.issuer)
   const encoded = encodeValue(b as unknown as KLPValue)
-  const payload = bstr(encoded)
-  const prot = protectedBstr(kid)
-  const size = 2 + prot.length + 1 + payload.length + 2 + SIGNATURE_LENGTH
-  if (size > lim.maxStatementBytes) throw new StatementTooLargeError(`expected a statement of at most ${lim.maxStatementBytes} bytes, got ${size}`)
-  const sig: unknown = await signer.sign(sigStructure(prot, payload))
-  throwIfAborted(options?.signal)
-  if (!(sig instanceof Uint8Array) || sig.length !== SIGNATURE_LENGTH) {
-    throw new InvalidStatementSignatureError(`expected the signer to return ${SIGNATURE_LENGTH} bytes, got ${describeValue(sig)}`)
+  let bytes: Uint8Array
+  try {
+    bytes = await signCoseSign1(encoded, signer, { externalAad: STATEMENT_AAD, maxBytes: lim.maxStatementBytes, ...(options?.signal === undefined ? {} : { signal: options.signal }) })
+  } catch (err) {
+    if (err instanceof CoseSign1TooLargeError) throw new StatementTooLargeError(err.message.replace('a COSE_Sign1', 'a statement'), { cause: err })
+    if (err instanceof CoseSign1SignerError) throw new InvalidStatementSignatureError(err.message, { cause: err })
+    throw err
   }
-  const bytes = concat([[TAG_HEAD, ARRAY4], prot, [EMPTY_MAP], payload, head(2, SIGNATURE_LENGTH), sig])
   return Object.freeze({ id: statementId(encoded), body: b, bytes })
 }
 
@@ -197,31 +155,6 @@ export interface DecodedStatement {
   readonly signature: Uint8Array
 }
 
-const bad = (msg: string): never => { throw new InvalidStatementError(msg) }
-
-/** Reads a shortest-form definite head of major type `major` at `pos`; returns [argument, position after the head]. */
-function readHead(b: Uint8Array, pos: number, major: number, what: string): [number, number] {
-  if (pos >= b.length) return bad(`expected ${what}, got the end of the input at offset ${pos}`)
-  const first = b[pos] as number
-  if (first >> 5 !== major) return bad(`expected ${what} (CBOR major type ${major}), got major type ${first >> 5} at offset ${pos}`)
-  const ai = first & 0x1f
-  if (ai < 24) return [ai, pos + 1]
-  const size = ai === 24 ? 1 : ai === 25 ? 2 : ai === 26 ? 4 : 0
-  if (size === 0) return bad(`expected ${what} with a definite length below 2^32, got additional info ${ai} at offset ${pos}`)
-  if (pos + 1 + size > b.length) return bad(`expected ${what}, got a truncated head at offset ${pos}`)
-  let n = 0
-  for (let i = 1; i <= size; i++) n = n * 256 + (b[pos + i] as number)
-  if (n < (size === 1 ? 24 : size === 2 ? 0x100 : 0x10000)) return bad(`expected ${what} in the shortest CBOR head, got a ${size + 1}-byte head for ${n} at offset ${pos}`)
-  return [n, pos + 1 + size]
-}
-
-/** Reads a byte string at `pos`; returns [start of its content, end]. */
-function readBstr(b: Uint8Array, pos: number, what: string): [number, number] {
-  const [n, start] = readHead(b, pos, 2, what)
-  if (n > b.length - start) bad(`expected ${what} of ${n} bytes, got ${b.length - start} left at offset ${start}`)
-  return [start, start + n]
-}
-
 /**
  * Strictly decodes a statement without checking its signature or the time. Bounded: input longer
  * than `limits.maxStatementBytes` (default 1,024) throws StatementTooLargeError before any parsing.
@@ -232,35 +165,16 @@ function readBstr(b: Uint8Array, pos: number, what: string): [number, number] {
  */
 export function decodeStatement(bytes: Uint8Array, limits?: StatementLimits): DecodedStatement {
   const lim = resolveStatementLimits(limits)
-  if (!(bytes instanceof Uint8Array)) bad(`expected a statement as a Uint8Array, got ${describeValue(bytes)}`)
-  if (bytes.length > lim.maxStatementBytes) throw new StatementTooLargeError(`expected a statement of at most ${lim.maxStatementBytes} bytes, got ${bytes.length}`)
-  const b = bytes
-  if (b[0] !== TAG_HEAD) bad(`expected a COSE_Sign1 (CBOR tag ${COSE_SIGN1_TAG}, byte 0xd2), got ${b.length === 0 ? 'no bytes' : `byte 0x${(b[0] as number).toString(16)}`}`)
-  if (b[1] !== ARRAY4) bad(`expected the COSE_Sign1 array of 4 items (byte 0x84), got ${b.length < 2 ? 'the end of the input' : `byte 0x${(b[1] as number).toString(16)}`}`)
-  // protected: bstr .cbor {1: -8, 4: kid}
-  const [pStart, pEnd] = readBstr(b, 2, 'the protected header as a byte string')
-  for (let i = 0; i < PROTECTED_LEAD.length; i++) {
-    if (b[pStart + i] !== PROTECTED_LEAD[i] || pStart + i >= pEnd) bad('expected the protected header {1: -8 (EdDSA), 4: kid} (a2 01 27 04 ...), got another header map')
-  }
-  const [kStart, kEnd] = readBstr(b.subarray(0, pEnd), pStart + PROTECTED_LEAD.length, 'the kid as a byte string')
-  if (kEnd !== pEnd) bad(`expected the protected header to end with the kid, got ${pEnd - kEnd} more byte(s)`)
-  let kid = ''
+  let d: DecodedCoseSign1
   try {
-    kid = fatalUtf8.decode(b.subarray(kStart, kEnd))
+    d = decodeCoseSign1(bytes, { maxBytes: lim.maxStatementBytes })
   } catch (err) {
-    throw new InvalidStatementError('expected the kid to be UTF-8, got invalid bytes', { cause: err })
+    if (err instanceof CoseSign1TooLargeError) throw new StatementTooLargeError(err.message.replace('a COSE_Sign1', 'a statement'), { cause: err })
+    if (err instanceof InvalidCoseSign1Error) throw new InvalidStatementError(err.message, { cause: err })
+    throw err
   }
-  // unprotected: {}
-  if (b[pEnd] !== EMPTY_MAP) bad(`expected an empty unprotected header map (byte 0xa0), got ${pEnd < b.length ? `byte 0x${(b[pEnd] as number).toString(16)}` : 'the end of the input'}`)
-  // payload: the body, as DAG-CBOR
-  const payloadAt = pEnd + 1
-  const [bStart, bEnd] = readBstr(b, payloadAt, 'the payload as a byte string')
-  // signature: bstr of 64 bytes, then the end
-  const [sig, sEnd] = readHead(b, bEnd, 2, 'the signature as a byte string')
-  if (sig !== SIGNATURE_LENGTH) bad(`expected a signature of exactly ${SIGNATURE_LENGTH} bytes, got ${sig}`)
-  const left = b.length - sEnd
-  if (left !== SIGNATURE_LENGTH) bad(left < SIGNATURE_LENGTH ? `expected ${SIGNATURE_LENGTH} signature bytes, got ${left}` : `expected the statement to end after the signature, got ${left - SIGNATURE_LENGTH} trailing byte(s)`)
-  const payload = b.subarray(bStart, bEnd)
+  const payload = d.payload
+  const kid = d.kid
   let raw: unknown
   try {
     raw = decodeValue(payload, { limits: BODY_LIMITS })
@@ -274,8 +188,8 @@ export function decodeStatement(bytes: Uint8Array, limits?: StatementLimits): De
     body,
     id: statementId(payload),
     kid,
-    signingInput: sigStructure(b.subarray(2, pEnd), b.subarray(payloadAt, bEnd)),
-    signature: b.slice(sEnd, sEnd + SIGNATURE_LENGTH),
+    signingInput: d.signingInput(STATEMENT_AAD),
+    signature: d.signature.slice(),
   })
 }
 
