@@ -32,7 +32,7 @@
  * sender), BULK_DEBUG=1 to print each BULK_AB round's monotonic start and end in µs, to split profiles by round)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomFillSync } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -42,7 +42,7 @@ import { tcp } from '@kos-mesh/transport-tcp'
 import { row, type BenchRow } from '../../../scripts/bench-util.js'
 import { bulkTransfer, memorySink, memorySource, type BulkSink, type BulkTransfer } from '../src/bulk/index.js'
 import type { LeafHashing } from '../src/bulk/hasher.js'
-import { createRouter, type Router } from '../src/router.js'
+import { createRouter, type Router } from '../src/index.js'
 import { capturing } from '../test/capturing.js'
 
 const KiB = 1024
@@ -286,7 +286,8 @@ export async function bulkRows(): Promise<BenchRow[]> {
     await router.dial(routerAddr, { remotePeer: did })
     const sa = bulkTransfer({ type: TYPE, maxOffers: 4 })({ router })
     sa.start()
-    const payload = new Uint8Array(randomBytes(SIZE))
+    // filled in place: no 100 MB of garbage whose late collection changes the GC heuristics between rounds
+    const payload = randomFillSync(new Uint8Array(SIZE))
     const rawTransport = tcp()({ identity: generateIdentity() })
     const rawConn = await rawTransport.dial(rawAddr, { remotePeer: rawDid })
     const frame = new Uint8Array(randomBytes(FRAME))
@@ -373,9 +374,11 @@ export async function bulkRows(): Promise<BenchRow[]> {
           const x = c === 'raw' ? await rawRound() : chunk === 'data' ? await dataRound(Number(window)) : await bulkRound(Number(chunk), Number(window), false, 'null', (mode ?? 'pool') as LeafHashing)
           res.get(c)!.push(x)
           // BULK_DEBUG: round boundaries on the monotonic clock in µs (to split a --cpu-prof profile by round)
-          if (process.env.BULK_DEBUG !== undefined) console.log(`round ${c} ${r0} ${process.hrtime.bigint() / 1000n} ${x.mbps.toFixed(0)} MB/s`)
+          if (process.env.BULK_DEBUG !== undefined) console.log(`round ${c} ${r0} ${process.hrtime.bigint() / 1000n} ${x.mbps.toFixed(0)} MB/s, sender ${x.senderCpuPerMB.toFixed(2)} ms/MB, heap ${(process.memoryUsage().heapUsed / MiB).toFixed(1)} MiB, external ${(process.memoryUsage().external / MiB).toFixed(1)} MiB`)
         }
       }
+      // BULK_DEBUG: the sender's router CPU accounting (did it hold the receiver's pulls back?)
+      if (process.env.BULK_DEBUG !== undefined) console.log(`  sender router cpu ${JSON.stringify(router.metrics().cpu)}`)
       for (const [c, xs] of res) console.log(`  AB ${c}: ${median(xs.map((x) => x.mbps)).toFixed(0)} MB/s [${xs.map((x) => x.mbps.toFixed(0)).join(' ')}]; CPU ms/MB sender ${median(xs.map((x) => x.senderCpuPerMB)).toFixed(3)}, receiver ${median(xs.map((x) => x.receiverCpuPerMB)).toFixed(3)}`)
       return rows
     }

@@ -21,7 +21,7 @@ import { createSignatureVerifier, ed25519Verify, generateIdentity } from '@kos-m
 import { KLPMessageType, ProcessingStatus, type SignatureVerifier } from '@kos-mesh/interface'
 import { encodeMessage, decodeMessage, verifyMessage } from '@kos-mesh/klp-codec'
 import { tcp } from '@kos-mesh/transport-tcp'
-import { createRouter } from '../src/router.js'
+import { createRouter } from '../src/index.js'
 import { ENVELOPE_HEADER_BYTES } from '../src/envelope.js'
 import { BATCH, POOL, makeFrames, pipeline, type Pool } from './harness.js'
 import { measure, report, row, type BenchRow } from '../../../scripts/bench-util.js'

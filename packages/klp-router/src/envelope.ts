@@ -120,7 +120,11 @@ export function isValidEnvelope(frame: Uint8Array): boolean {
  * `data`. The channel is not checked here (`Router.sendData` checks it).
  */
 export function encodeDataFrame(channel: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(ENVELOPE_HEADER_BYTES + data.byteLength)
+  return writeDataFrame(new Uint8Array(ENVELOPE_HEADER_BYTES + data.byteLength), channel, data)
+}
+
+/** {@link encodeDataFrame} into `out` (exactly `ENVELOPE_HEADER_BYTES + data.byteLength` bytes); returns `out`. */
+export function writeDataFrame(out: Uint8Array, channel: number, data: Uint8Array): Uint8Array {
   out[0] = ENVELOPE_MAGIC
   out[1] = ENVELOPE_VERSION
   out[2] = EnvelopeKind.DATA

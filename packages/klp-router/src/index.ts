@@ -8,7 +8,8 @@
  *
  * @packageDocumentation
  */
-export { klpRouter, createRouter, type CreateRouterOptions } from './router.js'
+export { klpRouter } from './router.js'
+export { createRouter, type CreateRouterOptions } from './create.js'
 export type { RouterInit, RateLimitInit } from './options.js'
 export type {
   Router,

@@ -35,7 +35,7 @@ import { parseAddress } from '@kos-mesh/klp-codec'
 import { staticTrustEngine } from '@kos-mesh/trust'
 import { MessageBuilder } from './builder.js'
 import { RouterCore, type QueueItem } from './core.js'
-import { encodeDataFrame } from './envelope.js'
+import { DataFrames } from './data-out.js'
 import { NoRouteError, NoTransportError, PeerRevokedError, RouterNotStartedError } from './errors.js'
 import { Forwarding, floodingStrategy } from './forwarding.js'
 import { Hellos } from './hello.js'
@@ -76,6 +76,7 @@ class KLPRouter implements Router {
   private readonly requests: Requests
   private readonly connections = new Set<Connection>()
   private listeners: Listener[] = []
+  private readonly dataFrames = new DataFrames((conn, frame, signal) => this.core.outbound.deliver(conn, frame, signal))
 
   constructor(init: RouterInit, components: RouterComponents) {
     if (typeof init.authority !== 'string' || init.authority.length === 0) {
@@ -138,10 +139,9 @@ class KLPRouter implements Router {
       }),
       outbound: new OutboundQueues({ maxBytesPerConnection: init.maxOutboundBytesPerPeer, maxBytesTotal: init.maxOutboundBytesTotal }),
     })
-    const counters = core.counters
     core.outbound.onSent = (frame) => {
-      counters.messagesOut++
-      counters.bytesOut += frame.byteLength
+      this.core.counters.messagesOut++
+      this.core.counters.bytesOut += frame.byteLength
     }
     this.core = core
     this.authority = authority
@@ -255,7 +255,7 @@ class KLPRouter implements Router {
     if (!Number.isInteger(channel) || channel < 0 || channel > 0xffff) throw new InvalidParametersError(`expected a channel in 0..65535, got ${channel}`)
     const conn = this.core.table.connection(peer)
     if (conn === undefined) throw new NoRouteError(`expected a connection to ${peer}, got none`)
-    await this.core.outbound.deliver(conn, encodeDataFrame(channel, data), options.signal)
+    await this.dataFrames.send(conn, channel, data, options.signal)
     this.core.counters.dataOut++
   }
 
@@ -420,45 +420,4 @@ class KLPRouter implements Router {
 /** js-libp2p style factory: `klpRouter(init)(components)`. No I/O happens before `start()`. */
 export function klpRouter(init: RouterInit): (components: RouterComponents) => Router {
   return (components) => new KLPRouter(init, components)
-}
-
-/**
- * Options of {@link createRouter}: the {@link RouterInit} options plus the components
- * ({@link RouterComponents}) in one object, with an identity in place of the signer.
- */
-export interface CreateRouterOptions extends RouterInit {
-  /** The node identity: anything with a `signer` (a did-security Identity fits). */
-  identity: { signer: Signer }
-  /** Checks the signatures of inbound messages (e.g. did-security's `createSignatureVerifier()`). */
-  signatureVerifier: SignatureVerifier
-  /** Transports to dial and listen with (see `RouterComponents.transports`). */
-  transports: Transport[]
-  /** Trust requirements, revocation and observations. Default: an empty `staticTrustEngine()` (zero trust). */
-  trustEngine?: TrustEngine
-  /** Time and timers. Default: `systemClock`. */
-  clock?: Clock
-  /** Default: silent. */
-  logger?: Logger
-  /** Start the router before returning. Default true. */
-  start?: boolean
-}
-
-/**
- * Convenience: builds a router with `klpRouter` and, unless `start: false`, starts it (listening on
- * `listen`). Rejects with what `klpRouter(init)(components)` throws for bad options, and with what
- * `start()` rejects with (e.g. `NoTransportError` for a listen address no transport takes, `ListenError`
- * of the transport), after stopping the router again.
- */
-export async function createRouter(options: CreateRouterOptions): Promise<Router> {
-  const { identity, signatureVerifier, transports, trustEngine, clock, logger, start, ...init } = options
-  const router = klpRouter(init)({
-    signer: identity.signer,
-    signatureVerifier,
-    transports,
-    ...(trustEngine === undefined ? {} : { trustEngine }),
-    ...(clock === undefined ? {} : { clock }),
-    ...(logger === undefined ? {} : { logger }),
-  })
-  if (start !== false) await router.start()
-  return router
 }

@@ -7,7 +7,7 @@ import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-securit
 import { KLPMessageType, type Connection } from '@kos-mesh/interface'
 import { tcp } from '@kos-mesh/transport-tcp'
 import { bulkTransfer, fileSink, fileSource, type BulkReceiveResult, type BulkSource } from '../src/bulk/index.js'
-import { createRouter, type Router } from '../src/router.js'
+import { createRouter, type Router } from '../src/index.js'
 import { capturing } from './capturing.js'
 
 const MiB = 1024 * 1024

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createSignatureVerifier, generateIdentity } from '@kos-mesh/did-security'
 import { KLPMessageType, ProcessingStatus } from '@kos-mesh/interface'
 import { tcp } from '@kos-mesh/transport-tcp'
-import { createRouter, type Router } from '../src/router.js'
+import { createRouter, type Router } from '../src/index.js'
 
 const routers: Router[] = []
 afterEach(async () => {

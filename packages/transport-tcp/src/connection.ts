@@ -91,6 +91,8 @@ export interface TcpConnectionInit {
 
 export class TcpConnection implements Connection {
   readonly id: string
+  /** `send()` encrypts the frame before it returns or copies it to wait: callers may reuse the buffer once it settled. */
+  readonly copiesOnSend = true
   readonly direction: ConnectionDirection
   readonly remoteAddr: string
   readonly closed: Promise<void>
@@ -987,8 +989,13 @@ function writeQueueSize(socket: Socket): number {
   const n = h?.writeQueueSize
   return typeof n === 'number' ? n : 0
 }
-/** Largest record frame body assembled in the reusable per-connection buffer (bulk 64 KiB frames fit). */
-const RX_SCRATCH_MAX = 256 * 1024
+/**
+ * Largest record frame body assembled in the reusable per-connection buffer: a 256 KiB payload plus
+ * room for the headers around it (klp-router's envelope and bulk header, kind byte, record header
+ * and tag: a 256 KiB bulk chunk's frame is 42 bytes over 256 KiB), so bulk transfers' default
+ * chunks are assembled without an allocation per frame.
+ */
+const RX_SCRATCH_MAX = 256 * 1024 + 1024
 
 function mapRecordError(err: unknown): Error {
   const e = err as { name?: unknown; code?: unknown; message?: unknown }

@@ -13,7 +13,7 @@ import { createSignatureVerifier, generateIdentity, type Identity } from '@kos-m
 import { KLPMessageType, MessagePriority, type KLPMessage } from '@kos-mesh/interface'
 import { createMessage, encodeMessage, signMessage } from '@kos-mesh/klp-codec'
 import { tcp } from '@kos-mesh/transport-tcp'
-import { createRouter } from '../../src/router.js'
+import { createRouter } from '../../src/index.js'
 import { EnvelopeKind, encodeEnvelope } from '../../src/envelope.js'
 
 const [mode, addr, targetDid, countS, bytesS, ttlS, didsS] = process.argv.slice(2) as [string, string, string, string, string, string, string | undefined]

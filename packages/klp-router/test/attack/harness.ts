@@ -7,7 +7,7 @@
 import { createSignatureVerifier, generateIdentity, type Identity } from '@kos-mesh/did-security'
 import { KLPMessageType, ProcessingStatus, type TrustEngine } from '@kos-mesh/interface'
 import { tcp, type TcpInit } from '@kos-mesh/transport-tcp'
-import { createRouter, type CreateRouterOptions, type Router } from '../../src/router.js'
+import { createRouter, type CreateRouterOptions, type Router } from '../../src/index.js'
 import type { Tracer } from './trace.js'
 
 export interface Mesh {
