@@ -32,6 +32,8 @@ const PIN = (process.env.ATTACK_PIN ?? (CPUS >= 2 ? '1' : '0')) === '1'
 /** The clients' CPUs when pinned: every CPU but 0. */
 const CLIENT_CPUS = PIN ? (CPUS === 2 ? '1' : `1-${CPUS - 1}`) : undefined
 const ONLY = process.env.ATTACK_ONLY
+/** Router options for the target, as JSON (e.g. ATTACK_ROUTER='{"busyCpuShare":0.3}'); default: none (the router's defaults). */
+const ROUTER_INIT = JSON.parse(process.env.ATTACK_ROUTER ?? '{}') as Parameters<typeof startTarget>[0]
 
 interface Scenario {
   key: string
@@ -81,7 +83,7 @@ export async function attackRows(): Promise<BenchRow[]> {
       const tracer = TRACE ? new Tracer() : undefined
       const inbound = process.env.ATTACK_INBOUND_BYTES
       const trust = staticTrustEngine()
-      const m = await startTarget({}, trust, { sendStallTimeoutMs: 5000, ...(inbound === undefined ? {} : { maxInboundBufferBytes: Number(inbound) }) }, tracer)
+      const m = await startTarget(ROUTER_INIT, trust, { sendStallTimeoutMs: 5000, ...(inbound === undefined ? {} : { maxInboundBufferBytes: Number(inbound) }) }, tracer)
       const addr = m.target.addrs()[0]!
       const honest = await spawnFlooder(addr, m.targetId.did, { mode: 'honest', count: N, ...(CLIENT_CPUS === undefined ? {} : { cpus: CLIENT_CPUS }) })
       if (sc.trusted) trust.set(honest.did, { trust_score: 5 })
@@ -147,6 +149,6 @@ export const attackMethod = (): string =>
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { report } = await import('../../../scripts/bench-util.js')
   const rows = await attackRows()
-  report('klp-router-attack', rows, { requests: N, rounds: ROUNDS, pinned: PIN, method: attackMethod(), spread: spreads })
+  report('klp-router-attack', rows, { requests: N, rounds: ROUNDS, pinned: PIN, ...(process.env.ATTACK_ROUTER === undefined ? {} : { router: ROUTER_INIT }), method: attackMethod(), spread: spreads })
   process.exit(0)
 }
