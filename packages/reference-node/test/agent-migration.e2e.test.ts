@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cli, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
+import { cli, connectedDids, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
 
 let root: string
 const running: Running[] = []
@@ -27,10 +27,7 @@ afterAll(async () => {
   if (root !== undefined) await rm(root, { recursive: true, force: true })
 }, 30_000)
 
-async function connected(node: string, did: string): Promise<boolean> {
-  const r = await control(dir(node), 'GET', '/v1/peers')
-  return r.status === 200 && (JSON.parse(r.text) as { peers: Array<{ did: string; connected: boolean }> }).peers.some((p) => p.did === did && p.connected)
-}
+const connected = async (node: string, did: string): Promise<boolean> => (await connectedDids(dir(node))).includes(did)
 
 const COUNTER = 'function handle(input, state) {\n  const n = (state.n || 0) + 1\n  return { output: { n, input }, state: { n } }\n}\n'
 

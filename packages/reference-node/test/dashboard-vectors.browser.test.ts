@@ -3,22 +3,22 @@
  * by playwright-core): two reference nodes on the memory transport run vector collections; a
  * collection written on A and synced to B appears in B's panel with its shard, both replicas and
  * the entry count, and the last sync's outcome. Before any collection there is no panel. Skips
- * when Chromium is missing (dashboard.browser.test.ts installs it as root).
+ * only when Chromium is missing and could not be installed (browser-helpers.ts).
  */
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromium, type BrowserContext } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
+import { ensureChromium, launchChromium } from './browser-helpers.js'
 import { createMemoryNetwork } from '@kos-mesh/transport-memory'
 import { startControlServer, type ControlServer } from '../src/control.js'
 import { createNode, memory, type KosMeshNode } from '../src/index.js'
 import type { NodeVectors } from '../src/node-vectors.js'
 
-const CHROMIUM = process.env.KOS_MESH_CHROMIUM ?? '/usr/bin/chromium'
-const HAVE_CHROMIUM = existsSync(CHROMIUM)
-if (!HAVE_CHROMIUM) console.warn(`SKIP dashboard-vectors.browser.test.ts: no Chromium at ${CHROMIUM}`)
+const SKIP_REASON = await ensureChromium()
+if (SKIP_REASON !== undefined) console.warn(`SKIP dashboard-vectors.browser.test.ts: ${SKIP_REASON}`)
+const HAVE_CHROMIUM = SKIP_REASON === undefined
 const WAIT_MS = 20_000
 
 describe.skipIf(!HAVE_CHROMIUM)('vectors panel in headless Chromium', () => {
@@ -46,11 +46,7 @@ describe.skipIf(!HAVE_CHROMIUM)('vectors panel in headless Chromium', () => {
     await b.trust(a.did, 8)
     server = await startControlServer({ node: b, dashboard: { sampleIntervalMs: 200 } })
     profile = await mkdtemp(join(tmpdir(), 'kos-chromium-'))
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 60_000,
-    })
+    context = await launchChromium(profile)
   }, 90_000)
 
   afterAll(async () => {

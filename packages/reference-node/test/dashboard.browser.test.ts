@@ -6,45 +6,16 @@
  * peer shows there. Skips only when Chromium is missing and could not be installed (.ci/run installs
  * it with apt-get as root).
  */
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
+import { ensureChromium, launchChromium } from './browser-helpers.js'
 import { createMemoryNetwork } from '@kos-mesh/transport-memory'
 import { startControlServer, type ControlServer } from '../src/control.js'
 import { createNode, memory, type KosMeshNode } from '../src/index.js'
 import type { NodeAgentMigration } from '../src/node-migration.js'
-
-const CHROMIUM = process.env.KOS_MESH_CHROMIUM ?? '/usr/bin/chromium'
-/** Longest an apt-get install of Chromium may take here, ms. */
-const INSTALL_LIMIT_MS = 600_000
-
-/** Runs a shell command to its end, killed after `ms`; resolves with its exit code (null when killed or not started). */
-function sh(command: string, ms: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms)
-    child.on('error', () => resolve(null))
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve(code)
-    })
-  })
-}
-
-/** Chromium is there, or root installs it with apt-get (as .ci/run does); else the reason to skip. */
-async function ensureChromium(): Promise<string | undefined> {
-  if (existsSync(CHROMIUM)) return undefined
-  if (CHROMIUM !== '/usr/bin/chromium') return `no Chromium at ${CHROMIUM} (KOS_MESH_CHROMIUM)`
-  if (process.getuid?.() !== 0) return 'no /usr/bin/chromium, and not root to install it (apt-get install -y chromium)'
-  if ((await sh('command -v apt-get', 5_000)) !== 0) return 'no /usr/bin/chromium, and no apt-get to install it'
-  console.warn('dashboard.browser.test.ts: installing chromium (apt-get)')
-  await sh('apt-get install -y chromium || (apt-get update && apt-get install -y chromium)', INSTALL_LIMIT_MS)
-  return existsSync(CHROMIUM) ? undefined : 'no /usr/bin/chromium, and apt-get install -y chromium failed'
-}
 
 const SKIP_REASON = await ensureChromium()
 if (SKIP_REASON !== undefined) console.warn(`SKIP dashboard.browser.test.ts: ${SKIP_REASON}`)
@@ -76,12 +47,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in headless Chromium', () => {
     await a.connect('memory://c')
     server = await startControlServer({ node: a, dashboard: { sampleIntervalMs: 200 } })
     profile = await mkdtemp(join(tmpdir(), 'kos-chromium-'))
-    // a fresh profile; without the background-networking flags Chromium's own connections are refused here
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 60_000,
-    })
+    context = await launchChromium(profile)
     context.on('request', (r) => void requested.push(r.url()))
   }, 90_000)
 

@@ -128,6 +128,13 @@ export async function control(dataDir: string, method: string, path: string, bod
   })
 }
 
+/** The DIDs a running node (its data dir) reports as connected in `GET /v1/peers`; [] when it does not answer. */
+export async function connectedDids(dataDir: string): Promise<string[]> {
+  const r = await control(dataDir, 'GET', '/v1/peers')
+  if (r.status !== 200) return []
+  return (JSON.parse(r.text) as { peers: Array<{ did: string; connected: boolean }> }).peers.filter((p) => p.connected).map((p) => p.did)
+}
+
 /** Polls `check` every 200 ms until it holds, at most `ms`. */
 export async function eventually(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cli, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
+import { cli, connectedDids, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
 
 let root: string
 const running: Running[] = []
@@ -25,11 +25,7 @@ afterAll(async () => {
   if (root !== undefined) await rm(root, { recursive: true, force: true })
 }, 30_000)
 
-async function connectedDids(name: string): Promise<string[]> {
-  const r = await control(dir(name), 'GET', '/v1/peers')
-  if (r.status !== 200) return []
-  return (JSON.parse(r.text) as { peers: Array<{ did: string; connected: boolean }> }).peers.filter((p) => p.connected).map((p) => p.did)
-}
+const connectedOf = (name: string): Promise<string[]> => connectedDids(dir(name))
 
 const peerIdOf = (addr: string): string | undefined => /\/p2p\/(12D3KooW[1-9A-HJ-NP-Za-km-z]+)\//.exec(addr)?.[1]
 
@@ -50,20 +46,20 @@ describe('kos-mesh on libp2p across restarts', () => {
     expect(json(c)).toMatchObject({ did: b.started.did })
     await eventually('a and b know each other', async () => {
       const s = JSON.parse((await control(dir('a'), 'GET', '/v1/status')).text) as { peersKnown: number }
-      return s.peersKnown === 1 && (await connectedDids('b')).includes(a.started.did)
+      return s.peersKnown === 1 && (await connectedOf('b')).includes(a.started.did)
     })
 
     // a clean stop, then start with only the data dir
     const stop = await cli(['stop', '--json', '--data-dir', dir('a')])
     expect(stop.code, stop.stderr).toBe(0)
     await a.exited
-    await eventually('b saw a go', async () => !(await connectedDids('b')).includes(a.started.did))
+    await eventually('b saw a go', async () => !(await connectedOf('b')).includes(a.started.did))
     const a2 = await startNode(dir('a'), [], running)
     expect(a2.started.did).toBe(a.started.did)
     expect(a2.started.addrs[0]).toBe(aAddr)
     expect(peerIdOf(a2.started.addrs[0] as string)).toBe(peerIdOf(aAddr))
     expect(a2.started.peersKnown).toBe(1)
-    await eventually('the restarted a redialled b', async () => (await connectedDids('a')).includes(b.started.did) && (await connectedDids('b')).includes(a.started.did))
+    await eventually('the restarted a redialled b', async () => (await connectedOf('a')).includes(b.started.did) && (await connectedOf('b')).includes(a.started.did))
 
     // b killed (no clean shutdown) and started again: same PeerId, and the mesh forms again
     b.child.kill('SIGKILL')
@@ -71,7 +67,7 @@ describe('kos-mesh on libp2p across restarts', () => {
     const b2 = await startNode(dir('b'), [], running)
     expect(b2.started.did).toBe(b.started.did)
     expect(peerIdOf(b2.started.addrs[0] as string)).toBe(peerIdOf(bAddr))
-    await eventually('a and b connected again', async () => (await connectedDids('a')).includes(b.started.did) && (await connectedDids('b')).includes(a.started.did))
+    await eventually('a and b connected again', async () => (await connectedOf('a')).includes(b.started.did) && (await connectedOf('b')).includes(a.started.did))
     const t = await cli(['task', '--json', '--data-dir', dir('a'), 'klp://b.mesh.kai/agents/math', '6 * 7'])
     expect(t.code, t.stderr).toBe(0)
     expect(json(t)).toMatchObject({ result: { value: 42 } })

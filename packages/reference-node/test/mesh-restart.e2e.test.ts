@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cli, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
+import { cli, connectedDids, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
 
 let root: string
 const running: Running[] = []
@@ -24,17 +24,7 @@ afterAll(async () => {
   if (root !== undefined) await rm(root, { recursive: true, force: true })
 }, 30_000)
 
-interface Peer {
-  did: string
-  connected: boolean
-  known?: boolean
-}
-
-async function connectedDids(name: string): Promise<string[]> {
-  const r = await control(dir(name), 'GET', '/v1/peers')
-  if (r.status !== 200) return []
-  return (JSON.parse(r.text) as { peers: Peer[] }).peers.filter((p) => p.connected).map((p) => p.did)
-}
+const connectedOf = (name: string): Promise<string[]> => connectedDids(dir(name))
 
 describe('a mesh that survives restarts (3 processes, SIGKILL)', () => {
   it('the seed and the worker are killed and restarted; the mesh reforms with no command given', async () => {
@@ -54,7 +44,7 @@ describe('a mesh that survives restarts (3 processes, SIGKILL)', () => {
     const client = await startNode(dir('client'), ['--seed', seedAddr, '--log-level', 'info'], running)
     const [S, W, C] = [seed.started.did, worker.started.did, client.started.did]
     await eventually('the client connected to the seed and the worker', async () => {
-      const c = await connectedDids('client')
+      const c = await connectedOf('client')
       return c.includes(S) && c.includes(W)
     })
     await eventually('the seed and the worker saved their peers', async () => {
@@ -86,7 +76,7 @@ describe('a mesh that survives restarts (3 processes, SIGKILL)', () => {
     expect(worker2.started.did).toBe(W)
     expect(seed2.started.peersKnown).toBe(2)
     await eventually('every node is connected to the two others', async () => {
-      const [s, w, c] = await Promise.all([connectedDids('seed'), connectedDids('worker'), connectedDids('client')])
+      const [s, w, c] = await Promise.all([connectedOf('seed'), connectedOf('worker'), connectedOf('client')])
       return s.includes(W) && s.includes(C) && w.includes(S) && w.includes(C) && c.includes(S) && c.includes(W)
     })
     // and the mesh works: the client's task reaches the worker

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cli, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
+import { cli, connectedDids, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
 
 let root: string
 const running: Running[] = []
@@ -36,10 +36,7 @@ async function reputation(node: string, did: string): Promise<Report | undefined
   return r.status === 200 ? (JSON.parse(r.text) as { reputation: Report }).reputation : undefined
 }
 
-async function connected(node: string, did: string): Promise<boolean> {
-  const r = await control(dir(node), 'GET', '/v1/peers')
-  return r.status === 200 && (JSON.parse(r.text) as { peers: Array<{ did: string; connected: boolean }> }).peers.some((p) => p.did === did && p.connected)
-}
+const connected = async (node: string, did: string): Promise<boolean> => (await connectedDids(dir(node))).includes(did)
 
 describe('trust across three processes: anchor, attestation flood, revocation, restart', () => {
   it('a task from B to C follows A\'s attestation and revocation of B, and C keeps the state across a restart', async () => {

@@ -11,7 +11,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cli, control, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
+import { cli, connectedDids, eventually, freePorts, json, startNode, stopAll, type Running } from './e2e-helpers.js'
 
 let root: string
 const running: Running[] = []
@@ -26,10 +26,7 @@ afterAll(async () => {
   if (root !== undefined) await rm(root, { recursive: true, force: true })
 }, 30_000)
 
-async function connected(node: string, did: string): Promise<boolean> {
-  const r = await control(dir(node), 'GET', '/v1/peers')
-  return r.status === 200 && (JSON.parse(r.text) as { peers: Array<{ did: string; connected: boolean }> }).peers.some((p) => p.did === did && p.connected)
-}
+const connected = async (node: string, did: string): Promise<boolean> => (await connectedDids(dir(node))).includes(did)
 
 interface StatusDoc {
   collections: Array<{ name: string; dimensions: number; entries: number; sharding: { replication_factor: number }; shards: Array<{ shard: number; held: boolean; holders: string[]; entries: number; indexed: number }> }>
