@@ -6,7 +6,11 @@
  * Method. With ATTACK_PIN=1 (the default on a machine with 2+ CPUs) the target process is pinned to
  * CPU 0 and every client process (honest peer, attackers) to the other CPUs (`taskset -c`): real
  * attackers do not run on the node's CPU, and the honest peer's own client should not compete with
- * them for the node's core either (ATTACK_PIN=0 lets the OS place everything, as before).
+ * them for the node's core either (ATTACK_PIN=0 lets the OS place everything, as before). Real
+ * attackers do not run on the honest peer's machine either: on 2 cores the clients share CPU 1,
+ * so the attackers run in the SCHED_IDLE class (`chrt -i 0`), which gives the CPU up whenever the
+ * honest client wants it (ATTACK_CLASS=nice runs them at nice 10 instead, the earlier method, where
+ * a flooder still delays the honest client's own sends and reads by up to a scheduler slice).
  * Scenarios: one flooding DID (20,000 tasks), eight flooding DIDs (20,000 together), and a peer
  * that sends 64 tasks of 900 KiB and never reads. Every round measures quiet, attacked, quiet again
  * (interleaved, same target): the quiet baseline is the median of both quiet runs, so load from
@@ -32,6 +36,8 @@ const PIN = (process.env.ATTACK_PIN ?? (CPUS >= 2 ? '1' : '0')) === '1'
 /** The clients' CPUs when pinned: every CPU but 0. */
 const CLIENT_CPUS = PIN ? (CPUS === 2 ? '1' : `1-${CPUS - 1}`) : undefined
 const ONLY = process.env.ATTACK_ONLY
+/** How attackers yield CPU 1 to the honest client when pinned: SCHED_IDLE (default) or nice 10. */
+const CLASS = process.env.ATTACK_CLASS === 'nice' ? 'nice' : 'idle'
 /** Router options for the target, as JSON (e.g. ATTACK_ROUTER='{"busyCpuShare":0.3}'); default: none (the router's defaults). */
 const ROUTER_INIT = JSON.parse(process.env.ATTACK_ROUTER ?? '{}') as Parameters<typeof startTarget>[0]
 
@@ -102,7 +108,7 @@ export async function attackRows(): Promise<BenchRow[]> {
           return r
         }
         const quiet1 = await measure('quiet')
-        const attacker = await spawnFlooder(addr, m.targetId.did, { ...sc.opts, ...(CLIENT_CPUS === undefined ? {} : { cpus: CLIENT_CPUS, nice: 10 }) })
+        const attacker = await spawnFlooder(addr, m.targetId.did, { ...sc.opts, ...(CLIENT_CPUS === undefined ? {} : { cpus: CLIENT_CPUS, ...(CLASS === 'idle' ? { idle: true } : { nice: 10 }) }) })
         const sent = attacker.go()
         await new Promise((r) => setTimeout(r, 50))
         const during = await measure('attacked')
@@ -143,7 +149,7 @@ export async function attackRows(): Promise<BenchRow[]> {
 }
 
 export const attackMethod = (): string =>
-  `honest peer and attackers in child processes${PIN ? ` pinned to CPU ${CLIENT_CPUS} (attackers at nice 10, so the honest client is not slowed by them), the target to CPU 0 (taskset)` : ' (not pinned)'}; ` +
+  `honest peer and attackers in child processes${PIN ? ` pinned to CPU ${CLIENT_CPUS} (attackers ${CLASS === 'idle' ? 'in the SCHED_IDLE class' : 'at nice 10'}, so the honest client is not slowed by them), the target to CPU 0 (taskset)` : ' (not pinned)'}; ` +
   'per round: quiet, attacked, quiet again on one target (quiet = both quiet runs); medians over rounds'
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -10,12 +10,15 @@
  *  2. The split of the pipeline's cost: codec decode, verifyMessage (did-security), router code.
  *  3. The same pipeline on the noble backend against bare noble verify.
  *  4. Request/response latency on loopback TCP (transport-tcp) against a bare node:net echo.
- *  5. Under attack (bench/attack.ts), the trust check's overhead (bench/trust-overhead.ts, also
+ *  5. Under attack (bench/attack.ts, in a fresh process, written to
+ *     bench-results/klp-router-attack.json), the trust check's overhead (bench/trust-overhead.ts, also
  *     written to bench-results/trust.json) and bulk transfer (bench/bulk.ts); BENCH_ATTACK=0,
  *     BENCH_TRUST=0, BENCH_BULK=0 skip them.
  * Run: npx tsx bench/index.ts   (BENCH_SECONDS=1 for a quick run; default 4 s per pairing)
  */
+import { execFileSync } from 'node:child_process'
 import { createPublicKey, verify as nodeVerify } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { createServer, connect, type Socket } from 'node:net'
 import { createSignatureVerifier, ed25519Verify, generateIdentity } from '@kos-mesh/did-security'
 import { KLPMessageType, ProcessingStatus, type SignatureVerifier } from '@kos-mesh/interface'
@@ -200,9 +203,11 @@ async function main(): Promise<void> {
   rows.push(row('request/response p99, loopback TCP, wall', 'ms', lat.p99, { name: 'bare node:net echo p99', value: raw.p99 }, { higherIsBetter: false }))
   rows.push(row('request/response throughput (sequential), loopback TCP', 'req/s', 1000 / lat.p50, { name: 'bare node:net echo', value: 1000 / raw.p50 }, { higherIsBetter: true }))
   if (process.env.BENCH_ATTACK !== '0') {
-    console.log('under attack (honest peer and attackers in child processes):')
-    const { attackRows } = await import('./attack.js')
-    rows.push(...(await attackRows()))
+    // in a process of its own: the node under attack starts with a fresh heap, not with what the
+    // benchmarks above left in this one (their garbage would show as the attack's GC pauses); it
+    // writes its own results (bench-results/klp-router-attack.json)
+    console.log('under attack (bench/attack.ts in a fresh process; honest peer and attackers in child processes):')
+    execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./attack.ts', import.meta.url))], { stdio: 'inherit', env: process.env })
   }
   if (process.env.BENCH_TRUST !== '0') {
     console.log('trust check overhead (static engine vs a 10,000-DID / 100,000-statement graph, same run):')

@@ -101,12 +101,14 @@ export interface RouterInit {
   /**
    * CPU budget (measured time of each peer's pipeline steps, decayed over ~100 ms), applied while
    * more than one peer is active: when the pipeline used more than this share of a core, peers
-   * above the max-min fair level of it are not read until their share decays. Default 0.5.
+   * above the max-min fair level of it are not read until their share decays. A peer with at most
+   * one message in the node (one that waits for its answers) is never held. Default 0.5.
    */
   busyCpuShare?: number
   /**
-   * Share of a core that all strangers (untrusted DIDs) together may use while another peer is
-   * active; beyond it, strangers above the max-min fair level of it are not read. Default 0.25.
+   * Share of a core that all strangers (untrusted DIDs) together may use while a peer it protects
+   * is active (a known peer, or any peer with at most one message in the node); beyond it,
+   * strangers above the max-min fair level of it are not read. Default 0.15.
    */
   strangerCpuShare?: number
   /** Weighted round-robin weights for CRITICAL, HIGH, NORMAL, LOW. Default [8, 4, 2, 1]. */
@@ -241,7 +243,7 @@ export function resolveConfig(init: RouterInit): RouterConfig {
     backpressure: (init.overload ?? 'backpressure') === 'backpressure',
     sliceMs,
     busyCpuShare: share('busyCpuShare', init.busyCpuShare ?? 0.5),
-    strangerCpuShare: share('strangerCpuShare', init.strangerCpuShare ?? 0.25),
+    strangerCpuShare: share('strangerCpuShare', init.strangerCpuShare ?? 0.15),
     requestTimeoutMs: init.requestTimeoutMs ?? 10_000,
     requestRetries: init.requestRetries ?? 3,
     maxPendingRequests: init.maxPendingRequests ?? 10_000,

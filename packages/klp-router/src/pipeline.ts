@@ -71,6 +71,11 @@ export class Pipeline {
     }
   }
 
+  /** Slots in use by a peer's messages. */
+  inFlightOf(peer: string): number {
+    return this.inFlight.get(peer) ?? 0
+  }
+
   /** Queues a message (or starts it at once when nothing waits, a slot is free and the slice has time). */
   enqueue(item: QueueItem): boolean {
     const core = this.core
@@ -190,8 +195,13 @@ export class Pipeline {
       if (fromPeerConn) {
         if ((grant = await this.step(fromPeer, slot)) === 0) return
         const s = await checkSignature(core, msg, slot)
-        this.slicer.done(grant)
-        grant = 0
+        // while the slice has time, the grant is kept through the (synchronous, cheap) checks up to
+        // the handler: a message passes the gate once, so another peer's step does not run between
+        // its verify and its handler (a light peer's request would otherwise wait at the gate twice)
+        if (this.slicer.spent()) {
+          this.slicer.done(grant)
+          grant = 0
+        }
         if (s === null) return
         if (s !== undefined) return this.badSignature(s, fromPeer, id)
       }
@@ -205,6 +215,11 @@ export class Pipeline {
         if (source === core.authority) return
       }
       const tv = checkTrust(core, msg, signerDid, slot)
+      if (tv instanceof Promise && grant !== 0) {
+        // the gate is not held across the trust engine's I/O
+        this.slicer.done(grant)
+        grant = 0
+      }
       const trust = tv instanceof Promise ? await tv : tv
       if (slot.gen !== core.gen) return
       if (trust !== undefined) return await this.responder.fail(msg, fromPeer, trust.reason, trust.message)
@@ -217,7 +232,7 @@ export class Pipeline {
         return core.reject(handler.reason, fromPeer, id)
       }
       if (isBroadcast) core.counters.broadcastsDelivered++
-      if ((grant = await this.step(fromPeer, slot)) === 0) return
+      if (grant === 0 && (grant = await this.step(fromPeer, slot)) === 0) return
       const ctx: MessageContext = { fromPeer, signerDid, receivedAt: item.receivedAt, signal: slot.options.signal }
       const result = await runHandler(core, handler, msg, ctx)
       if ('answer' in result) return await this.responder.fail(msg, fromPeer, result.reason, result.message)

@@ -154,6 +154,8 @@ class KLPRouter implements Router {
     const responder = new Responder(core, this.builder, enqueueLocal)
     this.forwarding = new Forwarding(core, responder, { maxEntries: init.broadcastCacheSize, maxBytes: init.broadcastCacheBytes })
     this.pipeline = new Pipeline(core, this.slicer, this.forwarding, responder)
+    const pipeline = this.pipeline
+    core.shares.backlog = (peer) => core.queue.peerDepth(peer) + pipeline.inFlightOf(peer)
     this.hellos = new Hellos(core, this.builder, (c) => this.peerInfo(c))
     this.inbound = new Inbound(core, this.pipeline, this.hellos)
     this.requests = new Requests(core, this.builder, this.forwarding, enqueueLocal)

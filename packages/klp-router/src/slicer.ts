@@ -8,8 +8,8 @@
  * gate from its grant until it calls `done()` (or the slice ends, e.g. while a handler awaits I/O),
  * and the time it held it is charged to its peer (`CpuShares`); while nobody else waits, more steps
  * of the same peer ride along on the same grant, which ends when the last of them is done. The
- * next step let in is the waiting peer's with the least recent usage, so a peer that sends little
- * goes ahead of a flooding one, and a flood delays another peer's step by at most the one step that
+ * next step let in is the waiting peer's with the least recent usage (strangers: all strangers'
+ * usage together; ties go round robin), so a peer that sends little goes ahead of a flooding one, and a flood delays another peer's step by at most the one step that
  * is running. A peer over its CPU budget (while others are active) is not let in at all until its
  * share decays: the pipeline idles for the others rather than work off that peer's backlog.
  * Internal.
@@ -124,25 +124,22 @@ export class Slicer {
     const shares = this.shares
     if (shares !== undefined) {
       // the least-used waiting peer within its budget; if every one waiting is over its budget,
-      // the pipeline pauses for them while others are active, and looks again when the least used
-      // one should be down to its level
+      // the pipeline pauses for them while others are active, and looks again when the first of
+      // them should be down to its level
       let found: string | undefined
       let bestShare = Infinity
-      let least = best
-      let leastShare = Infinity
+      const now = shares.time()
       for (const peer of gate.keys()) {
-        const s = gate.size > 1 ? shares.share(peer) : 0
-        if (s < leastShare) {
-          leastShare = s
-          least = peer
-        }
+        const s = gate.size > 1 ? shares.gateUsage(peer, now) : 0
         if (s < bestShare && !shares.overBudget(peer)) {
           bestShare = s
           found = peer
         }
       }
       if (found === undefined) {
-        this.retry ??= setTimeout(this.retryDrain, shares.waitMs(least)) // clock-exempt: paces work on the event loop
+        let wait = Infinity
+        for (const peer of gate.keys()) wait = Math.min(wait, shares.waitMs(peer))
+        this.retry ??= setTimeout(this.retryDrain, wait) // clock-exempt: paces work on the event loop
         return
       }
       best = found

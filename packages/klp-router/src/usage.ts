@@ -6,12 +6,21 @@
  * step through the gate and its connection is not read while it has messages queued (its bytes
  * then wait in the transport, undecrypted), until its share decays.
  *
+ * A peer with at most one message in the node (queued or in the pipeline: `backlog`) is never held,
+ * whatever its share: a peer that waits for each answer before it asks again paces itself, and
+ * holding it would only stall it for the time its share takes to decay (tens of ms, for a peer
+ * whose share was near the level when others made the level drop). Holding works on backlogs,
+ * the flooder's tool; a flood of one-message peers is shared out by the scheduler's and the gate's
+ * turns instead (strangers share one turn).
+ *
  * Budget (only while more than one peer is active: alone, a peer may use the whole node):
  * - when the pipeline used more than `busyShare` of a core, peers above the max-min fair level of
  *   it (light peers keep what they use, the heavy ones split the rest) are over budget;
- * - when strangers together used more than `strangerShare`, strangers above the max-min fair level
- *   of `strangerShare` are over budget: fresh DIDs share one bounded slice, however many there are,
- *   and a stranger below that level is never held for what the others used.
+ * - when strangers together used more than `strangerShare` while a peer that slice protects is
+ *   active (a known peer, or any peer with at most one message in the node: one waiting for its
+ *   answers), strangers above the max-min fair level of `strangerShare` are over budget: fresh DIDs
+ *   share one bounded slice, however many there are, and a stranger below that level is never held
+ *   for what the others used. Strangers that all have backlogs share the node by the rule above.
  * Wall time (performance.now): this measures work on the event loop, not protocol time. Internal.
  */
 import { InvalidParametersError } from '@kos-mesh/interface'
@@ -21,7 +30,7 @@ export interface CpuSharesInit {
   tauMs?: number
   /** Share of a core above which the heaviest peers are paused. Default 0.5. */
   busyShare?: number
-  /** Share of a core all strangers together may use while another peer is active. Default 0.25. */
+  /** Share of a core all strangers together may use while a peer it protects is active. Default 0.15. */
   strangerShare?: number
   /** Whether a peer is a stranger (untrusted); asked when a peer is first charged. */
   isStranger?: (peer: string) => boolean
@@ -67,6 +76,11 @@ export class CpuShares {
   private readonly all: Acc = { sum: 0, at: 0, stranger: false }
   private readonly strangers: Acc = { sum: 0, at: 0, stranger: true }
   private paused = new Set<string>()
+  /**
+   * Messages a peer has in the node (queued and in the pipeline); a peer with at most one is never
+   * held (see above). Set by the router; default: every peer counts as backlogged.
+   */
+  backlog: (peer: string) => number = () => Infinity
   private evalAt = -Infinity
   /** The fair levels of the last evaluation (Infinity: that rule holds nobody). */
   private busyLevel = Infinity
@@ -75,7 +89,7 @@ export class CpuShares {
   constructor(init: CpuSharesInit = {}) {
     this.tauMs = init.tauMs ?? 100
     this.busyShare = init.busyShare ?? 0.5
-    this.strangerShare = init.strangerShare ?? 0.25
+    this.strangerShare = init.strangerShare ?? 0.15
     if (!(this.tauMs > 0) || !(this.busyShare > 0) || !(this.strangerShare > 0)) {
       throw new InvalidParametersError(`expected tauMs, busyShare and strangerShare > 0, got ${this.tauMs}, ${this.busyShare}, ${this.strangerShare}`)
     }
@@ -117,6 +131,23 @@ export class CpuShares {
     return a === undefined ? 0 : this.decay(a, this.now()) / this.tauMs
   }
 
+  /**
+   * The usage a peer's turn at the gate is ordered by: its own share, or for a stranger the share
+   * of all strangers together (they are one peer at the gate as in the queue, so any number of
+   * fresh DIDs, each light on its own, do not go ahead of a known peer that used less than all of
+   * them together). A peer not charged yet counts as its class would.
+   */
+  gateUsage(peer: string, now = this.now()): number {
+    const a = this.peers.get(peer)
+    if (a === undefined ? this.isStranger(peer) : a.stranger) return this.decay(this.strangers, now) / this.tauMs
+    return a === undefined ? 0 : this.decay(a, now) / this.tauMs
+  }
+
+  /** The time source's reading (one per comparison of several peers, so that ties stay ties). */
+  time(): number {
+    return this.now()
+  }
+
   /** All strangers' recent share of a core together. */
   strangersShare(): number {
     return this.decay(this.strangers, this.now()) / this.tauMs
@@ -131,7 +162,7 @@ export class CpuShares {
   overBudget(peer: string): boolean {
     const now = this.now()
     if (now - this.evalAt >= EVAL_MS) this.evaluate(now)
-    return this.paused.has(peer)
+    return this.paused.has(peer) && this.backlog(peer) > 1
   }
 
   /** Whether any peer was over its budget at the last evaluation (no clock read). */
@@ -141,7 +172,7 @@ export class CpuShares {
 
   /** Whether a peer was over its budget at the last evaluation (no clock read, no re-evaluation). */
   wasPaused(peer: string): boolean {
-    return this.paused.has(peer)
+    return this.paused.has(peer) && this.backlog(peer) > 1
   }
 
   /**
@@ -165,6 +196,8 @@ export class CpuShares {
     const strangers = this.decay(this.strangers, now) / this.tauMs
     const all: number[] = []
     const ofStrangers: number[] = []
+    /** An active peer the strangers' slice protects: a known one, or one with at most one message in the node. */
+    let guarded = false
     for (const [peer, a] of this.peers) {
       const s = this.decay(a, now) / this.tauMs
       if (s < ACTIVE / 100) this.peers.delete(peer)
@@ -173,12 +206,15 @@ export class CpuShares {
         a.stranger = this.isStranger(peer)
         all.push(s)
         if (a.stranger) ofStrangers.push(s)
+        if (!guarded && (!a.stranger || this.backlog(peer) <= 1)) guarded = true
       }
     }
     const busy = all.length >= 2 && total > this.busyShare ? fairLevel(all, this.busyShare) : Infinity
-    // strangers are held to their one slice while anyone else is active; within it, max-min: a
-    // stranger below the fair level keeps all it uses, only those above it are held
-    const strange = all.length >= 2 && ofStrangers.length > 0 && strangers > this.strangerShare ? fairLevel(ofStrangers, this.strangerShare) : Infinity
+    // strangers are held to their one slice while someone else it protects is active (a known
+    // peer, or any peer waiting for its answers); within it, max-min: a stranger below the fair
+    // level keeps all it uses, only those above it are held. Strangers that all have backlogs
+    // (bulk work, nobody waiting on an answer) share the node by the busy rule alone.
+    const strange = all.length >= 2 && guarded && ofStrangers.length > 0 && strangers > this.strangerShare ? fairLevel(ofStrangers, this.strangerShare) : Infinity
     this.busyLevel = busy
     this.strangerLevel = strange
     if (busy < Infinity || strange < Infinity) {

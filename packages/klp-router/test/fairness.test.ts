@@ -64,26 +64,44 @@ describe('CpuShares', () => {
     expect(shares.overBudget('known')).toBe(false)
   })
 
-  it('among strangers only, the heavy ones are held to the strangers\' slice and a light one is not', () => {
+  it('among strangers only, the heavy ones are held to the strangers\' slice while one waits for its answers', () => {
     const { shares, clock } = sharesAt({ busyShare: 0.9, strangerShare: 0.25, isStranger: () => true })
+    const backlog = new Map([['flood', 100], ['light', 1]])
+    shares.backlog = (p) => backlog.get(p) ?? 0
     shares.charge('flood', 40)
     shares.charge('light', 2)
     clock.t += 3
     expect(shares.overBudget('flood')).toBe(true)
     expect(shares.overBudget('light')).toBe(false)
   })
+
+  it('strangers that all have backlogs (nobody waits for an answer) share the node by the busy rule alone', () => {
+    const { shares, clock } = sharesAt({ busyShare: 0.9, strangerShare: 0.25, isStranger: () => true })
+    shares.backlog = () => 100
+    shares.charge('bulk1', 30)
+    shares.charge('bulk2', 30) // 0.6 together: over the strangers' slice, under the busy share
+    clock.t += 3
+    expect(shares.overBudget('bulk1')).toBe(false)
+    expect(shares.overBudget('bulk2')).toBe(false)
+    shares.charge('bulk1', 40) // 1.0 together: over the busy share, the heavier one is held
+    clock.t += 3
+    expect(shares.overBudget('bulk1')).toBe(true)
+    expect(shares.overBudget('bulk2')).toBe(false)
+  })
 })
 
 describe('a light stranger among flooding strangers', () => {
   it('is not held when the flooders spent the strangers\' slice: only those above the fair level are', () => {
-    const { shares, clock } = sharesAt({ busyShare: 1, strangerShare: 0.25, isStranger: () => true })
+    const { shares, clock } = sharesAt({ busyShare: 1, strangerShare: 0.25, isStranger: (p) => p !== 'known' })
+    shares.backlog = (p) => (p === 'honest' ? 2 : 50) // every stranger has a backlog: the known peer is the one protected
+    shares.charge('known', 1)
     for (let i = 0; i < 8; i++) shares.charge(`flood${i}`, 8) // 8 x 0.08 = 0.64 of a core, the slice is 0.25
     shares.charge('honest', 1) // 0.01: below the fair level (0.25 - 0.01) / 8 = 0.03
     clock.t += 3
     expect(shares.strangersShare()).toBeGreaterThan(0.25)
     for (let i = 0; i < 8; i++) expect(shares.overBudget(`flood${i}`)).toBe(true)
     expect(shares.overBudget('honest')).toBe(false)
-    // a stranger above the fair level is held like the flooders
+    // a stranger with a backlog above the fair level is held like the flooders
     shares.charge('honest', 5)
     clock.t += 3
     expect(shares.overBudget('honest')).toBe(true)
@@ -92,6 +110,8 @@ describe('a light stranger among flooding strangers', () => {
   it('a peer that becomes trusted while active leaves the strangers\' slice', () => {
     const trusted = new Set<string>()
     const { shares, clock } = sharesAt({ busyShare: 1, strangerShare: 0.25, isStranger: (p) => !trusted.has(p) })
+    shares.backlog = (p) => (p === 'waiting' ? 1 : 50)
+    shares.charge('waiting', 1) // a stranger waiting for its answer: the slice protects it
     for (let i = 0; i < 4; i++) shares.charge(`flood${i}`, 10)
     shares.charge('peer', 10)
     clock.t += 3
@@ -240,46 +260,65 @@ describe('Slicer gate', () => {
   })
 })
 
+/**
+ * A router fed in process by two peers: a flooder with 600 frames and a quiet peer with one, each
+ * on a FeedConnection. `log` gets `handler <who>` for every handled message; `verify` wraps the
+ * signature check (`who` is 'quiet' or 'flood').
+ */
+async function floodRig(o: { log: (e: string) => void; pipelineSliceMs?: number; verify?: (who: string, check: () => Promise<boolean>) => Promise<boolean> }) {
+  const { generateIdentity, createSignatureVerifier } = await import('@kos-mesh/did-security')
+  const { KLPMessageType, ProcessingStatus } = await import('@kos-mesh/interface')
+  const { klpRouter } = await import('../src/router.js')
+  const { FeedConnection, feedTransport, makeFrames } = await import('../bench/harness.js')
+  const flooder = generateIdentity()
+  const quiet = generateIdentity()
+  const flood = await makeFrames(600, { identity: flooder })
+  const one = await makeFrames(1, { identity: quiet })
+  const inner = createSignatureVerifier()
+  const who = (did: string): string => (did === quiet.did ? 'quiet' : 'flood')
+  let onConn!: (c: import('@kos-mesh/interface').Connection) => void
+  const router = klpRouter({ authority: 'bench.mesh.kai', listen: ['bench://feed'], rateLimit: false, maxQueuePerPeer: 1024, acceptBeforeStart: true, ...(o.pipelineSliceMs === undefined ? {} : { pipelineSliceMs: o.pipelineSliceMs }) })({
+    signer: generateIdentity().signer,
+    signatureVerifier: {
+      verifySignature: (keyId, data, sig, opts) => {
+        const check = (): Promise<boolean> => inner.verifySignature(keyId, data, sig, opts)
+        return o.verify === undefined ? check() : o.verify(who(keyId.split('#')[0]!), check)
+      },
+    },
+    transports: [feedTransport((h) => { onConn = h })],
+  })
+  router.handle(KLPMessageType.VECTOR_SYNC, (_m, ctx) => {
+    o.log(`handler ${who(ctx.fromPeer)}`)
+    return { status: ProcessingStatus.PROCESSED }
+  })
+  await router.start()
+  const a = new FeedConnection(flooder.did)
+  const b = new FeedConnection(quiet.did)
+  onConn(a)
+  onConn(b)
+  return { router, pushFlood: (from = 0, to = 600) => a.push(flood.frames.slice(from, to)), pushQuiet: () => b.push(one.frames) }
+}
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
+
 describe('a router under a one-peer flood (in process)', () => {
   it("serves a quiet peer's message within a few steps, not behind the flood's backlog", async () => {
-    const { generateIdentity, createSignatureVerifier } = await import('@kos-mesh/did-security')
-    const { KLPMessageType, ProcessingStatus } = await import('@kos-mesh/interface')
-    const { klpRouter } = await import('../src/router.js')
-    const { FeedConnection, feedTransport, makeFrames } = await import('../bench/harness.js')
-    const flooder = generateIdentity()
-    const quiet = generateIdentity()
-    const flood = await makeFrames(600, { identity: flooder })
-    const one = await makeFrames(1, { identity: quiet })
     const order: string[] = []
-    let onConn!: (c: import('@kos-mesh/interface').Connection) => void
-    const router = klpRouter({ authority: 'bench.mesh.kai', listen: ['bench://feed'], rateLimit: false, maxQueuePerPeer: 1024, acceptBeforeStart: true })({
-      signer: generateIdentity().signer,
-      signatureVerifier: createSignatureVerifier(),
-      transports: [feedTransport((h) => { onConn = h })],
-    })
-    router.handle(KLPMessageType.VECTOR_SYNC, (_m, ctx) => {
-      order.push(ctx.fromPeer)
-      return { status: ProcessingStatus.PROCESSED }
-    })
-    await router.start()
+    const rig = await floodRig({ log: (e) => order.push(e) })
     try {
-      const a = new FeedConnection(flooder.did)
-      const b = new FeedConnection(quiet.did)
-      onConn(a)
-      onConn(b)
-      a.push(flood.frames)
+      rig.pushFlood()
       // the flood is being worked off (and charged) when the quiet peer's one message arrives
-      while (order.length < 50) await new Promise((r) => setImmediate(r))
+      while (order.length < 50) await turn()
       const before = order.length
-      b.push(one.frames)
-      while (!order.includes(quiet.did)) await new Promise((r) => setImmediate(r))
-      const floodBetween = order.indexOf(quiet.did) - before
+      rig.pushQuiet()
+      while (!order.includes('handler quiet')) await turn()
+      const floodBetween = order.indexOf('handler quiet') - before
       expect(order.length).toBeLessThan(600) // the flood's backlog was still there
       // a free slot (one flood message finishing) and, at each gate step, the one step running;
       // served in plain turns it waits for 5 here, behind the flood the whole backlog
       expect(floodBetween).toBeLessThanOrEqual(4)
     } finally {
-      await router.stop()
+      await rig.router.stop()
     }
   })
 })
@@ -295,5 +334,92 @@ describe('CpuShares.waitMs', () => {
     expect(w).toBeGreaterThan(1)
     expect(w).toBeLessThanOrEqual(25)
     expect(shares.waitMs('honest')).toBe(1)
+  })
+})
+
+describe('holding works on backlogs (a peer with one message in the node is never held)', () => {
+  it('a peer over the fair level is held only while it has more than one message in the node', () => {
+    const { shares, clock } = sharesAt({ tauMs: 100, busyShare: 0.5 })
+    const backlog = new Map([['flood', 50], ['honest', 1]])
+    shares.backlog = (p) => backlog.get(p) ?? 0
+    shares.charge('flood', 60) // 0.6 of a core
+    shares.charge('honest', 40) // 0.4: above the fair level 0.25 as well
+    clock.t += 3
+    expect(shares.overBudget('flood')).toBe(true)
+    // it waits for each answer before it asks again: it paces itself, holding it would only stall it
+    expect(shares.overBudget('honest')).toBe(false)
+    expect(shares.wasPaused('honest')).toBe(false)
+    backlog.set('honest', 2) // a second message queued: now it is a backlog, and it is held
+    expect(shares.overBudget('honest')).toBe(true)
+    expect(shares.wasPaused('honest')).toBe(true)
+  })
+
+  it('without a backlog function every peer counts as backlogged (CpuShares on its own)', () => {
+    const { shares, clock } = sharesAt({ tauMs: 100, busyShare: 0.5 })
+    shares.charge('flood', 60)
+    shares.charge('honest', 40)
+    clock.t += 3
+    expect(shares.overBudget('honest')).toBe(true)
+  })
+})
+
+describe('strangers are one peer at the gate', () => {
+  it('gateUsage: a stranger counts as all strangers together, a known peer as itself', () => {
+    const { shares } = sharesAt({ tauMs: 100, isStranger: (p) => p.startsWith('s') })
+    for (let i = 0; i < 8; i++) shares.charge(`s${i}`, 4) // 0.04 each, 0.32 together
+    shares.charge('known', 20) // 0.2
+    expect(shares.share('s0')).toBeCloseTo(0.04)
+    expect(shares.gateUsage('s0')).toBeCloseTo(0.32)
+    expect(shares.gateUsage('s-new')).toBeCloseTo(0.32) // not charged yet: counts as its class
+    expect(shares.gateUsage('known')).toBeCloseTo(0.2)
+    expect(shares.gateUsage('known-new')).toBe(0)
+  })
+
+  it('a known peer that used less than all strangers together goes ahead of each of them, however light each is', async () => {
+    const shares = new CpuShares({ busyShare: 10, strangerShare: 10, isStranger: (p) => p.startsWith('s') })
+    const slicer = new Slicer(1000, shares)
+    for (let i = 0; i < 8; i++) shares.charge(`s${i}`, 4)
+    shares.charge('known', 20)
+    const first = slicer.turn('holder') as Grant
+    const order: string[] = []
+    const waits = ['s0', 's1', 's2', 'known', 's3'].map((p) => Promise.resolve(slicer.turn(p)).then((g) => { order.push(p); slicer.done(g) }))
+    slicer.done(first)
+    await Promise.all(waits)
+    expect(order[0]).toBe('known')
+    // the strangers tie on their shared usage: they go in turn, in arrival order
+    expect(order.slice(1)).toEqual(['s0', 's1', 's2', 's3'])
+  })
+})
+
+describe('a message passes the gate once (in process)', () => {
+  it("no other peer's step runs between a message's verify and its handler while the slice has time", async () => {
+    const events: string[] = []
+    const rig = await floodRig({
+      log: (e) => events.push(e),
+      pipelineSliceMs: 10_000,
+      verify: async (who, check) => {
+        events.push(`verify ${who}`)
+        // the quiet peer's check takes a while in this run (microtasks, no I/O): the flood's steps queue at the gate meanwhile
+        if (who === 'quiet') for (let k = 0; k < 500; k++) await Promise.resolve()
+        return check()
+      },
+    })
+    try {
+      // the flood arrives a few frames per turn of the event loop, the quiet peer's one message in the middle of it
+      for (let i = 0; i < 30; i++) {
+        rig.pushFlood(i * 20, i * 20 + 20)
+        if (i === 10) rig.pushQuiet()
+        await turn()
+      }
+      while (!events.includes('handler quiet')) await turn()
+      const v = events.indexOf('verify quiet')
+      const h = events.indexOf('handler quiet')
+      expect(v).toBeGreaterThan(0)
+      // the flood was still being worked off (its steps ran before and after), yet none ran in between
+      expect(events.slice(v + 1, h)).toEqual([])
+      expect(events.filter((e) => e === 'handler flood').length).toBeLessThan(600)
+    } finally {
+      await rig.router.stop()
+    }
   })
 })

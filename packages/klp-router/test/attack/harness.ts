@@ -62,6 +62,12 @@ export interface FlooderOptions {
   cpus?: string
   /** Runs the child under `nice -n <nice>` (lower CPU priority). Default: not niced. */
   nice?: number
+  /**
+   * Runs the child in the SCHED_IDLE class (`chrt -i 0`): on a CPU it shares with another client,
+   * it runs only while that one does not want the CPU, and gives it up as soon as it does (an
+   * attacker on a machine of its own delays the honest client not at all). Default: normal class.
+   */
+  idle?: boolean
 }
 
 export interface HonestResult {
@@ -89,7 +95,7 @@ const FLOODER = fileURLToPath(new URL('./flooder.ts', import.meta.url))
 export async function spawnFlooder(targetAddr: string, targetDid: string, o: FlooderOptions): Promise<Flooder> {
   const args = ['--import', 'tsx', FLOODER, o.mode, targetAddr, targetDid, String(o.count), String(o.bytes ?? 0), String(o.ttl ?? 60), String(o.dids ?? 1)]
   // `cpus` (e.g. '1'): the child runs pinned to those CPUs (taskset), away from the target's
-  const cmd = [...(o.nice === undefined ? [] : ['nice', '-n', String(o.nice)]), ...(o.cpus === undefined ? [] : ['taskset', '-c', o.cpus]), process.execPath, ...args]
+  const cmd = [...(o.idle === true ? ['chrt', '-i', '0'] : []), ...(o.nice === undefined ? [] : ['nice', '-n', String(o.nice)]), ...(o.cpus === undefined ? [] : ['taskset', '-c', o.cpus]), process.execPath, ...args]
   const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   let killed = false
