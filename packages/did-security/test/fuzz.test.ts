@@ -251,7 +251,7 @@ describe('mutation fuzz (seeded)', { timeout: 60_000 }, () => {
 
   it('handshake identity payloads from a malicious peer that encrypts them correctly', async () => {
     // The peer holds the handshake keys, so the payload behind the AEAD (DID length, DID bytes,
-    // signature) is as untrusted as the outer bytes. This peer follows the key schedule of channel.ts.
+    // signature) is as untrusted as the outer bytes. This peer follows the key schedule of channel-handshake.ts.
     const m = new Mutator(SEED ^ 6)
     const t = tally('handshake-payload')
     const be = getBackend('native')

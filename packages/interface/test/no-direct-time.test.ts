@@ -18,13 +18,8 @@ const EXEMPT_FILES = new Set([
 ])
 
 /**
- * TODO(issue 9): packages not converted yet; their findings are printed, not failed. Shrink this
- * list as each package takes its time from an injected Clock (the guard prints the listed packages
- * that have become clean).
- * - klp-router, reference-node, agents: being converted.
- * - klp-codec: `createMessage` / `checkExpiry` default to `Date.now()` (should be `systemClock.now()`).
- * - interface-compliance-tests: its hang watchdogs run on the wall clock on purpose (mark them
- *   `// clock-exempt:`), its default `sleep` should take a Clock.
+ * Packages not converted yet: their findings are printed, not failed (the guard prints the listed
+ * packages that have become clean). Every package takes its time from an injected Clock now.
  */
 const PENDING: string[] = []
 

@@ -3,15 +3,15 @@
  *   signed        = #6.18([ protected: bstr, unprotected: {}, payload: bstr, signature: bstr .size 64 ])
  *   protected     = bstr .cbor { 1 (alg): -8 (EdDSA), 4 (kid): bstr (UTF-8 of the signer's key id) }
  *   signing input = Sig_structure = [ "Signature1", protected, external_aad: bstr, payload ]
- * KLP messages use it with an empty external_aad (message.ts keeps its own optimized writer and
- * reader of the same bytes); trust statements, agent-migration objects and vector-mesh entries
- * each use it with their own external_aad, so a signature made for one domain never verifies in
- * another. Writing and strict, bounded decoding live here; verifying is the caller's (it knows
- * how to resolve the kid).
+ * KLP messages use it with an empty external_aad (the message-*.ts modules keep their own optimized
+ * writer and reader of the same bytes); trust statements, agent-migration objects and vector-mesh
+ * entries each use it with their own external_aad, so a signature made for one domain never
+ * verifies in another. Writing and strict, bounded decoding live here; verifying is the caller's
+ * (it knows how to resolve the kid).
  */
 import { describeValue, DecodeError, InvalidParametersError, InvalidSignatureError, LimitExceededError, throwIfAborted, type AbortOptions, type Signer } from '@kos-mesh/interface'
 
-// Local copies of message.ts's constants (message.ts imports nothing from here, so its hot path is unchanged).
+// Local copies of the message modules' constants (message-*.ts import nothing from here, so their hot path is unchanged).
 const SIGNATURE_LENGTH = 64
 const TAG_HEAD = 0xc0 | 18
 const ARRAY4 = 0x84

@@ -6,21 +6,18 @@
  * @packageDocumentation
  */
 export { parseAddress, formatAddress, isValidAddress, toAddress, MAX_ADDRESS_LENGTH, MAX_AUTHORITY_LENGTH } from './address.js'
-export { encodeValue, decodeValue } from './cbor.js'
+export { encodeValue } from './cbor-encode.js'
+export { decodeValue } from './cbor-decode.js'
+export { createMessage } from './message-create.js'
+export type { CreateMessageInit } from './message-create.js'
+export { computeMessageId, messageIdFromBody, parseMessageId } from './message-id.js'
+export { encodeBody } from './message-body-encode.js'
+export { signingInput, getSigningInput, signMessage } from './message-sign.js'
+export { encodeMessage } from './message-envelope.js'
+export { decodeMessage } from './message-decode.js'
+export { verifyMessage, checkExpiry, expiresAt } from './message-verify.js'
+export type { ExpiryOptions } from './message-verify.js'
 export {
-  createMessage,
-  computeMessageId,
-  messageIdFromBody,
-  parseMessageId,
-  encodeBody,
-  signingInput,
-  getSigningInput,
-  signMessage,
-  encodeMessage,
-  decodeMessage,
-  verifyMessage,
-  checkExpiry,
-  expiresAt,
   KLP_VERSION,
   DEFAULT_TTL,
   DEFAULT_CLOCK_SKEW_MS,
@@ -34,8 +31,7 @@ export {
   MESSAGE_ID_HASH,
   MESSAGE_ID_DIGEST_LENGTH,
   CONTENT_TYPES,
-} from './message.js'
-export type { CreateMessageInit, ExpiryOptions } from './message.js'
+} from './message-schema.js'
 export {
   encodeCoseSign1,
   decodeCoseSign1,

@@ -10,7 +10,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { InvalidParametersError, describeValue } from '@kos-mesh/interface'
 import type { KLPPayload, KLPValue } from '@kos-mesh/interface'
-import { decodeValue, encodeValue } from './cbor.js'
+import { decodeValue } from './cbor-decode.js'
+import { encodeValue } from './cbor-encode.js'
 import {
   AuthenticationFailedError,
   DecompressedTooLargeError,

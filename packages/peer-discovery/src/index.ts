@@ -16,8 +16,10 @@ export type {
   BootstrapResult,
   SeedNode,
   LocalNodeInit,
-} from './service.js'
-export { PeerRegistry, DEFAULT_RANKING_WEIGHTS, toDiscoveredPeer } from './registry.js'
+} from './service-api.js'
+export { PeerRegistry } from './registry.js'
+export { DEFAULT_RANKING_WEIGHTS } from './registry-types.js'
+export { toDiscoveredPeer } from './registry-rank.js'
 export type {
   PeerRegistryInit,
   PeerEntry,
@@ -30,7 +32,7 @@ export type {
   RemoveReason,
   RegistryStats,
   PeerRegistryEvents,
-} from './registry.js'
+} from './registry-types.js'
 export {
   createNodeRecord,
   createRecordVerifier,

@@ -6,7 +6,7 @@
 import { ConnectivityStatus, NATType, NodeType, VerificationLevel } from '@kos-mesh/interface'
 import type { FederatedNode, MessageRouter, NetworkAddress } from '@kos-mesh/interface'
 import { toNetworkAddress } from './addresses.js'
-import type { LocalNodeInit } from './service.js'
+import type { LocalNodeInit } from './service-api.js'
 
 /** The FederatedNode of the node behind `router` at `now` (ms), from `n` and defaults. */
 export function localNodeOf(router: MessageRouter, n: LocalNodeInit, now: number): FederatedNode {

@@ -4,174 +4,19 @@
  * by trust, measured latency and capabilities, tracks liveness, and stays bounded.
  *
  * No sockets, no timers: time comes from the injected clock and `prune()` is called by the owner.
+ * This module holds the table, its indexes, merging, expiry and queries; the public types are in
+ * registry-types.ts, scoring in registry-rank.ts, per-source budgets and reject memory in
+ * registry-admission.ts.
  */
-import { createHash } from 'node:crypto'
-import { DiscoveryMethod, equalBytes, isKosMeshError, systemClock, throwIfAborted } from '@kos-mesh/interface'
+import { DiscoveryMethod, equalBytes, systemClock, throwIfAborted } from '@kos-mesh/interface'
 import type { AbortOptions, Clock, DiscoveredPeer } from '@kos-mesh/interface'
-import { InvalidParametersError, InvalidSignatureError, LimitExceededError, MessageExpiredError, UnknownKeyError } from '@kos-mesh/interface'
+import { InvalidParametersError } from '@kos-mesh/interface'
+import { digestKey, errorReason, RejectMemory, SourceBudgets } from './registry-admission.js'
+import { compareTie, PeerScorer, tieKey, toDiscoveredPeer } from './registry-rank.js'
+import { DEFAULT_RANKING_WEIGHTS } from './registry-types.js'
+import type { MergeOptions, MergeResult, PeerEntry, PeerRegistryInit, RankedPeer, RankQuery, RegistryStats, RejectReason, RemoveReason } from './registry-types.js'
 import { CAPABILITY_FLAGS, hasCapabilities } from './validate.js'
 import type { DiscoverySource, NodeRecord, PeerQuery, RecordPeek, RecordVerifier } from './types.js'
-
-/** Weights of the rank score's parts (they need not sum to 1). */
-export interface RankingWeights {
-  /** Weight of the trust score (0..10 mapped to 0..1). Default 0.5. */
-  trust: number
-  /** Weight of measured latency (`ref / (ref + latency)`, 0.5 when never measured). Default 0.3. */
-  latency: number
-  /** Weight of capability richness (share of `preferredCapabilities` the peer has). Default 0.2. */
-  capabilities: number
-  /**
-   * Weight of the node role: 1 when the peer's `node_type` is one of the query's `preferredRoles`
-   * (e.g. `ValidatorNode`, `ArchiveNode`), else 0. Default 0 (roles do not rank unless asked).
-   */
-  role: number
-}
-
-/** The default ranking weights: trust 0.5, latency 0.3, capabilities 0.2, role 0. */
-export const DEFAULT_RANKING_WEIGHTS: Readonly<RankingWeights> = Object.freeze({ trust: 0.5, latency: 0.3, capabilities: 0.2, role: 0 })
-
-/** Options of the registry. */
-export interface PeerRegistryInit {
-  /** Decodes and verifies record bytes (see `createRecordVerifier`). Required. */
-  verifyRecord: RecordVerifier
-  /** Optional cheap peek used to skip verifying records that cannot replace the stored one. */
-  peekRecord?: RecordPeek
-  /** The local node's DID: its own record is never stored. */
-  localPeerId?: string
-  /** Time source (only `now()` is used: the registry sets no timers). Default `systemClock` (@kos-mesh/interface). */
-  clock?: Pick<Clock, 'now'>
-  /** Max peers kept; at the bound the worst-ranked peer is evicted for a better one. Default 1000. */
-  maxPeers?: number
-  /** A peer not heard of (no newer record, no `touch`) for this long is marked stale. Default 5 min. */
-  staleAfterMs?: number
-  /** A peer not heard of for this long is removed. Default 30 min. */
-  removeAfterMs?: number
-  /** Ranking weights. Default `DEFAULT_RANKING_WEIGHTS`. */
-  weights?: Partial<RankingWeights>
-  /** Latency (ms) that scores 0.5. Default 100. */
-  latencyReferenceMs?: number
-  /** Capabilities that count for the capability score. Default: every boolean capability. */
-  preferredCapabilities?: readonly string[]
-  /**
-   * Trust a peer gets from its own (self-asserted) record is capped at this (0..10). A trust engine
-   * sets real scores through `setTrust`. Default 5.
-   */
-  maxSelfAssertedTrust?: number
-  /**
-   * The trust engine's score of a DID (0..10), e.g. `(did) => engine.peerScore(did)` of
-   * @kos-mesh/trust: it ranks before anything else (`setTrust`, then the capped self-asserted one).
-   */
-  trustScoreOf?: (did: string) => number | undefined
-  /** Per-source budget of records considered: burst size. Default 256. */
-  sourceBurst?: number
-  /** Per-source budget refill, records per second. Default 64. */
-  sourceRatePerSecond?: number
-  /**
-   * Max peers in the table introduced by one source (anti-Sybil: one peer cannot fill the table
-   * with identities it made up). Default `max(64, floor(maxPeers / 4))`.
-   */
-  maxPeersPerSource?: number
-  /** Max sources whose budgets are tracked (least recently used are forgotten). Default 1024. */
-  maxTrackedSources?: number
-  /** Rejected record byte strings remembered, so repeats are dropped without verifying. Default 1024. */
-  maxRememberedRejects?: number
-}
-
-/** A peer in the registry: its verified record and what this node measured of it. */
-export interface PeerEntry {
-  readonly peerId: string
-  /**
-   * Tie-breaker among equal scores: a hash of (local id, peer id), so different nodes prefer
-   * different peers among equals instead of all dialling the same ones.
-   */
-  readonly tieKey: number
-  record: NodeRecord
-  discoveryMethod: DiscoveryMethod
-  /** Local time the peer was first added. */
-  discoveredAt: number
-  /** Local time of the last sign of life (newer record or `touch`). */
-  lastSeen: number
-  stale: boolean
-  /** Measured round-trip latency (ms, smoothed), if any. */
-  latencyMs?: number
-  /** Trust score from a trust engine (0..10), if any; overrides the self-asserted one. */
-  trustOverride?: number
-  /** Who introduced this peer (counts against that source's `maxPeersPerSource`). */
-  readonly source: string
-}
-
-export interface RankQuery extends PeerQuery {
-  /** Peer ids left out (e.g. the requester, connected peers). */
-  exclude?: ReadonlySet<string>
-  /** Weights for this call only (missing ones keep the registry's). */
-  weights?: Partial<RankingWeights>
-  /** Node roles (`NodeType` values) that score for the `role` weight. Default none. */
-  preferredRoles?: readonly string[]
-}
-
-/** A peer with its rank score and its trust score. */
-export interface RankedPeer {
-  entry: PeerEntry
-  score: number
-  trustScore: number
-}
-
-/** Why a record was not merged. */
-export type RejectReason =
-  | 'invalid'
-  | 'limit'
-  | 'forged'
-  | 'signer_mismatch'
-  | 'expired'
-  | 'future'
-  | 'rate_limited'
-  | 'table_full'
-  | 'source_full'
-  | 'self'
-
-/** What merging a batch of records did. */
-export interface MergeResult {
-  added: number
-  updated: number
-  /** Records that were valid but not newer than the stored one (or peeked as such). */
-  unchanged: number
-  rejected: number
-  /** Rejections by reason. */
-  reasons: Partial<Record<RejectReason, number>>
-}
-
-/** Options of merging records into the registry: who sent them, and how they were discovered. */
-export interface MergeOptions extends AbortOptions {
-  /** Who sent the records (a peer DID or a source name): budgets are per source. */
-  source: string
-  method: DiscoveryMethod
-}
-
-/** Why a peer left the registry. */
-export type RemoveReason = 'expired' | 'timeout' | 'evicted' | 'manual'
-
-/** Events of the registry: a peer added, updated, gone stale, removed. */
-export interface PeerRegistryEvents {
-  'peer:add': CustomEvent<PeerEntry>
-  'peer:update': CustomEvent<PeerEntry>
-  'peer:stale': CustomEvent<PeerEntry>
-  'peer:remove': CustomEvent<{ entry: PeerEntry; reason: RemoveReason }>
-}
-
-/** Counters of the registry. */
-export interface RegistryStats {
-  peers: number
-  added: number
-  updated: number
-  unchanged: number
-  removed: number
-  rejected: Record<RejectReason, number>
-}
-
-interface Bucket {
-  tokens: number
-  at: number
-}
 
 /** Key of record bytes: their last 32 bytes (in a KLP message, the end of its Ed25519 signature). */
 function tailKey(bytes: Uint8Array): string {
@@ -179,37 +24,6 @@ function tailKey(bytes: Uint8Array): string {
   let k = String(bytes.length) + ':'
   for (let i = start; i < bytes.length; i++) k += String.fromCharCode(bytes[i]!)
   return k
-}
-
-function digestKey(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('base64')
-}
-
-
-/** FNV-1a (32-bit) of `local` + NUL + `peer`. */
-function tieKey(local: string, peer: string): number {
-  let h = 0x811c9dc5
-  const s = `${local}\u0000${peer}`
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193) >>> 0
-  }
-  return h
-}
-
-/** Order of equal-score peers: by tie key, then peer id. */
-function compareTie(a: PeerEntry, b: PeerEntry): number {
-  return a.tieKey - b.tieKey || (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
-}
-
-function errorReason(err: unknown): RejectReason {
-  if (!isKosMeshError(err)) return 'invalid'
-  if (err.code === 'ERR_RECORD_SIGNER_MISMATCH') return 'signer_mismatch'
-  if (err.code === 'ERR_RECORD_FROM_FUTURE') return 'future'
-  if (err instanceof MessageExpiredError || err.code === 'ERR_RECORD_EXPIRED') return 'expired'
-  if (err instanceof InvalidSignatureError || err instanceof UnknownKeyError) return 'forged'
-  if (err instanceof LimitExceededError) return 'limit'
-  return 'invalid'
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -232,20 +46,13 @@ export class PeerRegistry extends EventTarget {
   readonly #maxPeers: number
   readonly #staleAfter: number
   readonly #removeAfter: number
-  readonly #weights: RankingWeights
-  readonly #latencyRef: number
-  readonly #preferred: readonly string[]
-  readonly #maxSelfTrust: number
-  readonly #burst: number
-  readonly #rate: number
-  readonly #maxSources: number
+  readonly #scorer: PeerScorer
+  readonly #budgets: SourceBudgets
   readonly #peers = new Map<string, PeerEntry>()
-  readonly #buckets = new Map<string, Bucket>()
   /** Stored records by the tail of their bytes (the signature): exact repeats skip all work. */
   readonly #byTail = new Map<string, PeerEntry>()
-  /** SHA-256 of recently rejected record bytes (LRU): a repeated bad record is not verified again. */
-  readonly #rejectedTails = new Map<string, RejectReason>()
-  readonly #maxRejectedTails: number
+  /** Rejected record bytes, so repeats are dropped without verifying. */
+  readonly #rejects: RejectMemory
   /** Peers in the table per introducing source. */
   readonly #introduced = new Map<string, number>()
   readonly #maxPerSource: number
@@ -258,26 +65,12 @@ export class PeerRegistry extends EventTarget {
     rejected: { invalid: 0, limit: 0, forged: 0, signer_mismatch: 0, expired: 0, future: 0, rate_limited: 0, table_full: 0, source_full: 0, self: 0 },
   }
 
-  readonly #trustScoreOf: ((did: string) => number | undefined) | undefined
-
-  /** The engine's score, clamped to 0..10; undefined when there is no engine, it knows nothing, or it failed. */
-  #engineScore(did: string): number | undefined {
-    if (this.#trustScoreOf === undefined) return undefined
-    try {
-      const s = this.#trustScoreOf(did)
-      return typeof s === 'number' && Number.isFinite(s) ? Math.min(10, Math.max(0, s)) : undefined
-    } catch {
-      return undefined
-    }
-  }
-
   constructor(init: PeerRegistryInit) {
     super()
     if (typeof init?.verifyRecord !== 'function') throw new InvalidParametersError(`verifyRecord: expected a function, got ${typeof init?.verifyRecord}`)
     this.#verify = init.verifyRecord
     this.#peek = init.peekRecord
     this.#local = init.localPeerId
-    this.#trustScoreOf = init.trustScoreOf
     this.#clock = init.clock ?? systemClock
     this.#maxPeers = Math.floor(positive('maxPeers', init.maxPeers, 1000))
     this.#staleAfter = positive('staleAfterMs', init.staleAfterMs, 5 * 60_000)
@@ -285,18 +78,26 @@ export class PeerRegistry extends EventTarget {
     if (this.#removeAfter < this.#staleAfter) {
       throw new InvalidParametersError(`removeAfterMs: expected >= staleAfterMs (${this.#staleAfter}), got ${this.#removeAfter}`)
     }
-    this.#weights = { ...DEFAULT_RANKING_WEIGHTS, ...init.weights }
-    for (const [k, w] of Object.entries(this.#weights)) {
+    const weights = { ...DEFAULT_RANKING_WEIGHTS, ...init.weights }
+    for (const [k, w] of Object.entries(weights)) {
       if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new InvalidParametersError(`weights.${k}: expected a number >= 0, got ${String(w)}`)
     }
-    this.#latencyRef = positive('latencyReferenceMs', init.latencyReferenceMs, 100)
-    this.#preferred = init.preferredCapabilities ?? CAPABILITY_FLAGS
-    this.#maxSelfTrust = init.maxSelfAssertedTrust ?? 5
-    this.#burst = positive('sourceBurst', init.sourceBurst, 256)
-    this.#rate = positive('sourceRatePerSecond', init.sourceRatePerSecond, 64)
-    this.#maxSources = Math.floor(positive('maxTrackedSources', init.maxTrackedSources, 1024))
+    this.#scorer = new PeerScorer({
+      weights,
+      latencyRef: positive('latencyReferenceMs', init.latencyReferenceMs, 100),
+      preferred: init.preferredCapabilities ?? CAPABILITY_FLAGS,
+      maxSelfTrust: init.maxSelfAssertedTrust ?? 5,
+      staleAfter: this.#staleAfter,
+      trustScoreOf: init.trustScoreOf,
+    })
+    this.#budgets = new SourceBudgets(
+      this.#clock,
+      positive('sourceBurst', init.sourceBurst, 256),
+      positive('sourceRatePerSecond', init.sourceRatePerSecond, 64),
+      Math.floor(positive('maxTrackedSources', init.maxTrackedSources, 1024)),
+    )
     this.#maxPerSource = Math.floor(positive('maxPeersPerSource', init.maxPeersPerSource, Math.max(64, Math.floor(this.#maxPeers / 4))))
-    this.#maxRejectedTails = Math.floor(positive('maxRememberedRejects', init.maxRememberedRejects, 1024))
+    this.#rejects = new RejectMemory(Math.floor(positive('maxRememberedRejects', init.maxRememberedRejects, 1024)))
   }
 
   /** Peers held. */
@@ -354,8 +155,8 @@ export class PeerRegistry extends EventTarget {
         continue
       }
       // Keyed by a hash of the whole bytes, so a look-alike cannot get a genuine record pre-rejected.
-      const digest = this.#rejectedTails.size === 0 ? '' : digestKey(bytes)
-      const known = digest === '' ? undefined : this.#rejectedTails.get(digest)
+      const digest = this.#rejects.size === 0 ? '' : digestKey(bytes)
+      const known = digest === '' ? undefined : this.#rejects.get(digest)
       if (known !== undefined) {
         reject(known)
         continue
@@ -377,7 +178,7 @@ export class PeerRegistry extends EventTarget {
           continue
         }
       }
-      if (!this.#take(options.source)) {
+      if (!this.#budgets.take(options.source)) {
         reject('rate_limited')
         continue
       }
@@ -388,7 +189,7 @@ export class PeerRegistry extends EventTarget {
         throwIfAborted(options.signal)
         const reason = errorReason(err)
         // Remember bytes that can never become valid (not time-dependent rejections).
-        if (reason !== 'expired' && reason !== 'future') this.#rememberRejected(digest === '' ? digestKey(bytes) : digest, reason)
+        if (reason !== 'expired' && reason !== 'future') this.#rejects.remember(digest === '' ? digestKey(bytes) : digest, reason)
         reject(reason)
         continue
       }
@@ -452,7 +253,7 @@ export class PeerRegistry extends EventTarget {
     }
     if (this.#peers.size >= this.#maxPeers) {
       const worst = this.#worst()
-      if (worst === undefined || this.#score(worst, now) >= this.#score(entry, now)) {
+      if (worst === undefined || this.#scorer.score(worst, now) >= this.#scorer.score(entry, now)) {
         this.#stats.rejected.table_full++
         return 'table_full'
       }
@@ -524,9 +325,7 @@ export class PeerRegistry extends EventTarget {
 
   /** The trust score used for ranking (0..10). */
   trustOf(entry: PeerEntry): number {
-    const engine = this.#engineScore(entry.record.peerId)
-    if (engine !== undefined) return engine
-    return entry.trustOverride ?? Math.min(entry.record.node.trust_profile.trust_score, this.#maxSelfTrust)
+    return this.#scorer.trustOf(entry)
   }
 
   /**
@@ -535,14 +334,14 @@ export class PeerRegistry extends EventTarget {
    */
   rank(query: RankQuery = {}): RankedPeer[] {
     const now = this.#clock.now()
-    const weights = query.weights === undefined ? this.#weights : { ...this.#weights, ...query.weights }
+    const weights = query.weights === undefined ? this.#scorer.weights : { ...this.#scorer.weights, ...query.weights }
     const required = query.requiredCapabilities ?? []
     const out: RankedPeer[] = []
     for (const e of this.#peers.values()) {
       if (e.record.expiresAt <= now) continue
       if (query.exclude?.has(e.peerId) === true) continue
       if (!hasCapabilities(e.record.node.capabilities, required)) continue
-      out.push({ entry: e, score: this.#score(e, now, weights, query.preferredRoles), trustScore: this.trustOf(e) })
+      out.push({ entry: e, score: this.#scorer.score(e, now, weights, query.preferredRoles), trustScore: this.trustOf(e) })
     }
     out.sort((a, b) => b.score - a.score || compareTie(a.entry, b.entry))
     const max = query.maxPeers
@@ -576,28 +375,12 @@ export class PeerRegistry extends EventTarget {
     return o === out.length ? out : out.subarray(0, o)
   }
 
-  #score(e: PeerEntry, now: number, w: RankingWeights = this.#weights, roles?: readonly string[]): number {
-    const trust = this.trustOf(e) / 10
-    const latency = e.latencyMs === undefined ? 0.5 : this.#latencyRef / (this.#latencyRef + e.latencyMs)
-    let caps = 1
-    if (this.#preferred.length > 0) {
-      let have = 0
-      const c = e.record.node.capabilities as unknown as Record<string, unknown>
-      for (const name of this.#preferred) if (c[name] === true) have++
-      caps = have / this.#preferred.length
-    }
-    const role = roles !== undefined && roles.includes(e.record.node.node_type) ? 1 : 0
-    const score = w.trust * trust + w.latency * latency + w.capabilities * caps + w.role * role
-    const stale = e.stale || now - e.lastSeen >= this.#staleAfter
-    return stale ? score / 2 : score
-  }
-
   #worst(): PeerEntry | undefined {
     const now = this.#clock.now()
     let worst: PeerEntry | undefined
     let worstScore = Infinity
     for (const e of this.#peers.values()) {
-      const s = this.#score(e, now)
+      const s = this.#scorer.score(e, now)
       if (s < worstScore || (s === worstScore && worst !== undefined && compareTie(e, worst) > 0)) {
         worst = e
         worstScore = s
@@ -614,47 +397,5 @@ export class PeerRegistry extends EventTarget {
     else this.#introduced.set(e.source, n)
     this.#stats.removed++
     this.dispatchEvent(new CustomEvent('peer:remove', { detail: { entry: e, reason } }))
-  }
-
-  #rememberRejected(digest: string, reason: RejectReason): void {
-    if (this.#rejectedTails.size >= this.#maxRejectedTails) {
-      const first = this.#rejectedTails.keys().next()
-      if (first.done !== true) this.#rejectedTails.delete(first.value)
-    }
-    this.#rejectedTails.set(digest, reason)
-  }
-
-  /** Token bucket per source; LRU-bounded map. */
-  #take(source: string): boolean {
-    const now = this.#clock.now()
-    let b = this.#buckets.get(source)
-    if (b === undefined) {
-      b = { tokens: this.#burst, at: now }
-      if (this.#buckets.size >= this.#maxSources) {
-        const oldest = this.#buckets.keys().next()
-        if (oldest.done !== true) this.#buckets.delete(oldest.value)
-      }
-    } else {
-      this.#buckets.delete(source)
-      b.tokens = Math.min(this.#burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.#rate)
-      b.at = now
-    }
-    this.#buckets.set(source, b)
-    if (b.tokens < 1) return false
-    b.tokens -= 1
-    return true
-  }
-}
-
-/** The spec's DiscoveredPeer of a registry entry, with the trust score given. */
-export function toDiscoveredPeer(e: PeerEntry, trustScore: number): DiscoveredPeer {
-  const node = e.record.node
-  return {
-    peer_id: e.peerId,
-    addresses: node.network_info.addresses.map((a) => ({ ...a })),
-    capabilities: { ...node.capabilities },
-    trust_score: trustScore,
-    discovery_method: e.discoveryMethod,
-    discovery_timestamp: e.discoveredAt,
   }
 }

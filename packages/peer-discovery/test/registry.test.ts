@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { DiscoveryMethod } from '@kos-mesh/interface'
 import type { FederatedNode, NodeCapabilities } from '@kos-mesh/interface'
 import { PeerRegistry } from '../src/registry.js'
-import type { PeerEntry } from '../src/registry.js'
+import type { PeerEntry } from '../src/registry-types.js'
 import { InvalidRecordSignatureError, RecordSignerMismatchError } from '../src/errors.js'
 import type { NodeRecord, RecordVerifier } from '../src/types.js'
 

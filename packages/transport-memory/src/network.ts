@@ -1,78 +1,19 @@
 /**
  * The network simulator shared by the memory transports of one process: listener registry, link
  * conditions (defaults + per directed link), partitions, crashes, metrics, and the clock.
+ * The link model is in links.ts, the counters and trace events in metrics.ts; this module holds
+ * the network object: registry, dialing, the frame path (`Wire`) and the clock.
  */
 import { InvalidParametersError, PeerMismatchError, UnreachableError, type Clock } from '@kos-mesh/interface'
 import { formatMemoryAddress } from './address.js'
 import { MemoryConnection, type ConnectionLimits, type Wire } from './connection.js'
 import { AddressInUseError, ConnectionResetError } from './errors.js'
-import { seededRandom, type Random } from './prng.js'
+import { LinkTable, type LinkConditions, type LinkState } from './links.js'
+import { zeroMetrics, type NetworkMetrics, type TraceEvent } from './metrics.js'
 import { Scheduler, type RunOptions, type TimeMode } from './scheduler.js'
 
-/** How frames travel on one directed link. */
-export interface LinkConditions {
-  /** One-way base delay in ms. Default 0. */
-  latencyMs: number
-  /** Extra delay drawn uniformly in [0, jitterMs) per frame. Jitter never reorders frames (see `reorder`). Default 0. */
-  jitterMs: number
-  /** Serialization rate of the link, shared by all connections from one node to another. Default Infinity (no limit). */
-  bandwidthBytesPerSec: number
-  /** Probability (0..1) that a frame is lost. Default 0. */
-  loss: number
-  /** Probability (0..1) that a frame is delivered twice. Default 0. */
-  duplicate: number
-  /** Probability (0..1) that a frame is held back and overtaken by later frames. Default 0. */
-  reorder: number
-}
-
-/**
- * The conditions of a link that nothing was set for: no latency, jitter, loss, duplication or reordering,
- * unlimited bandwidth.
- */
-export const PERFECT_LINK: Readonly<LinkConditions> = Object.freeze({
-  latencyMs: 0,
-  jitterMs: 0,
-  bandwidthBytesPerSec: Infinity,
-  loss: 0,
-  duplicate: 0,
-  reorder: 0,
-})
-
-/** Counters of the network since it was created or `resetMetrics()` was called. */
-export interface NetworkMetrics {
-  /** Frames admitted by `send` (before loss and duplication). */
-  framesSent: number
-  bytesSent: number
-  /** Frames put in a receiver's queue (duplicates included). */
-  framesDelivered: number
-  bytesDelivered: number
-  /** Frames not delivered, for any reason. */
-  framesDropped: number
-  bytesDropped: number
-  /** Frames dropped, by reason: link loss, partition or crash, receiver closed. */
-  droppedByReason: { loss: number; partition: number; closed: number }
-  /** Extra copies created by `duplicate`. */
-  framesDuplicated: number
-  bytesDuplicated: number
-  /** Frames held back by `reorder`. */
-  framesReordered: number
-  dials: number
-  dialFailures: number
-  /** Connection ends currently not closed (two per connection). */
-  openConnectionEnds: number
-}
-
-/** One observable network event, for traces (`onTrace`). */
-export interface TraceEvent {
-  type: 'deliver' | 'drop' | 'duplicate'
-  /** Network time (ms). */
-  at: number
-  from: string
-  to: string
-  connectionId: string
-  bytes: number
-  reason?: 'loss' | 'partition' | 'closed'
-}
+export { PERFECT_LINK, type LinkConditions } from './links.js'
+export type { NetworkMetrics, TraceEvent } from './metrics.js'
 
 /** Options of `createMemoryNetwork`. */
 export interface MemoryNetworkInit {
@@ -146,53 +87,13 @@ interface ListenerEntry {
   onConnection: (conn: MemoryConnection) => void
 }
 
-interface LinkState {
-  random: Random
-  busyUntil: number
-  override: LinkConditions | undefined
-}
-
-function checkConditions(c: Partial<LinkConditions>): void {
-  if (c === null || typeof c !== 'object') throw new InvalidParametersError(`expected link conditions object, got ${c === null ? 'null' : typeof c}`)
-  const nonNeg = (k: keyof LinkConditions): void => {
-    const v = c[k]
-    if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v) || v < 0)) throw new InvalidParametersError(`expected ${k} >= 0, got ${String(v)}`)
-  }
-  const prob = (k: keyof LinkConditions): void => {
-    const v = c[k]
-    if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 1))) throw new InvalidParametersError(`expected ${k} in [0, 1], got ${String(v)}`)
-  }
-  nonNeg('latencyMs')
-  nonNeg('jitterMs')
-  prob('loss')
-  prob('duplicate')
-  prob('reorder')
-  const bw = c.bandwidthBytesPerSec
-  if (bw !== undefined && (typeof bw !== 'number' || !(bw > 0))) throw new InvalidParametersError(`expected bandwidthBytesPerSec > 0 (Infinity for no limit), got ${String(bw)}`)
-  if (c.latencyMs !== undefined && !Number.isFinite(c.latencyMs)) throw new InvalidParametersError(`expected a finite latencyMs, got ${c.latencyMs}`)
-  if (c.jitterMs !== undefined && !Number.isFinite(c.jitterMs)) throw new InvalidParametersError(`expected a finite jitterMs, got ${c.jitterMs}`)
-}
-
-function zeroMetrics(): NetworkMetrics {
-  return {
-    framesSent: 0, bytesSent: 0, framesDelivered: 0, bytesDelivered: 0, framesDropped: 0, bytesDropped: 0,
-    droppedByReason: { loss: 0, partition: 0, closed: 0 }, framesDuplicated: 0, bytesDuplicated: 0,
-    framesReordered: 0, dials: 0, dialFailures: 0, openConnectionEnds: 0,
-  }
-}
-
-const SEP = '\u0000'
-
 export class MemoryNetworkImpl implements MemoryNetwork, Wire {
   readonly seed: string
   readonly time: TimeMode
   readonly clock: Scheduler
-  private defaults: LinkConditions
-  private readonly links = new Map<string, LinkState>()
+  private readonly links: LinkTable
   private readonly listeners = new Map<string, ListenerEntry>()
   private readonly nodes = new Map<string, Set<NetworkNode>>()
-  private readonly cuts: Array<{ a: Set<string>; b: Set<string> }> = []
-  private readonly isolated = new Set<string>()
   private m = zeroMetrics()
   private readonly tracers = new Set<(e: TraceEvent) => void>()
   private nextConnId = 0
@@ -204,8 +105,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
     if (this.time !== 'real' && this.time !== 'virtual') throw new InvalidParametersError(`expected time 'real' or 'virtual', got ${String(this.time)}`)
     const startTime = init.startTime ?? Date.UTC(2026, 0, 1)
     this.clock = new Scheduler(this.time, startTime)
-    checkConditions(init.defaults ?? {})
-    this.defaults = { ...PERFECT_LINK, ...init.defaults }
+    this.links = new LinkTable(this.seed, init.defaults)
   }
 
   get metrics(): NetworkMetrics {
@@ -231,58 +131,16 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
     for (const t of this.tracers) t(e)
   }
 
-  // ---------------------------------------------------------------- conditions
+  // ---------------------------------------------------------------- conditions (the link model: links.ts)
 
-  setDefaults(conditions: Partial<LinkConditions>): void {
-    checkConditions(conditions)
-    this.defaults = { ...PERFECT_LINK, ...conditions }
-  }
-
-  private link(from: string, to: string): LinkState {
-    const key = from + SEP + to
-    let state = this.links.get(key)
-    if (state === undefined) {
-      state = { random: seededRandom(`${this.seed}|${from}|${to}`), busyUntil: 0, override: undefined }
-      this.links.set(key, state)
-    }
-    return state
-  }
-
-  setLink(from: string, to: string, conditions: Partial<LinkConditions>): void {
-    checkConditions(conditions)
-    this.link(from, to).override = { ...this.defaults, ...conditions }
-  }
-
-  clearLink(from: string, to: string): void {
-    const state = this.links.get(from + SEP + to)
-    if (state !== undefined) state.override = undefined
-  }
-
-  getLink(from: string, to: string): LinkConditions {
-    return { ...(this.links.get(from + SEP + to)?.override ?? this.defaults) }
-  }
-
-  partition(groupA: Iterable<string>, groupB: Iterable<string>): void {
-    this.cuts.push({ a: new Set(groupA), b: new Set(groupB) })
-  }
-
-  isolate(peer: string): void {
-    this.isolated.add(peer)
-  }
-
-  heal(): void {
-    this.cuts.length = 0
-    this.isolated.clear()
-  }
-
-  isReachable(from: string, to: string): boolean {
-    if (from === to) return true
-    if (this.isolated.size > 0 && (this.isolated.has(from) || this.isolated.has(to))) return false
-    for (const { a, b } of this.cuts) {
-      if ((a.has(from) && b.has(to)) || (b.has(from) && a.has(to))) return false
-    }
-    return true
-  }
+  setDefaults(conditions: Partial<LinkConditions>): void { this.links.setDefaults(conditions) }
+  setLink(from: string, to: string, conditions: Partial<LinkConditions>): void { this.links.setLink(from, to, conditions) }
+  clearLink(from: string, to: string): void { this.links.clearLink(from, to) }
+  getLink(from: string, to: string): LinkConditions { return this.links.getLink(from, to) }
+  partition(groupA: Iterable<string>, groupB: Iterable<string>): void { this.links.partition(groupA, groupB) }
+  isolate(peer: string): void { this.links.isolate(peer) }
+  heal(): void { this.links.heal() }
+  isReachable(from: string, to: string): boolean { return this.links.isReachable(from, to) }
 
   crash(peer: string): void {
     const nodes = this.nodes.get(peer)
@@ -340,7 +198,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
     try {
       let entry = this.reachableListener(dialer, name)
       // The connection request travels one way, the answer the other way (one round trip).
-      await this.clock.sleep(this.link(dialer.peerId, entry.node.peerId).override?.latencyMs ?? this.defaults.latencyMs, { signal })
+      await this.clock.sleep(this.links.link(dialer.peerId, entry.node.peerId).override?.latencyMs ?? this.links.defaults.latencyMs, { signal })
       entry = this.reachableListener(dialer, name)
       const listenerPeer = entry.node.peerId
       if (expectedPeer !== undefined && expectedPeer !== listenerPeer) {
@@ -367,7 +225,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
         inbound.abort(err instanceof Error ? err : new Error(String(err)))
       }
       try {
-        await this.clock.sleep(this.link(listenerPeer, dialer.peerId).override?.latencyMs ?? this.defaults.latencyMs, { signal })
+        await this.clock.sleep(this.links.link(listenerPeer, dialer.peerId).override?.latencyMs ?? this.links.defaults.latencyMs, { signal })
       } catch (err) {
         outbound.abort(err as Error)
         throw err
@@ -383,7 +241,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
   private reachableListener(dialer: NetworkNode, name: string): ListenerEntry {
     const entry = this.listeners.get(name)
     if (entry === undefined) throw new UnreachableError(`expected a listener at ${formatMemoryAddress(name)}, got none`)
-    if (!this.isReachable(dialer.peerId, entry.node.peerId)) {
+    if (!this.links.isReachable(dialer.peerId, entry.node.peerId)) {
       throw new UnreachableError(`expected a route from ${dialer.peerId} to ${formatMemoryAddress(name)}, got a partition`)
     }
     return entry
@@ -403,7 +261,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
   private arrive(src: MemoryConnection, frame: Uint8Array, accounted: number, ordered: boolean): void {
     const dst = src.peer
     src.out.pending--
-    if (!this.isReachable(src.localPeer, src.remotePeer)) {
+    if (!this.links.isReachable(src.localPeer, src.remotePeer)) {
       dst.release(accounted)
       this.drop(src, frame.byteLength, 'partition')
       return
@@ -423,7 +281,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
   private linkOf(src: MemoryConnection): LinkState {
     let link = src.out.link as LinkState | undefined
     if (link === undefined) {
-      link = this.link(src.localPeer, src.remotePeer)
+      link = this.links.link(src.localPeer, src.remotePeer)
       src.out.link = link
     }
     return link
@@ -431,7 +289,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
 
   transmit(src: MemoryConnection, frame: Uint8Array): void {
     const link = this.linkOf(src)
-    const c = link.override ?? this.defaults
+    const c = link.override ?? this.links.defaults
     const r = link.random
     // Always five draws per frame, so one frame's fate never shifts the stream of the next ones.
     const uLoss = r()
@@ -448,7 +306,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
       sent = Math.max(now, link.busyUntil) + (bytes * 1000) / c.bandwidthBytesPerSec
       link.busyUntil = sent
     }
-    if (!this.isReachable(src.localPeer, src.remotePeer)) {
+    if (!this.links.isReachable(src.localPeer, src.remotePeer)) {
       this.drop(src, bytes, 'partition')
       return
     }
@@ -494,7 +352,7 @@ export class MemoryNetworkImpl implements MemoryNetwork, Wire {
   }
 
   control(src: MemoryConnection, kind: 'fin' | 'rst'): void {
-    const c = this.linkOf(src).override ?? this.defaults
+    const c = this.linkOf(src).override ?? this.links.defaults
     const now = this.clock.now()
     const dst = src.peer
     if (kind === 'rst') {

@@ -1,4 +1,8 @@
-import { isIP } from 'node:net'
+/**
+ * `tcp://` addresses: parsing and formatting (exported), and the key a remote address is counted
+ * under for the per-address limits (ipKey, internal).
+ */
+import { isIP, isIPv4, isIPv6 } from 'node:net'
 import { InvalidAddressError } from '@kos-mesh/interface'
 
 /** Longest address string accepted (host + port + DID). */
@@ -52,4 +56,23 @@ export function parseTcpAddress(addr: string): TcpAddress {
 /** Formats a host and port as `tcp://host:port` (brackets around IPv6). */
 export function formatTcpAddress(host: string, port: number): string {
   return isIP(host) === 6 ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`
+}
+
+/**
+ * The key remote addresses are counted under: the IPv4 address (IPv4-mapped IPv6 unwrapped), the /64
+ * of an IPv6 address (one host usually owns a whole /64), or the lower-cased host name of a dial.
+ */
+export function ipKey(address: string | undefined): string {
+  if (address === undefined || address === '') return '?'
+  let a = address.toLowerCase()
+  const zone = a.indexOf('%')
+  if (zone >= 0) a = a.slice(0, zone)
+  if (a.startsWith('::ffff:') && isIPv4(a.slice(7))) return a.slice(7)
+  if (!isIPv6(a)) return a
+  const gap = a.indexOf('::')
+  const head = (gap >= 0 ? a.slice(0, gap) : a).split(':').filter((g) => g !== '')
+  const tail = gap >= 0 ? a.slice(gap + 2).split(':').filter((g) => g !== '') : []
+  const tailGroups = tail.length + (tail.length > 0 && (tail[tail.length - 1] as string).includes('.') ? 1 : 0)
+  const groups = [...head, ...(Array(Math.max(0, 8 - head.length - tailGroups)).fill('0') as string[]), ...tail]
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`
 }

@@ -15,13 +15,14 @@
  */
 import type { Identity } from '@kos-mesh/did-security'
 import type { Transport } from '@kos-mesh/interface'
-import { TcpTransport, type TcpComponents, type TcpInit } from './transport.js'
+import type { TcpComponents, TcpInit } from './options.js'
+import { TcpTransport } from './transport.js'
 
 export * from './errors.js'
-export { DEFAULTS, type TcpInit, type TcpComponents } from './transport.js'
+export { DEFAULTS, type TcpInit, type TcpComponents } from './options.js'
 export { parseTcpAddress, formatTcpAddress, type TcpAddress } from './address.js'
 export type { HandshakeFn, HandshakeIo, HandshakeOptions, SecureSession } from './security.js'
-export { FRAME_KIND_HANDSHAKE, FRAME_KIND_RECORD } from './connection.js'
+export { FRAME_KIND_HANDSHAKE, FRAME_KIND_RECORD } from './record.js'
 
 /** The TCP transport with a few extras over the `Transport` contract. */
 export interface TcpTransportApi extends Transport {

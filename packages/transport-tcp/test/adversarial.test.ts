@@ -6,7 +6,7 @@ import { startProxy, type WireFrame } from './fixtures/proxy.js'
 import { encodeFrame } from '@kos-mesh/klp-codec'
 import { performHandshake, type Identity } from '@kos-mesh/did-security'
 import { FRAME_KIND_HANDSHAKE, type HandshakeFn } from '../src/index.js'
-import type { TcpListener } from '../src/transport.js'
+import type { TcpListener } from '../src/listener.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {

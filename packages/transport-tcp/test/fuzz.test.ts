@@ -2,7 +2,7 @@ import { connect } from 'node:net'
 import { expect, it } from 'vitest'
 import { encodeFrame } from '@kos-mesh/klp-codec'
 import { FRAME_KIND_HANDSHAKE, FRAME_KIND_RECORD } from '../src/index.js'
-import type { TcpListener } from '../src/transport.js'
+import type { TcpListener } from '../src/listener.js'
 import { collect, pair } from './fixtures/helpers.js'
 
 /** xorshift32: reproducible inputs. */

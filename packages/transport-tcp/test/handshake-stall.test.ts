@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame } from '@kos-mesh/klp-codec'
 import { createHandshake, generateIdentity } from '@kos-mesh/did-security'
 import { FRAME_KIND_HANDSHAKE } from '../src/index.js'
-import type { TcpListener } from '../src/transport.js'
+import type { TcpListener } from '../src/listener.js'
 import { collect, pair } from './fixtures/helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []

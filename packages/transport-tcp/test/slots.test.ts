@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame } from '@kos-mesh/klp-codec'
 import { performHandshake, type Identity } from '@kos-mesh/did-security'
 import { FRAME_KIND_HANDSHAKE, type HandshakeFn } from '../src/index.js'
-import { ipKey, type TcpListener } from '../src/transport.js'
+import { ipKey } from '../src/address.js'
+import type { TcpListener } from '../src/listener.js'
 import { collect, pair, rejection } from './fixtures/helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []

@@ -14,31 +14,10 @@
  * - either type `{ op: 'query', ... }` as a request, answered `{ op: 'answer', statements }`.
  */
 import {
-  AbortError,
-  InvalidParametersError,
-  KLPMessageType,
-  MessagePriority,
-  ProcessingStatus,
-  UnreachableError,
-  describeValue,
-  didOfKeyId,
-  silentLogger,
-  systemClock,
-  throwIfAborted,
+  AbortError, InvalidParametersError, KLPMessageType, MessagePriority, ProcessingStatus, UnreachableError, describeValue, didOfKeyId, silentLogger, systemClock, throwIfAborted,
 } from '@kos-mesh/interface'
 import type {
-  AbortOptions,
-  Clock,
-  KLPMessage,
-  Logger,
-  MessageHandler,
-  MessageRouter,
-  PeerInfo,
-  ProcessingResult,
-  SignatureVerifier,
-  Signer,
-  TimerHandle,
-  TrustObservation,
+  AbortOptions, Clock, KLPMessage, Logger, MessageHandler, MessageRouter, PeerInfo, ProcessingResult, Signer, TimerHandle,
 } from '@kos-mesh/interface'
 import { setMaxListeners } from 'node:events'
 import { DAY_MS, attestationBody, intIn, isDid, revocationBody } from './bodies.js'
@@ -46,36 +25,14 @@ import { InvalidTrustMessageError, RevokedDidError } from './errors.js'
 import { StatementSpreader } from './spread.js'
 import { DEFAULT_STORE_PREFIX, PersistedStatements, statementStore } from './persist.js'
 import {
-  DEFAULT_TRUST_PROTOCOL_LIMITS,
-  INVALID_STATEMENTS,
-  INVALID_TRUST_MESSAGE,
-  TRUST_PATH,
-  batchStatements,
-  parseTrustPayload,
-  trustPayloadValue,
-  type TrustProtocolLimits,
+  DEFAULT_TRUST_PROTOCOL_LIMITS, INVALID_STATEMENTS, INVALID_TRUST_MESSAGE, TRUST_PATH, batchStatements, parseTrustPayload, trustPayloadValue, type TrustProtocolLimits,
 } from './protocol.js'
-import { decodeStatement, signStatement, verifyStatement } from './statement.js'
-import {
-  ANY_CONTEXT,
-  ClaimType,
-  RevocationScope,
-  STATEMENT_VERSION,
-  type AddOutcome,
-  type AttestInit,
-  type AttestationBody,
-  type IngestResult,
-  type RevocationBody,
-  type RevokeInit,
-  type SignedStatement,
-  type StatementBody,
-  type StatementLimits,
-  type StatementQuery,
-  type TrustGraphEngine,
-  type TrustService,
-  type TrustServiceComponents,
-  type TrustServiceCounters,
-  type TrustServiceInit,
+import { signStatement } from './statement.js'
+import { StatementIntake, errName } from './intake.js'
+import { NeighbourSync } from './neighbour-sync.js'
+import type {
+  AddOutcome, AttestInit, AttestationBody, IngestResult, RevocationBody, RevokeInit, SignedStatement, StatementBody, StatementLimits, StatementQuery,
+  TrustGraphEngine, TrustService, TrustServiceComponents, TrustServiceCounters, TrustServiceInit,
 } from './types.js'
 
 /** The service's counters: the interface's `TrustServiceCounters` and a few more. */
@@ -96,29 +53,9 @@ export interface TrustServiceMetrics extends TrustServiceCounters {
   syncs: number
 }
 
-/** Syncs with new neighbours in flight at once (more are skipped: the neighbour syncs with us too). */
-const MAX_CONCURRENT_SYNCS = 32
-
-function errName(err: unknown): string {
-  return err instanceof Error ? err.name : typeof err
-}
-
 function quiet(signal: AbortSignal): AbortSignal {
   setMaxListeners(Infinity, signal)
   return signal
-}
-
-/** Which statements' failures say something about the neighbour that passed them on. */
-function observationOf(err: unknown): TrustObservation | undefined {
-  switch (errName(err)) {
-    case 'InvalidStatementSignatureError':
-      return 'forged_message'
-    case 'InvalidStatementError':
-    case 'StatementTooLargeError':
-      return 'invalid_message'
-    default:
-      return undefined // expired, or refused by the engine: an honest neighbour may pass those on
-  }
 }
 
 class DefaultTrustService implements TrustService {
@@ -142,23 +79,21 @@ class DefaultTrustService implements TrustService {
 
   readonly #router: MessageRouter
   readonly #signer: Signer
-  readonly #verifier: SignatureVerifier
   readonly #limits: StatementLimits | undefined
   readonly #persisted: PersistedStatements
+  readonly #intake: StatementIntake
   readonly #clock: Clock
   readonly #log: Logger
   readonly #self: string
   readonly #flood: boolean
   readonly #publishMs: number
-  readonly #syncOnConnect: number
+  readonly #neighbours: NeighbourSync
   readonly #queryTimeoutMs: number
   /** Bounds of what this node accepts from peers. */
   readonly #inLimits: TrustProtocolLimits = DEFAULT_TRUST_PROTOCOL_LIMITS
   /** Bounds of what this node sends (at most `maxStatementsPerMessage` per message). */
   readonly #spreader: StatementSpreader
   readonly #mode: 'push' | 'broadcast'
-  /** Ids this node wrote to the store (swept when the engine drops them). */
-  readonly #syncing = new Set<string>()
   #started = false
   #stop = new AbortController()
   #timer: TimerHandle | undefined
@@ -177,11 +112,11 @@ class DefaultTrustService implements TrustService {
     this.engine = c.engine
     this.#router = c.router
     this.#signer = c.signer
-    this.#verifier = c.verifier
     this.#limits = init.limits
     this.#clock = c.clock ?? systemClock
     this.#log = c.logger ?? silentLogger
     this.#persisted = new PersistedStatements(c.store === undefined ? undefined : statementStore(c.store, init.storePrefix ?? DEFAULT_STORE_PREFIX), this.counters, this.#log)
+    this.#intake = new StatementIntake(this.engine, c.verifier, this.#limits, this.#clock, this.counters, this.#persisted, this.#log)
     this.#flood = init.flood ?? true
     this.#mode = init.spread ?? 'push'
     if (this.#mode !== 'push' && this.#mode !== 'broadcast') throw new InvalidParametersError(`spread: expected 'push' or 'broadcast', got ${describeValue(this.#mode)}`)
@@ -189,7 +124,7 @@ class DefaultTrustService implements TrustService {
     const perMessage = intIn('maxStatementsPerMessage', init.maxStatementsPerMessage, DEFAULT_TRUST_PROTOCOL_LIMITS.maxStatementsPerMessage, 1, DEFAULT_TRUST_PROTOCOL_LIMITS.maxStatementsPerMessage)
     this.#spreader = new StatementSpreader(this.#router, this.#self, { ...DEFAULT_TRUST_PROTOCOL_LIMITS, maxStatementsPerMessage: perMessage }, this.counters, this.#log)
     this.#publishMs = intIn('publishIntervalMs', init.publishIntervalMs, 5 * 60_000, 0, 30 * DAY_MS)
-    this.#syncOnConnect = intIn('syncOnConnect', init.syncOnConnect, 1024, 0, 1_000_000)
+    this.#neighbours = new NeighbourSync(this.engine, this.#spreader, this.#self, intIn('syncOnConnect', init.syncOnConnect, 1024, 0, 1_000_000), this.counters, this.#log)
     this.#queryTimeoutMs = intIn('queryTimeoutMs', init.queryTimeoutMs, 10_000, 1, 3_600_000)
   }
 
@@ -203,7 +138,7 @@ class DefaultTrustService implements TrustService {
     if (this.#started) return
     this.#stop = new AbortController()
     quiet(this.#stop.signal)
-    await this.#persisted.load(this.engine, (bytes, signal) => this.#verify(bytes, signal), this.#stop.signal)
+    await this.#persisted.load(this.engine, (bytes, signal) => this.#intake.verify(bytes, signal), this.#stop.signal)
     this.#router.handle(KLPMessageType.TRUST_ATTESTATION, this.#onMessage, { path: TRUST_PATH })
     try {
       this.#router.handle(KLPMessageType.REPUTATION_DELTA, this.#onMessage, { path: TRUST_PATH })
@@ -237,7 +172,7 @@ class DefaultTrustService implements TrustService {
     this.#router.unhandle(KLPMessageType.TRUST_ATTESTATION, { path: TRUST_PATH })
     this.#router.unhandle(KLPMessageType.REPUTATION_DELTA, { path: TRUST_PATH })
     if (this.#mode === 'broadcast') this.#router.unhandle(KLPMessageType.BROADCAST_ANNOUNCE, { path: TRUST_PATH })
-    this.#syncing.clear()
+    this.#neighbours.clear()
   }
 
   #schedule(): void {
@@ -260,114 +195,15 @@ class DefaultTrustService implements TrustService {
     return list.length === 1 ? this.#stop.signal : quiet(AbortSignal.any(list))
   }
 
-  #verify(bytes: Uint8Array, signal: AbortSignal): Promise<SignedStatement> {
-    return verifyStatement(bytes, this.#verifier, { now: this.#clock.now(), signal, ...(this.#limits === undefined ? {} : { limits: this.#limits }) })
-  }
-
-  #reject(key: string): void {
-    this.counters.rejected[key] = (this.counters.rejected[key] ?? 0) + 1
-  }
-
   // ---------------------------------------------------------------- ingest and spread
 
   async ingest(statements: readonly Uint8Array[], options: AbortOptions & { fromPeer?: string } = {}): Promise<IngestResult> {
     if (!Array.isArray(statements)) throw new InvalidParametersError(`statements: expected an array of bytes, got ${typeof statements}`)
     for (const s of statements) if (!(s instanceof Uint8Array)) throw new InvalidParametersError(`statements: expected an array of bytes, got an element of type ${typeof s}`)
     const signal = this.#signal(options)
-    const { result, fresh } = await this.#take(statements, options.fromPeer, undefined, signal)
+    const { result, fresh } = await this.#intake.take(statements, options.fromPeer, undefined, signal)
     await this.#spreadIfFlooding(fresh, options.fromPeer, signal)
     return result
-  }
-
-  /**
-   * Verifies statements one after the other (abortable), adds them to the engine, persists the
-   * new ones. `type`: the message type they came in (a statement of another kind is refused).
-   */
-  async #take(list: readonly Uint8Array[], fromPeer: string | undefined, type: KLPMessageType | undefined, signal: AbortSignal): Promise<{ result: IngestResult; fresh: SignedStatement[] }> {
-    const result: IngestResult = { added: 0, duplicates: 0, rejected: 0, rateLimited: 0 }
-    const fresh: SignedStatement[] = []
-    for (const bytes of list) {
-      throwIfAborted(signal)
-      this.counters.received++
-      // a statement already held is not verified again (flooding brings each one from every side),
-      // nor one its issuer's rate would refuse anyway (a flood must not buy signature checks)
-      const pre = this.#precheck(bytes)
-      if (pre === 'held') {
-        result.duplicates++
-        this.counters.duplicates++
-        continue
-      }
-      if (pre === 'rate_limited') {
-        result.rateLimited++
-        this.counters.rateLimited++
-        continue
-      }
-      let s: SignedStatement
-      try {
-        s = await this.#verify(bytes, signal)
-        if (type !== undefined && (s.body.kind === 'delta') !== (type === KLPMessageType.REPUTATION_DELTA)) {
-          throw new InvalidTrustMessageError(`expected ${type === KLPMessageType.REPUTATION_DELTA ? 'a delta' : 'an attestation or a revocation'} in ${type}, got a ${s.body.kind}`)
-        }
-      } catch (err) {
-        if (signal.aborted) throw err
-        result.rejected++
-        this.#reject(errName(err))
-        const obs = fromPeer === undefined ? undefined : observationOf(err)
-        if (obs !== undefined && fromPeer !== undefined) this.#observe(fromPeer, obs)
-        this.#log.debug('rejected a trust statement', { from: fromPeer, err: errName(err) })
-        continue
-      }
-      let outcome: AddOutcome
-      try {
-        outcome = this.engine.add(s)
-      } catch (err) {
-        result.rejected++
-        this.#reject(errName(err))
-        continue
-      }
-      switch (outcome) {
-        case 'added':
-        case 'superseded':
-          result.added++
-          this.counters.added++
-          fresh.push(s)
-          await this.#persisted.persist(s, signal)
-          break
-        case 'duplicate':
-          result.duplicates++
-          this.counters.duplicates++
-          break
-        case 'rate_limited':
-          result.rateLimited++
-          this.counters.rateLimited++
-          break
-        default:
-          // stale, revoked_issuer, expired: counted by the engine's outcome
-          result.rejected++
-          this.#reject(outcome)
-      }
-    }
-    return { result, fresh }
-  }
-
-  /** Cheap checks before the signature: held already, or over its issuer's rate (`undefined`: go on). */
-  #precheck(bytes: Uint8Array): 'held' | 'rate_limited' | undefined {
-    let d
-    try {
-      d = decodeStatement(bytes, this.#limits)
-    } catch {
-      return undefined // malformed: verifyStatement says why
-    }
-    if (this.engine.has(d.id)) return 'held'
-    return this.engine.admits(d.body.issuer) ? undefined : 'rate_limited'
-  }
-
-  #observe(did: string, outcome: TrustObservation): void {
-    try {
-      this.engine.observe(did, outcome)
-    } catch {
-      // observe must never throw; an engine that does is not this service's failure
-    }
   }
 
   async #spreadIfFlooding(fresh: readonly SignedStatement[], fromPeer: string | undefined, signal: AbortSignal): Promise<void> {
@@ -396,7 +232,7 @@ class DefaultTrustService implements TrustService {
     try {
       // the broadcast's signer vouches for nothing: every statement is checked on its own; a forged
       // one is held against the broadcast's signer, who made the message
-      const { result } = await this.#take(payload.statements, ctx.signerDid, undefined, this.#signal(undefined, ctx.signal))
+      const { result } = await this.#intake.take(payload.statements, ctx.signerDid, undefined, this.#signal(undefined, ctx.signal))
       if (result.rejected > 0 && result.added + result.duplicates + result.rateLimited === 0) return { status: ProcessingStatus.REJECTED, reason: INVALID_STATEMENTS }
       return { status: ProcessingStatus.PROCESSED }
     } catch (err) {
@@ -413,7 +249,7 @@ class DefaultTrustService implements TrustService {
       payload = parseTrustPayload(msg.payload.data, this.#inLimits)
     } catch (err) {
       this.counters.invalidMessages++
-      this.#observe(ctx.fromPeer, 'invalid_message')
+      this.#intake.observe(ctx.fromPeer, 'invalid_message')
       this.#log.debug('invalid trust message', { from: ctx.fromPeer, err: errName(err) })
       return { status: ProcessingStatus.REJECTED, reason: INVALID_TRUST_MESSAGE }
     }
@@ -425,7 +261,7 @@ class DefaultTrustService implements TrustService {
       }
       // a push (or a late answer: worth the same)
       const signal = this.#signal(undefined, ctx.signal)
-      const { result, fresh } = await this.#take(payload.statements, ctx.fromPeer, msg.type, signal)
+      const { result, fresh } = await this.#intake.take(payload.statements, ctx.fromPeer, msg.type, signal)
       await this.#spreadIfFlooding(fresh, ctx.fromPeer, signal)
       if (result.rejected > 0 && result.added + result.duplicates + result.rateLimited === 0) return { status: ProcessingStatus.REJECTED, reason: INVALID_STATEMENTS }
       return { status: ProcessingStatus.PROCESSED }
@@ -449,29 +285,7 @@ class DefaultTrustService implements TrustService {
   }
 
   #identified(peer: PeerInfo): void {
-    if (!this.#started || peer.did === this.#self) return
-    try {
-      this.engine.markAuthenticated(peer.did)
-    } catch (err) {
-      this.#log.debug('markAuthenticated failed', { peer: peer.did, err: errName(err) })
-    }
-    const authority = peer.authority
-    if (this.#syncOnConnect === 0 || authority === undefined) return
-    if (this.#syncing.has(peer.did) || this.#syncing.size >= MAX_CONCURRENT_SYNCS) return
-    this.#syncing.add(peer.did)
-    this.counters.syncs++
-    void this.#sync(authority, this.#stop.signal)
-      .catch((err: unknown) => this.#log.debug('sync with a new neighbour failed', { peer: peer.did, err: errName(err) }))
-      .finally(() => this.#syncing.delete(peer.did))
-  }
-
-  /** Pushes the revocations and this node's own attestations to a new neighbour (bounded). */
-  async #sync(authority: string, signal: AbortSignal): Promise<void> {
-    const revocations = this.engine.statements({ kind: 'revocation', limit: this.#syncOnConnect })
-    const room = this.#syncOnConnect - revocations.length
-    const own = room > 0 ? this.engine.statements({ issuer: this.#self, kind: 'attestation', limit: room }) : []
-    if (revocations.length + own.length === 0) return
-    await this.#spreader.pushTo(authority, [...revocations, ...own], signal)
+    if (this.#started) this.#neighbours.identified(peer, this.#stop.signal)
   }
 
   // ---------------------------------------------------------------- outbound
@@ -497,7 +311,7 @@ class DefaultTrustService implements TrustService {
     )
     const payload = parseTrustPayload(response.payload.data, this.#inLimits)
     if (payload.op !== 'answer') throw new InvalidTrustMessageError(`expected op answer, got ${payload.op}`)
-    const { result, fresh } = await this.#take(payload.statements, peer, undefined, signal)
+    const { result, fresh } = await this.#intake.take(payload.statements, peer, undefined, signal)
     await this.#spreadIfFlooding(fresh, peer, signal)
     return result
   }

@@ -2,7 +2,7 @@
  * Signed statements on the wire: encoding, ids, signing, strict bounded decoding and verification.
  *
  * A statement is a standard COSE_Sign1 (RFC 9052), exactly like a KLP message envelope
- * (klp-codec's message.ts) but under its own domain separation:
+ * (klp-codec's message-sign.ts) but under its own domain separation:
  *   statement     = #6.18([ protected: bstr, unprotected: {}, payload: bstr, signature: bstr .size 64 ])
  *   protected     = bstr .cbor { 1 (alg): -8 (EdDSA), 4 (kid): bstr (UTF-8 of the issuer's key id) }
  *   payload       = the body (attestation, delta or revocation), exact DAG-CBOR
