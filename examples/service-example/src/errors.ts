@@ -2,7 +2,7 @@
  * The notes service's errors: one class per condition, a stable `name` and `code` (callers and
  * tests assert on those, never on message text), built on the interface's base classes.
  */
-import { InvalidParametersError, KosMeshError, LimitExceededError, type KosMeshErrorOptions } from '@kos-mesh/interface'
+import { InvalidParametersError, KosMeshError, LimitExceededError, PeerRefusedError } from '@kos-mesh/interface'
 
 /** A key or text this service does not accept ("expected X, got Y"). */
 export class InvalidNoteError extends InvalidParametersError {
@@ -29,14 +29,8 @@ export class NotOwnerError extends KosMeshError {
  * A peer refused a request. `reason` is the wire code: one of `NotesRejectReason`, or a code of
  * the peer's router (e.g. `insufficient_trust`, `unsupported_message_type`).
  */
-export class NoteRejectedError extends KosMeshError {
+export class NoteRejectedError extends PeerRefusedError {
   static override readonly code: string = 'ERR_NOTE_REJECTED'
   override name = 'NoteRejectedError'
   override readonly code: string = 'ERR_NOTE_REJECTED'
-  readonly reason: string
-
-  constructor(message: string, reason: string, options?: KosMeshErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }

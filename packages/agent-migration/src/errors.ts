@@ -4,7 +4,7 @@
  * codes (`MigrationRejectReason`): a refusal from the other node arrives as `MigrationRefusedError`
  * whose `reason` is that code.
  */
-import { DecodeError, InvalidSignatureError, KosMeshError, LimitExceededError, MessageExpiredError, ReplayError, type KosMeshErrorOptions } from '@kos-mesh/interface'
+import { DecodeError, InvalidSignatureError, KosMeshError, LimitExceededError, MessageExpiredError, PeerRefusedError, ReplayError } from '@kos-mesh/interface'
 
 /** Bytes of a bundle, request, delegation, audit entry or sealed box are malformed. */
 export class InvalidBundleError extends DecodeError {
@@ -126,15 +126,10 @@ export class FencedAgentError extends AgentStateError {
 }
 
 /** The migration was refused by the other node; `reason` is its wire code. */
-export class MigrationRefusedError extends KosMeshError {
+export class MigrationRefusedError extends PeerRefusedError {
   static override readonly code: string = 'ERR_MIGRATION_REFUSED'
   override name = 'MigrationRefusedError'
   override readonly code: string = 'ERR_MIGRATION_REFUSED'
-  readonly reason: string
-  constructor(message: string, reason: string, options?: KosMeshErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }
 /** The migration could not complete (lost peer, timeout); the source was left as it was. */
 export class MigrationFailedError extends KosMeshError {

@@ -1,11 +1,6 @@
-import { expect, it, vi } from 'vitest'
+import { expect, it } from 'vitest'
+import { runReadmeExample } from '@kos-mesh/interface-compliance-tests'
 
 it('the README example runs as documented', async () => {
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {})
-  try {
-    await import('./readme-example.js')
-    expect(log.mock.calls).toEqual([[{ expression: '6 * 7', value: 42 }], ['no_eligible_agents']])
-  } finally {
-    log.mockRestore()
-  }
+  expect(await runReadmeExample(import.meta.url, () => import('./readme-example.js'), { inReadme: false })).toEqual([[{ expression: '6 * 7', value: 42 }], ['no_eligible_agents']])
 })

@@ -210,3 +210,22 @@ export class ListenError extends KosMeshError {
   override name = 'ListenError'
   override readonly code: string = 'ERR_LISTEN'
 }
+
+/**
+ * A peer refused an operation and said why: `reason` is the stable wire code of its refusal (the
+ * `error.code` of its error response). Base of every "the other side refused" error (the router's
+ * `RemoteRejectedError`, bulk transfer's, agent migration's, vector sync's), so a caller can catch
+ * any refusal and branch on `reason`.
+ */
+export class PeerRefusedError extends KosMeshError {
+  static override readonly code: string = 'ERR_PEER_REFUSED'
+  override name = 'PeerRefusedError'
+  override readonly code: string = 'ERR_PEER_REFUSED'
+  /** The wire code of the refusal. */
+  readonly reason: string
+
+  constructor(message: string, reason: string, options?: KosMeshErrorOptions) {
+    super(message, options)
+    this.reason = reason
+  }
+}

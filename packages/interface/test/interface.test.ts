@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   AbortError, DecodeError, KLP_MESSAGE_TYPES, KLPMessageType, KosMeshError, LimitExceededError,
-  MessagePriority, isKosMeshError, throwIfAborted,
+  MessagePriority, PeerRefusedError, isKosMeshError, throwIfAborted,
 } from '../src/index.js'
 
 describe('enums', () => {
@@ -25,6 +25,12 @@ describe('errors', () => {
     expect(isKosMeshError(err)).toBe(true)
     expect(isKosMeshError(new Error('x'))).toBe(false)
     expect(LimitExceededError.code).toBe('ERR_LIMIT_EXCEEDED')
+  })
+  it('a peer\'s refusal carries its wire code', () => {
+    const err = new PeerRefusedError('refused', 'insufficient_trust')
+    expect(err.reason).toBe('insufficient_trust')
+    expect(err.code).toBe('ERR_PEER_REFUSED')
+    expect(err).toBeInstanceOf(KosMeshError)
   })
   it('keeps the cause', () => {
     const cause = new Error('inner')

@@ -7,6 +7,7 @@ import {
   KosMeshError,
   NotStartedError,
   PeerMismatchError,
+  PeerRefusedError,
   QueueFullError,
   TimeoutError,
   UnreachableError,
@@ -38,17 +39,15 @@ export class RequestTimeoutError extends TimeoutError {
  * The remote router (or a forwarder on the way) rejected the request. `reason` is the stable
  * wire code (`insufficient_trust`, `no_route`, `no_eligible_agents`, ...).
  */
-export class RemoteRejectedError extends KosMeshError {
+export class RemoteRejectedError extends PeerRefusedError {
   static override readonly code: string = 'ERR_REMOTE_REJECTED'
   override name = 'RemoteRejectedError'
   override readonly code: string = 'ERR_REMOTE_REJECTED'
-  readonly reason: string
   /** The error response itself. */
   readonly response: unknown
 
   constructor(message: string, reason: string, response?: unknown, options?: KosMeshErrorOptions) {
-    super(message, options)
-    this.reason = reason
+    super(message, reason, options)
     this.response = response
   }
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { KLPMessageType, MessagePriority, ProcessingStatus, VerificationLevel, type KLPMessage } from '@kos-mesh/interface'
+import { KLPMessageType, MessagePriority, PeerRefusedError, ProcessingStatus, VerificationLevel, type KLPMessage } from '@kos-mesh/interface'
 import { createTestnet, type Testnet } from '../src/testnet.js'
 import { errorOf } from '../src/router.js'
 import { rawPeer, waitFor } from './helpers.js'
@@ -129,6 +129,7 @@ describe('error responses', () => {
     const trustReq = { minimum_trust_score: 5, required_endorsements: 1, verification_level: VerificationLevel.BASIC }
     const err = await a!.router.request({ type: KLPMessageType.TASK_REQUEST, target, data: null, trustRequirements: trustReq }).catch((e: unknown) => e)
     expect(err).toMatchObject({ name: 'RemoteRejectedError', code: 'ERR_REMOTE_REJECTED', reason: 'insufficient_trust' })
+    expect(err).toBeInstanceOf(PeerRefusedError) // any refusal can be caught as one
     const resp = (err as { response: KLPMessage }).response
     expect(resp.type).toBe(KLPMessageType.TASK_RESPONSE)
     expect(errorOf(resp)).toMatchObject({ code: 'insufficient_trust', status: 'rejected' })

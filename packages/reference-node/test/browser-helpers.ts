@@ -34,6 +34,13 @@ export async function ensureChromium(): Promise<string | undefined> {
   return existsSync(CHROMIUM) ? undefined : 'no /usr/bin/chromium, and apt-get install -y chromium failed'
 }
 
+/** Whether the browser tests of `file` can run (Chromium there, or installed now); says why they are skipped when not. */
+export async function haveChromium(file: string): Promise<boolean> {
+  const skip = await ensureChromium()
+  if (skip !== undefined) console.warn(`SKIP ${file}: ${skip}`)
+  return skip === undefined
+}
+
 /** A fresh-profile headless Chromium; without the background-networking flags its own connections are refused here. */
 export function launchChromium(profile: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profile, {

@@ -10,15 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BrowserContext } from 'playwright-core'
-import { ensureChromium, launchChromium } from './browser-helpers.js'
+import { haveChromium, launchChromium } from './browser-helpers.js'
 import { createMemoryNetwork } from '@kos-mesh/transport-memory'
 import { startControlServer, type ControlServer } from '../src/control.js'
 import { createNode, memory, type KosMeshNode } from '../src/index.js'
 import type { NodeVectors } from '../src/node-vectors.js'
 
-const SKIP_REASON = await ensureChromium()
-if (SKIP_REASON !== undefined) console.warn(`SKIP dashboard-vectors.browser.test.ts: ${SKIP_REASON}`)
-const HAVE_CHROMIUM = SKIP_REASON === undefined
+const HAVE_CHROMIUM = await haveChromium('dashboard-vectors.browser.test.ts')
 const WAIT_MS = 20_000
 
 describe.skipIf(!HAVE_CHROMIUM)('vectors panel in headless Chromium', () => {

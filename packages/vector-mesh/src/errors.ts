@@ -3,7 +3,7 @@
  * assert on those, never on message text. Conditions that cross the wire are reason codes
  * (`VectorRejectReason`), not these classes.
  */
-import { DecodeError, InvalidParametersError, InvalidSignatureError, KosMeshError, LimitExceededError, type KosMeshErrorOptions } from '@kos-mesh/interface'
+import { DecodeError, InvalidParametersError, InvalidSignatureError, KosMeshError, LimitExceededError, PeerRefusedError } from '@kos-mesh/interface'
 
 /** An entry's bytes or body are malformed: not a COSE_Sign1, wrong fields, types or ranges. */
 export class InvalidEntryError extends DecodeError {
@@ -90,13 +90,8 @@ export class VectorStoreCorruptError extends KosMeshError {
 }
 
 /** A peer refused a VECTOR_SYNC request; `reason` is the wire code. */
-export class VectorSyncRejectedError extends KosMeshError {
+export class VectorSyncRejectedError extends PeerRefusedError {
   static override readonly code: string = 'ERR_VECTOR_SYNC_REJECTED'
   override name = 'VectorSyncRejectedError'
   override readonly code: string = 'ERR_VECTOR_SYNC_REJECTED'
-  readonly reason: string
-  constructor(message: string, reason: string, options?: KosMeshErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }

@@ -7,6 +7,7 @@ import {
   DecodeError,
   KosMeshError,
   LimitExceededError,
+  PeerRefusedError,
   QueueFullError,
   TimeoutError,
   UnreachableError,
@@ -107,15 +108,10 @@ export class BulkUnreachableError extends UnreachableError {
  * The other side refused or reported a failure. `reason` is the wire code (a `BulkReason`, or a
  * router code such as `unsupported_message_type`).
  */
-export class BulkRejectedError extends KosMeshError {
+export class BulkRejectedError extends PeerRefusedError {
   static override readonly code: string = 'ERR_BULK_REJECTED'
   override name = 'BulkRejectedError'
   override readonly code: string = 'ERR_BULK_REJECTED'
-  readonly reason: string
-  constructor(message: string, reason: string, options?: KosMeshErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }
 
 /** The sender has no such offer (never made, expired, closed, or made for another receiver). */
