@@ -9,6 +9,7 @@ import {
   InvalidParametersError,
   silentLogger,
   systemClock,
+  TrustObservation,
   type AbortOptions,
   type BroadcastStrategy,
   type Clock,
@@ -361,6 +362,8 @@ class KLPRouter implements Router {
       if (errName(err) === 'SlowPeerError') {
         core.counters.slowPeers++
         core.log.warn('peer disconnected: it stopped reading', { peer: conn.remotePeer })
+        // it did not take what it was sent within the transport's deadline
+        core.observe(conn.remotePeer, TrustObservation.TIMEOUT)
       } else {
         core.log.debug('connection read failed', { peer: conn.remotePeer, err: errName(err) })
       }

@@ -27,6 +27,8 @@ describe('issue 8.1: a peer that stops reading', () => {
         ? { [KLPMessageType.TASK_REQUEST]: { minimum_trust_score: 5, required_endorsements: 0, verification_level: VerificationLevel.NONE } }
         : undefined
       const trust = staticTrustEngine()
+      const observed: string[] = []
+      Object.assign(trust, { observe: (did: string, outcome: string) => observed.push(`${did} ${outcome}`) })
       const m = await startTarget({ ...(trustPolicy === undefined ? {} : { trustPolicy }), maxOutboundBytesPerPeer: 4 * 1024 * 1024 }, trust, { sendStallTimeoutMs: 2000 })
       mesh = m
       const addr = m.target.addrs()[0]!
@@ -55,6 +57,8 @@ describe('issue 8.1: a peer that stops reading', () => {
         const deadline = Date.now() + 15_000
         while (m.target.metrics().slowPeers === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
         expect(m.target.metrics().slowPeers).toBe(1)
+        // and reported to the trust engine
+        expect(observed).toContain(`${attacker.did} timeout`)
       }
       const after = await honest.requests(10)
       expect(after.failed).toBe(0)
